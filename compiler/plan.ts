@@ -1,0 +1,175 @@
+/**
+ * The routing plan: the compiled, immutable output of a configuration.
+ *
+ * A plan is plain JSON (no functions, no class instances, no `undefined`), deeply frozen, and
+ * identified by `id`, the SHA-256 of its canonical JSON (keys sorted) without the `id` field.
+ * Same config → same id, whatever the key order the user wrote. The runtime reads only this.
+ *
+ * Durations are milliseconds, sizes bytes, paths absolute. Secrets appear only as
+ * {@link SecretRef}s: the runtime resolves them at start, `redactPlan` hides them when printed.
+ */
+
+/** A secret that is never written into git: resolved from the environment at runtime. */
+export interface SecretRef {
+  readonly env: string;
+}
+
+export type Action = 'pull' | 'push' | 'delete';
+
+export interface Plan {
+  /** sha256 hex of the canonical JSON of every other field. */
+  readonly id: string;
+  readonly version: 1;
+  readonly blobStores: Readonly<Record<string, BlobStorePlan>>;
+  /** Every repository by name, groups already flattened. */
+  readonly repositories: Readonly<Record<string, RepositoryPlan>>;
+  /** One entry per bound address:port, sorted by `id`. */
+  readonly listeners: readonly ListenerPlan[];
+  readonly security: SecurityPlan;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blob stores
+
+export type BlobStorePlan = FileBlobStorePlan | S3BlobStorePlan;
+
+export interface FileBlobStorePlan {
+  readonly name: string;
+  readonly driver: 'file';
+  /** Absolute: a relative path in the config is resolved against the config file's folder. */
+  readonly path: string;
+}
+
+export interface S3BlobStorePlan {
+  readonly name: string;
+  readonly driver: 's3';
+  readonly bucket: string | SecretRef;
+  /** Key prefix inside the bucket, '' or ending without a slash. */
+  readonly prefix: string;
+  readonly region: string;
+  /** Absolute http(s) URL of an S3-compatible endpoint, or a reference to one; null = AWS. */
+  readonly endpoint: string | SecretRef | null;
+  readonly forcePathStyle: boolean;
+  /** null = the AWS SDK's default credential chain. */
+  readonly credentials: { readonly accessKeyId: SecretRef; readonly secretAccessKey: SecretRef } | null;
+  /** Answer blob GETs with a redirect to a presigned URL. */
+  readonly redirect: boolean;
+  /** Multipart part size in bytes. */
+  readonly partSize: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Repositories
+
+export type RepositoryPlan = HostedRepositoryPlan | ProxyRepositoryPlan | GroupRepositoryPlan;
+
+export interface AccessPlan {
+  /** What an anonymous client may do on this repository; [] = forced authentication. */
+  readonly anonymous: readonly Action[];
+}
+
+interface RepositoryPlanBase {
+  readonly name: string;
+  readonly online: boolean;
+  /** Name of a key of `Plan.blobStores`. */
+  readonly blobStore: string;
+  readonly access: AccessPlan;
+}
+
+export type DeploymentPolicy = 'allowRedeploy' | 'disableRedeploy' | 'readOnly';
+
+export interface HostedRepositoryPlan extends RepositoryPlanBase {
+  readonly type: 'hosted';
+  readonly deploymentPolicy: DeploymentPolicy;
+}
+
+export interface HttpProxyPlan {
+  /** http(s)://[user:pass@]host:port of the outbound proxy (credentials never inline: see auth). */
+  readonly url: string;
+  readonly auth: { readonly username: string; readonly password: SecretRef } | null;
+  /** Host names or suffixes (`.example.com`) or `*` that bypass the proxy. */
+  readonly noProxy: readonly string[];
+}
+
+export interface ProxyRepositoryPlan extends RepositoryPlanBase {
+  readonly type: 'proxy';
+  readonly remote: {
+    /** Absolute http(s) URL of the upstream registry, no trailing slash. */
+    readonly url: string;
+    /** 'docker-hub': single-segment names become `library/<name>` upstream and in the cache. */
+    readonly index: 'docker-hub' | 'registry';
+    /** Upstream credentials: username literal or ref, password always a ref. */
+    readonly auth: { readonly username: string | SecretRef; readonly password: SecretRef } | null;
+    readonly timeoutMs: number;
+  };
+  readonly metadataMaxAgeMs: number;
+  readonly negativeCacheTtlMs: number;
+  readonly offline: boolean;
+  /** The outbound proxy in force for this repository (its own, else the global one), or null. */
+  readonly httpProxy: HttpProxyPlan | null;
+}
+
+export interface GroupRepositoryPlan extends RepositoryPlanBase {
+  readonly type: 'group';
+  /** Flattened: nested groups expanded in order, duplicates dropped (first wins); never a group. */
+  readonly members: readonly string[];
+  /** The hosted member that receives pushes through the group, or null (pushes refused). */
+  readonly writableMember: string | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listeners and routes
+
+export interface ListenerPlan {
+  /** `${host}:${port}`; unique. */
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+  /**
+   * Route table, applied per request in this order:
+   * 1. `?ns=<registry>` (containerd mirror) → `mirrors[ns]`;
+   * 2. Host header (without port) → `virtualHosts[host]`;
+   * 3. first path segment of the name → `paths[segment]` (the rest of the name is the image);
+   *    `/repository/<repo>/v2/...` (Nexus-style path, containerd `override_path`) likewise;
+   * 4. `defaultRepository` with the whole name as the image;
+   * else NAME_UNKNOWN.
+   */
+  readonly mirrors: Readonly<Record<string, string>>;
+  readonly virtualHosts: Readonly<Record<string, string>>;
+  readonly paths: Readonly<Record<string, string>>;
+  readonly defaultRepository: string | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Security
+
+export interface PermissionPlan {
+  /** Repository names or globs (`*` matches any run of characters, `docker-*`). */
+  readonly repositories: readonly string[];
+  readonly actions: readonly Action[];
+}
+
+export interface UserPlan {
+  readonly name: string;
+  /** A bcrypt hash from the config, or the env variable holding the password (or a bcrypt hash). */
+  readonly password: { readonly bcrypt: string } | SecretRef;
+  readonly roles: readonly string[];
+  /** The union of the user's roles' permissions, resolved at compile time. */
+  readonly permissions: readonly PermissionPlan[];
+}
+
+export interface SecurityPlan {
+  /** Basic realm shown in challenges. */
+  readonly realm: string;
+  readonly users: readonly UserPlan[];
+  readonly roles: Readonly<Record<string, readonly PermissionPlan[]>>;
+  readonly token: {
+    readonly enabled: boolean;
+    readonly issuer: string;
+    readonly service: string;
+    readonly ttlMs: number;
+    /** HMAC key shared by replicas; null = a random key per process (single replica only). */
+    readonly signingKey: SecretRef | null;
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * The blob store: where every byte and every piece of state lives.
+ *
+ * A store holds three kinds of things, and nothing else is kept by a runtime (beyond caches), so
+ * that several replicas can share one store (S3):
+ * - **blobs**, addressed by digest (`sha256:<64 hex>` or `sha512:<128 hex>`), shared by every
+ *   repository bound to the store; immutable once visible;
+ * - **upload sessions**, identified by an opaque id, that survive a restart and can be continued by
+ *   another replica;
+ * - **metadata**: small documents (tags, manifest and layer links, referrers, proxy cache records)
+ *   under `/`-separated keys whose segments match `[A-Za-z0-9._%-]+` (never `.` or `..`).
+ *
+ * Guarantees every driver gives (checked by `test/suites/blob-store.ts`):
+ * - a blob becomes visible only after its content was hashed and matched its digest; a crash, an
+ *   aborted stream or a mismatch never leaves a visible partial blob;
+ * - concurrent writes of the same blob or key are safe (last complete writer wins, content equal);
+ * - errors are `StorageError`s with a stable `code` (see runtime/errors.ts);
+ * - bodies are streamed: memory stays flat whatever the blob size.
+ */
+import type { Readable } from 'node:stream';
+
+/** `algorithm:hex`, validated with `isDigest` (runtime/storage/digest.ts) before reaching a store. */
+export type Digest = string;
+
+export interface BlobInfo {
+  readonly digest: Digest;
+  readonly size: number;
+}
+
+/** Inclusive byte range, as in HTTP `Range: bytes=start-end`. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface UploadState {
+  readonly id: string;
+  /** Bytes received so far. */
+  readonly offset: number;
+  /** ISO time the session started; sessions older than the store's limit may be swept. */
+  readonly startedAt: string;
+  /** Free-form JSON the caller attached at creation (e.g. the repository and image it belongs to). */
+  readonly owner: unknown;
+}
+
+export interface BlobStore {
+  /** The plan's name of this store. */
+  readonly name: string;
+
+  /** Size of a visible blob, or undefined when absent. */
+  stat(digest: Digest): Promise<BlobInfo | undefined>;
+  /**
+   * A stream of the blob's bytes (or of `range`). Throws `STORAGE_NOT_FOUND` when absent.
+   * A range past the end is clipped by the caller, not here (`end` must be < size).
+   */
+  read(digest: Digest, range?: ByteRange): Promise<Readable>;
+  /** A URL the client may fetch the blob from instead (presigned), or undefined. */
+  redirectUrl?(digest: Digest): Promise<string | undefined>;
+  /** Removes the blob; idempotent. Links in metadata are the caller's business. */
+  delete(digest: Digest): Promise<void>;
+
+  /** Starts an upload session. */
+  createUpload(owner: unknown): Promise<UploadState>;
+  /** The session's state, or undefined when unknown (never started, committed, cancelled, swept). */
+  getUpload(id: string): Promise<UploadState | undefined>;
+  /**
+   * Appends `body` to the session. `offset` must equal the session's current offset, else
+   * `STORAGE_UPLOAD_OFFSET`. Throws `STORAGE_UPLOAD_UNKNOWN` for an unknown id. If the stream
+   * fails midway, the bytes received are kept (the session's offset says how many).
+   */
+  appendUpload(id: string, offset: number, body: Readable): Promise<UploadState>;
+  /**
+   * Verifies that the session's content hashes to `digest` (and has `expectedSize` bytes when
+   * given) and makes it visible as that blob; the session is gone afterwards either way. Throws
+   * `STORAGE_DIGEST_MISMATCH` / `STORAGE_SIZE_MISMATCH` and leaves nothing behind on a mismatch.
+   */
+  commitUpload(id: string, digest: Digest, expectedSize?: number): Promise<BlobInfo>;
+  /** Discards the session; idempotent. */
+  cancelUpload(id: string): Promise<void>;
+  /** Writes a whole blob in one call, with the same verification as an upload. */
+  putBlob(digest: Digest, body: Readable, expectedSize?: number): Promise<BlobInfo>;
+
+  /** A metadata document, or undefined. */
+  getMeta(key: string): Promise<Buffer | undefined>;
+  /** Atomically creates or replaces a metadata document. */
+  putMeta(key: string, value: Buffer | string): Promise<void>;
+  /** Removes one document; idempotent. */
+  deleteMeta(key: string): Promise<void>;
+  /**
+   * The names of the direct children of `prefix` (a key without trailing slash, or '' for the
+   * root): documents and non-empty "folders" alike, sorted by byte order, without duplicates.
+   */
+  listMeta(prefix: string): Promise<string[]>;
+
+  /** Releases handles, pools and timers. */
+  close(): Promise<void>;
+}
