@@ -1,0 +1,103 @@
+/**
+ * HTTP Basic authentication (RFC 7617) against the user directory, with verified credentials
+ * cached so that only the first request of a client pays for bcrypt.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import { CredentialCache } from './credential-cache.ts';
+import { DECOY_BCRYPT_HASH, type ResolvedUser, verifyPassword } from './users.ts';
+
+/** A decoded `Authorization: Basic` header. */
+export interface BasicCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/**
+ * Decodes the credentials of a `Basic` authorization value (scheme case-insensitive). Returns
+ * `'malformed'` when the value is Basic but cannot be decoded (no colon, empty user name).
+ */
+export function parseBasicAuthorization(value: string): BasicCredentials | 'malformed' {
+  const match = /^basic[ \t]+([A-Za-z0-9+/=._-]*)[ \t]*$/i.exec(value);
+  if (!match) return 'malformed';
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return 'malformed';
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** Why Basic credentials were refused; logged, never shown to the client in more detail than 401. */
+export type BasicFailure = 'unknown user' | 'wrong password';
+
+export type BasicResult =
+  | { readonly ok: true; readonly user: ResolvedUser }
+  | { readonly ok: false; readonly reason: BasicFailure };
+
+export interface BasicAuthenticatorOptions {
+  readonly log: FastifyBaseLogger;
+  /** Defaults: 10 000 entries, successes 5 min, failures 10 s. */
+  readonly maxEntries?: number;
+  readonly ttlMs?: number;
+  readonly failureTtlMs?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Verifies user name + password pairs. Results are cached per pair (keyed by an HMAC, see
+ * {@link CredentialCache}); concurrent first requests with the same pair share one bcrypt.
+ * Failures are cached briefly too, so a client hammering with a wrong password costs little,
+ * and each fresh failure is logged as a warning with the user name, client address and reason.
+ */
+export class BasicAuthenticator {
+  readonly #users: ReadonlyMap<string, ResolvedUser>;
+  readonly #cache: CredentialCache<Promise<BasicResult>>;
+  readonly #log: FastifyBaseLogger;
+  readonly #failureTtlMs: number;
+
+  constructor(users: ReadonlyMap<string, ResolvedUser>, options: BasicAuthenticatorOptions) {
+    this.#users = users;
+    this.#log = options.log;
+    this.#failureTtlMs = options.failureTtlMs ?? 10_000;
+    this.#cache = new CredentialCache({
+      maxEntries: options.maxEntries ?? 10_000,
+      ttlMs: options.ttlMs ?? 5 * 60_000,
+      failureTtlMs: this.#failureTtlMs,
+      now: options.now,
+    });
+  }
+
+  /** Checks a pair; `ip` is only for the log. Never rejects for wrong credentials: resolves `{ ok: false }`. */
+  async verify(credentials: BasicCredentials, ip: string): Promise<BasicResult> {
+    const key = this.#cache.keyOf(credentials.username, credentials.password);
+    const { value, hit } = this.#cache.getOrCreate(key, () => this.#check(credentials));
+    let result: BasicResult;
+    try {
+      result = await value;
+    } catch (error) {
+      this.#cache.delete(key);
+      throw error;
+    }
+    if (!result.ok) {
+      if (!hit) this.#cache.expireWithin(key, this.#failureTtlMs);
+      const entry = { user: credentials.username, ip, reason: result.reason, cached: hit };
+      if (hit) this.#log.debug(entry, 'authentication failed');
+      else this.#log.warn(entry, 'authentication failed');
+    }
+    return result;
+  }
+
+  /** Drops every cached result. */
+  clear(): void {
+    this.#cache.clear();
+  }
+
+  async #check(credentials: BasicCredentials): Promise<BasicResult> {
+    const user = this.#users.get(credentials.username);
+    if (user === undefined) {
+      // Same cost as a real check, so response times do not tell which user names exist.
+      await verifyPassword({ kind: 'bcrypt', hash: DECOY_BCRYPT_HASH }, credentials.password);
+      return { ok: false, reason: 'unknown user' };
+    }
+    const ok = await verifyPassword(user.verifier, credentials.password);
+    return ok ? { ok: true, user } : { ok: false, reason: 'wrong password' };
+  }
+}

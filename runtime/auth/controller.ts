@@ -1,0 +1,192 @@
+/**
+ * The access controller: turns a request's credentials into a principal and checks it against
+ * the plan's permissions. Credentials come in three forms, all accepted on every request:
+ * none (anonymous), `Basic` (verified once, then cached), and `Bearer` (a JWT from our own token
+ * endpoint). Bad credentials are always a 401, even where anonymous access would have sufficed:
+ * a client must learn its password is wrong rather than silently run as anonymous.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { Action, Plan } from '../../compiler/plan.ts';
+import { RegistryError } from '../errors.ts';
+import { AccessPolicy, coversAll } from './access.ts';
+import { type BasicAuthenticator, parseBasicAuthorization } from './basic.ts';
+import { type BearerError, formatBasicChallenge, formatBearerChallenge, formatScope, tokenRealm } from './challenge.ts';
+import { parseScopes, type TokenAccess, type TokenService, type VerifiedToken } from './token.ts';
+import type { AccessController, AuthRequest, AuthScope, Principal, TokenQuery, TokenResponse } from './types.ts';
+import type { ResolvedUser } from './users.ts';
+
+/** Most repository scopes honoured in one token request; the rest are ignored. */
+const MAX_SCOPES = 100;
+
+type Authenticated =
+  | { readonly kind: 'anonymous' }
+  | { readonly kind: 'basic'; readonly user: ResolvedUser }
+  | { readonly kind: 'bearer'; readonly user: ResolvedUser | null; readonly token: VerifiedToken }
+  | { readonly kind: 'invalid'; readonly scheme: 'basic' | 'bearer' | 'other' };
+
+export interface ControllerParts {
+  readonly users: ReadonlyMap<string, ResolvedUser>;
+  readonly basic: BasicAuthenticator;
+  /** null when tokens are disabled in the plan. */
+  readonly tokens: TokenService | null;
+  readonly log: FastifyBaseLogger;
+}
+
+/** The {@link AccessController} of one plan; built by `createAccessController`. */
+export class PlanAccessController implements AccessController {
+  readonly #plan: Plan;
+  readonly #policy: AccessPolicy;
+  readonly #parts: ControllerParts;
+
+  constructor(plan: Plan, parts: ControllerParts) {
+    this.#plan = plan;
+    this.#policy = new AccessPolicy(plan);
+    this.#parts = parts;
+  }
+
+  async authorize(request: AuthRequest, scope: AuthScope): Promise<Principal> {
+    const who = await this.#authenticate(request);
+    if (who.kind === 'invalid') {
+      throw this.#unauthorized(request, scope, who.scheme === 'bearer' ? 'invalid_token' : undefined);
+    }
+    if ('base' in scope) {
+      if (who.kind === 'anonymous' || (who.kind === 'bearer' && who.user === null)) {
+        if (this.#policy.anonymousCanPullAny(scope.repositories)) return { user: null };
+        throw this.#unauthorized(request, scope);
+      }
+      return { user: who.user?.name ?? null };
+    }
+    const anonymous = this.#policy.anonymous(scope.repository);
+    if (who.kind === 'anonymous') {
+      if (coversAll(anonymous, scope.actions)) return { user: null };
+      throw this.#unauthorized(request, scope);
+    }
+    const allowed = this.#policy.allowed(who.user, scope.repository);
+    if (who.kind === 'basic') {
+      if (coversAll(allowed, scope.actions)) return { user: who.user.name };
+      throw this.#denied(scope, allowed);
+    }
+    // Bearer: what the token grants for this name, still allowed now (a reload may have taken
+    // rights away while the token lives), plus whatever anonymous may do anyway.
+    const claimed = who.token.access.get(scope.name);
+    const granted = (action: Action) => anonymous.has(action) || (claimed?.has(action) === true && allowed.has(action));
+    if (scope.actions.every(granted)) return { user: who.user?.name ?? null };
+    if (who.user !== null && !coversAll(allowed, scope.actions)) throw this.#denied(scope, allowed);
+    throw this.#unauthorized(request, scope, 'insufficient_scope');
+  }
+
+  async issueToken(
+    request: AuthRequest,
+    query: TokenQuery,
+    resolve: (name: string) => string | undefined,
+  ): Promise<TokenResponse> {
+    const tokens = this.#parts.tokens;
+    if (tokens === null) {
+      throw new RegistryError('UNSUPPORTED', { message: 'token authentication is disabled: use Basic credentials' });
+    }
+    if (query.service !== undefined && query.service !== '' && query.service !== tokens.service) {
+      throw new RegistryError('DENIED', { message: `this registry issues tokens for service "${tokens.service}"` });
+    }
+    let user: ResolvedUser | null = null;
+    const header = authorizationOf(request);
+    if (header !== undefined && /^basic[ \t]/i.test(header)) {
+      const who = await this.#basic(header, request.ip);
+      if (who.kind !== 'basic') {
+        throw new RegistryError('UNAUTHORIZED', {
+          message: 'incorrect username or password',
+          headers: { 'WWW-Authenticate': formatBasicChallenge(this.#plan.security.realm) },
+        });
+      }
+      user = who.user;
+    }
+    if (user !== null && query.account !== undefined && query.account !== '' && query.account !== user.name) {
+      throw new RegistryError('DENIED', { message: 'the account does not match the authenticated user' });
+    }
+    const access = new Map<string, Set<Action>>();
+    const requested = parseScopes(query.scope ?? []).filter((scope) => scope.type === 'repository');
+    for (const scope of requested.slice(0, MAX_SCOPES)) {
+      const repository = resolve(scope.name);
+      const allowed = repository === undefined ? undefined : this.#policy.allowed(user, repository);
+      const granted = access.get(scope.name) ?? new Set<Action>();
+      for (const action of scope.actions) if (allowed?.has(action)) granted.add(action);
+      access.set(scope.name, granted);
+    }
+    const claims: TokenAccess[] = [...access].map(([name, actions]) => ({
+      type: 'repository',
+      name,
+      actions: [...actions],
+    }));
+    const signed = await tokens.sign(user?.name ?? null, claims);
+    this.#parts.log.debug({ user: user?.name ?? null, access: claims, ip: request.ip }, 'token issued');
+    return {
+      token: signed.token,
+      access_token: signed.token,
+      expires_in: signed.expiresIn,
+      issued_at: signed.issuedAt.toISOString(),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#parts.basic.clear();
+    this.#parts.tokens?.clear();
+  }
+
+  async #authenticate(request: AuthRequest): Promise<Authenticated> {
+    const header = authorizationOf(request);
+    if (header === undefined || header.trim() === '') return { kind: 'anonymous' };
+    if (/^basic[ \t]/i.test(header)) return this.#basic(header, request.ip);
+    const bearer = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+    if (bearer && this.#parts.tokens !== null) {
+      const verdict = await this.#parts.tokens.verify(bearer[1]!);
+      if (!verdict.ok) {
+        this.#parts.log.info({ ip: request.ip, reason: verdict.reason }, 'bearer token refused');
+        return { kind: 'invalid', scheme: 'bearer' };
+      }
+      const subject = verdict.token.subject;
+      const user = subject === null ? null : (this.#parts.users.get(subject) ?? null);
+      if (subject !== null && user === null) {
+        this.#parts.log.info({ ip: request.ip, user: subject, reason: 'unknown user' }, 'bearer token refused');
+        return { kind: 'invalid', scheme: 'bearer' };
+      }
+      return { kind: 'bearer', user, token: verdict.token };
+    }
+    this.#parts.log.info({ ip: request.ip, scheme: header.split(/[ \t]/, 1)[0] }, 'unsupported authorization scheme');
+    return { kind: 'invalid', scheme: bearer ? 'bearer' : 'other' };
+  }
+
+  async #basic(header: string, ip: string): Promise<Authenticated> {
+    const credentials = parseBasicAuthorization(header);
+    if (credentials === 'malformed') {
+      this.#parts.log.warn({ ip, reason: 'malformed Basic credentials' }, 'authentication failed');
+      return { kind: 'invalid', scheme: 'basic' };
+    }
+    const result = await this.#parts.basic.verify(credentials, ip);
+    return result.ok ? { kind: 'basic', user: result.user } : { kind: 'invalid', scheme: 'basic' };
+  }
+
+  #unauthorized(request: AuthRequest, scope: AuthScope, error?: BearerError): RegistryError {
+    const tokens = this.#parts.tokens;
+    const challenge =
+      tokens === null
+        ? formatBasicChallenge(this.#plan.security.realm)
+        : formatBearerChallenge({
+            realm: tokenRealm(request),
+            service: tokens.service,
+            scope: 'base' in scope ? undefined : formatScope(scope.name, scope.actions),
+            error,
+          });
+    const detail =
+      'base' in scope ? undefined : [{ type: 'repository', name: scope.name, actions: [...scope.actions] }];
+    return new RegistryError('UNAUTHORIZED', { detail, headers: { 'WWW-Authenticate': challenge } });
+  }
+
+  #denied(scope: Exclude<AuthScope, { base: true }>, allowed: ReadonlySet<Action>): RegistryError {
+    const missing = scope.actions.filter((action) => !allowed.has(action));
+    return new RegistryError('DENIED', { detail: [{ type: 'repository', name: scope.name, actions: missing }] });
+  }
+}
+
+function authorizationOf(request: AuthRequest): string | undefined {
+  const value = request.headers.authorization;
+  return Array.isArray(value) ? value[0] : value;
+}

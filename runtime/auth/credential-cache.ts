@@ -1,0 +1,110 @@
+/**
+ * A bounded, expiring map from credentials to what verifying them concluded, so a request
+ * with known credentials costs a hash and a map lookup instead of a bcrypt (tens of ms).
+ *
+ * Keys are never the raw secret: callers hand in the parts of a credential, and the cache keys
+ * on an HMAC-SHA256 of them under a random key made for this instance. A heap dump shows
+ * digests that cannot be checked offline without that key, which lives and dies with the process.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+
+export interface CredentialCacheOptions {
+  /** Most entries kept; the least recently used go first. */
+  readonly maxEntries: number;
+  /** How long a success is trusted, ms. */
+  readonly ttlMs: number;
+  /** How long a failure is remembered, ms: short, so a fixed password works again soon. */
+  readonly failureTtlMs: number;
+  /** Clock, for tests. */
+  readonly now?: () => number;
+}
+
+interface Entry<V> {
+  readonly value: V;
+  expiresAt: number;
+}
+
+/**
+ * LRU + TTL cache of credential checks. Values are usually promises, so concurrent requests with
+ * the same new credentials share one verification (`getOrCreate`). Not shared between instances:
+ * a reload builds a new controller with a new, empty cache.
+ */
+export class CredentialCache<V> {
+  readonly #entries = new Map<string, Entry<V>>();
+  readonly #hmacKey = randomBytes(32);
+  readonly #options: Required<CredentialCacheOptions>;
+
+  constructor(options: CredentialCacheOptions) {
+    if (options.maxEntries < 1) throw new RangeError('maxEntries must be at least 1');
+    this.#options = { ...options, now: options.now ?? (() => Date.now()) };
+  }
+
+  /** Number of live and not yet evicted entries (expired ones go lazily). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /**
+   * The cache key of a credential: HMAC-SHA256 (hex) of its parts, each length-prefixed so that
+   * `('ab', 'c')` and `('a', 'bc')` never collide.
+   */
+  keyOf(...parts: readonly string[]): string {
+    const hmac = createHmac('sha256', this.#hmacKey);
+    for (const part of parts) hmac.update(`${Buffer.byteLength(part)}:`).update(part);
+    return hmac.digest('hex');
+  }
+
+  /** The cached value, refreshed as most recently used; undefined when absent or expired. */
+  get(key: string): V | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= this.#options.now()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    return entry.value;
+  }
+
+  /** Stores a value for `ttlMs` (success) or `failureTtlMs` (failure), evicting the oldest entry if full. */
+  set(key: string, value: V, outcome: 'success' | 'failure' = 'success'): void {
+    const ttl = outcome === 'success' ? this.#options.ttlMs : this.#options.failureTtlMs;
+    this.#entries.delete(key);
+    this.#entries.set(key, { value, expiresAt: this.#options.now() + ttl });
+    while (this.#entries.size > this.#options.maxEntries) {
+      const oldest = this.#entries.keys().next().value as string;
+      this.#entries.delete(oldest);
+    }
+  }
+
+  /**
+   * Shortens an entry's life to `ttlMs` from now if that is sooner (a failure learnt after the
+   * pending promise was stored; a token that expires before the cache TTL).
+   */
+  expireWithin(key: string, ttlMs: number): void {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return;
+    entry.expiresAt = Math.min(entry.expiresAt, this.#options.now() + ttlMs);
+  }
+
+  /**
+   * The cached value for `key`, or the result of `create()` stored as a success. Used with
+   * promise values so one verification serves every concurrent request with the same credential.
+   */
+  getOrCreate(key: string, create: () => V): { value: V; hit: boolean } {
+    const cached = this.get(key);
+    if (cached !== undefined) return { value: cached, hit: true };
+    const value = create();
+    this.set(key, value);
+    return { value, hit: false };
+  }
+
+  delete(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Auth for the registry's HTTP API: HTTP Basic, a Docker token endpoint issuing short-lived JWTs,
+ * per-repository anonymous access and role permissions, with verified credentials cached.
+ *
+ * The HTTP layer calls {@link createAccessController} once per plan, `authorize()` before each
+ * repository operation and for `GET /v2/`, routes `GET /-/token` to `issueToken()`, and
+ * `close()`s the controller when the plan is replaced.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { Plan } from '../../compiler/plan.ts';
+import { BasicAuthenticator } from './basic.ts';
+import { PlanAccessController } from './controller.ts';
+import { TokenService } from './token.ts';
+import type { AccessController } from './types.ts';
+import { resolveUsers } from './users.ts';
+
+export { TOKEN_PATH } from './challenge.ts';
+export type {
+  AccessController,
+  AuthRequest,
+  AuthScope,
+  BaseScope,
+  Principal,
+  RepositoryScope,
+  TokenQuery,
+  TokenResponse,
+} from './types.ts';
+export { AuthSetupError } from './users.ts';
+
+export interface AccessControllerOptions {
+  readonly env: NodeJS.ProcessEnv;
+  readonly log: FastifyBaseLogger;
+}
+
+/**
+ * Builds the access controller of `plan`: resolves every user's password source and the token
+ * signing key from `env` now, so a missing secret stops startup (or a reload) rather than
+ * failing requests later.
+ *
+ * @throws AuthSetupError `AUTH_ENV_MISSING` naming each missing variable (never a value),
+ *   `AUTH_BCRYPT_INVALID` for a malformed bcrypt hash.
+ */
+export async function createAccessController(plan: Plan, options: AccessControllerOptions): Promise<AccessController> {
+  const log = options.log.child({ component: 'auth' });
+  const users = resolveUsers(plan.security.users, options.env);
+  const tokens = plan.security.token.enabled ? new TokenService(plan.security.token, { env: options.env, log }) : null;
+  const basic = new BasicAuthenticator(users, { log });
+  log.debug({ users: users.size, token: tokens !== null }, 'access controller ready');
+  return new PlanAccessController(plan, { users, basic, tokens, log });
+}

@@ -1,0 +1,197 @@
+/**
+ * The Docker token protocol's tokens: short-lived HS256 JWTs signed and checked by this registry
+ * alone (it is both the authorization server and the resource server).
+ *
+ * Claims: `iss` (plan issuer), `sub` (user; absent for anonymous), `aud` (plan service), `iat`,
+ * `nbf`, `exp` (iat + ttl), `jti`, and `access: [{ type: 'repository', name, actions }]` where
+ * `name` is the image name as the client sees it. The key is the plan's `signingKey` secret
+ * (shared by replicas) or 32 random bytes made per controller (one replica; a reload or restart
+ * invalidates tokens, and clients simply fetch a new one on the 401).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import { jwtVerify, SignJWT } from 'jose';
+import type { Action, SecurityPlan } from '../../compiler/plan.ts';
+import { CredentialCache } from './credential-cache.ts';
+import { AuthSetupError } from './users.ts';
+
+const ACTIONS: readonly Action[] = ['pull', 'push', 'delete'];
+
+/** One entry of a token's `access` claim. */
+export interface TokenAccess {
+  readonly type: 'repository';
+  readonly name: string;
+  readonly actions: readonly Action[];
+}
+
+/** A requested scope: `repository:<name>:<actions>` parsed; other resource types are kept by type only. */
+export interface RequestedScope {
+  readonly type: string;
+  readonly name: string;
+  readonly actions: readonly Action[];
+}
+
+/**
+ * Parses `scope` query values. Each value may hold several scopes separated by spaces (RFC 6749);
+ * the name is everything between the first and the last colon, so names with a port-like colon
+ * survive; `*` stands for every action; unknown actions are dropped; a resource class
+ * (`repository(plugin)`) is ignored. Malformed scopes are skipped.
+ */
+export function parseScopes(values: readonly string[]): RequestedScope[] {
+  const scopes: RequestedScope[] = [];
+  for (const value of values) {
+    for (const item of value.split(' ')) {
+      const first = item.indexOf(':');
+      const last = item.lastIndexOf(':');
+      if (first <= 0 || last === first) continue;
+      const type = item.slice(0, first).replace(/\(.*\)$/, '');
+      const name = item.slice(first + 1, last);
+      if (name === '') continue;
+      const words = item.slice(last + 1).split(',');
+      const actions = words.includes('*') ? ACTIONS : ACTIONS.filter((action) => words.includes(action));
+      scopes.push({ type, name, actions });
+    }
+  }
+  return scopes;
+}
+
+/** A token that passed signature, issuer, audience and time checks. */
+export interface VerifiedToken {
+  /** The user it was issued to, or null for an anonymous token. */
+  readonly subject: string | null;
+  /** Granted actions by client-visible image name. */
+  readonly access: ReadonlyMap<string, ReadonlySet<Action>>;
+}
+
+export type TokenVerdict =
+  | { readonly ok: true; readonly token: VerifiedToken }
+  | { readonly ok: false; readonly reason: string };
+
+type InternalVerdict =
+  | { readonly ok: true; readonly token: VerifiedToken; readonly expiresAtMs: number }
+  | { readonly ok: false; readonly reason: string };
+
+export interface TokenServiceOptions {
+  readonly env: NodeJS.ProcessEnv;
+  readonly log: FastifyBaseLogger;
+  readonly now?: () => number;
+}
+
+/** Leeway for `nbf`/`exp` between replicas whose clocks differ a little, seconds. */
+const CLOCK_TOLERANCE_S = 10;
+
+/** Signs and verifies tokens for one plan. Verified tokens are cached until they expire (at most 5 min). */
+export class TokenService {
+  readonly #plan: SecurityPlan['token'];
+  readonly #key: Uint8Array;
+  readonly #log: FastifyBaseLogger;
+  readonly #now: () => number;
+  readonly #cache: CredentialCache<Promise<InternalVerdict>>;
+
+  /** @throws AuthSetupError `AUTH_ENV_MISSING` when the signing key's variable is unset or empty. */
+  constructor(plan: SecurityPlan['token'], options: TokenServiceOptions) {
+    this.#plan = plan;
+    this.#log = options.log;
+    this.#now = options.now ?? (() => Date.now());
+    this.#key = resolveSigningKey(plan, options);
+    this.#cache = new CredentialCache({ maxEntries: 10_000, ttlMs: 5 * 60_000, failureTtlMs: 10_000, now: this.#now });
+  }
+
+  /** The audience of every token, and the `service` of every challenge. */
+  get service(): string {
+    return this.#plan.service;
+  }
+
+  /** Signs a token for `subject` (null = anonymous) granting `access`. */
+  async sign(
+    subject: string | null,
+    access: readonly TokenAccess[],
+  ): Promise<{ token: string; issuedAt: Date; expiresIn: number }> {
+    const issuedAtMs = this.#now();
+    const iat = Math.floor(issuedAtMs / 1000);
+    const expiresIn = Math.max(1, Math.floor(this.#plan.ttlMs / 1000));
+    const jwt = new SignJWT({ access: access.map((entry) => ({ ...entry, actions: [...entry.actions] })) })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setIssuer(this.#plan.issuer)
+      .setAudience(this.#plan.service)
+      .setIssuedAt(iat)
+      .setNotBefore(iat)
+      .setExpirationTime(iat + expiresIn)
+      .setJti(randomUUID());
+    if (subject !== null) jwt.setSubject(subject);
+    return { token: await jwt.sign(this.#key), issuedAt: new Date(iat * 1000), expiresIn };
+  }
+
+  /** Checks a token (cached by an HMAC of it); never rejects for a bad token: resolves `{ ok: false }`. */
+  async verify(token: string): Promise<TokenVerdict> {
+    const key = this.#cache.keyOf(token);
+    const { value, hit } = this.#cache.getOrCreate(key, () => this.#verify(token));
+    const verdict = await value;
+    if (!hit) {
+      if (verdict.ok) this.#cache.expireWithin(key, verdict.expiresAtMs - this.#now());
+      else this.#cache.expireWithin(key, 10_000);
+    }
+    return verdict.ok ? { ok: true, token: verdict.token } : verdict;
+  }
+
+  clear(): void {
+    this.#cache.clear();
+  }
+
+  async #verify(token: string): Promise<InternalVerdict> {
+    try {
+      const { payload } = await jwtVerify(token, this.#key, {
+        algorithms: ['HS256'],
+        issuer: this.#plan.issuer,
+        audience: this.#plan.service,
+        requiredClaims: ['exp', 'iat'],
+        clockTolerance: CLOCK_TOLERANCE_S,
+        currentDate: new Date(this.#now()),
+      });
+      const access = parseAccessClaim(payload.access);
+      if (access === null) return { ok: false, reason: 'malformed access claim' };
+      const subject = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : null;
+      return { ok: true, token: { subject, access }, expiresAtMs: (payload.exp! + CLOCK_TOLERANCE_S) * 1000 };
+    } catch (error) {
+      const reason = (error as { code?: string }).code ?? 'invalid token';
+      this.#log.debug({ reason }, 'bearer token refused');
+      return { ok: false, reason };
+    }
+  }
+}
+
+function parseAccessClaim(claim: unknown): Map<string, Set<Action>> | null {
+  if (claim === undefined) return new Map();
+  if (!Array.isArray(claim)) return null;
+  const access = new Map<string, Set<Action>>();
+  for (const entry of claim) {
+    if (typeof entry !== 'object' || entry === null) return null;
+    const { type, name, actions } = entry as Record<string, unknown>;
+    if (typeof type !== 'string' || typeof name !== 'string' || !Array.isArray(actions)) return null;
+    if (type !== 'repository') continue;
+    const granted = access.get(name) ?? new Set<Action>();
+    for (const action of actions) if (ACTIONS.includes(action as Action)) granted.add(action as Action);
+    access.set(name, granted);
+  }
+  return access;
+}
+
+function resolveSigningKey(plan: SecurityPlan['token'], options: TokenServiceOptions): Uint8Array {
+  if (plan.signingKey === null) return new Uint8Array(randomBytes(32));
+  const variable = plan.signingKey.env;
+  const value = options.env[variable];
+  if (value === undefined || value === '') {
+    throw new AuthSetupError(
+      'AUTH_ENV_MISSING',
+      `missing environment variable ${variable} (security.token.signingKey)`,
+    );
+  }
+  const key = new TextEncoder().encode(value);
+  if (key.length < 32) {
+    options.log.warn(
+      { variable, bytes: key.length },
+      'token signing key is shorter than 32 bytes: use a longer random secret',
+    );
+  }
+  return key;
+}

@@ -1,0 +1,91 @@
+/**
+ * The auth boundary's public types. The HTTP layer builds an {@link AuthRequest} from each
+ * request, names what the request wants as an {@link AuthScope}, and asks the
+ * {@link AccessController} before touching a repository.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Action } from '../../compiler/plan.ts';
+
+/** What auth needs to know about an HTTP request; nothing else of the request is read. */
+export interface AuthRequest {
+  readonly headers: IncomingHttpHeaders;
+  /** The Host header as the client sent it (with its port): the token realm is built from it. */
+  readonly host: string;
+  readonly protocol: 'http' | 'https';
+  /** Client address, for the log of failed attempts. */
+  readonly ip: string;
+}
+
+/** Access to one image: `name` as the client sees it, `repository` the plan repository it routes to. */
+export interface RepositoryScope {
+  /** e.g. `docker-hub/library/alpine`: what a Bearer token's access claims name. */
+  readonly name: string;
+  /** Key of `Plan.repositories`: what permissions and anonymous access are written against. */
+  readonly repository: string;
+  readonly actions: readonly Action[];
+}
+
+/** `GET /v2/`: the ping, answered for the repositories this listener routes to. */
+export interface BaseScope {
+  readonly base: true;
+  readonly repositories: readonly string[];
+}
+
+export type AuthScope = RepositoryScope | BaseScope;
+
+/** Who a request runs as. */
+export interface Principal {
+  /** The authenticated user name, or null for an anonymous request. */
+  readonly user: string | null;
+}
+
+/** The query of `GET /-/token` (Docker token protocol); `scope` may repeat. */
+export interface TokenQuery {
+  readonly service?: string;
+  readonly scope?: readonly string[];
+  readonly account?: string;
+}
+
+/** The body of a successful `GET /-/token`: `token` and `access_token` are the same JWT. */
+export interface TokenResponse {
+  readonly token: string;
+  readonly access_token: string;
+  /** Seconds. */
+  readonly expires_in: number;
+  /** RFC 3339. */
+  readonly issued_at: string;
+}
+
+/**
+ * Decides who a request is and what it may do. One instance per compiled plan: a reload
+ * builds a new controller (new users, new keys) and closes the old one.
+ */
+export interface AccessController {
+  /**
+   * Authenticates the request (anonymous, `Basic`, or a `Bearer` token from {@link issueToken}) and
+   * checks the scope. Resolves the principal when every requested action is allowed.
+   *
+   * @throws RegistryError `UNAUTHORIZED` (401, with a `WWW-Authenticate` challenge) when
+   *   credentials are missing and anonymous access does not cover the scope, or when credentials
+   *   are wrong, expired or forged; `DENIED` (403) when an authenticated user lacks a permission.
+   */
+  authorize(request: AuthRequest, scope: AuthScope): Promise<Principal>;
+
+  /**
+   * Serves `GET /-/token`: authenticates Basic credentials (or none: anonymous) and signs a
+   * short-lived JWT granting, per requested `repository:<name>:<actions>` scope, the intersection
+   * of the requested and the allowed actions. `resolve` maps a client-visible name to the plan
+   * repository that serves it (undefined: nothing is granted for that name).
+   *
+   * @throws RegistryError `UNAUTHORIZED` for wrong credentials, `DENIED` for a foreign service or
+   *   account, `UNSUPPORTED` when tokens are disabled in the plan.
+   */
+  issueToken(
+    request: AuthRequest,
+    query: TokenQuery,
+    resolve: (name: string) => string | undefined,
+  ): Promise<TokenResponse>;
+
+  /** Drops caches. Idempotent; the controller must not be used afterwards. */
+  close(): Promise<void>;
+}
