@@ -1,0 +1,339 @@
+import { randomBytes } from 'node:crypto';
+import bcrypt from 'bcryptjs';
+import { decodeJwt, SignJWT } from 'jose';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { AuthSetupError, createAccessController } from '../../../runtime/auth/index.ts';
+import { parseScopes } from '../../../runtime/auth/token.ts';
+import { RegistryError } from '../../../runtime/errors.ts';
+import {
+  ALICE_PASSWORD,
+  BOB_PASSWORD,
+  basic,
+  CAROL_PASSWORD,
+  captureLog,
+  makePlan,
+  type PlanOptions,
+  request,
+} from './fixtures.ts';
+
+let aliceHash: string;
+let carolHash: string;
+beforeAll(() => {
+  aliceHash = bcrypt.hashSync(ALICE_PASSWORD, 4);
+  carolHash = bcrypt.hashSync(CAROL_PASSWORD, 4);
+});
+afterEach(() => vi.useRealTimers());
+
+const SIGNING_KEY = randomBytes(32).toString('base64');
+const env = () => ({ BOB_PASSWORD, CAROL_PASSWORD: carolHash, TOKEN_KEY: SIGNING_KEY });
+
+async function controller(options: Partial<PlanOptions> = {}) {
+  return createAccessController(makePlan({ aliceHash, ...options }), { env: env(), log: captureLog().log });
+}
+
+/** Routes names as a listener with `paths: { 'docker-hub': 'docker-hub' }` and default `registry` would. */
+function resolve(name: string): string | undefined {
+  if (name.startsWith('docker-hub/')) return 'docker-hub';
+  if (name.startsWith('unrouted/')) return undefined;
+  return 'registry';
+}
+
+async function rejection(promise: Promise<unknown>): Promise<RegistryError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(RegistryError);
+  return error as RegistryError;
+}
+
+describe('parseScopes', () => {
+  it('reads repeated and space-separated scopes, `*`, resource classes, and skips junk', () => {
+    expect(
+      parseScopes([
+        'repository:library/alpine:pull,push',
+        'repository:a/b:pull repository(plugin):c:delete',
+        'repository:d:*',
+        'registry:catalog:*',
+        'garbage',
+        'repository::pull',
+        'repository:e:fly',
+      ]),
+    ).toEqual([
+      { type: 'repository', name: 'library/alpine', actions: ['pull', 'push'] },
+      { type: 'repository', name: 'a/b', actions: ['pull'] },
+      { type: 'repository', name: 'c', actions: ['delete'] },
+      { type: 'repository', name: 'd', actions: ['pull', 'push', 'delete'] },
+      { type: 'registry', name: 'catalog', actions: ['pull', 'push', 'delete'] },
+      { type: 'repository', name: 'e', actions: [] },
+    ]);
+  });
+});
+
+describe('issueToken', () => {
+  it('signs an HS256 JWT with iss, sub, aud, exp = iat + ttl, nbf, iat, jti and access', async () => {
+    const access = await controller({ ttlMs: 120_000 });
+    const response = await access.issueToken(
+      request(basic('alice', ALICE_PASSWORD)),
+      { service: 'regctl-test', scope: ['repository:team/app:pull,push'], account: 'alice' },
+      resolve,
+    );
+    expect(response.token).toBe(response.access_token);
+    expect(response.expires_in).toBe(120);
+    const claims = decodeJwt(response.token);
+    expect(claims).toMatchObject({
+      iss: 'regctl',
+      sub: 'alice',
+      aud: 'regctl-test',
+      access: [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }],
+    });
+    expect(claims.exp! - claims.iat!).toBe(120);
+    expect(claims.nbf).toBe(claims.iat);
+    expect(typeof claims.jti).toBe('string');
+    expect(new Date(response.issued_at).getTime()).toBe(claims.iat! * 1000);
+    const second = await access.issueToken(request(basic('alice', ALICE_PASSWORD)), {}, resolve);
+    expect(decodeJwt(second.token).jti).not.toBe(claims.jti);
+  });
+
+  it('grants the intersection of the requested and the allowed actions, per scope', async () => {
+    const access = await controller();
+    const response = await access.issueToken(
+      request(basic('bob', BOB_PASSWORD)),
+      {
+        scope: [
+          'repository:docker-hub/library/alpine:pull,push',
+          'repository:team/app:pull',
+          'repository:unrouted/x:pull',
+        ],
+      },
+      resolve,
+    );
+    expect(decodeJwt(response.token).access).toEqual([
+      { type: 'repository', name: 'docker-hub/library/alpine', actions: ['pull'] },
+      { type: 'repository', name: 'team/app', actions: [] },
+      { type: 'repository', name: 'unrouted/x', actions: [] },
+    ]);
+  });
+
+  it('issues anonymous tokens with what anonymous may do, and no subject', async () => {
+    const access = await controller();
+    const response = await access.issueToken(
+      request(),
+      { scope: ['repository:docker-hub/library/alpine:pull,push', 'repository:team/app:pull'] },
+      resolve,
+    );
+    const claims = decodeJwt(response.token);
+    expect(claims.sub).toBeUndefined();
+    expect(claims.access).toEqual([
+      { type: 'repository', name: 'docker-hub/library/alpine', actions: ['pull'] },
+      { type: 'repository', name: 'team/app', actions: [] },
+    ]);
+  });
+
+  it('refuses wrong credentials with a Basic challenge, a foreign service or account with DENIED', async () => {
+    const access = await controller();
+    const wrong = await rejection(access.issueToken(request(basic('alice', 'nope')), {}, resolve));
+    expect(wrong.code).toBe('UNAUTHORIZED');
+    expect(wrong.headers['WWW-Authenticate']).toBe('Basic realm="regctl test",charset="UTF-8"');
+    const service = await rejection(
+      access.issueToken(request(basic('alice', ALICE_PASSWORD)), { service: 'other' }, resolve),
+    );
+    expect(service.code).toBe('DENIED');
+    const account = await rejection(
+      access.issueToken(request(basic('alice', ALICE_PASSWORD)), { account: 'carol' }, resolve),
+    );
+    expect(account.code).toBe('DENIED');
+  });
+
+  it('is UNSUPPORTED when tokens are disabled', async () => {
+    const access = await controller({ tokenEnabled: false });
+    expect((await rejection(access.issueToken(request(), {}, resolve))).code).toBe('UNSUPPORTED');
+  });
+});
+
+describe('authorize with Bearer tokens', () => {
+  it('accepts a token for the scope name it grants, as its subject', async () => {
+    const access = await controller();
+    const { token } = await access.issueToken(
+      request(basic('alice', ALICE_PASSWORD)),
+      { scope: ['repository:team/app:pull,push'] },
+      resolve,
+    );
+    const bearer = request(`Bearer ${token}`);
+    const scope = { name: 'team/app', repository: 'registry', actions: ['pull', 'push'] as ('pull' | 'push')[] };
+    await expect(access.authorize(bearer, scope)).resolves.toEqual({ user: 'alice' });
+    await expect(access.authorize(bearer, { base: true, repositories: ['registry'] })).resolves.toEqual({
+      user: 'alice',
+    });
+  });
+
+  it('asks for a wider token (insufficient_scope) for another name or action the user holds', async () => {
+    const access = await controller();
+    const { token } = await access.issueToken(
+      request(basic('alice', ALICE_PASSWORD)),
+      { scope: ['repository:team/app:pull'] },
+      resolve,
+    );
+    const bearer = request(`Bearer ${token}`);
+    const other = await rejection(
+      access.authorize(bearer, { name: 'team/other', repository: 'registry', actions: ['pull'] }),
+    );
+    expect(other.code).toBe('UNAUTHORIZED');
+    expect(other.headers['WWW-Authenticate']).toBe(
+      'Bearer realm="http://127.0.0.1:5000/-/token",service="regctl-test",scope="repository:team/other:pull",error="insufficient_scope"',
+    );
+    const wider = await rejection(
+      access.authorize(bearer, { name: 'team/app', repository: 'registry', actions: ['pull', 'push'] }),
+    );
+    expect(wider.code).toBe('UNAUTHORIZED');
+  });
+
+  it('denies with 403 when the token subject lacks the permission altogether', async () => {
+    const access = await controller();
+    const { token } = await access.issueToken(
+      request(basic('bob', BOB_PASSWORD)),
+      { scope: ['repository:docker-hub/x:pull,push'] },
+      resolve,
+    );
+    const denied = await rejection(
+      access.authorize(request(`Bearer ${token}`), {
+        name: 'docker-hub/x',
+        repository: 'docker-hub',
+        actions: ['push'],
+      }),
+    );
+    expect(denied.code).toBe('DENIED');
+  });
+
+  it('refuses an expired token with invalid_token', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-01-01T00:00:00Z'));
+    const access = await controller({ ttlMs: 60_000 });
+    const { token } = await access.issueToken(
+      request(basic('alice', ALICE_PASSWORD)),
+      { scope: ['repository:team/app:pull'] },
+      resolve,
+    );
+    const scope = { name: 'team/app', repository: 'registry', actions: ['pull' as const] };
+    await expect(access.authorize(request(`Bearer ${token}`), scope)).resolves.toEqual({ user: 'alice' });
+    vi.setSystemTime(new Date('2026-01-01T00:01:05Z')); // past exp, inside the 10 s clock tolerance
+    await expect(access.authorize(request(`Bearer ${token}`), scope)).resolves.toEqual({ user: 'alice' });
+    vi.setSystemTime(new Date('2026-01-01T00:01:11Z'));
+    const expired = await rejection(access.authorize(request(`Bearer ${token}`), scope));
+    expect(expired.code).toBe('UNAUTHORIZED');
+    expect(expired.headers['WWW-Authenticate']).toContain('error="invalid_token"');
+  });
+
+  it('refuses forged tokens: another key, a tampered payload, alg none, another audience', async () => {
+    const access = await controller({ signingKey: 'TOKEN_KEY' });
+    const scope = { name: 'team/app', repository: 'registry', actions: ['pull' as const] };
+    const claims = { access: [{ type: 'repository', name: 'team/app', actions: ['pull'] }] };
+    const now = Math.floor(Date.now() / 1000);
+    const build = () =>
+      new SignJWT(claims)
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer('regctl')
+        .setAudience('regctl-test')
+        .setSubject('alice')
+        .setIssuedAt(now)
+        .setExpirationTime(now + 60);
+    const otherKey = await build().sign(randomBytes(32));
+    const genuine = await build().sign(new TextEncoder().encode(SIGNING_KEY));
+    await expect(access.authorize(request(`Bearer ${genuine}`), scope)).resolves.toEqual({ user: 'alice' });
+    const [header, payload, signature] = genuine.split('.');
+    const tampered = `${header}.${Buffer.from(JSON.stringify({ ...decodeJwt(genuine), sub: 'carol' })).toString('base64url')}.${signature}`;
+    const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`;
+    const audience = await build().setAudience('elsewhere').sign(new TextEncoder().encode(SIGNING_KEY));
+    for (const forged of [otherKey, tampered, none, audience, 'a.b.c']) {
+      const error = await rejection(access.authorize(request(`Bearer ${forged}`), scope));
+      expect(error.code).toBe('UNAUTHORIZED');
+      expect(error.headers['WWW-Authenticate']).toContain('error="invalid_token"');
+    }
+  });
+
+  it('verifies tokens across controllers sharing a signing key, re-checking current permissions', async () => {
+    const before = await controller({ signingKey: 'TOKEN_KEY' });
+    const { token } = await before.issueToken(
+      request(basic('alice', ALICE_PASSWORD)),
+      { scope: ['repository:team/app:pull,push'] },
+      resolve,
+    );
+    // After a reload that took push away from alice, the still-valid token no longer pushes.
+    const after = await controller({
+      signingKey: 'TOKEN_KEY',
+      alicePermissions: [{ repositories: ['registry'], actions: ['pull'] }],
+    });
+    const scope = { name: 'team/app', repository: 'registry' };
+    await expect(after.authorize(request(`Bearer ${token}`), { ...scope, actions: ['pull'] })).resolves.toEqual({
+      user: 'alice',
+    });
+    expect((await rejection(after.authorize(request(`Bearer ${token}`), { ...scope, actions: ['push'] }))).code).toBe(
+      'DENIED',
+    );
+    // A per-process random key: another controller rejects the token.
+    const random = await controller();
+    expect((await rejection(random.authorize(request(`Bearer ${token}`), { ...scope, actions: ['pull'] }))).code).toBe(
+      'UNAUTHORIZED',
+    );
+  });
+
+  it('lets anonymous tokens do what anonymous may, and nothing more', async () => {
+    const access = await controller();
+    const { token } = await access.issueToken(request(), { scope: ['repository:docker-hub/x:pull'] }, resolve);
+    const bearer = request(`Bearer ${token}`);
+    await expect(
+      access.authorize(bearer, { name: 'docker-hub/x', repository: 'docker-hub', actions: ['pull'] }),
+    ).resolves.toEqual({ user: null });
+    expect(
+      (await rejection(access.authorize(bearer, { name: 'team/app', repository: 'registry', actions: ['pull'] }))).code,
+    ).toBe('UNAUTHORIZED');
+    expect((await rejection(access.authorize(bearer, { base: true, repositories: ['registry'] }))).code).toBe(
+      'UNAUTHORIZED',
+    );
+  });
+
+  it('refuses Bearer tokens when tokens are disabled, with a Basic challenge', async () => {
+    const enabled = await controller();
+    const { token } = await enabled.issueToken(request(basic('carol', CAROL_PASSWORD)), {}, resolve);
+    const disabled = await controller({ tokenEnabled: false });
+    const error = await rejection(disabled.authorize(request(`Bearer ${token}`), { base: true, repositories: [] }));
+    expect(error.headers['WWW-Authenticate']).toMatch(/^Basic /);
+  });
+});
+
+describe('startup', () => {
+  it('names a missing password variable and never prints a value', async () => {
+    const plan = makePlan({ aliceHash });
+    const error = await createAccessController(plan, {
+      env: { CAROL_PASSWORD: carolHash },
+      log: captureLog().log,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuthSetupError);
+    expect((error as AuthSetupError).code).toBe('AUTH_ENV_MISSING');
+    expect((error as Error).message).toContain('BOB_PASSWORD');
+    expect((error as Error).message).toContain("'bob'");
+    expect((error as Error).message).not.toContain(carolHash);
+  });
+
+  it('names a missing signing key variable', async () => {
+    const plan = makePlan({ aliceHash, signingKey: 'NOT_SET_KEY' });
+    const error = await createAccessController(plan, { env: env(), log: captureLog().log }).catch((e: unknown) => e);
+    expect((error as AuthSetupError).code).toBe('AUTH_ENV_MISSING');
+    expect((error as Error).message).toContain('NOT_SET_KEY');
+  });
+
+  it('rejects a malformed bcrypt hash, in the config or in the environment', async () => {
+    const inConfig = await createAccessController(makePlan({ aliceHash: '$2b$10$short' }), {
+      env: env(),
+      log: captureLog().log,
+    }).catch((e: unknown) => e);
+    expect((inConfig as AuthSetupError).code).toBe('AUTH_BCRYPT_INVALID');
+    const inEnv = await createAccessController(makePlan({ aliceHash }), {
+      env: { ...env(), CAROL_PASSWORD: '$2y$10$truncated' },
+      log: captureLog().log,
+    }).catch((e: unknown) => e);
+    expect((inEnv as AuthSetupError).code).toBe('AUTH_BCRYPT_INVALID');
+    expect((inEnv as Error).message).toContain('CAROL_PASSWORD');
+    expect((inEnv as Error).message).not.toContain('truncated');
+  });
+});
