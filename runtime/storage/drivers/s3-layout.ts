@@ -1,0 +1,101 @@
+/**
+ * Where the s3 blob store keeps things inside its bucket. Every key starts with the plan's
+ * `prefix` (omitted when ''), so several stores (or several registries) can share one bucket:
+ *
+ * ```
+ * <prefix>/
+ *   blobs/sha256/<64 hex>            a verified blob, immutable, at its content address
+ *   blobs/sha512/<128 hex>
+ *   uploads/<id>/session.json        upload session state (JSON, see S3SessionDoc), written with If-Match
+ *   uploads/<id>/data                target of the session's S3 multipart upload (invisible until completed)
+ *   uploads/<id>/tail-<offset>       bytes received after the last full part (< partSize), ends at <offset>
+ *   meta/<key>                       metadata documents (tags, links, …), one small object each
+ * ```
+ *
+ * Nothing outside `blobs/` is ever read as a blob, and nothing reaches `blobs/` unverified.
+ */
+import { StorageError } from '../../errors.ts';
+
+const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+const SEGMENT = /^[A-Za-z0-9._%-]+$/;
+const UPLOAD_ID = /^[A-Za-z0-9_-]{8,64}$/;
+
+export type DigestAlgorithm = 'sha256' | 'sha512';
+
+/** Key builder for one store's prefix. */
+export class S3Layout {
+  readonly #root: string;
+
+  /** `prefix` is '' or a key prefix without leading or trailing slash. */
+  constructor(prefix: string) {
+    const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+    this.#root = trimmed === '' ? '' : `${trimmed}/`;
+  }
+
+  /** `<prefix>/blobs/<algorithm>/<hex>`; throws STORAGE_INVALID_KEY for anything but a digest. */
+  blob(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return `${this.#root}blobs/${algorithm}/${hex}`;
+  }
+
+  /** The folder of all upload sessions, with trailing slash (for listing). */
+  uploadsRoot(): string {
+    return `${this.#root}uploads/`;
+  }
+
+  session(id: string): string {
+    return `${this.#root}uploads/${checkUploadId(id)}/session.json`;
+  }
+
+  data(id: string): string {
+    return `${this.#root}uploads/${checkUploadId(id)}/data`;
+  }
+
+  tail(id: string, endOffset: number): string {
+    return `${this.#root}uploads/${checkUploadId(id)}/tail-${endOffset}`;
+  }
+
+  /** `<prefix>/meta/<key>`; throws STORAGE_INVALID_KEY for a malformed key. */
+  meta(key: string): string {
+    return `${this.#root}meta/${checkMetaKey(key, false)}`;
+  }
+
+  /** The listing prefix for the children of `prefix` ('' = root), with trailing slash. */
+  metaFolder(prefix: string): string {
+    const checked = checkMetaKey(prefix, true);
+    return checked === '' ? `${this.#root}meta/` : `${this.#root}meta/${checked}/`;
+  }
+
+  /** The key prefix this store owns, to scope multipart-upload listings ('' = whole bucket). */
+  root(): string {
+    return this.#root;
+  }
+}
+
+/** Splits a validated digest; anything else is STORAGE_INVALID_KEY. */
+export function parseDigest(digest: string): { algorithm: DigestAlgorithm; hex: string } {
+  if (!DIGEST.test(digest)) throw new StorageError('STORAGE_INVALID_KEY', `not a supported digest: ${digest}`);
+  const [algorithm, hex] = digest.split(':') as [DigestAlgorithm, string];
+  return { algorithm, hex };
+}
+
+function checkUploadId(id: string): string {
+  if (!UPLOAD_ID.test(id)) throw new StorageError('STORAGE_UPLOAD_UNKNOWN', `malformed upload id: ${id}`);
+  return id;
+}
+
+/** True for ids this driver could have issued; anything else is unknown without asking S3. */
+export function isUploadId(id: string): boolean {
+  return UPLOAD_ID.test(id);
+}
+
+function checkMetaKey(key: string, allowEmpty: boolean): string {
+  if (key === '' && allowEmpty) return key;
+  const segments = key.split('/');
+  for (const segment of segments) {
+    if (!SEGMENT.test(segment) || segment === '.' || segment === '..') {
+      throw new StorageError('STORAGE_INVALID_KEY', `invalid metadata key: ${JSON.stringify(key)}`);
+    }
+  }
+  return key;
+}

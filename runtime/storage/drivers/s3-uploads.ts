@@ -1,0 +1,343 @@
+/**
+ * Upload sessions of the s3 blob store, kept entirely in the bucket so that any replica can
+ * continue a session another one started (a chunked push whose PATCHes land on different
+ * replicas behind a load balancer).
+ *
+ * A session is a JSON document (`uploads/<id>/session.json`, {@link S3SessionDoc}) plus an S3
+ * multipart upload on `uploads/<id>/data` holding every full part, plus at most one "tail" object
+ * with the bytes received after the last full part (S3 parts must be ≥ 5 MiB except the last,
+ * and a PATCH may end anywhere). The next append reads the tail back (≤ one part) and prepends it.
+ *
+ * Every append rewrites the document with `If-Match` on the ETag it read, so of two appends racing
+ * at one offset exactly one is recorded; the other gets `STORAGE_UPLOAD_OFFSET`. (Its parts may
+ * have overwritten the winner's parts of the same number: then the recorded ETags no longer match
+ * and the commit fails; nothing unverified can become visible.)
+ *
+ * Hashing: the replica that sees every byte in order keeps a running hash in memory; at commit it
+ * is compared before anything is made visible. A replica without that state (another one took some
+ * PATCHes, or a restart, or a sha512 digest) re-hashes by streaming the assembled object back.
+ *
+ * Commit = CompleteMultipartUpload to the temporary `data` key → verify → CopyObject to
+ * `blobs/<alg>/<hex>` → delete `data`. The copy is server-side (no bytes through this process)
+ * but costs time proportional to the size on servers that really copy; it is skipped when the
+ * blob already exists. Small uploads (everything in the tail) are verified and copied directly.
+ */
+import { createHash, type Hash, randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
+import { StorageError } from '../../errors.ts';
+import type { BlobInfo, UploadState } from '../../storage/blob-store.ts';
+import { headEtag, httpStatusOf, isNotFound, type S3Connection, toStorageError, unquoteEtag } from './s3-client.ts';
+import { isUploadId, parseDigest, type S3Layout } from './s3-layout.ts';
+import { abortMultipart, copyObject, hashObject, type PartRecord, PartSink } from './s3-parts.ts';
+
+/** The session document, as stored. */
+export interface S3SessionDoc {
+  readonly version: 1;
+  readonly id: string;
+  readonly owner: unknown;
+  readonly startedAt: string;
+  /** Bytes received: the parts' sizes plus the tail's. */
+  readonly offset: number;
+  /** The S3 multipart upload on the `data` key, started with the first full part. */
+  readonly multipartId: string | null;
+  readonly parts: readonly PartRecord[];
+  readonly tail: { readonly key: string; readonly size: number } | null;
+}
+
+interface HashState {
+  readonly hash: Hash;
+  offset: number;
+}
+
+/** The upload half of the s3 blob store; one per store instance (its hash states are per process). */
+export class S3Uploads {
+  readonly #s3: S3Connection;
+  readonly #layout: S3Layout;
+  readonly #partSize: number;
+  /** Running sha256 of sessions whose every byte passed through this process, by session id. */
+  readonly #hashes = new Map<string, HashState>();
+
+  constructor(s3: S3Connection, layout: S3Layout, partSize: number) {
+    this.#s3 = s3;
+    this.#layout = layout;
+    this.#partSize = partSize;
+  }
+
+  async create(owner: unknown): Promise<UploadState> {
+    const doc: S3SessionDoc = {
+      version: 1,
+      id: randomBytes(16).toString('base64url'),
+      owner: owner ?? null,
+      startedAt: new Date().toISOString(),
+      offset: 0,
+      multipartId: null,
+      parts: [],
+      tail: null,
+    };
+    await this.#put(this.#layout.session(doc.id), JSON.stringify(doc));
+    this.#hashes.set(doc.id, { hash: createHash('sha256'), offset: 0 });
+    return toState(doc);
+  }
+
+  async get(id: string): Promise<UploadState | undefined> {
+    const loaded = await this.#load(id);
+    return loaded && toState(loaded.doc);
+  }
+
+  async append(id: string, offset: number, body: Readable): Promise<UploadState> {
+    const loaded = await this.#load(id);
+    if (!loaded) throw new StorageError('STORAGE_UPLOAD_UNKNOWN', `upload ${id} is unknown`);
+    const { doc, etag } = loaded;
+    if (offset !== doc.offset) {
+      throw new StorageError('STORAGE_UPLOAD_OFFSET', `upload ${id} is at offset ${doc.offset}, not ${offset}`);
+    }
+    let hashState = this.#hashes.get(id);
+    if (hashState && hashState.offset !== doc.offset) hashState = undefined; // another replica appended
+    this.#hashes.delete(id); // re-set only once this append is recorded
+    const sink = new PartSink(this.#s3, this.#layout.data(id), this.#partSize, {
+      uploadId: doc.multipartId,
+      parts: doc.parts,
+    });
+    if (doc.tail) await sink.write(await this.#getBuffer(doc.tail.key));
+    let received = 0;
+    let bodyError: unknown;
+    try {
+      for await (const chunk of body) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+        hashState?.hash.update(bytes);
+        received += bytes.length;
+        await sink.write(bytes);
+      }
+    } catch (error) {
+      if (error instanceof StorageError) throw error; // S3 failed: the session stays as it was
+      bodyError = error; // the client's stream broke: keep what arrived
+    }
+    const end = doc.offset + received;
+    const tail = sink.pendingSize > 0 ? { key: this.#layout.tail(id, end), size: sink.pendingSize } : null;
+    if (tail && tail.key !== doc.tail?.key) await this.#put(tail.key, sink.pending());
+    const next: S3SessionDoc = { ...doc, offset: end, multipartId: sink.uploadId, parts: sink.parts, tail };
+    await this.#save(next, etag);
+    if (doc.tail && doc.tail.key !== tail?.key) await this.#delete(doc.tail.key);
+    if (hashState) {
+      hashState.offset = end;
+      this.#hashes.set(id, hashState);
+    }
+    if (bodyError !== undefined) {
+      throw new StorageError('STORAGE_IO', `upload ${id}: request body failed after ${received} bytes`, {
+        cause: bodyError,
+      });
+    }
+    return toState(next);
+  }
+
+  async commit(id: string, digest: string, expectedSize?: number): Promise<BlobInfo> {
+    const loaded = await this.#load(id);
+    if (!loaded) throw new StorageError('STORAGE_UPLOAD_UNKNOWN', `upload ${id} is unknown`);
+    const { doc } = loaded;
+    const { algorithm, hex } = parseDigest(digest);
+    const target = this.#layout.blob(digest);
+    const hashState = this.#hashes.get(id);
+    const known =
+      hashState && hashState.offset === doc.offset && algorithm === 'sha256'
+        ? hashState.hash.copy().digest('hex')
+        : undefined;
+    try {
+      if (expectedSize !== undefined && expectedSize !== doc.offset) {
+        throw new StorageError(
+          'STORAGE_SIZE_MISMATCH',
+          `upload ${id} has ${doc.offset} bytes, expected ${expectedSize}`,
+        );
+      }
+      if (known !== undefined && known !== hex) throw mismatch(digest, `${algorithm}:${known}`);
+      if (doc.offset === 0) {
+        const empty = createHash(algorithm).digest('hex');
+        if (empty !== hex) throw mismatch(digest, `${algorithm}:${empty}`);
+        await this.#put(target, Buffer.alloc(0));
+      } else if (doc.multipartId === null && doc.tail) {
+        await this.#verifyAndCopy(
+          doc.tail.key,
+          target,
+          doc.offset,
+          known === undefined ? algorithm : undefined,
+          hex,
+          digest,
+        );
+      } else {
+        const sink = new PartSink(this.#s3, this.#layout.data(id), this.#partSize, {
+          uploadId: doc.multipartId,
+          parts: doc.parts,
+        });
+        if (known !== undefined && (await this.#exists(target))) {
+          await sink.abort(); // already there, and we know these bytes are the same
+        } else {
+          if (doc.tail) await sink.copyPart(doc.tail.key, doc.tail.size);
+          await sink.complete();
+          const data = this.#layout.data(id);
+          try {
+            await this.#verifyAndCopy(
+              data,
+              target,
+              doc.offset,
+              known === undefined ? algorithm : undefined,
+              hex,
+              digest,
+            );
+          } finally {
+            await this.#delete(data);
+          }
+        }
+      }
+      return { digest, size: doc.offset };
+    } finally {
+      await this.#discard(doc);
+    }
+  }
+
+  /** Idempotent: aborts the multipart upload, removes the tail and the document. */
+  async cancel(id: string): Promise<void> {
+    const loaded = await this.#load(id);
+    this.#hashes.delete(id);
+    if (loaded) await this.#discard(loaded.doc);
+  }
+
+  /**
+   * Cancels sessions started before `olderThan`, and aborts multipart uploads under this store's
+   * prefix initiated before it that no session finished (crashed writers). Returns how many.
+   */
+  async sweep(
+    olderThan: Date,
+    listIds: () => Promise<string[]>,
+    listMultipart: () => Promise<{ key: string; uploadId: string; initiated: Date }[]>,
+  ): Promise<number> {
+    let swept = 0;
+    for (const id of await listIds()) {
+      const loaded = await this.#load(id).catch(() => undefined);
+      if (loaded && Date.parse(loaded.doc.startedAt) < olderThan.getTime()) {
+        await this.#discard(loaded.doc);
+        swept++;
+      }
+    }
+    for (const upload of await listMultipart()) {
+      if (upload.initiated < olderThan) {
+        await abortMultipart(this.#s3, upload.key, upload.uploadId);
+        swept++;
+      }
+    }
+    return swept;
+  }
+
+  async #verifyAndCopy(
+    from: string,
+    to: string,
+    size: number,
+    rehash: 'sha256' | 'sha512' | undefined,
+    hex: string,
+    digest: string,
+  ): Promise<void> {
+    if (rehash !== undefined) {
+      const actual = await hashObject(this.#s3, from, rehash);
+      if (actual.hex !== hex) throw mismatch(digest, `${rehash}:${actual.hex}`);
+      if (actual.size !== size)
+        throw new StorageError('STORAGE_SIZE_MISMATCH', `${from} has ${actual.size} bytes, expected ${size}`);
+    }
+    await copyObject(this.#s3, from, to, size);
+  }
+
+  /** Removes everything of a session: its multipart upload, then every object under its folder. */
+  async #discard(doc: S3SessionDoc): Promise<void> {
+    this.#hashes.delete(doc.id);
+    if (doc.multipartId) await abortMultipart(this.#s3, this.#layout.data(doc.id), doc.multipartId);
+    const folder = this.#layout.session(doc.id).replace(/session\.json$/, '');
+    const listed = await this.#s3.client
+      .send(new ListObjectsV2Command({ Bucket: this.#s3.bucket, Prefix: folder, MaxKeys: 1000 }))
+      .catch(() => undefined);
+    const keys = (listed?.Contents ?? []).map((object) => object.Key!).filter((key) => !key.endsWith('/session.json'));
+    for (const key of keys) await this.#delete(key);
+    await this.#delete(this.#layout.session(doc.id)); // last: while it exists, the session can be found and swept
+  }
+
+  async #load(id: string): Promise<{ doc: S3SessionDoc; etag: string | undefined } | undefined> {
+    if (!isUploadId(id)) return undefined;
+    const key = this.#layout.session(id);
+    try {
+      const result = await this.#s3.client.send(new GetObjectCommand({ Bucket: this.#s3.bucket, Key: key }));
+      const text = await result.Body!.transformToString();
+      return { doc: JSON.parse(text) as S3SessionDoc, etag: unquoteEtag(result.ETag) };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw toStorageError(error, `read upload ${id}`);
+    }
+  }
+
+  /** Writes the document only if it is still the version read (If-Match). */
+  async #save(doc: S3SessionDoc, etag: string | undefined): Promise<void> {
+    const key = this.#layout.session(doc.id);
+    try {
+      await this.#s3.client.send(
+        new PutObjectCommand({
+          Bucket: this.#s3.bucket,
+          Key: key,
+          Body: JSON.stringify(doc),
+          ContentType: 'application/json',
+          IfMatch: etag,
+        }),
+      );
+    } catch (error) {
+      const status = httpStatusOf(error);
+      // A losing conditional write may surface as 500 instead of 412: look at what is there now.
+      const lost =
+        status === 412 || (status !== undefined && status >= 500 && (await headEtag(this.#s3, key)) !== etag);
+      if (lost)
+        throw new StorageError('STORAGE_UPLOAD_OFFSET', `upload ${doc.id} was appended to concurrently`, {
+          cause: error,
+        });
+      throw toStorageError(error, `save upload ${doc.id}`);
+    }
+  }
+
+  async #getBuffer(key: string): Promise<Buffer> {
+    try {
+      const result = await this.#s3.client.send(new GetObjectCommand({ Bucket: this.#s3.bucket, Key: key }));
+      return Buffer.from(await result.Body!.transformToByteArray());
+    } catch (error) {
+      throw toStorageError(error, `read ${key}`);
+    }
+  }
+
+  async #put(key: string, body: Buffer | string): Promise<void> {
+    try {
+      await this.#s3.client.send(new PutObjectCommand({ Bucket: this.#s3.bucket, Key: key, Body: body }));
+    } catch (error) {
+      throw toStorageError(error, `write ${key}`);
+    }
+  }
+
+  async #exists(key: string): Promise<boolean> {
+    try {
+      await this.#s3.client.send(new HeadObjectCommand({ Bucket: this.#s3.bucket, Key: key }));
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw toStorageError(error, `head ${key}`);
+    }
+  }
+
+  async #delete(key: string): Promise<void> {
+    await this.#s3.client.send(new DeleteObjectCommand({ Bucket: this.#s3.bucket, Key: key })).catch(() => undefined);
+  }
+}
+
+function toState(doc: S3SessionDoc): UploadState {
+  return { id: doc.id, offset: doc.offset, startedAt: doc.startedAt, owner: doc.owner };
+}
+
+function mismatch(expected: string, actual: string): StorageError {
+  return new StorageError('STORAGE_DIGEST_MISMATCH', `content hashes to ${actual}, not ${expected}`);
+}
