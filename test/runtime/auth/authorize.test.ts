@@ -1,6 +1,6 @@
 import bcrypt from 'bcryptjs';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type AccessController, createAccessController } from '../../../runtime/auth/index.ts';
+import { createAccessController } from '../../../runtime/auth/index.ts';
 import { RegistryError } from '../../../runtime/errors.ts';
 import {
   ALICE_PASSWORD,

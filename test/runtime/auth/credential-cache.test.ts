@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { CredentialCache } from '../../../runtime/auth/credential-cache.ts';
+
+function clock(start = 1_000) {
+  let now = start;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+describe('CredentialCache', () => {
+  it('keys on an HMAC of the parts: no secret in the key, length-prefixed, per instance', () => {
+    const a = new CredentialCache<number>({ maxEntries: 10, ttlMs: 1000, failureTtlMs: 100 });
+    const b = new CredentialCache<number>({ maxEntries: 10, ttlMs: 1000, failureTtlMs: 100 });
+    const key = a.keyOf('alice', 'hunter2');
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    expect(key).not.toContain('hunter2');
+    expect(a.keyOf('alice', 'hunter2')).toBe(key);
+    expect(a.keyOf('alic', 'ehunter2')).not.toBe(key);
+    expect(a.keyOf('alice:', 'hunter2')).not.toBe(a.keyOf('alice', ':hunter2'));
+    expect(b.keyOf('alice', 'hunter2')).not.toBe(key);
+  });
+
+  it('expires successes after ttlMs and failures after failureTtlMs', () => {
+    const time = clock();
+    const cache = new CredentialCache<string>({ maxEntries: 10, ttlMs: 1000, failureTtlMs: 100, now: time.now });
+    cache.set('ok', 'yes');
+    cache.set('ko', 'no', 'failure');
+    time.advance(99);
+    expect(cache.get('ko')).toBe('no');
+    time.advance(1);
+    expect(cache.get('ko')).toBeUndefined();
+    expect(cache.get('ok')).toBe('yes');
+    time.advance(900);
+    expect(cache.get('ok')).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  it('evicts the least recently used entry when full', () => {
+    const cache = new CredentialCache<number>({ maxEntries: 3, ttlMs: 1000, failureTtlMs: 100 });
+    cache.set('a', 1);
+    cache.set('b', 2);
+    cache.set('c', 3);
+    expect(cache.get('a')).toBe(1); // a is now the most recent
+    cache.set('d', 4);
+    expect(cache.size).toBe(3);
+    expect(cache.get('b')).toBeUndefined();
+    expect([cache.get('a'), cache.get('c'), cache.get('d')]).toEqual([1, 3, 4]);
+  });
+
+  it('stays bounded under many distinct credentials', () => {
+    const cache = new CredentialCache<number>({ maxEntries: 100, ttlMs: 1000, failureTtlMs: 100 });
+    for (let i = 0; i < 10_000; i++) cache.set(cache.keyOf('user', `guess-${i}`), i, 'failure');
+    expect(cache.size).toBe(100);
+  });
+
+  it('shortens a life with expireWithin, never lengthens it', () => {
+    const time = clock();
+    const cache = new CredentialCache<string>({ maxEntries: 10, ttlMs: 1000, failureTtlMs: 100, now: time.now });
+    cache.set('k', 'v');
+    cache.expireWithin('k', 5000);
+    cache.expireWithin('k', 10);
+    time.advance(10);
+    expect(cache.get('k')).toBeUndefined();
+  });
+
+  it('getOrCreate creates once and then hits', () => {
+    const cache = new CredentialCache<Promise<number>>({ maxEntries: 10, ttlMs: 1000, failureTtlMs: 100 });
+    let calls = 0;
+    const first = cache.getOrCreate('k', () => Promise.resolve(++calls));
+    const second = cache.getOrCreate('k', () => Promise.resolve(++calls));
+    expect([first.hit, second.hit, calls]).toEqual([false, true, 1]);
+    expect(second.value).toBe(first.value);
+  });
+});
