@@ -51,8 +51,8 @@ log() { printf '[start-s3 %5.1fs] %s\n' "$(awk -v a="$(date +%s.%N)" -v b="$T0" 
 ceph_() { timeout 60 ceph -c "$CONF" "$@"; }
 rgwadmin() { timeout 120 radosgw-admin -c "$CONF" -n client.admin "$@"; }
 
-for b in ceph-mon ceph-osd radosgw radosgw-admin monmaptool ceph-authtool ceph curl uuidgen; do
-  command -v "$b" >/dev/null || { echo "missing $b: apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd ceph-common curl uuid-runtime" >&2; exit 1; }
+for b in ceph-mon ceph-osd radosgw radosgw-admin monmaptool ceph-authtool ceph python3 uuidgen; do
+  command -v "$b" >/dev/null || { echo "missing $b: apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd ceph-common uuid-runtime" >&2; exit 1; }
 done
 
 wait_port() { # port seconds
@@ -202,8 +202,8 @@ fi
 
 if [ ! -f "$D/.initialised" ]; then
   log "create bucket"
-  code=$(curl -s -o "$D/log/createbucket.out" -w '%{http_code}' -X PUT -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" --aws-sigv4 "aws:amz:$REGION:s3" --user "$AK:$SK" "http://127.0.0.1:$PORT/$BUCKET")
-  [ "$code" = 200 ] || { echo "create bucket failed: HTTP $code $(cat "$D/log/createbucket.out")" >&2; exit 1; }
+  python3 "$(dirname "$(readlink -f "$0")")/create-bucket.py" "http://127.0.0.1:$PORT" "$REGION" "$AK" "$SK" "$BUCKET" \
+    || { echo "create bucket $BUCKET failed" >&2; exit 1; }
   touch "$D/.initialised"
 fi
 
