@@ -173,3 +173,37 @@ export interface SecurityPlan {
     readonly signingKey: SecretRef | null;
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Identity and immutability helpers (pure).
+
+import { createHash } from 'node:crypto';
+
+/**
+ * Canonical JSON: object keys sorted at every level, no whitespace, `undefined` properties
+ * dropped. Two plans that differ only in key order serialise identically.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;
+  const entries = Object.keys(value)
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+  return `{${entries.join(',')}}`;
+}
+
+/** The plan id: sha256 hex of the canonical JSON of the plan without its `id` field. */
+export function computePlanId(plan: Omit<Plan, 'id'> | Plan): string {
+  const { id: _ignored, ...rest } = plan as Plan;
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
+}
+
+/** Freezes an object graph in place and returns it typed as deeply readonly. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+    Object.freeze(value);
+  }
+  return value;
+}

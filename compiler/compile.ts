@@ -1,0 +1,176 @@
+/**
+ * The pure compiler: a checked config (defaults filled) → the frozen, hashed {@link Plan}. No I/O
+ * besides path arithmetic; the same config always gives the same plan and id.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import {
+  type BlobStoreConfig,
+  type Config,
+  type HttpProxyConfig,
+  type ListenerConfig,
+  parseDuration,
+  parseSize,
+  type RepositoryConfig,
+} from '../schema/index.ts';
+import { flattenGroup } from './groups.ts';
+import {
+  type BlobStorePlan,
+  computePlanId,
+  deepFreeze,
+  type HttpProxyPlan,
+  type ListenerPlan,
+  type PermissionPlan,
+  type Plan,
+  type RepositoryPlan,
+  type SecurityPlan,
+} from './plan.ts';
+
+export interface CompileOptions {
+  /** Folder of the config file: relative paths (file stores, TLS files) are resolved against it. */
+  configDir: string;
+}
+
+/** Hosts whose registry is Docker Hub: proxies of them default to the `docker-hub` index. */
+export const DOCKER_HUB_HOSTS = ['registry-1.docker.io', 'docker.io', 'index.docker.io'] as const;
+
+/** Compiles a config that passed {@link checkConfig} without errors. */
+export function compilePlan(config: Config, options: CompileOptions): Plan {
+  const abs = (path: string) => (isAbsolute(path) ? resolve(path) : resolve(options.configDir, path));
+  const blobStores: Record<string, BlobStorePlan> = {};
+  for (const store of config.blobStores) blobStores[store.name] = compileBlobStore(store, abs);
+  const byName = new Map(config.repositories.map((r) => [r.name, r] as const));
+  const repositories: Record<string, RepositoryPlan> = {};
+  for (const repo of config.repositories) repositories[repo.name] = compileRepository(repo, config, byName);
+  const body: Omit<Plan, 'id'> = {
+    version: 1,
+    blobStores,
+    repositories,
+    listeners: compileListeners(config.listeners, abs),
+    security: compileSecurity(config),
+  };
+  return deepFreeze({ id: computePlanId(body), ...body });
+}
+
+function compileBlobStore(store: BlobStoreConfig, abs: (p: string) => string): BlobStorePlan {
+  if (store.type === 'file') return { name: store.name, driver: 'file', path: abs(store.path) };
+  return {
+    name: store.name,
+    driver: 's3',
+    bucket: store.bucket,
+    prefix: store.prefix.replace(/^\/+|\/+$/g, ''),
+    region: store.region,
+    endpoint: typeof store.endpoint === 'string' ? store.endpoint.replace(/\/+$/, '') : (store.endpoint ?? null),
+    forcePathStyle: store.forcePathStyle,
+    credentials: store.credentials ?? null,
+    redirect: store.redirect,
+    partSize: parseSize(store.partSize),
+  };
+}
+
+function compileHttpProxy(proxy: HttpProxyConfig): HttpProxyPlan {
+  return { url: proxy.url.replace(/\/+$/, ''), auth: proxy.auth ?? null, noProxy: [...proxy.noProxy] };
+}
+
+function compileRepository(
+  repo: RepositoryConfig,
+  config: Config,
+  byName: Map<string, RepositoryConfig>,
+): RepositoryPlan {
+  const base = {
+    name: repo.name,
+    online: repo.online,
+    blobStore: repo.blobStore,
+    access: { anonymous: sortActions(repo.anonymous) },
+  };
+  switch (repo.type) {
+    case 'hosted':
+      return { ...base, type: 'hosted', deploymentPolicy: repo.deploymentPolicy };
+    case 'group':
+      return {
+        ...base,
+        type: 'group',
+        members: flattenGroup(repo.name, byName).members,
+        writableMember: repo.writableMember ?? null,
+      };
+    case 'proxy': {
+      const url = repo.remote.url.replace(/\/+$/, '');
+      const host = new URL(url).hostname;
+      const httpProxy = repo.httpProxy === false ? null : (repo.httpProxy ?? config.httpProxy);
+      return {
+        ...base,
+        type: 'proxy',
+        remote: {
+          url,
+          index:
+            repo.remote.index ?? ((DOCKER_HUB_HOSTS as readonly string[]).includes(host) ? 'docker-hub' : 'registry'),
+          auth: repo.remote.auth ?? null,
+          timeoutMs: parseDuration(repo.remote.timeout),
+        },
+        metadataMaxAgeMs: parseDuration(repo.metadataMaxAge),
+        negativeCacheTtlMs: parseDuration(repo.negativeCacheTtl),
+        offline: repo.offline,
+        httpProxy: httpProxy ? compileHttpProxy(httpProxy) : null,
+      };
+    }
+  }
+}
+
+const ACTION_ORDER = ['pull', 'push', 'delete'] as const;
+function sortActions(actions: readonly (typeof ACTION_ORDER)[number][]) {
+  return ACTION_ORDER.filter((a) => actions.includes(a));
+}
+
+function sortedRecord(entries: Iterable<[string, string]>): Record<string, string> {
+  return Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Listeners on one host:port merge into one route table (conflicts were rejected by a rule). */
+function compileListeners(listeners: readonly ListenerConfig[], abs: (p: string) => string): ListenerPlan[] {
+  const merged = new Map<string, ListenerPlan>();
+  for (const listener of listeners) {
+    const id = `${listener.host}:${listener.port}`;
+    const paths: [string, string][] = Array.isArray(listener.paths)
+      ? listener.paths.map((n) => [n, n])
+      : Object.entries(listener.paths);
+    const lower = (record: Record<string, string>) =>
+      Object.entries(record).map(([k, v]) => [k.toLowerCase(), v] as [string, string]);
+    const previous = merged.get(id);
+    merged.set(id, {
+      id,
+      host: listener.host,
+      port: listener.port,
+      tls:
+        previous?.tls ?? (listener.tls ? { certFile: abs(listener.tls.cert), keyFile: abs(listener.tls.key) } : null),
+      mirrors: sortedRecord([...Object.entries(previous?.mirrors ?? {}), ...lower(listener.mirrors)]),
+      virtualHosts: sortedRecord([...Object.entries(previous?.virtualHosts ?? {}), ...lower(listener.virtualHosts)]),
+      paths: sortedRecord([...Object.entries(previous?.paths ?? {}), ...paths]),
+      defaultRepository: previous?.defaultRepository ?? listener.repository ?? null,
+    });
+  }
+  return [...merged.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function compileSecurity(config: Config): SecurityPlan {
+  const { security } = config;
+  const roles: Record<string, PermissionPlan[]> = {};
+  for (const [name, permissions] of Object.entries(security.roles)) {
+    roles[name] = permissions.map((p) => ({ repositories: [...p.repositories], actions: sortActions(p.actions) }));
+  }
+  return {
+    realm: security.realm,
+    users: security.users.map((user) => ({
+      name: user.name,
+      password: user.password,
+      roles: [...user.roles],
+      permissions: user.roles.flatMap((role) => roles[role] ?? []),
+    })),
+    roles,
+    token: {
+      enabled: security.token.enabled,
+      issuer: security.token.issuer,
+      service: security.token.service,
+      ttlMs: parseDuration(security.token.ttl),
+      signingKey: security.token.signingKey ?? null,
+    },
+  };
+}

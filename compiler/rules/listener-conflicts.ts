@@ -1,0 +1,71 @@
+import type { ListenerConfig } from '../../schema/index.ts';
+import { type Diagnostic, error } from '../diagnostics.ts';
+import type { Rule } from './types.ts';
+
+/** Normalised route entries of a listener: `kind:key` → repository. */
+export function routeEntries(listener: ListenerConfig): [string, string, (string | number)[]][] {
+  const entries: [string, string, (string | number)[]][] = [];
+  if (listener.repository !== undefined) entries.push(['default repository', listener.repository, ['repository']]);
+  if (Array.isArray(listener.paths))
+    listener.paths.forEach((name, i) => {
+      entries.push([`path prefix \`${name}\``, name, ['paths', i]]);
+    });
+  else
+    for (const [prefix, name] of Object.entries(listener.paths))
+      entries.push([`path prefix \`${prefix}\``, name, ['paths', prefix]]);
+  for (const [host, name] of Object.entries(listener.virtualHosts))
+    entries.push([`virtual host \`${host.toLowerCase()}\``, name, ['virtualHosts', host]]);
+  for (const [ns, name] of Object.entries(listener.mirrors))
+    entries.push([`mirror namespace \`${ns.toLowerCase()}\``, name, ['mirrors', ns]]);
+  return entries;
+}
+
+/**
+ * Several listeners on one host:port are merged into one, which is only allowed when their
+ * routes do not conflict (same route → different repositories) and their TLS settings agree.
+ * The same applies within one listener to keys differing only by case (hosts, namespaces).
+ */
+export const listenerConflicts: Rule = (config) => {
+  const out: Diagnostic[] = [];
+  const byAddress = new Map<string, { routes: Map<string, [string, number]>; tls: string; first: number }>();
+  config.listeners.forEach((listener, index) => {
+    const id = `${listener.host}:${listener.port}`;
+    const tls = JSON.stringify(listener.tls ?? null);
+    let merged = byAddress.get(id);
+    if (merged === undefined) {
+      merged = { routes: new Map(), tls, first: index };
+      byAddress.set(id, merged);
+    } else if (merged.tls !== tls) {
+      out.push(
+        error(
+          'listener-conflict',
+          ['listeners', index, 'tls'],
+          `listener ${id} is also declared at listeners[${merged.first}] with different TLS settings`,
+        ),
+      );
+    }
+    for (const [route, repository, path] of routeEntries(listener)) {
+      const previous = merged.routes.get(route);
+      if (previous === undefined) merged.routes.set(route, [repository, index]);
+      else if (previous[0] !== repository) {
+        const where = previous[1] === index ? 'in the same listener' : `at listeners[${previous[1]}]`;
+        out.push(
+          error(
+            'listener-conflict',
+            ['listeners', index, ...path],
+            `${route} on ${id} routes to \`${repository}\` here and to \`${previous[0]}\` ${where}`,
+          ),
+        );
+      } else if (previous[1] === index && route.startsWith('mirror')) {
+        out.push(
+          error(
+            'duplicate-mirror',
+            ['listeners', index, ...path],
+            `${route} is listed twice (names are case-insensitive)`,
+          ),
+        );
+      }
+    }
+  });
+  return out;
+};

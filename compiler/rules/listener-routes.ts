@@ -1,0 +1,39 @@
+import { type Diagnostic, didYouMean, error, warning } from '../diagnostics.ts';
+import type { Rule } from './types.ts';
+
+/** Every repository a listener routes to exists; a listener routes somewhere. */
+export const listenerRoutes: Rule = (config) => {
+  const out: Diagnostic[] = [];
+  const repos = config.repositories.map((r) => r.name);
+  const check = (name: string, path: (string | number)[]) => {
+    if (!repos.includes(name))
+      out.push(error('unknown-repository', path, `unknown repository \`${name}\``, didYouMean(name, repos)));
+  };
+  config.listeners.forEach((listener, index) => {
+    const base = ['listeners', index];
+    if (listener.repository !== undefined) check(listener.repository, [...base, 'repository']);
+    if (Array.isArray(listener.paths))
+      listener.paths.forEach((name, i) => {
+        check(name, [...base, 'paths', i]);
+      });
+    else for (const [prefix, name] of Object.entries(listener.paths)) check(name, [...base, 'paths', prefix]);
+    for (const [host, name] of Object.entries(listener.virtualHosts)) check(name, [...base, 'virtualHosts', host]);
+    for (const [ns, name] of Object.entries(listener.mirrors)) check(name, [...base, 'mirrors', ns]);
+    const routes =
+      (listener.repository ? 1 : 0) +
+      Object.keys(listener.paths).length +
+      Object.keys(listener.virtualHosts).length +
+      Object.keys(listener.mirrors).length;
+    if (routes === 0) {
+      out.push(
+        warning(
+          'listener-without-routes',
+          base,
+          `listener ${listener.host}:${listener.port} routes to no repository`,
+          'set repository, paths, virtualHosts or mirrors',
+        ),
+      );
+    }
+  });
+  return out;
+};

@@ -1,0 +1,46 @@
+import { type Diagnostic, didYouMean, error, warning } from '../diagnostics.ts';
+import { matchesGlob } from '../groups.ts';
+import type { Rule } from './types.ts';
+
+const BCRYPT = /^\$2[abxy]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
+
+/** Users' roles exist, bcrypt hashes are well formed, role patterns match some repository. */
+export const security: Rule = (config) => {
+  const out: Diagnostic[] = [];
+  const roles = Object.keys(config.security.roles);
+  config.security.users.forEach((user, index) => {
+    const base = ['security', 'users', index];
+    user.roles.forEach((role, r) => {
+      if (!roles.includes(role))
+        out.push(error('unknown-role', [...base, 'roles', r], `unknown role \`${role}\``, didYouMean(role, roles)));
+    });
+    if ('bcrypt' in user.password && !BCRYPT.test(user.password.bcrypt)) {
+      out.push(
+        error(
+          'invalid-bcrypt',
+          [...base, 'password', 'bcrypt'],
+          'not a bcrypt hash ($2a$/$2b$/$2y$, cost, 53 characters)',
+          'generate one with `htpasswd -nbB user password`',
+        ),
+      );
+    }
+  });
+  const repos = config.repositories.map((r) => r.name);
+  for (const [role, permissions] of Object.entries(config.security.roles)) {
+    permissions.forEach((permission, p) => {
+      permission.repositories.forEach((pattern, i) => {
+        if (!repos.some((name) => matchesGlob(pattern, name))) {
+          out.push(
+            warning(
+              'pattern-matches-nothing',
+              ['security', 'roles', role, p, 'repositories', i],
+              `\`${pattern}\` matches no repository`,
+              didYouMean(pattern, repos),
+            ),
+          );
+        }
+      });
+    });
+  }
+  return out;
+};

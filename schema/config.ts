@@ -1,0 +1,34 @@
+/**
+ * The root configuration schema: what `registry.config.ts` default-exports (through
+ * `defineConfig`). `z.input` is what users write; `z.output` is the same with every default filled.
+ */
+import { z } from 'zod';
+import { BlobStoreSchema } from './blob-store.ts';
+import { ListenerSchema } from './listener.ts';
+import { HttpProxySchema, RepositorySchema } from './repository.ts';
+import { SecuritySchema } from './security.ts';
+
+/** The whole registry configuration. */
+export const ConfigSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('Path or URL of config.schema.json, for editors'),
+    blobStores: z
+      .array(BlobStoreSchema)
+      .default([{ name: 'default', type: 'file', path: './data' }])
+      .describe('Where blobs live; default: one file store "default" at ./data'),
+    repositories: z.array(RepositorySchema).default([]),
+    listeners: z.array(ListenerSchema).default([]),
+    security: SecuritySchema.default({
+      realm: 'regctl',
+      users: [],
+      roles: {},
+      token: { enabled: true, issuer: 'regctl', service: 'regctl', ttl: '5m' },
+    }),
+    httpProxy: HttpProxySchema.optional().describe('Outbound proxy for every proxy repository unless overridden'),
+  })
+  .describe('regctl registry configuration');
+
+/** What users write. */
+export type ConfigInput = z.input<typeof ConfigSchema>;
+/** The validated config with defaults filled in. */
+export type Config = z.output<typeof ConfigSchema>;

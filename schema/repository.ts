@@ -1,0 +1,81 @@
+/**
+ * Repository schemas, after Nexus 3's docker repositories: `hosted` (stores what is pushed),
+ * `proxy` (pull-through cache of a remote registry) and `group` (an ordered union of members).
+ */
+import { z } from 'zod';
+import { ActionSchema, DurationSchema, NameSchema } from './primitives.ts';
+import { SecretRefSchema, StringOrSecretSchema } from './secret.ts';
+
+/** An outbound HTTP(S) proxy for reaching upstream registries. */
+export const HttpProxySchema = z.strictObject({
+  url: z.string().min(1).describe('http(s)://host:port of the outbound proxy, without credentials'),
+  auth: z.strictObject({ username: z.string().min(1), password: SecretRefSchema }).optional(),
+  noProxy: z
+    .array(z.string().min(1))
+    .default([])
+    .describe('Hosts or suffixes (".example.com") or "*" to reach directly'),
+});
+
+const common = {
+  name: NameSchema.describe('Repository name: an OCI name component, unique'),
+  online: z.boolean().default(true).describe('An offline repository answers every request with 503'),
+  blobStore: NameSchema.default('default').describe('Name of the blob store holding this repository'),
+  anonymous: z
+    .array(ActionSchema)
+    .default([])
+    .describe('What anonymous clients may do; [] (the default) forces authentication'),
+};
+
+/** Stores images pushed to it. */
+export const HostedRepositorySchema = z.strictObject({
+  ...common,
+  type: z.literal('hosted'),
+  deploymentPolicy: z
+    .enum(['allowRedeploy', 'disableRedeploy', 'readOnly'])
+    .default('allowRedeploy')
+    .describe('allowRedeploy: tags may move; disableRedeploy: a tag once set is immutable; readOnly: no push'),
+});
+
+/** Pull-through cache of a remote registry. */
+export const ProxyRepositorySchema = z.strictObject({
+  ...common,
+  type: z.literal('proxy'),
+  remote: z.strictObject({
+    url: z.string().min(1).describe('Absolute http(s) URL of the remote registry, without credentials'),
+    index: z
+      .enum(['docker-hub', 'registry'])
+      .optional()
+      .describe('docker-hub maps "alpine" to "library/alpine"; default docker-hub for Docker Hub hosts, else registry'),
+    auth: z
+      .strictObject({ username: StringOrSecretSchema, password: SecretRefSchema })
+      .optional()
+      .describe('Credentials for the remote registry'),
+    timeout: DurationSchema.default('60s').describe('Timeout of one upstream request'),
+  }),
+  metadataMaxAge: DurationSchema.default('24h').describe('How long a cached tag is trusted before revalidation'),
+  negativeCacheTtl: DurationSchema.default('24h').describe('How long an upstream "not found" is remembered'),
+  offline: z.boolean().default(false).describe('Serve only what is cached; never contact the remote'),
+  httpProxy: z
+    .union([HttpProxySchema, z.literal(false)])
+    .optional()
+    .describe('Outbound proxy for this repository; false = none even if a global one is set'),
+});
+
+/** An ordered union of other repositories. */
+export const GroupRepositorySchema = z.strictObject({
+  ...common,
+  type: z.literal('group'),
+  members: z.array(NameSchema).min(1, 'a group needs at least one member').describe('Members, asked in order'),
+  writableMember: NameSchema.optional().describe('Hosted member receiving pushes made through the group'),
+});
+
+/** Any repository, discriminated on `type`. */
+export const RepositorySchema = z.discriminatedUnion('type', [
+  HostedRepositorySchema,
+  ProxyRepositorySchema,
+  GroupRepositorySchema,
+]);
+
+export type RepositoryInput = z.input<typeof RepositorySchema>;
+export type RepositoryConfig = z.output<typeof RepositorySchema>;
+export type HttpProxyConfig = z.output<typeof HttpProxySchema>;
