@@ -28,6 +28,7 @@ import { StorageError } from '../../errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest, UploadState } from '../blob-store.ts';
 import { createS3Connection, isNotFound, presignGet, type S3Connection, toStorageError } from './s3-client.ts';
 import { parseDigest, S3Layout } from './s3-layout.ts';
+import { S3Meta } from './s3-meta.ts';
 import { MIN_PART_SIZE, PartSink } from './s3-parts.ts';
 import { S3Uploads } from './s3-uploads.ts';
 
@@ -68,6 +69,7 @@ export class S3BlobStore implements BlobStore {
   readonly #s3: S3Connection;
   readonly #layout: S3Layout;
   readonly #uploads: S3Uploads;
+  readonly #meta: S3Meta;
   readonly #log: FastifyBaseLogger | undefined;
   readonly #uploadMaxAgeMs: number;
   readonly #sweeper: NodeJS.Timeout | undefined;
@@ -77,6 +79,7 @@ export class S3BlobStore implements BlobStore {
     this.#plan = plan;
     this.#s3 = connection;
     this.#layout = new S3Layout(plan.prefix);
+    this.#meta = new S3Meta(connection, this.#layout);
     this.#uploads = new S3Uploads(connection, this.#layout, Math.max(plan.partSize, MIN_PART_SIZE));
     this.#log = options.log;
     this.#uploadMaxAgeMs = options.uploadMaxAgeMs ?? 24 * 3600_000;
@@ -182,57 +185,25 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async getMeta(key: string): Promise<Buffer | undefined> {
-    const objectKey = this.#layout.meta(key);
-    try {
-      const result = await this.#s3.client.send(new GetObjectCommand({ Bucket: this.#s3.bucket, Key: objectKey }));
-      return Buffer.from(await result.Body!.transformToByteArray());
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw toStorageError(error, `get meta ${key}`);
-    }
+  getMeta(key: string): Promise<Buffer | undefined> {
+    return this.#meta.get(key);
   }
-
-  /** One PUT: S3 replaces an object atomically, readers see the old or the new document. */
-  async putMeta(key: string, value: Buffer | string): Promise<void> {
-    const objectKey = this.#layout.meta(key);
-    try {
-      await this.#s3.client.send(new PutObjectCommand({ Bucket: this.#s3.bucket, Key: objectKey, Body: value }));
-    } catch (error) {
-      throw toStorageError(error, `put meta ${key}`);
-    }
+  putMeta(key: string, value: Buffer | string): Promise<void> {
+    return this.#meta.put(key, value);
   }
-
-  async deleteMeta(key: string): Promise<void> {
-    await this.#deleteKey(this.#layout.meta(key), `delete meta ${key}`);
+  deleteMeta(key: string): Promise<void> {
+    return this.#meta.delete(key);
   }
-
-  async listMeta(prefix: string): Promise<string[]> {
-    const folder = this.#layout.metaFolder(prefix);
-    const names = new Set<string>();
-    let token: string | undefined;
-    try {
-      do {
-        const page = await this.#s3.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.#s3.bucket,
-            Prefix: folder,
-            Delimiter: '/',
-            ContinuationToken: token,
-          }),
-        );
-        for (const object of page.Contents ?? []) {
-          const name = object.Key!.slice(folder.length);
-          if (name !== '') names.add(name);
-        }
-        for (const common of page.CommonPrefixes ?? [])
-          names.add(common.Prefix!.slice(folder.length).replace(/\/$/, ''));
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
-    } catch (error) {
-      throw toStorageError(error, `list meta ${prefix}`);
-    }
-    return [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  listMeta(prefix: string): Promise<string[]> {
+    return this.#meta.list(prefix);
+  }
+  /** Extension beyond `BlobStore`: see {@link S3Meta.getVersioned}. */
+  getMetaVersioned(key: string): Promise<{ value: Buffer; version: string } | undefined> {
+    return this.#meta.getVersioned(key);
+  }
+  /** Extension beyond `BlobStore`: see {@link S3Meta.putIf}. */
+  putMetaIf(key: string, value: Buffer | string, version: string | null): Promise<boolean> {
+    return this.#meta.putIf(key, value, version);
   }
 
   /**
