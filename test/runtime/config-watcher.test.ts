@@ -1,0 +1,96 @@
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigWatcher } from '../../runtime/config-watcher.ts';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+async function setup(debounceMs = 50) {
+  const dir = await mkdtemp(join(tmpdir(), 'regctl-watch-'));
+  const config = join(dir, 'registry.config.ts');
+  const imported = join(dir, 'repos.ts');
+  await writeFile(config, 'export default {}\n');
+  await writeFile(imported, 'export const a = 1\n');
+  const batches: string[][] = [];
+  const watcher = new ConfigWatcher({
+    files: [config, imported],
+    debounceMs,
+    onChange: (paths) => batches.push(paths),
+  });
+  await watcher.ready();
+  cleanups.push(async () => {
+    await watcher.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { dir, config, imported, batches, watcher };
+}
+
+const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(check: () => boolean, timeoutMs = 3000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error('timed out waiting for a change notification');
+    await settle(20);
+  }
+}
+
+describe('ConfigWatcher', () => {
+  it('reports an in-place edit of the config', async () => {
+    const { config, batches } = await setup();
+    await writeFile(config, 'export default { changed: true }\n');
+    await waitFor(() => batches.length > 0);
+    expect(batches).toEqual([[config]]);
+  });
+
+  it('reports a rename-style replacement (as git checkout does) exactly once', async () => {
+    const { dir, config, batches } = await setup();
+    const temp = join(dir, '.registry.config.ts.tmp');
+    await writeFile(temp, 'export default { replaced: true }\n');
+    await rename(temp, config);
+    await waitFor(() => batches.length > 0);
+    await settle(300);
+    expect(batches).toEqual([[config]]);
+    // The watch survives the replacement: a second replacement is seen too.
+    await writeFile(temp, 'export default { again: true }\n');
+    await rename(temp, config);
+    await waitFor(() => batches.length > 1);
+    expect(batches[1]).toEqual([config]);
+  });
+
+  it('reports an edit of an imported module', async () => {
+    const { imported, batches } = await setup();
+    await writeFile(imported, 'export const a = 2\n');
+    await waitFor(() => batches.length > 0);
+    expect(batches).toEqual([[imported]]);
+  });
+
+  it('folds a burst of writes into one notification', async () => {
+    const { config, imported, batches } = await setup(150);
+    for (let i = 0; i < 5; i++) {
+      await writeFile(config, `export default { i: ${i} }\n`);
+      await writeFile(imported, `export const a = ${i}\n`);
+    }
+    await waitFor(() => batches.length > 0);
+    await settle(400);
+    expect(batches).toEqual([[imported, config].sort()]);
+  });
+
+  it('ignores other files in the same folder and follows setFiles', async () => {
+    const { dir, config, imported, batches, watcher } = await setup();
+    await writeFile(join(dir, 'README.md'), 'unrelated\n');
+    await settle(300);
+    expect(batches).toEqual([]);
+    watcher.setFiles([config]);
+    await writeFile(imported, 'export const a = 3\n');
+    await settle(300);
+    expect(batches).toEqual([]);
+    await writeFile(config, 'export default { b: 1 }\n');
+    await waitFor(() => batches.length > 0);
+    expect(batches).toEqual([[config]]);
+  });
+});
