@@ -43,6 +43,8 @@ let app: FastifyInstance;
 let access: AccessController;
 let origin: string;
 let host: string;
+/** `METHOD path scheme` of every request the app saw, to check what a real client did. */
+const seen: string[] = [];
 
 beforeAll(async () => {
   const plan = makePlan({ aliceHash: bcrypt.hashSync(ALICE_PASSWORD, 4) });
@@ -52,6 +54,10 @@ beforeAll(async () => {
     log,
   });
   app = Fastify();
+  app.addHook('onRequest', async (request) => {
+    const scheme = request.headers.authorization?.split(' ', 1)[0] ?? 'none';
+    seen.push(`${request.method} ${request.url.split('?')[0]} ${scheme}`);
+  });
   app.setErrorHandler((error, _request, reply) => {
     if (!isRegistryError(error)) throw error;
     reply.code(error.status).headers(error.headers).send(error.toJSON());
@@ -134,10 +140,49 @@ describe('docker login flow', () => {
         run('skopeo', ['login', '--tls-verify=false', '--authfile', authfile, '-u', 'alice', '-p', password, host], {
           timeout: 20_000,
         });
+      seen.length = 0;
       const ok = await login(ALICE_PASSWORD);
       expect(ok.stdout).toContain('Login Succeeded');
+      expect(seen).toEqual(['GET /v2/ none', 'GET /-/token Basic', 'GET /v2/ Bearer']);
       expect(JSON.parse(await readFile(authfile, 'utf8')).auths[host]).toBeDefined();
       const failed = await login('wrong-password').then(
+        () => null,
+        (error: { stderr: string }) => error,
+      );
+      expect(failed?.stderr).toMatch(/401|unauthorized|invalid username\/password/i);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('works with podman login too (its own storage under a temp dir, nothing else touched)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'regctl-auth-podman-'));
+    try {
+      const authfile = join(dir, 'auth.json');
+      const podman = (...args: string[]) =>
+        run(
+          'podman',
+          [
+            '--root',
+            join(dir, 'root'),
+            '--runroot',
+            join(dir, 'run'),
+            '--storage-driver',
+            'vfs',
+            '--cgroup-manager',
+            'cgroupfs',
+            '--events-backend',
+            'file',
+            ...args,
+          ],
+          { timeout: 30_000, env: { ...process.env, REGISTRY_AUTH_FILE: authfile } },
+        );
+      const login = (user: string, password: string) =>
+        podman('login', '--tls-verify=false', '--authfile', authfile, '-u', user, '-p', password, host);
+      seen.length = 0;
+      expect((await login('bob', BOB_PASSWORD)).stdout).toContain('Login Succeeded');
+      expect(seen).toEqual(['GET /v2/ none', 'GET /-/token Basic', 'GET /v2/ Bearer']);
+      const failed = await login('bob', 'wrong-password').then(
         () => null,
         (error: { stderr: string }) => error,
       );
