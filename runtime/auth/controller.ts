@@ -126,6 +126,12 @@ export class PlanAccessController implements AccessController {
     };
   }
 
+  can(principal: Principal, repository: string, action: Action): boolean {
+    const user = principal.user === null ? null : this.#parts.users.get(principal.user);
+    if (user === undefined) return false;
+    return this.#policy.allowed(user, repository).has(action);
+  }
+
   async close(): Promise<void> {
     this.#parts.basic.clear();
     this.#parts.tokens?.clear();

@@ -86,6 +86,15 @@ export interface AccessController {
     resolve: (name: string) => string | undefined,
   ): Promise<TokenResponse>;
 
+  /**
+   * Whether `principal` (as returned by {@link authorize}) may do `action` on `repository` by the
+   * plan's rules: for filtering lists such as `/v2/_catalog` after the request itself was
+   * authorized (e.g. with the `/v2/` base scope). Synchronous and cheap (memoised lookups).
+   * A Bearer principal is judged by its user's permissions, not narrowed to its token's scopes.
+   * Optional so that fakes written before it existed still type-check.
+   */
+  can?(principal: Principal, repository: string, action: Action): boolean;
+
   /** Drops caches. Idempotent; the controller must not be used afterwards. */
   close(): Promise<void>;
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Plan } from '../../../compiler/plan.ts';
 import { AccessPolicy, compileGlob, coversAll } from '../../../runtime/auth/access.ts';
-import { makePlan } from './fixtures.ts';
+import { createAccessController } from '../../../runtime/auth/index.ts';
+import { captureLog, makePlan } from './fixtures.ts';
 
 const HASH = `$2b$04$${'a'.repeat(53)}`;
 
@@ -64,5 +65,23 @@ describe('AccessPolicy', () => {
     expect(coversAll(new Set(['pull', 'push']), ['pull'])).toBe(true);
     expect(coversAll(new Set(['pull']), ['pull', 'push'])).toBe(false);
     expect(coversAll(new Set(), [])).toBe(true);
+  });
+});
+
+describe('AccessController.can', () => {
+  it('answers per repository for a principal, for filtering the catalog', async () => {
+    const access = await createAccessController(makePlan({ aliceHash: HASH }), {
+      env: { BOB_PASSWORD: 'b', CAROL_PASSWORD: 'c' },
+      log: captureLog().log,
+    });
+    const visible = (user: string | null) =>
+      ['private', 'public', 'docker-hub', 'docker-internal', 'registry'].filter((repository) =>
+        access.can!({ user }, repository, 'pull'),
+      );
+    expect(visible(null)).toEqual(['public', 'docker-hub']);
+    expect(visible('alice')).toEqual(['private', 'public', 'docker-hub', 'registry']);
+    expect(visible('bob')).toEqual(['public', 'docker-hub', 'docker-internal']);
+    expect(visible('nobody')).toEqual([]);
+    await access.close();
   });
 });
