@@ -8,7 +8,7 @@
  *   blobs/sha512/<128 hex>
  *   uploads/<id>/session.json        upload session state (JSON, see S3SessionDoc), written with If-Match
  *   uploads/<id>/data                target of the session's S3 multipart upload (invisible until completed)
- *   uploads/<id>/tail-<offset>       bytes received after the last full part (< partSize), ends at <offset>
+ *   uploads/<id>/tail-<offset>-<n>   bytes received after the last full part (< partSize), ending at <offset>
  *   meta/<key>                       metadata documents (tags, links, …), one small object each
  * ```
  *
@@ -51,8 +51,9 @@ export class S3Layout {
     return `${this.#root}uploads/${checkUploadId(id)}/data`;
   }
 
-  tail(id: string, endOffset: number): string {
-    return `${this.#root}uploads/${checkUploadId(id)}/tail-${endOffset}`;
+  /** Unique per write (`nonce`), so a racing append can never overwrite the tail another recorded. */
+  tail(id: string, endOffset: number, nonce: string): string {
+    return `${this.#root}uploads/${checkUploadId(id)}/tail-${endOffset}-${nonce}`;
   }
 
   /** `<prefix>/meta/<key>`; throws STORAGE_INVALID_KEY for a malformed key. */

@@ -7,6 +7,7 @@
  * multipart upload on `uploads/<id>/data` holding every full part, plus at most one "tail" object
  * with the bytes received after the last full part (S3 parts must be ≥ 5 MiB except the last,
  * and a PATCH may end anywhere). The next append reads the tail back (≤ one part) and prepends it.
+ * Tail keys are unique per write, so a losing racer cannot overwrite the tail the winner recorded.
  *
  * Every append rewrites the document with `If-Match` on the ETag it read, so of two appends racing
  * at one offset exactly one is recorded; the other gets `STORAGE_UPLOAD_OFFSET`. (Its parts may
@@ -120,8 +121,14 @@ export class S3Uploads {
       bodyError = error; // the client's stream broke: keep what arrived
     }
     const end = doc.offset + received;
-    const tail = sink.pendingSize > 0 ? { key: this.#layout.tail(id, end), size: sink.pendingSize } : null;
-    if (tail && tail.key !== doc.tail?.key) await this.#put(tail.key, sink.pending());
+    // An unchanged tail (an empty PATCH) stays where it is; a new one gets a fresh key.
+    const unchanged = doc.tail !== null && received === 0;
+    const tail = unchanged
+      ? doc.tail
+      : sink.pendingSize > 0
+        ? { key: this.#layout.tail(id, end, randomBytes(6).toString('hex')), size: sink.pendingSize }
+        : null;
+    if (tail && !unchanged) await this.#put(tail.key, sink.pending());
     const next: S3SessionDoc = { ...doc, offset: end, multipartId: sink.uploadId, parts: sink.parts, tail };
     await this.#save(next, etag);
     if (doc.tail && doc.tail.key !== tail?.key) await this.#delete(doc.tail.key);
