@@ -126,6 +126,11 @@ export class PlanAccessController implements AccessController {
     };
   }
 
+  /** The token service's per-process random key (null: none, or a shared key): see `previous`. */
+  get randomTokenKey(): Uint8Array | null {
+    return this.#parts.tokens?.randomKey ?? null;
+  }
+
   can(principal: Principal, repository: string, action: Action): boolean {
     const user = principal.user === null ? null : this.#parts.users.get(principal.user);
     if (user === undefined) return false;

@@ -30,6 +30,13 @@ export { AuthSetupError } from './users.ts';
 export interface AccessControllerOptions {
   readonly env: NodeJS.ProcessEnv;
   readonly log: FastifyBaseLogger;
+  /**
+   * The controller this one replaces (a reload). Only its random token key is carried over, when
+   * neither plan names a shared `signingKey`, so clients' tokens survive the reload; users,
+   * permissions and caches always come fresh from the new plan (a carried-over token is still
+   * checked against the new users and permissions).
+   */
+  readonly previous?: AccessController;
 }
 
 /**
@@ -43,7 +50,11 @@ export interface AccessControllerOptions {
 export async function createAccessController(plan: Plan, options: AccessControllerOptions): Promise<AccessController> {
   const log = options.log.child({ component: 'auth' });
   const users = resolveUsers(plan.security.users, options.env);
-  const tokens = plan.security.token.enabled ? new TokenService(plan.security.token, { env: options.env, log }) : null;
+  const inheritedKey =
+    options.previous instanceof PlanAccessController ? (options.previous.randomTokenKey ?? undefined) : undefined;
+  const tokens = plan.security.token.enabled
+    ? new TokenService(plan.security.token, { env: options.env, log, inheritedKey })
+    : null;
   const basic = new BasicAuthenticator(users, { log });
   log.debug({ users: users.size, token: tokens !== null }, 'access controller ready');
   return new PlanAccessController(plan, { users, basic, tokens, log });

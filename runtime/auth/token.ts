@@ -73,6 +73,11 @@ type InternalVerdict =
 
 export interface TokenServiceOptions {
   readonly env: NodeJS.ProcessEnv;
+  /**
+   * The random key of the service this one replaces (a reload), used when the plan names no
+   * signing key: tokens issued before the reload stay valid instead of failing mid-pull.
+   */
+  readonly inheritedKey?: Uint8Array;
   readonly log: FastifyBaseLogger;
   readonly now?: () => number;
 }
@@ -95,6 +100,11 @@ export class TokenService {
     this.#now = options.now ?? (() => Date.now());
     this.#key = resolveSigningKey(plan, options);
     this.#cache = new CredentialCache({ maxEntries: 10_000, ttlMs: 5 * 60_000, failureTtlMs: 10_000, now: this.#now });
+  }
+
+  /** The per-process random key, for a successor to inherit; null when the plan names a shared key. */
+  get randomKey(): Uint8Array | null {
+    return this.#plan.signingKey === null ? this.#key : null;
   }
 
   /** The audience of every token, and the `service` of every challenge. */
@@ -177,7 +187,7 @@ function parseAccessClaim(claim: unknown): Map<string, Set<Action>> | null {
 }
 
 function resolveSigningKey(plan: SecurityPlan['token'], options: TokenServiceOptions): Uint8Array {
-  if (plan.signingKey === null) return new Uint8Array(randomBytes(32));
+  if (plan.signingKey === null) return options.inheritedKey ?? new Uint8Array(randomBytes(32));
   const variable = plan.signingKey.env;
   const value = options.env[variable];
   if (value === undefined || value === '') {

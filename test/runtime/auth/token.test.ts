@@ -337,3 +337,39 @@ describe('startup', () => {
     expect((inEnv as Error).message).not.toContain('truncated');
   });
 });
+
+describe('reload', () => {
+  it('carries the random token key over to the next controller, with the new plan still deciding', async () => {
+    const first = await controller();
+    const { token } = await first.issueToken(
+      request(basic('alice', ALICE_PASSWORD)),
+      { scope: ['repository:team/app:pull,push'] },
+      resolve,
+    );
+    const plan = makePlan({ aliceHash, alicePermissions: [{ repositories: ['registry'], actions: ['pull'] }] });
+    const second = await createAccessController(plan, { env: env(), log: captureLog().log, previous: first });
+    await first.close();
+    const scope = { name: 'team/app', repository: 'registry' };
+    await expect(second.authorize(request(`Bearer ${token}`), { ...scope, actions: ['pull'] })).resolves.toEqual({
+      user: 'alice',
+    });
+    expect((await rejection(second.authorize(request(`Bearer ${token}`), { ...scope, actions: ['push'] }))).code).toBe(
+      'DENIED',
+    );
+  });
+
+  it('does not carry a key over when the new plan names a shared signing key', async () => {
+    const first = await controller();
+    const { token } = await first.issueToken(
+      request(basic('alice', ALICE_PASSWORD)),
+      { scope: ['repository:team/app:pull'] },
+      resolve,
+    );
+    const plan = makePlan({ aliceHash, signingKey: 'TOKEN_KEY' });
+    const second = await createAccessController(plan, { env: env(), log: captureLog().log, previous: first });
+    const error = await rejection(
+      second.authorize(request(`Bearer ${token}`), { name: 'team/app', repository: 'registry', actions: ['pull'] }),
+    );
+    expect(error.code).toBe('UNAUTHORIZED');
+  });
+});
