@@ -1,0 +1,132 @@
+/**
+ * `regctl serve` as a real child process, exactly as a user runs it (`node bin/regctl.mjs serve
+ * --config FILE`), for end-to-end tests with real clients and for the benchmark.
+ *
+ * The helper writes the config into a temp dir — a TypeScript file importing the repository's
+ * `schema/index.ts` by absolute path, so the real loader path is exercised — giving every listener
+ * whose `port` is 0 or missing a free loopback port. Relative blob-store paths resolve against that
+ * temp dir. Logs go to `logFile`; `stop()` is SIGTERM (graceful), `kill()` SIGKILL (a crash),
+ * `restart()` starts the same config on the same ports again.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ConfigInput, ListenerInput } from '../../schema/index.ts';
+import { freePort } from './free-port.ts';
+import { stopChild, waitForHttp } from './process.ts';
+
+/** The repository root (where `bin/regctl.mjs` lives). */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** A config as tests write it: listener ports may be left out (0) to get free ones. */
+export type TestConfig = Omit<ConfigInput, 'listeners'> & {
+  listeners: (Omit<ListenerInput, 'port'> & { port?: number })[];
+};
+
+export interface RegctlServerOptions {
+  /** Temp dir for the config file, log and (relative) blob stores. */
+  dir: string;
+  config: TestConfig;
+  /** Extra environment (secrets referenced by the config, REGCTL_* knobs). */
+  env?: NodeJS.ProcessEnv;
+  /** Extra arguments after `serve --config FILE` (e.g. `--watch`). */
+  args?: readonly string[];
+  /** Milliseconds to wait for `/-/health` (default 30 s). */
+  startTimeoutMs?: number;
+}
+
+export interface RegctlServer {
+  /** `http://127.0.0.1:PORT` of the first listener. */
+  readonly url: string;
+  /** `127.0.0.1:PORT` of the first listener, for image references. */
+  readonly host: string;
+  readonly port: number;
+  /** Every listener's port, in config order. */
+  readonly ports: readonly number[];
+  readonly configFile: string;
+  readonly logFile: string;
+  /** The current child's pid (changes on restart). */
+  pid(): number;
+  log(): string;
+  /** SIGTERM and wait for the exit (SIGKILL after 10 s); resolves with the exit code or signal. */
+  stop(): Promise<number | NodeJS.Signals | null>;
+  /** SIGKILL: a crash, nothing flushed. */
+  kill(): Promise<void>;
+  /** Starts the same config again (after stop/kill), on the same ports. */
+  restart(): Promise<void>;
+}
+
+/** Serialises a test config as a TypeScript config file importing the repository's schema. */
+export function configSource(config: ConfigInput): string {
+  const schema = join(REPO_ROOT, 'schema', 'index.ts');
+  return `import { defineConfig } from ${JSON.stringify(schema)};\n\nexport default defineConfig(${JSON.stringify(config, null, 2)});\n`;
+}
+
+/** Writes the config, starts `regctl serve` and waits until `/-/health` answers 200. */
+export async function startRegctl(options: RegctlServerOptions): Promise<RegctlServer> {
+  const listeners = [];
+  for (const listener of options.config.listeners) {
+    listeners.push({ ...listener, host: listener.host ?? '127.0.0.1', port: listener.port || (await freePort()) });
+  }
+  const config = { ...options.config, listeners } as ConfigInput;
+  const configFile = join(options.dir, 'registry.config.ts');
+  await writeFile(configFile, configSource(config));
+  const logFile = join(options.dir, 'regctl.log');
+  const ports = listeners.map((l) => l.port);
+  const port = ports[0];
+  if (port === undefined) throw new Error('startRegctl: the config needs at least one listener');
+  let child: ChildProcess | undefined;
+  const log = () => {
+    try {
+      return readFileSync(logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+
+  const start = async () => {
+    const fd = openSync(logFile, 'a');
+    try {
+      child = spawn(
+        process.execPath,
+        [join(REPO_ROOT, 'bin/regctl.mjs'), 'serve', '--config', configFile, ...(options.args ?? [])],
+        {
+          cwd: options.dir,
+          stdio: ['ignore', fd, fd],
+          env: { ...process.env, NODE_ENV: 'test', ...options.env },
+        },
+      );
+    } finally {
+      closeSync(fd);
+    }
+    await waitForHttp(`http://127.0.0.1:${port}/-/health`, {
+      child,
+      timeoutMs: options.startTimeoutMs ?? 30_000,
+      describe: () => `--- ${logFile}\n${log().slice(-4000)}`,
+    });
+  };
+  await start();
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    port,
+    ports,
+    configFile,
+    logFile,
+    pid: () => child?.pid ?? 0,
+    log,
+    async stop() {
+      return child ? stopChild(child, 'SIGTERM') : null;
+    },
+    async kill() {
+      if (child) await stopChild(child, 'SIGKILL');
+    },
+    async restart() {
+      if (child && child.exitCode === null && child.signalCode === null) await stopChild(child, 'SIGTERM');
+      await start();
+    },
+  };
+}
