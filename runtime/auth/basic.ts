@@ -28,10 +28,12 @@ export function parseBasicAuthorization(value: string): BasicCredentials | 'malf
 /** Why Basic credentials were refused; logged, never shown to the client in more detail than 401. */
 export type BasicFailure = 'unknown user' | 'wrong password';
 
+/** The outcome of a Basic check: the user, or why not. */
 export type BasicResult =
   | { readonly ok: true; readonly user: ResolvedUser }
   | { readonly ok: false; readonly reason: BasicFailure };
 
+/** Log sink and cache sizing of a {@link BasicAuthenticator}. */
 export interface BasicAuthenticatorOptions {
   readonly log: FastifyBaseLogger;
   /** Defaults: 10 000 entries, successes 5 min, failures 10 s. */

@@ -24,6 +24,7 @@ type Authenticated =
   | { readonly kind: 'bearer'; readonly user: ResolvedUser | null; readonly token: VerifiedToken }
   | { readonly kind: 'invalid'; readonly scheme: 'basic' | 'bearer' | 'other' };
 
+/** What a controller is assembled from; secrets already resolved by `createAccessController`. */
 export interface ControllerParts {
   readonly users: ReadonlyMap<string, ResolvedUser>;
   readonly basic: BasicAuthenticator;

@@ -27,6 +27,7 @@ export type {
 } from './types.ts';
 export { AuthSetupError } from './users.ts';
 
+/** The second argument of {@link createAccessController}. */
 export interface AccessControllerOptions {
   readonly env: NodeJS.ProcessEnv;
   readonly log: FastifyBaseLogger;

@@ -63,6 +63,7 @@ export interface VerifiedToken {
   readonly access: ReadonlyMap<string, ReadonlySet<Action>>;
 }
 
+/** The outcome of checking a Bearer token: its claims, or why it was refused (a jose error code). */
 export type TokenVerdict =
   | { readonly ok: true; readonly token: VerifiedToken }
   | { readonly ok: false; readonly reason: string };
@@ -71,6 +72,7 @@ type InternalVerdict =
   | { readonly ok: true; readonly token: VerifiedToken; readonly expiresAtMs: number }
   | { readonly ok: false; readonly reason: string };
 
+/** Where a {@link TokenService} finds its key, logs, and tells the time. */
 export interface TokenServiceOptions {
   readonly env: NodeJS.ProcessEnv;
   /**
@@ -89,14 +91,12 @@ const CLOCK_TOLERANCE_S = 10;
 export class TokenService {
   readonly #plan: SecurityPlan['token'];
   readonly #key: Uint8Array;
-  readonly #log: FastifyBaseLogger;
   readonly #now: () => number;
   readonly #cache: CredentialCache<Promise<InternalVerdict>>;
 
   /** @throws AuthSetupError `AUTH_ENV_MISSING` when the signing key's variable is unset or empty. */
   constructor(plan: SecurityPlan['token'], options: TokenServiceOptions) {
     this.#plan = plan;
-    this.#log = options.log;
     this.#now = options.now ?? (() => Date.now());
     this.#key = resolveSigningKey(plan, options);
     this.#cache = new CredentialCache({ maxEntries: 10_000, ttlMs: 5 * 60_000, failureTtlMs: 10_000, now: this.#now });
@@ -132,7 +132,7 @@ export class TokenService {
     return { token: await jwt.sign(this.#key), issuedAt: new Date(iat * 1000), expiresIn };
   }
 
-  /** Checks a token (cached by an HMAC of it); never rejects for a bad token: resolves `{ ok: false }`. */
+  /** Checks a token (cached under a keyed hash of it); never rejects for a bad token: resolves `{ ok: false }`. */
   async verify(token: string): Promise<TokenVerdict> {
     const key = this.#cache.keyOf(token);
     const { value, hit } = this.#cache.getOrCreate(key, () => this.#verify(token));
@@ -163,9 +163,8 @@ export class TokenService {
       const subject = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : null;
       return { ok: true, token: { subject, access }, expiresAtMs: (payload.exp! + CLOCK_TOLERANCE_S) * 1000 };
     } catch (error) {
-      const reason = (error as { code?: string }).code ?? 'invalid token';
-      this.#log.debug({ reason }, 'bearer token refused');
-      return { ok: false, reason };
+      // The caller logs the refusal with the client address; the token itself is never logged.
+      return { ok: false, reason: (error as { code?: string }).code ?? 'invalid token' };
     }
   }
 }
