@@ -1,66 +1,16 @@
 /**
  * The compiler's public entry: load → validate → compile. Used by the CLI (`validate`, `plan`),
- * by the runtime at start and on every hot reload, and by tests.
+ * by the runtime at start and on every hot reload, and by tests. Re-exports only.
  */
-import { dirname } from 'node:path';
-import { checkConfig } from './check.ts';
-import { compilePlan } from './compile.ts';
-import { type Diagnostic, hasErrors } from './diagnostics.ts';
-import { type Locate, loadConfig } from './load.ts';
-import type { Plan } from './plan.ts';
-
+export { type BuildOptions, type BuildResult, buildPlan } from './build.ts';
 export { checkConfig } from './check.ts';
 export { compilePlan, DOCKER_HUB_HOSTS } from './compile.ts';
 export type { Diagnostic, DiagnosticFormat, Severity } from './diagnostics.ts';
 export { formatDiagnostics, formatPath, hasErrors } from './diagnostics.ts';
 export { diffPlans, formatPlanDiff, type PlanDiff } from './diff.ts';
+export { formatPlan } from './format-plan.ts';
+export { buildPlanAtRevision } from './git-revision.ts';
 export { CONFIG_FILE_NAMES, loadConfig } from './load.ts';
 export type { Plan } from './plan.ts';
 export { canonicalJson, computePlanId, deepFreeze } from './plan.ts';
 export { redactPlan } from './redact.ts';
-
-export interface BuildOptions {
-  /** Explicit config file; otherwise `registry.config.*` is searched in `cwd`. */
-  configPath?: string;
-  cwd?: string;
-  /** Reserved for env-dependent checks; the plan itself only ever holds env references. */
-  env?: NodeJS.ProcessEnv;
-}
-
-/**
- * Result of {@link buildPlan}. `files` is the config and every local module it imports (for the
- * watcher), also on failure. `stage` says where a failure happened: `load` (file missing,
- * unreadable, syntax or import error: the CLI exits 2) or `check` (invalid config: exit 1).
- */
-export type BuildResult =
-  | { ok: true; plan: Plan; configPath: string; files: string[]; diagnostics: Diagnostic[] }
-  | { ok: false; stage: 'load' | 'check'; configPath?: string; files: string[]; diagnostics: Diagnostic[] };
-
-/** Loads (fresh, never from a module cache), validates and compiles a config. Never throws. */
-export async function buildPlan(options: BuildOptions = {}): Promise<BuildResult> {
-  const loaded = await loadConfig(options);
-  if (!loaded.ok) return { ...loaded, stage: 'load' };
-  const { configPath, files } = loaded;
-  const checked = checkConfig(loaded.value);
-  const diagnostics = checked.diagnostics.map((d) => place(d, configPath, loaded.locate));
-  if (checked.config === null || hasErrors(diagnostics))
-    return { ok: false, stage: 'check', configPath, files, diagnostics };
-  try {
-    const plan = compilePlan(checked.config, { configDir: dirname(configPath) });
-    return { ok: true, plan, configPath, files, diagnostics };
-  } catch (cause) {
-    const message = `internal compiler error: ${cause instanceof Error ? cause.message : String(cause)}`;
-    return {
-      ok: false,
-      stage: 'check',
-      configPath,
-      files,
-      diagnostics: [...diagnostics, { code: 'compile-failed', severity: 'error', path: [], message, file: configPath }],
-    };
-  }
-}
-
-function place(d: Diagnostic, file: string, locate: Locate): Diagnostic {
-  const position = locate(d.path);
-  return position === undefined ? { ...d, file } : { ...d, file, line: position.line, column: position.column };
-}

@@ -5,6 +5,7 @@
  * imports, and the imported local files are reported for the watcher. JSON/YAML are parsed with
  * `yaml`, keeping the document so diagnostics can point at line:column.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -37,6 +38,8 @@ export interface LoadOptions {
 }
 
 const noLocation: Locate = () => undefined;
+/** cosmiconfig loader stub: it only finds the file, which is then loaded fresh by this module. */
+const found = () => ({ found: true });
 
 /** Loads the config value (not yet validated). Never throws: failures become diagnostics. */
 export async function loadConfig(options: LoadOptions = {}): Promise<LoadResult> {
@@ -49,10 +52,10 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadResult>
       searchPlaces: [...CONFIG_FILE_NAMES],
       searchStrategy: 'none',
       cache: false,
-      loaders: { '.ts': () => null, '.mts': () => null, '.js': () => null, '.mjs': () => null },
+      ignoreEmptySearchPlaces: false,
+      loaders: Object.fromEntries(['.ts', '.mts', '.js', '.mjs', '.json', '.yaml', '.yml'].map((ext) => [ext, found])),
     });
     try {
-      // Loaders above are stubs: cosmiconfig only finds the file; it is loaded below, fresh.
       const found = await explorer.search(cwd);
       configPath = found?.filepath;
     } catch (cause) {
@@ -62,6 +65,13 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadResult>
       const hint = `create one of ${CONFIG_FILE_NAMES.join(', ')}, or pass --config PATH`;
       return { ok: false, files: [], diagnostics: [error('config-not-found', [], `no config file in ${cwd}`, hint)] };
     }
+  }
+  if (!existsSync(configPath)) {
+    return {
+      ok: false,
+      files: [],
+      diagnostics: [error('config-not-found', [], `config file ${configPath} does not exist`)],
+    };
   }
   const ext = extname(configPath);
   if (['.json', '.yaml', '.yml'].includes(ext)) return loadDocument(configPath);

@@ -1,0 +1,61 @@
+/**
+ * load → validate → compile: the one path from a config file to a plan.
+ */
+import { dirname } from 'node:path';
+import { checkConfig } from './check.ts';
+import { compilePlan } from './compile.ts';
+import { type Diagnostic, hasErrors } from './diagnostics.ts';
+import { type Locate, loadConfig } from './load.ts';
+import type { Plan } from './plan.ts';
+
+export interface BuildOptions {
+  /** Explicit config file; otherwise `registry.config.*` is searched in `cwd`. */
+  configPath?: string;
+  cwd?: string;
+  /** Reserved for env-dependent checks; the plan itself only ever holds env references. */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Folder that relative paths in the config resolve against (default: the config file's folder).
+   * Set when compiling a copy of a config (e.g. a git revision extracted to a temp dir) so its plan
+   * is comparable with the original's.
+   */
+  baseDir?: string;
+}
+
+/**
+ * Result of {@link buildPlan}. `files` is the config and every local module it imports (for the
+ * watcher), also on failure. `stage` says where a failure happened: `load` (file missing,
+ * unreadable, syntax or import error: the CLI exits 2) or `check` (invalid config: exit 1).
+ */
+export type BuildResult =
+  | { ok: true; plan: Plan; configPath: string; files: string[]; diagnostics: Diagnostic[] }
+  | { ok: false; stage: 'load' | 'check'; configPath?: string; files: string[]; diagnostics: Diagnostic[] };
+
+/** Loads (fresh, never from a module cache), validates and compiles a config. Never throws. */
+export async function buildPlan(options: BuildOptions = {}): Promise<BuildResult> {
+  const loaded = await loadConfig(options);
+  if (!loaded.ok) return { ...loaded, stage: 'load' };
+  const { configPath, files } = loaded;
+  const checked = checkConfig(loaded.value);
+  const diagnostics = checked.diagnostics.map((d) => place(d, configPath, loaded.locate));
+  if (checked.config === null || hasErrors(diagnostics))
+    return { ok: false, stage: 'check', configPath, files, diagnostics };
+  try {
+    const plan = compilePlan(checked.config, { configDir: options.baseDir ?? dirname(configPath) });
+    return { ok: true, plan, configPath, files, diagnostics };
+  } catch (cause) {
+    const message = `internal compiler error: ${cause instanceof Error ? cause.message : String(cause)}`;
+    return {
+      ok: false,
+      stage: 'check',
+      configPath,
+      files,
+      diagnostics: [...diagnostics, { code: 'compile-failed', severity: 'error', path: [], message, file: configPath }],
+    };
+  }
+}
+
+function place(d: Diagnostic, file: string, locate: Locate): Diagnostic {
+  const position = locate(d.path);
+  return position === undefined ? { ...d, file } : { ...d, file, line: position.line, column: position.column };
+}
