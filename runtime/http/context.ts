@@ -1,0 +1,104 @@
+/**
+ * What every v2 handler works with: the state the request captured at its start, the listener's
+ * route resolver, the auth view of the request, and the URL prefix the client used (so that
+ * `Location` and `Link` headers point back through the same route).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Action } from '../../compiler/plan.ts';
+import type { AuthRequest, Principal } from '../auth/types.ts';
+import { RegistryError } from '../errors.ts';
+import type { StateLease } from '../plan-holder.ts';
+import type { Repository } from '../repository/repository.ts';
+import type { RuntimeState } from '../state.ts';
+import { assertValidName } from './names.ts';
+import type { ResolvedName, RouteContext, RouteResolver } from './resolve-repository.ts';
+
+/** Per-request data the app hangs on `request.regctl` (set in `onRequest`). */
+export interface RequestContext {
+  readonly lease: StateLease;
+  /** The plan repository the request was routed to, for the access log. */
+  repository?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    regctl: RequestContext | null;
+  }
+}
+
+/** One v2 API call, before its name is resolved. */
+export class ApiCall {
+  readonly request: FastifyRequest;
+  readonly reply: FastifyReply;
+  readonly state: RuntimeState;
+  readonly resolver: RouteResolver;
+  readonly route: RouteContext;
+  readonly query: URLSearchParams;
+  readonly auth: AuthRequest;
+  /** `''` or `/repository/<repo>`: what precedes `/v2/` in URLs handed back to the client. */
+  readonly urlPrefix: string;
+
+  constructor(init: {
+    request: FastifyRequest;
+    reply: FastifyReply;
+    state: RuntimeState;
+    resolver: RouteResolver;
+    query: URLSearchParams;
+    prefix: string | undefined;
+  }) {
+    this.request = init.request;
+    this.reply = init.reply;
+    this.state = init.state;
+    this.resolver = init.resolver;
+    this.query = init.query;
+    this.route = { host: init.request.headers.host, ns: init.query.get('ns') ?? undefined, prefix: init.prefix };
+    this.urlPrefix = init.prefix === undefined ? '' : `/repository/${encodeURIComponent(init.prefix)}`;
+    this.auth = toAuthRequest(init.request);
+  }
+
+  /** `?ns=…` to append to URLs handed back, so follow-up requests route the same way. */
+  get routingQuery(): URLSearchParams {
+    const query = new URLSearchParams();
+    if (this.route.ns !== undefined) query.set('ns', this.route.ns);
+    return query;
+  }
+
+  /** `<prefix>/v2/<path>` plus the routing query (and `extra`). */
+  url(path: string, extra?: Record<string, string>): string {
+    const query = this.routingQuery;
+    for (const [key, value] of Object.entries(extra ?? {})) query.set(key, value);
+    const search = query.toString();
+    return `${this.urlPrefix}/v2/${path}${search ? `?${search}` : ''}`;
+  }
+
+  /** Validates and routes `name`, checks `actions`, and returns the repository to call. */
+  async target(name: string, actions: readonly Action[]): Promise<Target> {
+    assertValidName(name);
+    const resolved = this.resolver.resolve(name, this.route);
+    if (this.request.regctl) this.request.regctl.repository = resolved.repository;
+    const repository = this.state.repositories.get(resolved.repository);
+    if (!repository) throw new RegistryError('NAME_UNKNOWN', { detail: { name } });
+    const principal = await this.authorize(resolved, actions);
+    return { ...resolved, repo: repository, principal };
+  }
+
+  authorize(resolved: ResolvedName, actions: readonly Action[]): Promise<Principal> {
+    return this.state.access.authorize(this.auth, { name: resolved.name, repository: resolved.repository, actions });
+  }
+}
+
+/** A routed, authorized name. */
+export interface Target extends ResolvedName {
+  readonly repo: Repository;
+  readonly principal: Principal;
+}
+
+/** The auth view of a request: headers, Host (with port), scheme and client address. */
+export function toAuthRequest(request: FastifyRequest): AuthRequest {
+  return {
+    headers: request.headers,
+    host: request.headers.host ?? request.hostname,
+    protocol: request.protocol === 'https' ? 'https' : 'http',
+    ip: request.ip,
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * The one place an error becomes a response. A `RegistryError` is rendered as the OCI JSON body
+ * with its status and headers; fastify's own client errors (malformed Content-Type …) keep their
+ * 4xx status under an OCI code; anything else is a 500 `UNKNOWN` whose body carries only the
+ * request id, the details going to the log. HEAD responses never carry a body.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isRegistryError, RegistryError } from '../errors.ts';
+import { API_VERSION_HEADER } from './headers.ts';
+
+/** Maps a fastify client error to an OCI code. */
+function fromFastifyError(error: FastifyError): RegistryError | undefined {
+  const status = error.statusCode;
+  if (status === undefined || status < 400 || status >= 500) return undefined;
+  if (status === 413) return new RegistryError('SIZE_INVALID', { status, message: error.message });
+  if (status === 401) return new RegistryError('UNAUTHORIZED', { message: error.message });
+  return new RegistryError('UNSUPPORTED', { status, message: error.message });
+}
+
+/** Renders `error` on `reply` (used as the app's error handler and for 404s). */
+export async function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  let rendered = isRegistryError(error) ? error : fromFastifyError(error as FastifyError);
+  if (!rendered) {
+    request.log.error({ err: error, reqId: request.id }, 'unexpected error');
+    rendered = new RegistryError('UNKNOWN', { detail: { requestId: request.id } });
+  } else if (rendered.status >= 500) {
+    request.log.warn({ err: error, code: rendered.code }, rendered.message);
+  }
+  if (reply.raw.headersSent) {
+    // The body was already streaming: the only honest signal left is a cut connection.
+    request.raw.destroy();
+    return;
+  }
+  // Headers a handler set before failing (digest, length, location) describe a success: drop them.
+  for (const name of Object.keys(reply.getHeaders())) {
+    if (name !== API_VERSION_HEADER.toLowerCase()) reply.removeHeader(name);
+  }
+  reply.code(rendered.status).headers(rendered.headers);
+  if (request.method === 'HEAD') {
+    reply.removeHeader('content-length');
+    await reply.send();
+    return;
+  }
+  reply.header('Content-Type', 'application/json; charset=utf-8');
+  await reply.send(JSON.stringify(rendered.toJSON()));
+}
+
+/** The 404 of an unknown endpoint, in the same OCI shape. */
+export function notFound(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  return sendError(
+    new RegistryError('UNSUPPORTED', {
+      status: 404,
+      message: 'unknown API endpoint',
+      detail: { path: request.url.split('?')[0] },
+    }),
+    request,
+    reply,
+  );
+}

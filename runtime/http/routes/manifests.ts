@@ -1,0 +1,56 @@
+/**
+ * `GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>`.
+ *
+ * Accept negotiation: the Accept list is handed to the repository (a proxy forwards it upstream);
+ * when the stored media type is not in it, the manifest is served anyway with its real
+ * Content-Type, as the distribution registry does, and the client decides (every current client
+ * accepts or converts; refusing with 404 would hide an existing image).
+ */
+
+import { readManifestBody } from '../body.ts';
+import type { ApiCall } from '../context.ts';
+import { CONTENT_DIGEST_HEADER, OCI_SUBJECT_HEADER, parseAccept } from '../headers.ts';
+import { parseReference } from '../names.ts';
+
+export async function getManifest(call: ApiCall, name: string, reference: string): Promise<void> {
+  const target = await call.target(name, ['pull']);
+  const parsed = parseReference(reference);
+  const accept = parseAccept(call.request.headers.accept);
+  const manifest = await target.repo.getManifest(target.image, parsed.value, accept.length > 0 ? { accept } : {});
+  const etag = `"${manifest.digest}"`;
+  call.reply.headers({
+    'Content-Type': manifest.mediaType,
+    [CONTENT_DIGEST_HEADER]: manifest.digest,
+    'Content-Length': String(manifest.body.length),
+    ETag: etag,
+  });
+  if (call.request.headers['if-none-match'] === etag) {
+    call.reply.code(304).removeHeader('Content-Length');
+    await call.reply.send();
+    return;
+  }
+  call.reply.code(200);
+  await call.reply.send(call.request.method === 'HEAD' ? undefined : manifest.body);
+}
+
+export async function putManifest(call: ApiCall, name: string, reference: string): Promise<void> {
+  const target = await call.target(name, ['push']);
+  const parsed = parseReference(reference);
+  const body = await readManifestBody(call.request);
+  const contentType = call.request.headers['content-type'] ?? '';
+  const result = await target.repo.putManifest(target.image, parsed.value, body, contentType);
+  call.reply.code(201).headers({
+    Location: call.url(`${name}/manifests/${result.digest}`),
+    [CONTENT_DIGEST_HEADER]: result.digest,
+    ...(result.subject ? { [OCI_SUBJECT_HEADER]: result.subject } : {}),
+  });
+  await call.reply.send();
+}
+
+export async function deleteManifest(call: ApiCall, name: string, reference: string): Promise<void> {
+  const target = await call.target(name, ['delete']);
+  const parsed = parseReference(reference);
+  await target.repo.deleteManifest(target.image, parsed.value);
+  call.reply.code(202);
+  await call.reply.send();
+}

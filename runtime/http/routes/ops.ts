@@ -1,0 +1,79 @@
+/**
+ * Endpoints outside the v2 API, on every listener: `GET /-/health` (200 while serving; fastify
+ * answers 503 once the listener is closing), `GET /-/status` (plan id, last reload, listeners,
+ * repositories, uptime; no secrets: the plan's secret references are not included) and
+ * `GET /-/token` (the Docker token endpoint, served by the access controller).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { PlanHolder } from '../../plan-holder.ts';
+import type { RuntimeState } from '../../state.ts';
+import { toAuthRequest } from '../context.ts';
+
+export interface OpsRoutesOptions {
+  readonly holder: PlanHolder;
+  readonly listenerId: string;
+  /** Process start, for `uptimeSeconds`. */
+  readonly startedAt: number;
+}
+
+/** The JSON of `GET /-/status`. */
+export function formatStatus(state: RuntimeState, options: OpsRoutesOptions) {
+  const { plan } = state;
+  return {
+    status: 'ok',
+    planId: plan.id,
+    lastReload: options.holder.lastReload,
+    listener: options.listenerId,
+    uptimeSeconds: Math.round((Date.now() - options.startedAt) / 1000),
+    inFlight: options.holder.inFlight,
+    listeners: plan.listeners.map((listener) => ({
+      id: listener.id,
+      tls: listener.tls !== null,
+      defaultRepository: listener.defaultRepository,
+      paths: listener.paths,
+      virtualHosts: listener.virtualHosts,
+      mirrors: listener.mirrors,
+    })),
+    repositories: Object.values(plan.repositories).map((repository) => ({
+      name: repository.name,
+      type: repository.type,
+      online: repository.online,
+      blobStore: repository.blobStore,
+      ...(repository.type === 'hosted' ? { deploymentPolicy: repository.deploymentPolicy } : {}),
+      ...(repository.type === 'proxy' ? { remote: repository.remote.url, offline: repository.offline } : {}),
+      ...(repository.type === 'group'
+        ? { members: repository.members, writableMember: repository.writableMember }
+        : {}),
+    })),
+    blobStores: Object.values(plan.blobStores).map((store) => ({ name: store.name, driver: store.driver })),
+  };
+}
+
+export function registerOpsRoutes(app: FastifyInstance, options: OpsRoutesOptions): void {
+  app.get('/-/health', async (_request, reply) => {
+    await reply.code(200).send({ status: 'ok' });
+  });
+
+  app.get('/-/status', async (request, reply) => {
+    const state = request.regctl?.lease.state ?? options.holder.state;
+    await reply.code(200).send(formatStatus(state, options));
+  });
+
+  app.get('/-/token', async (request, reply) => {
+    const state = request.regctl?.lease.state ?? options.holder.state;
+    const query = new URLSearchParams(request.url.split('?')[1] ?? '');
+    const resolver = state.routes.get(options.listenerId);
+    const route = { host: request.headers.host, ns: undefined, prefix: undefined };
+    const response = await state.access.issueToken(
+      toAuthRequest(request),
+      {
+        ...(query.has('service') ? { service: query.get('service')! } : {}),
+        scope: query.getAll('scope').flatMap((scope) => scope.split(' ').filter(Boolean)),
+        ...(query.has('account') ? { account: query.get('account')! } : {}),
+      },
+      (name) => resolver?.tryResolve(name, route)?.repository,
+    );
+    reply.header('Cache-Control', 'no-store');
+    await reply.code(200).send(response);
+  });
+}

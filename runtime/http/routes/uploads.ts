@@ -1,0 +1,144 @@
+/**
+ * Blob uploads: `POST /v2/<name>/blobs/uploads/` (session, single-POST monolithic with `?digest=`,
+ * or cross-image mount with `?mount=&from=`), `PATCH|PUT|GET|DELETE …/uploads/<id>`.
+ *
+ * Bodies reach the repository as the raw request stream. A mount's `from` is a client-visible
+ * name: it is routed like any name, needs pull access, and is mounted only when it lands in the
+ * same repository (an image of another repository may live in another store); otherwise, or when
+ * pull on `from` is refused, the POST quietly falls back to a normal upload session (202), which
+ * is what clients expect from a registry that cannot mount.
+ */
+import { isRegistryError, RegistryError } from '../../errors.ts';
+import type { UploadStatus } from '../../repository/repository.ts';
+import type { BlobInfo } from '../../storage/blob-store.ts';
+import { bodyStream, isEmptyBody } from '../body.ts';
+import type { ApiCall, Target } from '../context.ts';
+import { CONTENT_DIGEST_HEADER, formatUploadRange, parseContentRange, UPLOAD_UUID_HEADER } from '../headers.ts';
+import { assertValidDigest, isValidName } from '../names.ts';
+
+async function sendSession(call: ApiCall, name: string, upload: UploadStatus, status: number): Promise<void> {
+  call.reply.code(status).headers({
+    Location: call.url(`${name}/blobs/uploads/${encodeURIComponent(upload.id)}`),
+    Range: formatUploadRange(upload.offset),
+    [UPLOAD_UUID_HEADER]: upload.id,
+  });
+  await call.reply.send();
+}
+
+async function sendBlobCreated(call: ApiCall, name: string, info: BlobInfo): Promise<void> {
+  call.reply.code(201).headers({
+    Location: call.url(`${name}/blobs/${info.digest}`),
+    [CONTENT_DIGEST_HEADER]: info.digest,
+  });
+  await call.reply.send();
+}
+
+/** The image `from` names, when it routes to the target's repository and the caller may pull it. */
+async function mountSource(call: ApiCall, target: Target, from: string | null): Promise<string | undefined> {
+  if (from === null || !isValidName(from)) return undefined;
+  const resolved = call.resolver.tryResolve(from, call.route);
+  if (!resolved || resolved.repository !== target.repository) return undefined;
+  try {
+    await call.authorize(resolved, ['pull']);
+    return resolved.image;
+  } catch (error) {
+    if (isRegistryError(error) && (error.code === 'DENIED' || error.code === 'UNAUTHORIZED')) return undefined;
+    throw error;
+  }
+}
+
+export async function startUpload(call: ApiCall, name: string): Promise<void> {
+  const target = await call.target(name, ['push']);
+  const digest = call.query.get('digest');
+  const mount = call.query.get('mount');
+
+  if (mount !== null) {
+    assertValidDigest(mount);
+    const from = await mountSource(call, target, call.query.get('from'));
+    const started = await target.repo.startUpload(target.image, {
+      mount: { digest: mount, ...(from === undefined ? {} : { from }) },
+    });
+    if ('mounted' in started) return sendBlobCreated(call, name, started.mounted);
+    return sendSession(call, name, started.upload, 202);
+  }
+
+  if (digest !== null) {
+    // Single-POST monolithic upload: the body is the whole blob.
+    assertValidDigest(digest);
+    const started = await target.repo.startUpload(target.image);
+    if (!('upload' in started)) throw new RegistryError('UNKNOWN', { message: 'upload did not start' });
+    const body = isEmptyBody(call.request) ? undefined : bodyStream(call.request);
+    const info = await target.repo.completeUpload(target.image, started.upload.id, digest, body);
+    return sendBlobCreated(call, name, info);
+  }
+
+  const started = await target.repo.startUpload(target.image);
+  if (!('upload' in started)) throw new RegistryError('UNKNOWN', { message: 'upload did not start' });
+  return sendSession(call, name, started.upload, 202);
+}
+
+/** Adds the session's Location and Range to a 416, as the spec asks, when the session is known. */
+async function withSessionHeaders(call: ApiCall, target: Target, name: string, id: string, error: unknown) {
+  if (!isRegistryError(error) || error.code !== 'RANGE_INVALID') return error;
+  const status = await target.repo.getUpload(target.image, id).catch(() => undefined);
+  if (!status) return error;
+  return new RegistryError('RANGE_INVALID', {
+    message: error.message,
+    detail: { offset: status.offset },
+    headers: {
+      ...error.headers,
+      Location: call.url(`${name}/blobs/uploads/${encodeURIComponent(id)}`),
+      Range: formatUploadRange(status.offset),
+      [UPLOAD_UUID_HEADER]: id,
+    },
+  });
+}
+
+export async function patchUpload(call: ApiCall, name: string, id: string): Promise<void> {
+  const target = await call.target(name, ['push']);
+  const range = parseContentRange(call.request.headers['content-range'] as string | undefined);
+  const length = call.request.headers['content-length'];
+  if (range && length !== undefined && Number(length) !== range.end - range.start + 1) {
+    throw new RegistryError('RANGE_INVALID', {
+      message: 'Content-Range does not match Content-Length',
+      detail: { contentRange: call.request.headers['content-range'], contentLength: Number(length) },
+    });
+  }
+  try {
+    const offset = range ? range.start : (await target.repo.getUpload(target.image, id)).offset;
+    const body = bodyStream(call.request);
+    const status = body
+      ? await target.repo.appendUpload(target.image, id, offset, body)
+      : await target.repo.getUpload(target.image, id);
+    await sendSession(call, name, status, 202);
+  } catch (error) {
+    throw await withSessionHeaders(call, target, name, id, error);
+  }
+}
+
+export async function putUpload(call: ApiCall, name: string, id: string): Promise<void> {
+  const target = await call.target(name, ['push']);
+  const digest = call.query.get('digest') ?? undefined;
+  assertValidDigest(digest);
+  const body = isEmptyBody(call.request) ? undefined : bodyStream(call.request);
+  const info = await target.repo.completeUpload(target.image, id, digest, body);
+  await sendBlobCreated(call, name, info);
+}
+
+export async function getUploadStatus(call: ApiCall, name: string, id: string): Promise<void> {
+  const target = await call.target(name, ['push']);
+  const status = await target.repo.getUpload(target.image, id);
+  call.reply.code(204).headers({
+    Location: call.url(`${name}/blobs/uploads/${encodeURIComponent(status.id)}`),
+    Range: formatUploadRange(status.offset),
+    [UPLOAD_UUID_HEADER]: status.id,
+  });
+  await call.reply.send();
+}
+
+export async function cancelUpload(call: ApiCall, name: string, id: string): Promise<void> {
+  const target = await call.target(name, ['push']);
+  await target.repo.cancelUpload(target.image, id);
+  call.reply.code(204);
+  await call.reply.send();
+}

@@ -1,0 +1,161 @@
+/**
+ * `regctl serve`: build the plan, build its runtime state, bind the listeners, and run until
+ * SIGTERM/SIGINT, then shut down gracefully: stop accepting, let in-flight requests finish
+ * (bounded by the drain timeout), close stores and pools.
+ *
+ * An invalid config prints its diagnostics to stderr, sets a non-zero `process.exitCode` and
+ * rejects with a {@link ServeError}, without binding anything. `watch` is accepted for the CLI's
+ * sake and not acted on yet: hot reload drives the same pieces (`createRuntimeState` with
+ * `previous`, `ListenerSet.applyListeners`, `PlanHolder.swap`).
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import { buildPlan, formatDiagnostics } from '../compiler/index.ts';
+import type { Plan } from '../compiler/plan.ts';
+import { ListenerSet } from './listeners.ts';
+import { createLogger } from './log.ts';
+import { PlanHolder } from './plan-holder.ts';
+import { createRuntimeState, type RuntimeFactories } from './state.ts';
+
+export interface ServeOptions {
+  /** Config file; default: `registry.config.*` searched in `cwd`. */
+  readonly configPath?: string;
+  readonly cwd?: string;
+  /** Hot reload on config changes (not implemented yet: accepted and logged). */
+  readonly watch?: boolean;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly log?: FastifyBaseLogger;
+  /** Install SIGTERM/SIGINT handlers that close the server (default true). */
+  readonly handleSignals?: boolean;
+  /** How long shutdown waits for in-flight requests (default 30 s). */
+  readonly drainTimeoutMs?: number;
+  /** For tests: fake repositories, stores, access. */
+  readonly factories?: RuntimeFactories;
+}
+
+/** A server started by {@link serve}. */
+export interface RunningServer {
+  readonly configPath: string;
+  /** The config and every module it imports. */
+  readonly files: readonly string[];
+  readonly holder: PlanHolder;
+  readonly listeners: ListenerSet;
+  readonly log: FastifyBaseLogger;
+  /** The active plan. */
+  readonly plan: Plan;
+  /** Bound URLs by listener id. */
+  readonly urls: Readonly<Record<string, string>>;
+  /** Graceful shutdown; idempotent. */
+  close(): Promise<void>;
+  /** Resolves when the server has shut down (by `close()` or a signal). */
+  readonly closed: Promise<void>;
+}
+
+/** Startup failure; its `stack` is only the message, since the diagnostics were printed already. */
+export class ServeError extends Error {
+  readonly code: 'CONFIG_INVALID' | 'STARTUP_FAILED';
+  constructor(code: ServeError['code'], message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = 'ServeError';
+    this.code = code;
+    this.stack = message;
+  }
+}
+
+export async function serve(options: ServeOptions = {}): Promise<RunningServer> {
+  const env = options.env ?? process.env;
+  const log = options.log ?? createLogger({ env });
+  const startedAt = Date.now();
+  const built = await buildPlan({
+    ...(options.configPath === undefined ? {} : { configPath: options.configPath }),
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    env,
+  });
+  if (built.diagnostics.length > 0) process.stderr.write(`${formatDiagnostics(built.diagnostics, 'text')}\n`);
+  if (!built.ok) {
+    process.exitCode = built.stage === 'load' ? 2 : 1;
+    throw new ServeError(
+      'CONFIG_INVALID',
+      `config ${built.configPath ?? ''} is invalid: not serving`.replace('  ', ' '),
+    );
+  }
+  const { plan } = built;
+  if (options.watch)
+    log.info('watch requested: hot reload is not available in this version, serving the plan as loaded');
+
+  let holder: PlanHolder;
+  let listeners: ListenerSet;
+  try {
+    const state = await createRuntimeState(plan, {
+      env,
+      log,
+      ...(options.factories ? { factories: options.factories } : {}),
+    });
+    holder = new PlanHolder(state, { durationMs: Date.now() - startedAt });
+    listeners = new ListenerSet({
+      holder,
+      log,
+      startedAt,
+      ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs }),
+    });
+    try {
+      await listeners.applyListeners(null, plan);
+    } catch (error) {
+      await holder.close();
+      throw error;
+    }
+  } catch (error) {
+    process.exitCode = 1;
+    const message = `cannot start: ${error instanceof Error ? error.message : String(error)}`;
+    log.error({ err: error }, message);
+    throw new ServeError('STARTUP_FAILED', message, { cause: error });
+  }
+
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((resolve) => {
+    resolveClosed = resolve;
+  });
+  let closing: Promise<void> | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info({ signal, inFlight: holder.inFlight }, 'shutting down: draining in-flight requests');
+    void close().then(
+      () => {
+        process.exitCode ??= 0;
+      },
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        process.exitCode = 1;
+      },
+    );
+  };
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      await listeners.close();
+      await holder.close();
+      log.info({ planId: holder.state.plan.id }, 'stopped');
+      resolveClosed();
+    })();
+    return closing;
+  };
+  if (options.handleSignals !== false) {
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+
+  const urls = Object.fromEntries(listeners.listeners.map((bound) => [bound.id, bound.url]));
+  log.info({ planId: plan.id, configPath: built.configPath, urls }, 'serving');
+  return {
+    configPath: built.configPath,
+    files: built.files,
+    holder,
+    listeners,
+    log,
+    get plan() {
+      return holder.state.plan;
+    },
+    urls,
+    close,
+    closed,
+  };
+}
