@@ -4,18 +4,10 @@
  * config (or a failed command), 2 the config could not be loaded or the usage is wrong.
  */
 import { parseArgs } from 'node:util';
-import {
-  type BuildResult,
-  buildPlan,
-  buildPlanAtRevision,
-  type DiagnosticFormat,
-  diffPlans,
-  formatDiagnostics,
-  formatPlan,
-  formatPlanDiff,
-  redactPlan,
-} from '../compiler/index.ts';
-import { toConfigJsonSchema } from '../schema/index.ts';
+import type { BuildResult, DiagnosticFormat } from '../compiler/index.ts';
+
+/** The compiler, imported on demand so `--help` and `serve` start without it. */
+const compiler = () => import('../compiler/index.ts');
 
 const HELP: Record<string, string> = {
   main: `regctl: a declarative container registry
@@ -81,6 +73,7 @@ async function validate(args: string[]): Promise<number> {
   const format = values.format as DiagnosticFormat;
   if (!['text', 'json', 'github'].includes(format)) return usageError(`unknown format "${format}"`, 'validate');
   const started = performance.now();
+  const { buildPlan, formatDiagnostics } = await compiler();
   const result = await buildPlan({ configPath: values.config });
   const elapsed = performance.now() - started;
   if (format === 'json') {
@@ -121,6 +114,8 @@ async function plan(args: string[]): Promise<number> {
   if (!values.diff && (positionals.length > 0 || values.against !== undefined)) {
     return usageError('unexpected arguments: use --diff OTHER_CONFIG or --diff --against REV', 'plan');
   }
+  const { buildPlan, buildPlanAtRevision, diffPlans, formatDiagnostics, formatPlan, formatPlanDiff, redactPlan } =
+    await compiler();
   const current = await buildPlan({ configPath: values.config });
   if (!current.ok) {
     io.stderr(formatDiagnostics(current.diagnostics, 'text'));
@@ -211,6 +206,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   plan,
   schema: async (args) => {
     parseArgs({ args, options: {} });
+    const { toConfigJsonSchema } = await import('../schema/index.ts');
     io.stdout(JSON.stringify(toConfigJsonSchema(), null, 2));
     return 0;
   },

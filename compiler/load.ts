@@ -11,7 +11,7 @@ import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cosmiconfig } from 'cosmiconfig';
 import { tsImport } from 'tsx/esm/api';
-import { type Document, LineCounter, parseDocument } from 'yaml';
+import { type Document, type LineCounter, parseDocument } from 'yaml';
 import { type Diagnostic, type DiagnosticPath, error } from './diagnostics.ts';
 
 /** The file names searched, in order. */
@@ -143,6 +143,8 @@ async function loadDocument(configPath: string): Promise<LoadResult> {
       diagnostics: [loadError([], `could not read: ${message(cause)}`, configPath)],
     };
   }
+  // Loaded on demand: TS configs, the common case, do not pay for the YAML parser.
+  const { LineCounter, parseDocument } = await import('yaml');
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
