@@ -11,7 +11,7 @@ import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cosmiconfig } from 'cosmiconfig';
 import { tsImport } from 'tsx/esm/api';
-import { type Document, type LineCounter, parseDocument } from 'yaml';
+import type { Document, LineCounter } from 'yaml';
 import { type Diagnostic, type DiagnosticPath, error } from './diagnostics.ts';
 
 /** The file names searched, in order. */
