@@ -28,7 +28,11 @@ export type TestConfig = Omit<ConfigInput, 'listeners'> & {
 export interface RegctlServerOptions {
   /** Temp dir for the config file, log and (relative) blob stores. */
   dir: string;
-  config: TestConfig;
+  /** The config to write as `DIR/registry.config.ts`, or … */
+  config?: TestConfig;
+  /** … an existing config file to serve as is; then `ports` must list its listeners' ports. */
+  configFile?: string;
+  ports?: readonly number[];
   /** Extra environment (secrets referenced by the config, REGCTL_* knobs). */
   env?: NodeJS.ProcessEnv;
   /** Extra arguments after `serve --config FILE` (e.g. `--watch`). */
@@ -66,15 +70,24 @@ export function configSource(config: ConfigInput): string {
 
 /** Writes the config, starts `regctl serve` and waits until `/-/health` answers 200. */
 export async function startRegctl(options: RegctlServerOptions): Promise<RegctlServer> {
-  const listeners = [];
-  for (const listener of options.config.listeners) {
-    listeners.push({ ...listener, host: listener.host ?? '127.0.0.1', port: listener.port || (await freePort()) });
+  let configFile: string;
+  let ports: readonly number[];
+  if (options.config) {
+    const listeners = [];
+    for (const listener of options.config.listeners) {
+      listeners.push({ ...listener, host: listener.host ?? '127.0.0.1', port: listener.port || (await freePort()) });
+    }
+    const config = { ...options.config, listeners } as ConfigInput;
+    configFile = join(options.dir, 'registry.config.ts');
+    await writeFile(configFile, configSource(config));
+    ports = listeners.map((l) => l.port);
+  } else if (options.configFile && options.ports) {
+    configFile = options.configFile;
+    ports = options.ports;
+  } else {
+    throw new Error('startRegctl: give `config`, or `configFile` with `ports`');
   }
-  const config = { ...options.config, listeners } as ConfigInput;
-  const configFile = join(options.dir, 'registry.config.ts');
-  await writeFile(configFile, configSource(config));
   const logFile = join(options.dir, 'regctl.log');
-  const ports = listeners.map((l) => l.port);
   const port = ports[0];
   if (port === undefined) throw new Error('startRegctl: the config needs at least one listener');
   let child: ChildProcess | undefined;
