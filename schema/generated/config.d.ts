@@ -1,0 +1,383 @@
+/* Generated from schema/config.schema.json by scripts/gen-schema.ts (npm run gen). Do not edit. */
+
+/**
+ * regctl registry configuration
+ */
+export interface RegctlConfiguration {
+  /**
+   * Path or URL of config.schema.json, for editors
+   */
+  $schema?: string;
+  /**
+   * Where blobs live; default: one file store "default" at ./data
+   */
+  blobStores?: (
+    | {
+        /**
+         * A name, unique in its list
+         */
+        name: string;
+        type: 'file';
+        /**
+         * Folder holding the blobs; relative paths are resolved against the config file
+         */
+        path: string;
+      }
+    | {
+        /**
+         * A name, unique in its list
+         */
+        name: string;
+        type: 's3';
+        /**
+         * Bucket name, literal or { env }
+         */
+        bucket:
+          | string
+          | {
+              /**
+               * Name of the environment variable holding the secret, e.g. "CI_PASSWORD"
+               */
+              env: string;
+            };
+        /**
+         * Key prefix inside the bucket
+         */
+        prefix?: string;
+        region?: string;
+        /**
+         * Endpoint URL of an S3-compatible server; omit for AWS
+         */
+        endpoint?:
+          | string
+          | {
+              /**
+               * Name of the environment variable holding the secret, e.g. "CI_PASSWORD"
+               */
+              env: string;
+            };
+        /**
+         * Path-style addressing (MinIO, Ceph RGW)
+         */
+        forcePathStyle?: boolean;
+        /**
+         * Static keys from the environment; omit to use the AWS SDK's default credential chain
+         */
+        credentials?: {
+          /**
+           * A secret read from an environment variable at runtime
+           */
+          accessKeyId: {
+            /**
+             * Name of the environment variable holding the secret, e.g. "CI_PASSWORD"
+             */
+            env: string;
+          };
+          /**
+           * A secret read from an environment variable at runtime
+           */
+          secretAccessKey: {
+            /**
+             * Name of the environment variable holding the secret, e.g. "CI_PASSWORD"
+             */
+            env: string;
+          };
+        };
+        /**
+         * Answer blob GETs with a redirect to a presigned URL
+         */
+        redirect?: boolean;
+        /**
+         * Multipart upload part size
+         */
+        partSize?: number | string;
+      }
+  )[];
+  repositories?: (
+    | {
+        /**
+         * Repository name: an OCI name component, unique
+         */
+        name: string;
+        /**
+         * An offline repository answers every request with 503
+         */
+        online?: boolean;
+        /**
+         * Name of the blob store holding this repository
+         */
+        blobStore?: string;
+        /**
+         * What anonymous clients may do; [] (the default) forces authentication
+         */
+        anonymous?: ('pull' | 'push' | 'delete')[];
+        type: 'hosted';
+        /**
+         * allowRedeploy: tags may move; disableRedeploy: a tag once set is immutable; readOnly: no push
+         */
+        deploymentPolicy?: 'allowRedeploy' | 'disableRedeploy' | 'readOnly';
+      }
+    | {
+        /**
+         * Repository name: an OCI name component, unique
+         */
+        name: string;
+        /**
+         * An offline repository answers every request with 503
+         */
+        online?: boolean;
+        /**
+         * Name of the blob store holding this repository
+         */
+        blobStore?: string;
+        /**
+         * What anonymous clients may do; [] (the default) forces authentication
+         */
+        anonymous?: ('pull' | 'push' | 'delete')[];
+        type: 'proxy';
+        remote: {
+          /**
+           * Absolute http(s) URL of the remote registry, without credentials
+           */
+          url: string;
+          /**
+           * docker-hub maps "alpine" to "library/alpine"; default docker-hub for Docker Hub hosts, else registry
+           */
+          index?: 'docker-hub' | 'registry';
+          /**
+           * Credentials for the remote registry
+           */
+          auth?: {
+            username:
+              | string
+              | {
+                  /**
+                   * Name of the environment variable holding the secret, e.g. "CI_PASSWORD"
+                   */
+                  env: string;
+                };
+            /**
+             * A secret read from an environment variable at runtime
+             */
+            password: {
+              /**
+               * Name of the environment variable holding the secret, e.g. "CI_PASSWORD"
+               */
+              env: string;
+            };
+          };
+          /**
+           * Timeout of one upstream request
+           */
+          timeout?: number | string;
+        };
+        /**
+         * How long a cached tag is trusted before revalidation
+         */
+        metadataMaxAge?: number | string;
+        /**
+         * How long an upstream "not found" is remembered
+         */
+        negativeCacheTtl?: number | string;
+        /**
+         * Serve only what is cached; never contact the remote
+         */
+        offline?: boolean;
+        /**
+         * Outbound proxy for this repository; false = none even if a global one is set
+         */
+        httpProxy?:
+          | {
+              /**
+               * http(s)://host:port of the outbound proxy, without credentials
+               */
+              url: string;
+              auth?: {
+                username: string;
+                /**
+                 * A secret read from an environment variable at runtime
+                 */
+                password: {
+                  /**
+                   * Name of the environment variable holding the secret, e.g. "CI_PASSWORD"
+                   */
+                  env: string;
+                };
+              };
+              /**
+               * Hosts or suffixes (".example.com") or "*" to reach directly
+               */
+              noProxy?: string[];
+            }
+          | false;
+      }
+    | {
+        /**
+         * Repository name: an OCI name component, unique
+         */
+        name: string;
+        /**
+         * An offline repository answers every request with 503
+         */
+        online?: boolean;
+        /**
+         * Name of the blob store holding this repository
+         */
+        blobStore?: string;
+        /**
+         * What anonymous clients may do; [] (the default) forces authentication
+         */
+        anonymous?: ('pull' | 'push' | 'delete')[];
+        type: 'group';
+        /**
+         * Members, asked in order
+         *
+         * @minItems 1
+         */
+        members: [string, ...string[]];
+        /**
+         * Hosted member receiving pushes made through the group
+         */
+        writableMember?: string;
+      }
+  )[];
+  listeners?: {
+    /**
+     * Address to bind
+     */
+    host?: string;
+    /**
+     * TCP port, 1-65535
+     */
+    port: number;
+    /**
+     * Default repository: /v2/<image>/... goes to it
+     */
+    repository?: string;
+    /**
+     * Path-prefix routes: ["repo"] routes /v2/repo/<image>; { prefix: "repo" } names the prefix
+     */
+    paths?:
+      | string[]
+      | {
+          /**
+           * A name, unique in its list
+           */
+          [k: string]: string;
+        };
+    /**
+     * Host header (without port) → repository
+     */
+    virtualHosts?: {
+      /**
+       * A name, unique in its list
+       */
+      [k: string]: string;
+    };
+    /**
+     * containerd mirror namespace (?ns=docker.io) → repository
+     */
+    mirrors?: {
+      /**
+       * A name, unique in its list
+       */
+      [k: string]: string;
+    };
+    tls?: {
+      /**
+       * PEM certificate chain file, relative to the config file
+       */
+      cert: string;
+      /**
+       * PEM private key file, relative to the config file
+       */
+      key: string;
+    };
+  }[];
+  security?: {
+    /**
+     * Basic realm shown in challenges
+     */
+    realm?: string;
+    users?: {
+      /**
+       * A name, unique in its list
+       */
+      name: string;
+      /**
+       * A bcrypt hash, or { env } naming the variable holding the password (never plaintext)
+       */
+      password:
+        | {
+            /**
+             * A bcrypt hash, e.g. from `htpasswd -nbB`
+             */
+            bcrypt: string;
+          }
+        | {
+            /**
+             * Name of the environment variable holding the secret, e.g. "CI_PASSWORD"
+             */
+            env: string;
+          };
+      roles?: string[];
+    }[];
+    roles?: {
+      [k: string]: {
+        /**
+         * Repository names or globs ("*" matches any run)
+         *
+         * @minItems 1
+         */
+        repositories: [string, ...string[]];
+        /**
+         * @minItems 1
+         */
+        actions: ['pull' | 'push' | 'delete', ...('pull' | 'push' | 'delete')[]];
+      }[];
+    };
+    token?: {
+      enabled?: boolean;
+      issuer?: string;
+      service?: string;
+      /**
+       * A duration: a number of seconds, or a string such as "30s", "15m", "24h", "7d"
+       */
+      ttl?: number | string;
+      /**
+       * HMAC key shared by replicas; omit for a random key per process
+       */
+      signingKey?: {
+        /**
+         * Name of the environment variable holding the secret, e.g. "CI_PASSWORD"
+         */
+        env: string;
+      };
+    };
+  };
+  /**
+   * Outbound proxy for every proxy repository unless overridden
+   */
+  httpProxy?: {
+    /**
+     * http(s)://host:port of the outbound proxy, without credentials
+     */
+    url: string;
+    auth?: {
+      username: string;
+      /**
+       * A secret read from an environment variable at runtime
+       */
+      password: {
+        /**
+         * Name of the environment variable holding the secret, e.g. "CI_PASSWORD"
+         */
+        env: string;
+      };
+    };
+    /**
+     * Hosts or suffixes (".example.com") or "*" to reach directly
+     */
+    noProxy?: string[];
+  };
+}
