@@ -74,5 +74,5 @@ export async function listReferrers(call: ApiCall, name: string, digest: string)
   const manifests = await target.repo.listReferrers(target.image, digest, artifactType);
   if (artifactType !== undefined) call.reply.header(OCI_FILTERS_HEADER, 'artifactType');
   call.reply.code(200).header('Content-Type', OCI_INDEX_MEDIA_TYPE);
-  await call.reply.send(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE, manifests }));
+  await call.reply.send(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE, manifests })));
 }
