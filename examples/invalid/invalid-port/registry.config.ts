@@ -1,0 +1,7 @@
+// Invalid on purpose: see test/compiler/invalid-examples.test.ts for the expected diagnostic.
+import { defineConfig } from '../../../schema/index.ts';
+
+export default defineConfig({
+  repositories: [{ name: 'private', type: 'hosted', anonymous: ['pull', 'push'] }],
+  listeners: [{ host: '127.0.0.1', port: 70000, repository: 'private' }],
+});

@@ -1,0 +1,11 @@
+// Invalid on purpose: see test/compiler/invalid-examples.test.ts for the expected diagnostic.
+import { defineConfig } from '../../../schema/index.ts';
+
+export default defineConfig({
+  repositories: [
+    { name: 'private', type: 'hosted', anonymous: ['pull', 'push'] },
+    // @ts-expect-error: deliberate typo
+    { name: 'hub', type: 'proxy', remote: { url: 'https://registry-1.docker.io', index: 'dockerhub' } },
+  ],
+  listeners: [{ host: '127.0.0.1', port: 5000, repository: 'private' }],
+});

@@ -1,0 +1,11 @@
+// Invalid on purpose: see test/compiler/invalid-examples.test.ts for the expected diagnostic.
+import { defineConfig } from '../../../schema/index.ts';
+
+export default defineConfig({
+  repositories: [{ name: 'private', type: 'hosted' }],
+  listeners: [{ host: '127.0.0.1', port: 5000, repository: 'private' }],
+  security: {
+    // @ts-expect-error: plaintext passwords are rejected
+    users: [{ name: 'ci', password: 'hunter2', roles: [] }],
+  },
+});

@@ -1,0 +1,10 @@
+// Invalid on purpose: see test/compiler/invalid-examples.test.ts for the expected diagnostic.
+import { defineConfig } from '../../../schema/index.ts';
+
+export default defineConfig({
+  repositories: [
+    // @ts-expect-error: deliberate typo
+    { name: 'private', type: 'hostd', anonymous: ['pull', 'push'] },
+  ],
+  listeners: [{ host: '127.0.0.1', port: 5000 }],
+});
