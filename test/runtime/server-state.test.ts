@@ -12,8 +12,13 @@ describe('PlanHolder', () => {
   it('an in-flight request finishes on the state it started with; that state is disposed after it', async () => {
     const world = new FakeWorld();
     const plan1 = makePlan({ id: 'plan-1' });
-    const plan2 = makePlan({ id: 'plan-2', repositories: [hostedPlan('private', { online: true, access: { anonymous: ['pull'] } })] });
-    const holder = new PlanHolder(await createRuntimeState(plan1, { env: {}, log: silentLog, factories: world.factories }));
+    const plan2 = makePlan({
+      id: 'plan-2',
+      repositories: [hostedPlan('private', { online: true, access: { anonymous: ['pull'] } })],
+    });
+    const holder = new PlanHolder(
+      await createRuntimeState(plan1, { env: {}, log: silentLog, factories: world.factories }),
+    );
     const app = createRegistryApp({ holder, listenerId: plan1.listeners[0]!.id, log: silentLog });
     await app.ready();
 
@@ -31,7 +36,12 @@ describe('PlanHolder', () => {
     await reached;
     expect(holder.inFlight).toBe(1);
 
-    const next = await createRuntimeState(plan2, { env: {}, log: silentLog, factories: world.factories, previous: holder.state });
+    const next = await createRuntimeState(plan2, {
+      env: {},
+      log: silentLog,
+      factories: world.factories,
+      previous: holder.state,
+    });
     const { drained } = holder.swap(next, { durationMs: 5 });
     let disposed = false;
     void drained.then(() => {
@@ -65,7 +75,9 @@ describe('PlanHolder', () => {
 
   it('a failed reload is recorded and the active state keeps serving', async () => {
     const world = new FakeWorld();
-    const holder = new PlanHolder(await createRuntimeState(makePlan(), { env: {}, log: silentLog, factories: world.factories }));
+    const holder = new PlanHolder(
+      await createRuntimeState(makePlan(), { env: {}, log: silentLog, factories: world.factories }),
+    );
     holder.recordFailure(new Error('port 5000 in use'), { durationMs: 3 });
     expect(holder.lastReload).toMatchObject({ ok: false, error: 'port 5000 in use', planId: 'plan-1', durationMs: 3 });
     expect(holder.state.plan.id).toBe('plan-1');
@@ -82,7 +94,12 @@ describe('createRuntimeState', () => {
       id: 'b',
       repositories: [hostedPlan('private'), hostedPlan('other', { deploymentPolicy: 'readOnly' })],
     });
-    const second = await createRuntimeState(plan2, { env: {}, log: silentLog, factories: world.factories, previous: first });
+    const second = await createRuntimeState(plan2, {
+      env: {},
+      log: silentLog,
+      factories: world.factories,
+      previous: first,
+    });
     expect(second.stores.get('default')).toBe(first.stores.get('default'));
     expect(second.repositories.get('private')).toBe(first.repositories.get('private'));
     expect(second.repositories.get('other')).not.toBe(first.repositories.get('other'));
@@ -95,8 +112,17 @@ describe('createRuntimeState', () => {
     expect((first.repositories.get('private') as unknown as { closed: number }).closed).toBe(0);
 
     // a changed store definition gets a new instance; the old one closes with the last state using it
-    const plan3 = { ...plan2, id: 'c', blobStores: { default: { name: 'default', driver: 'file' as const, path: '/elsewhere' } } };
-    const third = await createRuntimeState(plan3, { env: {}, log: silentLog, factories: world.factories, previous: second });
+    const plan3 = {
+      ...plan2,
+      id: 'c',
+      blobStores: { default: { name: 'default', driver: 'file' as const, path: '/elsewhere' } },
+    };
+    const third = await createRuntimeState(plan3, {
+      env: {},
+      log: silentLog,
+      factories: world.factories,
+      previous: second,
+    });
     expect(world.stores).toHaveLength(2);
     await second.dispose();
     expect(world.stores[0]!.closed).toBe(1);
