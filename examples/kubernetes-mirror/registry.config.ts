@@ -2,15 +2,14 @@
 // containerd adds `?ns=<registry>` to each request, and `mirrors` routes it to the right proxy.
 import { defineConfig, type RepositoryInput } from '../../schema/index.ts';
 
-const proxy = (name: string, url: string) =>
-  ({
-    name,
-    type: 'proxy',
-    remote: { url },
-    metadataMaxAge: '1h',
-    negativeCacheTtl: '10m',
-    anonymous: ['pull'],
-  }) as const;
+const proxy = (name: string, url: string): RepositoryInput => ({
+  name,
+  type: 'proxy',
+  remote: { url },
+  metadataMaxAge: '1h',
+  negativeCacheTtl: '10m',
+  anonymous: ['pull'],
+});
 
 export default defineConfig({
   blobStores: [{ name: 'default', type: 'file', path: './data' }],
