@@ -1,0 +1,105 @@
+/**
+ * The examples are part of the product: every `examples/<name>/registry.config.ts` validates with
+ * the CLI, and `examples/minimal` — copied to a temp dir with only its port changed — serves skopeo.
+ */
+import { existsSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createContainersTools } from '../helpers/clients.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { buildImage, sha256, writeOciLayout } from '../helpers/oci-image.ts';
+import { run } from '../helpers/process.ts';
+import { REPO_ROOT, type RegctlServer, startRegctl } from '../helpers/regctl-server.ts';
+import { TmpDirs } from '../helpers/tmp.ts';
+
+const dirs = new TmpDirs();
+/** Scenario folders; `examples/invalid/*` holds configs that must be rejected instead. */
+const examples = (await readdir(join(REPO_ROOT, 'examples'), { withFileTypes: true }))
+  .filter((e) => e.isDirectory() && e.name !== 'invalid')
+  .map((e) => e.name);
+const invalid = existsSync(join(REPO_ROOT, 'examples/invalid'))
+  ? (await readdir(join(REPO_ROOT, 'examples/invalid'), { withFileTypes: true }))
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+  : [];
+let server: RegctlServer | undefined;
+
+afterAll(async () => {
+  await server?.stop();
+  await dirs.cleanup();
+});
+
+describe('examples', () => {
+  it('has examples, each with a config and a README', () => {
+    expect(examples).toContain('minimal');
+    for (const name of examples) {
+      expect(existsSync(join(REPO_ROOT, 'examples', name, 'registry.config.ts')), name).toBe(true);
+      expect(existsSync(join(REPO_ROOT, 'examples', name, 'README.md')), name).toBe(true);
+    }
+  });
+
+  it.each(examples)('regctl validate accepts examples/%s', async (name) => {
+    const result = await run(
+      process.execPath,
+      [
+        join(REPO_ROOT, 'bin/regctl.mjs'),
+        'validate',
+        '--config',
+        join(REPO_ROOT, 'examples', name, 'registry.config.ts'),
+      ],
+      { allowFailure: true, env: { ...process.env, UPSTREAM_PASSWORD: 'x', CI_PASSWORD: 'x' } },
+    );
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
+  });
+
+  it.each(invalid)('regctl validate rejects examples/invalid/%s (exit 1)', async (name) => {
+    const result = await run(
+      process.execPath,
+      [
+        join(REPO_ROOT, 'bin/regctl.mjs'),
+        'validate',
+        '--config',
+        join(REPO_ROOT, 'examples/invalid', name, 'registry.config.ts'),
+      ],
+      { allowFailure: true, env: { ...process.env, UPSTREAM_PASSWORD: 'x', CI_PASSWORD: 'x' } },
+    );
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(1);
+  });
+
+  it('examples/minimal serves skopeo (copied with only its port changed)', async () => {
+    const source = await readFile(join(REPO_ROOT, 'examples/minimal/registry.config.ts'), 'utf8');
+    expect(source).toMatch(/port: 5000/);
+    expect(source).toMatch(/from '\.\.\/\.\.\/schema\/index\.ts'/);
+    const port = await freePort();
+    const dir = await dirs.make();
+    const configFile = join(dir, 'registry.config.ts');
+    await writeFile(
+      configFile,
+      source
+        .replace(/port: 5000/, `port: ${port}`)
+        .replace(`from '../../schema/index.ts'`, `from ${JSON.stringify(join(REPO_ROOT, 'schema/index.ts'))}`),
+    );
+    server = await startRegctl({ dir, configFile, ports: [port] });
+
+    const tools = await createContainersTools(await dirs.make());
+    const layout = await dirs.make();
+    const image = buildImage({ seed: 'example-minimal' });
+    await writeOciLayout(layout, { image });
+    await tools.skopeo([
+      'copy',
+      '--dest-tls-verify=false',
+      `oci:${layout}:image`,
+      `docker://${server.host}/myorg/app:1`,
+    ]);
+    const { stdout } = await tools.skopeo([
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      `docker://${server.host}/myorg/app:1`,
+    ]);
+    expect(sha256(Buffer.from(stdout))).toBe(image.manifest.digest);
+    // The example's relative file store lands next to the copied config.
+    expect(existsSync(join(dir, 'data'))).toBe(true);
+  });
+});
