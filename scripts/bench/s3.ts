@@ -94,11 +94,13 @@ async function pull(base: string, image: string, digest: string, size: number): 
 }
 
 /** Peak RSS (MiB) of `pid` while `work` runs, sampled every 50 ms from /proc. */
+function rssMiB(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : 0;
+}
+
 async function peakRss(pid: number, work: () => Promise<void>): Promise<{ peakMiB: number; idleMiB: number }> {
-  const rss = () => {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) / 1024 : 0;
-  };
+  const rss = () => rssMiB(pid);
   const idleMiB = rss();
   let peakMiB = idleMiB;
   const timer = setInterval(() => {
@@ -197,7 +199,10 @@ export interface S3BenchRow {
   readonly parallelPullMiBps: number;
   readonly bigPushSeconds: number;
   readonly bigPushPeakRssMiB: number;
-  readonly idleRssMiB: number;
+  /** RSS right after the start, before any request. */
+  readonly startRssMiB: number;
+  /** RSS just before the big push (after the other rounds). */
+  readonly beforeBigRssMiB: number;
 }
 
 async function main(): Promise<void> {
@@ -230,6 +235,7 @@ async function main(): Promise<void> {
       targets.push(await startRegctlS3(join(dir, 'regctl'), ceph));
     }
     if (wanted.includes('distribution')) targets.push(await startDistributionS3(dir, ceph));
+    const startRss = new Map(targets.map((target) => [target, Math.round(rssMiB(target.pid()))]));
     const seeds = Array.from(
       { length: Math.max(count, parallel) },
       (_, i) => `blob-${i}-${randomBytes(4).toString('hex')}`,
@@ -266,7 +272,8 @@ async function main(): Promise<void> {
         parallelPullMiBps: mibps(size * parallel, ppullS),
         bigPushSeconds: Math.round(bigS * 10) / 10,
         bigPushPeakRssMiB: rss.peakMiB,
-        idleRssMiB: rss.idleMiB,
+        startRssMiB: startRss.get(target) ?? 0,
+        beforeBigRssMiB: rss.idleMiB,
       });
     }
   } finally {
@@ -291,11 +298,11 @@ async function main(): Promise<void> {
   );
   const bigLabel = `${setup.bigMiB} MiB push s`;
   console.log(
-    `registry            push MiB/s  pull MiB/s  ‖push MiB/s  ‖pull MiB/s  ${bigLabel}  peak RSS MiB  idle RSS MiB`,
+    `registry            push MiB/s  pull MiB/s  ‖push MiB/s  ‖pull MiB/s  ${bigLabel}  RSS MiB: start / before / peak`,
   );
   for (const row of rows) {
     console.log(
-      `${row.registry.padEnd(18)}  ${String(row.pushMiBps).padStart(10)}  ${String(row.pullMiBps).padStart(10)}  ${String(row.parallelPushMiBps).padStart(11)}  ${String(row.parallelPullMiBps).padStart(11)}  ${String(row.bigPushSeconds).padStart(bigLabel.length)}  ${String(row.bigPushPeakRssMiB).padStart(12)}  ${String(row.idleRssMiB).padStart(12)}`,
+      `${row.registry.padEnd(18)}  ${String(row.pushMiBps).padStart(10)}  ${String(row.pullMiBps).padStart(10)}  ${String(row.parallelPushMiBps).padStart(11)}  ${String(row.parallelPullMiBps).padStart(11)}  ${String(row.bigPushSeconds).padStart(bigLabel.length)}  ${String(row.startRssMiB).padStart(13)} / ${String(row.beforeBigRssMiB).padStart(6)} / ${String(row.bigPushPeakRssMiB).padStart(4)}`,
     );
   }
   const [a, b] = rows;
