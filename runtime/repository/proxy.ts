@@ -1,43 +1,396 @@
 /**
- * ProxyRepository: reads through to an upstream registry and caches into its blob store.
- * (Placeholder so imports resolve; the implementation lands in the following commits.)
+ * ProxyRepository: reads through to an upstream registry and caches what it serves into its blob
+ * store (records laid out by {@link ProxyCache}).
+ *
+ * - Digests are immutable: a manifest by digest or a blob, once cached, is served from the store
+ *   for ever. A tag is served from the cache while younger than `metadataMaxAgeMs`; after that it is
+ *   revalidated with a HEAD (free of Docker Hub pull quota) and re-downloaded only if it moved.
+ * - Upstream 404s are remembered for `negativeCacheTtlMs` (in memory, per replica).
+ * - When the upstream is unreachable, times out, fails or rate-limits, a cached copy is served
+ *   stale with a warning; only when nothing is cached does the client get `UNAVAILABLE` (503) or
+ *   `TOOMANYREQUESTS` (429, with the upstream's Retry-After). `offline` serves the cache only.
+ * - An uncached blob is streamed through (see stream-through.ts). Concurrent requests for the same
+ *   blob or manifest share one upstream fetch ({@link SingleFlight}): the first request streams
+ *   from the upstream; later ones wait until the blob is committed and read it from the store
+ *   (simple and always consistent; they pay the download time, not a second download).
+ * - Nothing ever goes upstream: pushes and deletes are refused with `UNSUPPORTED`.
  */
+import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ProxyRepositoryPlan } from '../../compiler/plan.ts';
-import { RegistryError } from '../errors.ts';
-import type { BlobStore } from '../storage/blob-store.ts';
-import type { Repository } from './repository.ts';
+import { canonicalJson, type ProxyRepositoryPlan, type SecretRef } from '../../compiler/plan.ts';
+import { isRegistryError, RegistryError } from '../errors.ts';
+import type { BlobInfo, BlobStore, ByteRange, Digest } from '../storage/blob-store.ts';
+import { UpstreamClient } from '../upstream/client.ts';
+import { isUpstreamError, isUpstreamUnavailable, UpstreamError } from '../upstream/errors.ts';
+import { SingleFlight } from '../upstream/single-flight.ts';
+import { NegativeCache, ProxyCache } from './proxy-cache.ts';
+import { fetchManifest } from './proxy-manifests.ts';
+import type { BlobResponse, Descriptor, Manifest, Repository, UploadStatus } from './repository.ts';
+import { streamThrough } from './stream-through.ts';
 
 /** What a proxy repository needs besides its plan. */
 export interface ProxyRepositoryDeps {
   readonly store: BlobStore;
   readonly env: NodeJS.ProcessEnv;
   readonly log: FastifyBaseLogger;
-  /** The instance this one replaces at a reload: its pools and caches may be reused. */
+  /** The instance this one replaces at a reload: its pool, tokens and negative cache are kept when the remote did not change. */
   readonly previous?: Repository;
+  /** Replaces the upstream pools (tests pass an undici `MockAgent`). */
+  readonly dispatcher?: import('undici').Dispatcher;
+  readonly now?: () => number;
 }
 
 /** Creates the proxy repository of `plan`, caching into `deps.store`. */
-export function createProxyRepository(plan: ProxyRepositoryPlan, _deps: ProxyRepositoryDeps): Repository {
-  const unavailable = async (): Promise<never> => {
-    throw new RegistryError('UNAVAILABLE', { message: `proxy repository ${plan.name} is not implemented yet` });
-  };
-  return {
-    name: plan.name,
-    plan,
-    getManifest: unavailable,
-    putManifest: unavailable,
-    deleteManifest: unavailable,
-    statBlob: unavailable,
-    getBlob: unavailable,
-    deleteBlob: unavailable,
-    startUpload: unavailable,
-    getUpload: unavailable,
-    appendUpload: unavailable,
-    completeUpload: unavailable,
-    cancelUpload: unavailable,
-    listTags: unavailable,
-    listImages: unavailable,
-    listReferrers: unavailable,
-  };
+export function createProxyRepository(plan: ProxyRepositoryPlan, deps: ProxyRepositoryDeps): ProxyRepository {
+  return new ProxyRepository(plan, deps);
+}
+
+function resolveSecret(value: string | SecretRef, env: NodeJS.ProcessEnv, what: string): string {
+  if (typeof value === 'string') return value;
+  const resolved = env[value.env];
+  if (resolved === undefined) throw new Error(`${what}: environment variable ${value.env} is not set`);
+  return resolved;
+}
+
+/** The identity of everything the upstream client is built from (reuse across reloads iff equal). */
+function clientIdentity(plan: ProxyRepositoryPlan, env: NodeJS.ProcessEnv): string {
+  const secret = (ref: SecretRef | string | undefined) =>
+    ref === undefined ? null : typeof ref === 'string' ? ref : (env[ref.env] ?? null);
+  return canonicalJson({
+    remote: plan.remote,
+    httpProxy: plan.httpProxy,
+    username: secret(plan.remote.auth?.username),
+    password: secret(plan.remote.auth?.password),
+    proxyPassword: secret(plan.httpProxy?.auth?.password),
+    negativeCacheTtlMs: plan.negativeCacheTtlMs,
+  });
+}
+
+/** A proxy repository; see the module comment. */
+export class ProxyRepository implements Repository {
+  readonly name: string;
+  readonly plan: ProxyRepositoryPlan;
+  readonly #store: BlobStore;
+  readonly #log: FastifyBaseLogger;
+  readonly #cache: ProxyCache;
+  readonly #client: UpstreamClient;
+  readonly #identity: string;
+  readonly #negative: NegativeCache;
+  readonly #manifestFlights = new SingleFlight<Manifest>();
+  readonly #blobFlights = new SingleFlight<BlobInfo>();
+  readonly #now: () => number;
+
+  constructor(plan: ProxyRepositoryPlan, deps: ProxyRepositoryDeps) {
+    this.name = plan.name;
+    this.plan = plan;
+    this.#store = deps.store;
+    this.#log = deps.log;
+    this.#now = deps.now ?? Date.now;
+    this.#cache = new ProxyCache(deps.store, plan.name);
+    this.#identity = clientIdentity(plan, deps.env);
+    const previous = deps.previous instanceof ProxyRepository ? deps.previous : undefined;
+    if (previous !== undefined && previous.#identity === this.#identity && deps.dispatcher === undefined) {
+      this.#client = previous.#client;
+      this.#negative = previous.#negative;
+    } else {
+      const auth = plan.remote.auth;
+      this.#client = new UpstreamClient({
+        url: plan.remote.url,
+        credentials:
+          auth === null
+            ? null
+            : {
+                username: resolveSecret(auth.username, deps.env, `repository ${plan.name} remote.auth.username`),
+                password: resolveSecret(auth.password, deps.env, `repository ${plan.name} remote.auth.password`),
+              },
+        timeoutMs: plan.remote.timeoutMs,
+        httpProxy: plan.httpProxy,
+        proxyPassword:
+          plan.httpProxy?.auth == null
+            ? undefined
+            : resolveSecret(plan.httpProxy.auth.password, deps.env, `repository ${plan.name} httpProxy.auth.password`),
+        log: deps.log,
+        dispatcher: deps.dispatcher,
+      });
+      this.#negative = new NegativeCache(plan.negativeCacheTtlMs, { now: this.#now });
+    }
+  }
+
+  /** Closes the upstream pools (when the instance is discarded and not handed over). */
+  async close(): Promise<void> {
+    await this.#client.close();
+  }
+
+  /** The name upstream and in the cache: Docker Hub's official images live under `library/`. */
+  upstreamName(image: string): string {
+    return this.plan.remote.index === 'docker-hub' && !image.includes('/') ? `library/${image}` : image;
+  }
+
+  #context() {
+    return {
+      repository: this.name,
+      plan: this.plan,
+      store: this.#store,
+      cache: this.#cache,
+      client: this.#client,
+      negative: this.#negative,
+      flights: this.#manifestFlights,
+      log: this.#log,
+      now: this.#now,
+      translate: (error: unknown, notFound: RegistryError) => this.#translate(error, notFound),
+    };
+  }
+
+  async getManifest(image: string, reference: string): Promise<Manifest> {
+    this.#ensureOnline();
+    return fetchManifest(this.#context(), this.upstreamName(image), reference);
+  }
+
+  async statBlob(image: string, digest: Digest): Promise<BlobInfo> {
+    this.#ensureOnline();
+    const name = this.upstreamName(image);
+    const cached = await this.#cachedBlob(name, digest);
+    if (cached !== undefined) return cached;
+    const inflight = this.#blobFlights.get(digest);
+    if (inflight !== undefined) return this.#settled(inflight, name, digest);
+    const notFound = blobUnknown(image, digest);
+    if (this.plan.offline || this.#negative.has(`b:${name}@${digest}`)) throw notFound;
+    try {
+      const { size } = await this.#client.headBlob(name, digest);
+      if ((await this.#storeStat(digest)) !== undefined) await this.#cache.linkBlob(name, digest);
+      return { digest, size };
+    } catch (error) {
+      if (isUpstreamError(error, 'UPSTREAM_NOT_FOUND')) this.#negative.add(`b:${name}@${digest}`);
+      throw this.#translate(error, notFound);
+    }
+  }
+
+  async getBlob(image: string, digest: Digest, range?: ByteRange): Promise<BlobResponse> {
+    this.#ensureOnline();
+    const name = this.upstreamName(image);
+    const cached = await this.#cachedBlob(name, digest);
+    if (cached !== undefined) return this.#fromStore(cached, range);
+    const notFound = blobUnknown(image, digest);
+    if (this.plan.offline) throw notFound;
+    const inflight = this.#blobFlights.get(digest);
+    if (inflight === undefined && this.#negative.has(`b:${name}@${digest}`)) throw notFound;
+    if (inflight === undefined && (await this.#storeStat(digest)) !== undefined) {
+      // Cached for another image: the upstream decides whether this image has it (HEAD, no body).
+      const info = await this.statBlob(image, digest);
+      return this.#fromStore(info, range);
+    }
+
+    let leader: { client: Readable; size: number } | undefined;
+    let announce: (() => void) | undefined;
+    const started = new Promise<void>((resolve) => {
+      announce = resolve;
+    });
+    const { promise, joined } = this.#blobFlights.run(digest, async () => {
+      const upstream = await this.#client.getBlob(name, digest);
+      if (upstream.size === undefined || range !== undefined) {
+        // No length to announce, or only a range wanted: fill the cache, then serve from it.
+        const { done } = streamThrough({
+          source: upstream.body,
+          digest,
+          size: upstream.size,
+          store: this.#store,
+          client: false,
+        });
+        return done.then(async (info) => {
+          await this.#cache.linkBlob(name, digest);
+          return info;
+        });
+      }
+      const tee = streamThrough({ source: upstream.body, digest, size: upstream.size, store: this.#store });
+      tee.client.on('error', () => {}); // reported through `done` and the HTTP layer
+      leader = { client: tee.client, size: upstream.size };
+      announce?.();
+      return tee.done.then(async (info) => {
+        await this.#cache.linkBlob(name, digest);
+        this.#negative.delete(`b:${name}@${digest}`);
+        return info;
+      });
+    });
+    promise.catch((error: unknown) => {
+      if (isUpstreamError(error, 'UPSTREAM_NOT_FOUND')) this.#negative.add(`b:${name}@${digest}`);
+      else if (!joined) this.#log.warn({ err: error, image, digest }, 'proxy blob fetch failed; nothing cached');
+    });
+    if (joined) return this.#fromStore(await this.#settled(promise, name, digest), range);
+    try {
+      await Promise.race([started, promise]);
+    } catch (error) {
+      throw this.#translate(error, notFound);
+    }
+    if (leader !== undefined) {
+      return { info: { digest, size: leader.size }, body: { stream: leader.client } };
+    }
+    return this.#fromStore(await this.#settled(promise, name, digest), range);
+  }
+
+  async #settled(flight: Promise<BlobInfo>, name: string, digest: Digest): Promise<BlobInfo> {
+    try {
+      const info = await flight;
+      await this.#cache.linkBlob(name, digest);
+      return info;
+    } catch (error) {
+      throw this.#translate(error, blobUnknown(name, digest));
+    }
+  }
+
+  async #fromStore(info: BlobInfo, range: ByteRange | undefined): Promise<BlobResponse> {
+    try {
+      if (range === undefined && this.#store.redirectUrl !== undefined) {
+        const redirect = await this.#store.redirectUrl(info.digest);
+        if (redirect !== undefined) return { info, body: { redirect } };
+      }
+      return { info, body: { stream: await this.#store.read(info.digest, range) } };
+    } catch (error) {
+      throw this.#translate(error, blobUnknown('', info.digest));
+    }
+  }
+
+  /** The blob when cached and linked in `name`. */
+  async #cachedBlob(name: string, digest: Digest): Promise<BlobInfo | undefined> {
+    try {
+      if (!(await this.#cache.isBlobLinked(name, digest))) return undefined;
+      return await this.#store.stat(digest);
+    } catch (error) {
+      throw this.#translate(error, blobUnknown(name, digest));
+    }
+  }
+
+  async #storeStat(digest: Digest): Promise<BlobInfo | undefined> {
+    try {
+      return await this.#store.stat(digest);
+    } catch (error) {
+      throw this.#translate(error, blobUnknown('', digest));
+    }
+  }
+
+  async listTags(image: string): Promise<string[]> {
+    this.#ensureOnline();
+    const name = this.upstreamName(image);
+    const cached = async () => [...(await this.#cache.listTags(name))].sort();
+    const unknown = new RegistryError('NAME_UNKNOWN', {
+      message: `image ${image} is not known to proxy repository ${this.name}`,
+      detail: { name: image },
+    });
+    if (this.plan.offline) {
+      const tags = await cached();
+      if (tags.length === 0) throw unknown;
+      return tags;
+    }
+    try {
+      return await this.#client.listTags(name);
+    } catch (error) {
+      if (isUpstreamUnavailable(error)) {
+        const tags = await cached();
+        if (tags.length > 0) {
+          this.#log.warn({ err: error, image }, 'upstream unavailable: serving the cached tag list');
+          return tags;
+        }
+      }
+      throw this.#translate(error, unknown);
+    }
+  }
+
+  async listImages(): Promise<string[]> {
+    this.#ensureOnline();
+    try {
+      return await this.#cache.listImages();
+    } catch (error) {
+      throw this.#translate(error, new RegistryError('NAME_UNKNOWN'));
+    }
+  }
+
+  async listReferrers(image: string, digest: Digest, artifactType?: string): Promise<Descriptor[]> {
+    this.#ensureOnline();
+    if (this.plan.offline) return [];
+    try {
+      const list = (await this.#client.listReferrers(this.upstreamName(image), digest)) as Descriptor[];
+      return list.filter(
+        (d) =>
+          typeof d?.digest === 'string' &&
+          typeof d.mediaType === 'string' &&
+          (artifactType === undefined || d.artifactType === artifactType),
+      );
+    } catch (error) {
+      this.#log.warn({ err: error, image, digest }, 'upstream referrers unavailable: answering with none');
+      return [];
+    }
+  }
+
+  #readOnly(operation: string): never {
+    throw new RegistryError('UNSUPPORTED', {
+      message:
+        `${operation} is not supported by proxy repository ${this.name}: it only caches ${this.plan.remote.url}, ` +
+        'and nothing is ever sent upstream. Push to a hosted repository, or to a group with a writableMember.',
+    });
+  }
+
+  async putManifest(_image: string, _reference: string, _body: Buffer, _type: string): Promise<{ digest: Digest }> {
+    this.#readOnly('pushing a manifest');
+  }
+  async deleteManifest(_image: string, _reference: string): Promise<void> {
+    this.#readOnly('deleting a manifest');
+  }
+  async deleteBlob(_image: string, _digest: Digest): Promise<void> {
+    this.#readOnly('deleting a blob');
+  }
+  async startUpload(_image: string, _options?: unknown): Promise<{ upload: UploadStatus }> {
+    this.#readOnly('pushing a blob');
+  }
+  async getUpload(_image: string, _id: string): Promise<UploadStatus> {
+    this.#readOnly('an upload');
+  }
+  async appendUpload(_image: string, _id: string, _offset: number, _body: Readable): Promise<UploadStatus> {
+    this.#readOnly('an upload');
+  }
+  async completeUpload(_image: string, _id: string, _digest: Digest, _body?: Readable): Promise<BlobInfo> {
+    this.#readOnly('an upload');
+  }
+  async cancelUpload(_image: string, _id: string): Promise<void> {
+    this.#readOnly('an upload');
+  }
+
+  #ensureOnline(): void {
+    if (!this.plan.online) {
+      throw new RegistryError('UNAVAILABLE', { message: `repository ${this.name} is offline (online: false)` });
+    }
+  }
+
+  /** The one translation of upstream and storage failures for this repository. */
+  #translate(error: unknown, notFound: RegistryError): RegistryError {
+    if (isRegistryError(error)) return error;
+    if (error instanceof UpstreamError) {
+      switch (error.code) {
+        case 'UPSTREAM_NOT_FOUND':
+          return notFound;
+        case 'UPSTREAM_UNAUTHORIZED':
+          // Docker Hub answers 401 for images that do not exist: to the client it is not found.
+          this.#log.warn({ err: error }, 'upstream refused access');
+          return notFound;
+        case 'UPSTREAM_RATE_LIMITED':
+          return new RegistryError('TOOMANYREQUESTS', {
+            message: `proxy repository ${this.name}: the upstream ${this.plan.remote.url} rate-limits us and nothing is cached`,
+            headers: { 'Retry-After': String(error.retryAfterSeconds ?? 60) },
+            cause: error,
+          });
+        default:
+          this.#log.warn({ err: error }, 'upstream unavailable and nothing cached');
+          return new RegistryError('UNAVAILABLE', {
+            message: `proxy repository ${this.name}: the upstream ${this.plan.remote.url} is unavailable (${error.code}) and nothing is cached`,
+            cause: error,
+          });
+      }
+    }
+    const code = (error as { code?: string } | null)?.code;
+    if (code === 'STORAGE_NOT_FOUND') return notFound;
+    this.#log.error({ err: error }, 'proxy repository operation failed');
+    return new RegistryError('UNKNOWN', { cause: error });
+  }
+}
+
+function blobUnknown(image: string, digest: Digest): RegistryError {
+  return new RegistryError('BLOB_UNKNOWN', { detail: { name: image, digest } });
 }

@@ -1,0 +1,124 @@
+/**
+ * Stream-through caching of one blob: a single upstream body is hashed as it arrives and written
+ * at once to the blob store (an upload that becomes visible only if the digest matches) and to the
+ * client that asked for it. Neither side waits for the whole blob.
+ *
+ * Integrity towards the client: the last chunk is held back until the whole body has been hashed.
+ * If the digest (or the announced size) does not match, the client's stream is destroyed instead
+ * of completed, so the HTTP response is cut short (the client sees a truncated body, never a
+ * complete wrong one) and the store discards the upload.
+ *
+ * Backpressure: the upstream is paused while either side is full, so memory stays bounded at
+ * about two high-water marks. A client that goes away does not stop the fill: the cache still gets
+ * the blob, and the coalesced waiters are served from it.
+ */
+import { createHash } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import type { BlobInfo, BlobStore, Digest } from '../storage/blob-store.ts';
+import { UpstreamError } from '../upstream/errors.ts';
+
+const HIGH_WATER_MARK = 1024 * 1024;
+
+/** The two outcomes of {@link streamThrough}. */
+export interface StreamThrough {
+  /** The bytes for the client; errors (and is cut short) when the body turns out wrong. */
+  readonly client: Readable;
+  /** Settles when the blob is committed in the store, or rejects (nothing visible then). */
+  readonly done: Promise<BlobInfo>;
+}
+
+/**
+ * Tees `source` (an upstream body of `digest`, `size` bytes when known) into `store` and a client
+ * stream. See the module comment for the guarantees.
+ */
+export function streamThrough(options: {
+  source: Readable;
+  digest: Digest;
+  size: number | undefined;
+  store: BlobStore;
+  /** false: fill the cache only (the returned `client` stream gets nothing). */
+  client?: boolean;
+}): StreamThrough {
+  const { source, digest, size, store } = options;
+  const [algorithm, expectedHex] = digest.split(':') as [string, string];
+  const hash = createHash(algorithm);
+  const toStore = new PassThrough({ highWaterMark: HIGH_WATER_MARK });
+  const client = new PassThrough({ highWaterMark: HIGH_WATER_MARK });
+  const done = store.putBlob(digest, toStore, size);
+
+  let received = 0;
+  let held: Buffer | undefined;
+  let clientGone = options.client === false;
+  let failed = false;
+  let waiting = 0;
+
+  const fail = (error: Error) => {
+    if (failed) return;
+    failed = true;
+    source.destroy();
+    toStore.destroy(error);
+    if (!clientGone) client.destroy(error);
+  };
+  const onDrain = () => {
+    waiting--;
+    if (waiting === 0 && !failed) source.resume();
+  };
+  // A store failure ends everything (and is what `done` reports to the caller).
+  done.catch((error: Error) => fail(error));
+  client.on('close', () => {
+    if (!client.writableFinished) clientGone = true;
+    // A client that left while we waited for it must not stall the fill.
+    if (waiting > 0 && clientGone) client.emit('drain');
+  });
+
+  source.on('data', (chunk: Buffer) => {
+    if (failed) return;
+    received += chunk.length;
+    hash.update(chunk);
+    if (size !== undefined && received > size) {
+      fail(new UpstreamError('UPSTREAM_BAD_RESPONSE', `blob ${digest}: upstream sent more than ${size} bytes`));
+      return;
+    }
+    if (!toStore.write(chunk)) {
+      waiting++;
+      toStore.once('drain', onDrain);
+    }
+    const previous = held;
+    held = chunk;
+    if (previous !== undefined && !clientGone && !client.write(previous)) {
+      waiting++;
+      client.once('drain', onDrain);
+    }
+    if (waiting > 0) source.pause();
+  });
+  source.on('end', () => {
+    if (failed) return;
+    const actual = hash.digest('hex');
+    if (actual !== expectedHex) {
+      fail(
+        new UpstreamError('UPSTREAM_BAD_RESPONSE', `blob ${digest}: upstream body hashes to ${algorithm}:${actual}`),
+      );
+      return;
+    }
+    if (size !== undefined && received !== size) {
+      fail(new UpstreamError('UPSTREAM_BAD_RESPONSE', `blob ${digest}: upstream sent ${received} of ${size} bytes`));
+      return;
+    }
+    toStore.end();
+    if (!clientGone) {
+      if (held !== undefined) client.write(held);
+      client.end();
+    }
+  });
+  source.on('error', (error) => {
+    fail(
+      new UpstreamError('UPSTREAM_UNREACHABLE', `blob ${digest}: upstream body failed: ${error.message}`, {
+        cause: error,
+      }),
+    );
+  });
+  source.on('aborted', () => {
+    fail(new UpstreamError('UPSTREAM_UNREACHABLE', `blob ${digest}: upstream connection aborted`));
+  });
+  return { client, done };
+}

@@ -1,0 +1,262 @@
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { FastifyBaseLogger } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ProxyRepositoryPlan } from '../../../compiler/plan.ts';
+import { createProxyRepository, type ProxyRepository } from '../../../runtime/repository/proxy.ts';
+import type { BlobResponse } from '../../../runtime/repository/repository.ts';
+import { type CountingUpstream, sha256, startCountingUpstream } from '../../helpers/counting-upstream.ts';
+import { createTestMemoryStore } from './proxy-memory-store.ts';
+
+const warnings: string[] = [];
+const log = {
+  debug() {},
+  info() {},
+  trace() {},
+  fatal() {},
+  error() {},
+  warn(_o: unknown, message?: string) {
+    warnings.push(String(message));
+  },
+  child() {
+    return log;
+  },
+  level: 'info',
+  silent() {},
+} as unknown as FastifyBaseLogger;
+
+function proxyPlan(url: string, extra: Partial<ProxyRepositoryPlan> = {}): ProxyRepositoryPlan {
+  return {
+    name: 'upstream',
+    type: 'proxy',
+    online: true,
+    blobStore: 'default',
+    access: { anonymous: ['pull'] },
+    remote: { url, index: 'registry', auth: null, timeoutMs: 2000 },
+    metadataMaxAgeMs: 60_000,
+    negativeCacheTtlMs: 60_000,
+    offline: false,
+    httpProxy: null,
+    ...extra,
+  };
+}
+
+async function bytes(response: BlobResponse): Promise<Buffer> {
+  if (!('stream' in response.body)) throw new Error('expected a stream');
+  const chunks: Buffer[] = [];
+  for await (const chunk of response.body.stream as Readable) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+let upstream: CountingUpstream;
+let now: number;
+const repos: ProxyRepository[] = [];
+function make(extra: Partial<ProxyRepositoryPlan> = {}, store = createTestMemoryStore()) {
+  const repo = createProxyRepository(proxyPlan(upstream.url, extra), { store, env: {}, log, now: () => now });
+  repos.push(repo);
+  return { repo, store };
+}
+
+beforeEach(async () => {
+  upstream = await startCountingUpstream();
+  now = 1_000_000;
+  warnings.length = 0;
+});
+afterEach(async () => {
+  await Promise.all(repos.splice(0).map((r) => r.close()));
+  await upstream.stop();
+});
+
+describe('ProxyRepository', () => {
+  it('pulls through once, then serves manifest and blobs from the cache', async () => {
+    const layer = randomBytes(300_000);
+    const image = upstream.addImage('team/app', 'v1', [layer]);
+    const { repo } = make();
+    const manifest = await repo.getManifest('team/app', 'v1');
+    expect(manifest.digest).toBe(image.digest);
+    expect(manifest.body.equals(image.manifest)).toBe(true);
+    expect(await bytes(await repo.getBlob('team/app', image.layers[0]!))).toEqual(layer);
+    // second round: nothing goes upstream
+    const before = upstream.requests.length;
+    expect((await repo.getManifest('team/app', 'v1')).digest).toBe(image.digest);
+    expect((await repo.getManifest('team/app', image.digest)).digest).toBe(image.digest);
+    expect(await bytes(await repo.getBlob('team/app', image.layers[0]!))).toEqual(layer);
+    expect(await repo.statBlob('team/app', image.layers[0]!)).toEqual({ digest: image.layers[0], size: layer.length });
+    expect(upstream.requests.length).toBe(before);
+    expect(upstream.count('GET', '/blobs/')).toBe(1);
+    expect(await repo.listImages()).toEqual(['team/app']);
+  });
+
+  it('revalidates a tag with a HEAD only after metadataMaxAge, and re-downloads only when it moved', async () => {
+    const first = upstream.addImage('app', 'latest', [Buffer.from('one')]);
+    const { repo } = make();
+    await repo.getManifest('app', 'latest');
+    now += 30_000;
+    await repo.getManifest('app', 'latest');
+    expect(upstream.count('HEAD', '/manifests/latest')).toBe(0);
+    now += 31_000;
+    expect((await repo.getManifest('app', 'latest')).digest).toBe(first.digest);
+    expect(upstream.count('HEAD', '/manifests/latest')).toBe(1);
+    expect(upstream.count('GET', '/manifests/latest')).toBe(1);
+    const second = upstream.addImage('app', 'latest', [Buffer.from('two')]);
+    now += 61_000;
+    expect((await repo.getManifest('app', 'latest')).digest).toBe(second.digest);
+    expect(upstream.count('HEAD', '/manifests/latest')).toBe(2);
+    expect(upstream.count('GET', '/manifests/latest')).toBe(2);
+  });
+
+  it('remembers upstream misses for negativeCacheTtl', async () => {
+    upstream.addImage('app', 'v1', [Buffer.from('x')]);
+    const { repo } = make();
+    await expect(repo.getManifest('app', 'nope')).rejects.toMatchObject({ code: 'MANIFEST_UNKNOWN' });
+    await expect(repo.getManifest('app', 'nope')).rejects.toMatchObject({ code: 'MANIFEST_UNKNOWN' });
+    const missing = sha256('missing');
+    await expect(repo.getBlob('app', missing)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+    await expect(repo.statBlob('app', missing)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+    expect(upstream.count('GET', '/manifests/nope')).toBe(1);
+    expect(upstream.count('GET', `/blobs/${missing}`) + upstream.count('HEAD', `/blobs/${missing}`)).toBe(1);
+    now += 61_000;
+    await expect(repo.getManifest('app', 'nope')).rejects.toMatchObject({ code: 'MANIFEST_UNKNOWN' });
+    expect(upstream.count('GET', '/manifests/nope')).toBe(2);
+  });
+
+  it('serves the cached copy (stale, with a warning) when the upstream is down; 503 when nothing is cached', async () => {
+    const image = upstream.addImage('app', 'v1', [Buffer.from('layer')]);
+    const { repo } = make();
+    await repo.getManifest('app', 'v1');
+    await bytes(await repo.getBlob('app', image.layers[0]!));
+    await upstream.stop();
+    now += 120_000;
+    expect((await repo.getManifest('app', 'v1')).digest).toBe(image.digest);
+    expect(warnings.some((w) => w.includes('stale'))).toBe(true);
+    expect((await bytes(await repo.getBlob('app', image.layers[0]!))).toString()).toBe('layer');
+    const error = await repo.getManifest('app', 'v2').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'UNAVAILABLE', status: 503 });
+    expect((error as Error).message).toContain('upstream');
+    upstream = await startCountingUpstream(); // for afterEach
+  });
+
+  it('answers TOOMANYREQUESTS with Retry-After when rate-limited and nothing is cached, stale otherwise', async () => {
+    const image = upstream.addImage('app', 'v1', [Buffer.from('layer')]);
+    const { repo } = make();
+    await repo.getManifest('app', 'v1');
+    upstream.faults.rateLimit = '17';
+    now += 120_000;
+    expect((await repo.getManifest('app', 'v1')).digest).toBe(image.digest);
+    const error = await repo.getManifest('app', 'other').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'TOOMANYREQUESTS', status: 429, headers: { 'Retry-After': '17' } });
+  });
+
+  it('never caches a body that does not match its digest, and aborts the client stream', async () => {
+    const layer = randomBytes(200_000);
+    const image = upstream.addImage('app', 'v1', [layer]);
+    upstream.faults.corrupt.add(image.layers[0]!);
+    const { repo, store } = make();
+    const response = await repo.getBlob('app', image.layers[0]!);
+    await expect(bytes(response)).rejects.toThrow(/hashes to/);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(store.blobs.has(image.layers[0]!)).toBe(false);
+    upstream.faults.corrupt.clear();
+    expect(await bytes(await repo.getBlob('app', image.layers[0]!))).toEqual(layer);
+    expect(store.blobs.has(image.layers[0]!)).toBe(true);
+  });
+
+  it('errors the client when the upstream dies mid-blob, caches nothing, and the next pull works', async () => {
+    const layer = randomBytes(1_000_000);
+    const image = upstream.addImage('app', 'v1', [layer]);
+    upstream.faults.cutAfter.set(image.layers[0]!, 300_000);
+    const { repo, store } = make();
+    const response = await repo.getBlob('app', image.layers[0]!);
+    await expect(bytes(response)).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(store.blobs.has(image.layers[0]!)).toBe(false);
+    upstream.faults.cutAfter.clear();
+    expect(await bytes(await repo.getBlob('app', image.layers[0]!))).toEqual(layer);
+  });
+
+  it('coalesces 16 concurrent cold pulls of a blob into one upstream GET', async () => {
+    const layer = randomBytes(2_000_000);
+    const image = upstream.addImage('app', 'v1', [layer]);
+    upstream.faults.chunkDelayMs = 2;
+    const { repo } = make();
+    const bodies = await Promise.all(
+      Array.from({ length: 16 }, async () => bytes(await repo.getBlob('app', image.layers[0]!))),
+    );
+    for (const body of bodies) expect(body.equals(layer)).toBe(true);
+    expect(upstream.count('GET', `/blobs/${image.layers[0]}`)).toBe(1);
+  });
+
+  it('coalesces concurrent manifest fetches', async () => {
+    upstream.addImage('app', 'v1', [Buffer.from('x')]);
+    upstream.faults.responseDelayMs = 30;
+    const { repo } = make();
+    await Promise.all(Array.from({ length: 8 }, () => repo.getManifest('app', 'v1')));
+    expect(upstream.count('GET', '/manifests/v1')).toBe(1);
+  });
+
+  it('answers a HEAD of an uncached blob from an upstream HEAD, and serves ranges', async () => {
+    const layer = Buffer.from('0123456789abcdef');
+    const image = upstream.addImage('app', 'v1', [layer]);
+    const { repo } = make();
+    expect(await repo.statBlob('app', image.layers[0]!)).toEqual({ digest: image.layers[0], size: 16 });
+    expect(upstream.count('GET', '/blobs/')).toBe(0);
+    const range = await repo.getBlob('app', image.layers[0]!, { start: 4, end: 7 });
+    expect((await bytes(range)).toString()).toBe('4567');
+    expect((await bytes(await repo.getBlob('app', image.layers[0]!, { start: 10, end: 15 }))).toString()).toBe(
+      'abcdef',
+    );
+    expect(upstream.count('GET', '/blobs/')).toBe(1);
+  });
+
+  it('maps single-segment names to library/ for Docker Hub and caches them under that name', async () => {
+    const image = upstream.addImage('library/alpine', '3', [Buffer.from('a')]);
+    const { repo } = make({ remote: { url: upstream.url, index: 'docker-hub', auth: null, timeoutMs: 2000 } });
+    expect((await repo.getManifest('alpine', '3')).digest).toBe(image.digest);
+    expect((await repo.getManifest('library/alpine', '3')).digest).toBe(image.digest);
+    expect(upstream.count('GET', '/v2/library/alpine/manifests/3')).toBe(1);
+    expect(await repo.listImages()).toEqual(['library/alpine']);
+    expect(await repo.listTags('alpine')).toEqual(['3']);
+  });
+
+  it('offline serves only the cache', async () => {
+    const image = upstream.addImage('app', 'v1', [Buffer.from('a')]);
+    const store = createTestMemoryStore();
+    const { repo: online } = make({}, store);
+    await online.getManifest('app', 'v1');
+    const { repo: offline } = make({ offline: true }, store);
+    const before = upstream.requests.length;
+    now += 10 * 60_000;
+    expect((await offline.getManifest('app', 'v1')).digest).toBe(image.digest);
+    await expect(offline.getManifest('app', 'v2')).rejects.toMatchObject({ code: 'MANIFEST_UNKNOWN' });
+    await expect(offline.getBlob('app', image.layers[0]!)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+    expect(upstream.requests.length).toBe(before);
+  });
+
+  it('refuses pushes with UNSUPPORTED and sends nothing upstream', async () => {
+    const { repo } = make();
+    await expect(repo.startUpload('app')).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    await expect(repo.putManifest('app', 'v1', Buffer.from('{}'), 'application/json')).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+    });
+    expect(upstream.requests).toEqual([]);
+  });
+
+  it('uses upstream Basic credentials from the environment', async () => {
+    await upstream.stop();
+    upstream = await startCountingUpstream({ basic: { username: 'u', password: 's3cret' } });
+    const image = upstream.addImage('app', 'v1', [Buffer.from('a')]);
+    const repo = createProxyRepository(
+      proxyPlan(upstream.url, {
+        remote: {
+          url: upstream.url,
+          index: 'registry',
+          auth: { username: 'u', password: { env: 'UP_PW' } },
+          timeoutMs: 2000,
+        },
+      }),
+      { store: createTestMemoryStore(), env: { UP_PW: 's3cret' }, log },
+    );
+    repos.push(repo);
+    expect((await repo.getManifest('app', 'v1')).digest).toBe(image.digest);
+  });
+});
