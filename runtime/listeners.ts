@@ -152,10 +152,15 @@ export class ListenerSet {
       bound.app.server.closeAllConnections();
     }, timeout);
     timer.unref();
+    // Node closes the connections idle at close() time only; a keep-alive connection whose last
+    // response finishes later would hold the close open until its idle timeout. Sweep them.
+    const sweeper = setInterval(() => bound.app.server.closeIdleConnections(), 50);
+    sweeper.unref();
     try {
       await bound.app.close();
     } finally {
       clearTimeout(timer);
+      clearInterval(sweeper);
     }
     this.#options.log.info({ listener: id }, 'listener closed');
   }
