@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cosmiconfig } from 'cosmiconfig';
@@ -100,10 +101,19 @@ async function loadModule(configPath: string): Promise<LoadResult> {
     const file = fileURLToPath(url).split('?')[0]!;
     if (!file.split(sep).includes('node_modules')) files.add(file);
   };
+  // A config in a folder without `"type": "module"` is compiled to CommonJS by tsx, and its local
+  // requires land in Node's require cache, where tsx would serve the previous load's copy. Drop
+  // those entries (only tsx-namespaced ones: ours) so each load is fresh, and list what it required.
+  const requireCache = createRequire(import.meta.url).cache;
+  const isNamespaced = (key: string) => /[?&]namespace=|namespace%3D/.test(key);
+  for (const key of Object.keys(requireCache)) if (isNamespaced(key)) delete requireCache[key];
   try {
     const mod = (await tsImport(pathToFileURL(configPath).href, { parentURL: import.meta.url, onImport })) as {
       default?: unknown;
     };
+    for (const key of Object.keys(requireCache)) {
+      if (isNamespaced(key) && key.startsWith(sep)) onImport(pathToFileURL(key.split('?')[0]!).href);
+    }
     let value = mod.default;
     // A CommonJS/interop double wrap: `{ default: { default: config } }`.
     if (value !== null && typeof value === 'object' && 'default' in value && Object.keys(value).length === 1) {

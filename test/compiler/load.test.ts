@@ -1,0 +1,129 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildPlan } from '../../compiler/index.ts';
+
+const schema = join(import.meta.dirname, '..', '..', 'schema', 'index.ts');
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'regctl-load-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('loading', () => {
+  it.each([
+    ['a CommonJS folder', false],
+    ['an ESM folder', true],
+  ])('finds registry.config.ts in %s, reloads it fresh and lists its local imports', async (_, esm) => {
+    if (esm) await writeFile(join(dir, 'package.json'), '{ "type": "module" }\n');
+    await writeFile(join(dir, 'ports.ts'), 'export const port = 5000;\n');
+    await writeFile(
+      join(dir, 'registry.config.ts'),
+      `import { defineConfig } from '${schema}';
+import { port } from './ports.ts';
+export default defineConfig({
+  repositories: [{ name: 'private', type: 'hosted', anonymous: ['pull', 'push'] }],
+  listeners: [{ host: '127.0.0.1', port, repository: 'private' }],
+});
+`,
+    );
+    const first = await buildPlan({ cwd: dir });
+    expect(first.ok).toBe(true);
+    if (!first.ok) return;
+    expect(first.files).toEqual(
+      expect.arrayContaining([join(dir, 'registry.config.ts'), join(dir, 'ports.ts'), schema]),
+    );
+    expect(first.files.some((f) => f.includes('node_modules'))).toBe(false);
+    expect(first.plan.listeners[0]!.port).toBe(5000);
+
+    await writeFile(join(dir, 'ports.ts'), 'export const port = 5001;\n');
+    const second = await buildPlan({ cwd: dir });
+    expect(second.ok && second.plan.listeners[0]!.port).toBe(5001);
+    expect(second.ok && second.plan.id).not.toBe(first.plan.id);
+  });
+
+  it('reports a syntax error in a TS config as a load failure', async () => {
+    await writeFile(join(dir, 'registry.config.ts'), 'export default {{{;\n');
+    const result = await buildPlan({ cwd: dir });
+    expect(result).toMatchObject({ ok: false, stage: 'load' });
+    expect(result.diagnostics[0]).toMatchObject({ code: 'load-failed', file: join(dir, 'registry.config.ts') });
+  });
+
+  it('reports a missing default export and a missing config', async () => {
+    expect((await buildPlan({ cwd: dir })).diagnostics[0]).toMatchObject({ code: 'config-not-found' });
+    await writeFile(join(dir, 'registry.config.mjs'), 'export const x = 1;\n');
+    const result = await buildPlan({ cwd: dir });
+    expect(result).toMatchObject({ ok: false, stage: 'load' });
+    expect(result.diagnostics[0]!.message).toBe('the config module has no default export');
+  });
+
+  it('points YAML diagnostics at line and column', async () => {
+    await writeFile(
+      join(dir, 'registry.config.yaml'),
+      `repositories:
+  - name: private
+    type: hosted
+  - name: registry
+    type: group
+    members: [private, privte]
+listeners:
+  - port: 5000
+    repositry: registry
+`,
+    );
+    const result = await buildPlan({ cwd: dir });
+    expect(result).toMatchObject({ ok: false, stage: 'check' });
+    expect(result.diagnostics).toEqual([
+      {
+        code: 'unknown-field',
+        severity: 'error',
+        path: ['listeners', 0, 'repositry'],
+        message: 'unknown field `repositry`',
+        hint: 'did you mean `repository`?',
+        file: join(dir, 'registry.config.yaml'),
+        line: 9,
+        column: 16,
+      },
+    ]);
+  });
+
+  it('collects schema errors and rule errors separately: rules run only on a schema-valid config', async () => {
+    await writeFile(
+      join(dir, 'registry.config.yml'),
+      'repositories:\n  - { name: registry, type: group, members: [private, privte] }\n',
+    );
+    const result = await buildPlan({ cwd: dir });
+    expect(result.diagnostics).toMatchObject([
+      { code: 'unknown-member', path: ['repositories', 0, 'members', 0], line: 2, column: 46 },
+      { code: 'unknown-member', path: ['repositories', 0, 'members', 1], line: 2, column: 55 },
+    ]);
+  });
+
+  it('reports YAML syntax errors with their position', async () => {
+    await writeFile(join(dir, 'registry.config.yaml'), 'repositories:\n  - name: [unclosed\n');
+    const result = await buildPlan({ cwd: dir });
+    expect(result).toMatchObject({ ok: false, stage: 'load' });
+    expect(result.diagnostics[0]).toMatchObject({ code: 'load-failed', line: expect.any(Number) });
+  });
+
+  it('loads JSON configs', async () => {
+    await writeFile(
+      join(dir, 'registry.config.json'),
+      JSON.stringify({
+        repositories: [{ name: 'private', type: 'hosted', anonymous: ['pull', 'push'] }],
+        listeners: [{ port: 5000, repository: 'private' }],
+      }),
+    );
+    const result = await buildPlan({ cwd: dir });
+    expect(result.ok).toBe(true);
+    expect(result.ok && result.plan.blobStores.default).toEqual({
+      name: 'default',
+      driver: 'file',
+      path: join(dir, 'data'),
+    });
+  });
+});
