@@ -1,0 +1,55 @@
+/**
+ * Benchmark blobs generated on the fly: a fixed pseudo-random MiB with the chunk index and a seed
+ * stamped in, so blobs of any size are distinct, incompressible enough, cheap to produce, and
+ * never held in memory whole. The digest is computed once, by streaming, before the run.
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+
+export const MiB = 1024 * 1024;
+
+/** A blob described by seed and size; `stream()` yields its bytes, `digest` is their sha256. */
+export interface BenchBlob {
+  readonly seed: number;
+  readonly size: number;
+  readonly digest: string;
+  stream(): Readable;
+}
+
+function pattern(): Buffer {
+  const out = Buffer.alloc(MiB);
+  let offset = 0;
+  for (let i = 0; offset < MiB; i++)
+    offset += createHash('sha512').update(`regctl-bench:${i}`).digest().copy(out, offset);
+  return out;
+}
+
+/** Yields the blob's bytes chunk by chunk (1 MiB chunks, the last one shorter). */
+function* chunks(base: Buffer, seed: number, size: number): Generator<Buffer> {
+  for (let offset = 0, i = 0; offset < size; offset += MiB, i++) {
+    const chunk = Buffer.from(base.subarray(0, Math.min(MiB, size - offset)));
+    if (chunk.length >= 8) {
+      chunk.writeUInt32BE(seed, 0);
+      chunk.writeUInt32BE(i, 4);
+    }
+    yield chunk;
+  }
+}
+
+/** Makes blobs sharing one base pattern. */
+export class BlobFactory {
+  readonly #base = pattern();
+
+  /** A blob of `size` bytes distinct for each seed; hashes it once to know its digest. */
+  create(seed: number, size: number): BenchBlob {
+    const hash = createHash('sha256');
+    for (const chunk of chunks(this.#base, seed, size)) hash.update(chunk);
+    const base = this.#base;
+    return {
+      seed,
+      size,
+      digest: `sha256:${hash.digest('hex')}`,
+      stream: () => Readable.from(chunks(base, seed, size), { objectMode: false }),
+    };
+  }
+}
