@@ -1,6 +1,10 @@
 /** ListenerSet: open new listeners before a swap, drain and close removed ones after it. */
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { request } from 'undici';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import type { Plan } from '../../compiler/plan.ts';
 import { ListenerSet } from '../../runtime/listeners.ts';
@@ -91,6 +95,60 @@ describe('ListenerSet.applyListeners', () => {
       blocker.close();
       await set.close();
       await holder.close();
+    }
+  });
+});
+
+describe('TLS listeners', () => {
+  it('serves HTTPS with the configured certificate and key', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'regctl-tls-'));
+    try {
+      const certFile = join(dir, 'cert.pem');
+      const keyFile = join(dir, 'key.pem');
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+          '-days',
+          '1',
+          '-keyout',
+          keyFile,
+          '-out',
+          certFile,
+        ],
+        { stdio: 'ignore' },
+      );
+      const port = await freePort();
+      const plan = makePlan({
+        listeners: [listenerPlan({ id: `127.0.0.1:${port}`, port, tls: { certFile, keyFile } })],
+      });
+      const world = new FakeWorld();
+      const holder = new PlanHolder(
+        await createRuntimeState(plan, { env: {}, log: silentLog, factories: world.factories }),
+      );
+      const set = new ListenerSet({ holder, log: silentLog });
+      await set.applyListeners(null, plan);
+      const dispatcher = new Agent({ connect: { ca: await readFile(certFile) } });
+      try {
+        expect(set.get(`127.0.0.1:${port}`)!.url).toBe(`https://127.0.0.1:${port}`);
+        const res = await request(`https://127.0.0.1:${port}/v2/`, { dispatcher });
+        expect(res.statusCode).toBe(200);
+        expect(await res.body.json()).toEqual({});
+      } finally {
+        await dispatcher.close();
+        await set.close();
+        await holder.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
