@@ -49,6 +49,8 @@ export interface CountingUpstream {
     layers: string[];
     config: string;
   };
+  /** Tags an OCI index over manifests already added to `name`, each with its platform. */
+  addIndex(name: string, tag: string, children: { digest: string; os: string; architecture: string }[]): string;
   stop(): Promise<void>;
 }
 
@@ -187,6 +189,27 @@ export async function startCountingUpstream(
       image.manifests.set(digest, { mediaType, body: manifest });
       image.tags.set(tag, digest);
       return { digest, manifest, layers: layers.map((l) => sha256(l)), config: sha256(config) };
+    },
+    addIndex(name, tag, children) {
+      const image = images.get(name);
+      if (image === undefined) throw new Error(`add an image to ${name} first`);
+      const mediaType = 'application/vnd.oci.image.index.v1+json';
+      const body = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType,
+          manifests: children.map((c) => ({
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest: c.digest,
+            size: image.manifests.get(c.digest)?.body.length ?? 0,
+            platform: { os: c.os, architecture: c.architecture },
+          })),
+        }),
+      );
+      const digest = sha256(body);
+      image.manifests.set(digest, { mediaType, body });
+      image.tags.set(tag, digest);
+      return digest;
     },
     async stop() {
       for (const socket of sockets) socket.destroy();

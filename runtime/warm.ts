@@ -1,0 +1,213 @@
+/**
+ * `regctl warm`: pulls a list of images through a running registry so that its proxy caches hold
+ * them before anyone needs them (a CI fleet's base images, a cluster's system images).
+ *
+ * Every image is pulled the way a client would: its manifest, for an index the child manifests of
+ * the chosen platform (or all of them with `all`), then each config and layer blob. Blob bodies are
+ * consumed as streams, hashed on the fly (a wrong body counts as a failure) and discarded, never
+ * buffered. Progress goes to stderr: a redrawn bar on a TTY, one line per image otherwise; then a
+ * summary. The CLI exits 1 when `failed` is non-empty.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { UpstreamClient } from './upstream/client.ts';
+
+/** Options of {@link warm}, as the CLI passes them. */
+export interface WarmOptions {
+  /** Base URL of the running registry; default: the first listener of the config's plan. */
+  readonly registry?: string;
+  readonly configPath?: string;
+  /** A file with one image reference per line (`name[:tag|@digest]`; `#` comments, blank lines). */
+  readonly list?: string;
+  /** More references, e.g. from the command line. */
+  readonly images?: readonly string[];
+  /** Images pulled at the same time (default 4). */
+  readonly concurrency?: number;
+  /** `os/arch[/variant]` picked from an index (default: linux and this machine's architecture). */
+  readonly platform?: string;
+  /** Every child of an index, not just one platform. */
+  readonly all?: boolean;
+  /** Credentials for the registry (default: env `REGCTL_USERNAME` / `REGCTL_PASSWORD`). */
+  readonly username?: string;
+  readonly password?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Where progress goes (default process.stderr). */
+  readonly stderr?: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly timeoutMs?: number;
+}
+
+/** What `warm` did. */
+export interface WarmSummary {
+  readonly images: number;
+  readonly manifests: number;
+  readonly blobs: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+  /** One entry per image that failed, with the reason. */
+  readonly failed: readonly { readonly image: string; readonly error: string }[];
+}
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+const INDEX_TYPES = new Set([
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+]);
+
+/** Splits `name[:tag][@digest]` into name and reference (`latest` by default). */
+export function parseImageReference(value: string): { name: string; reference: string } {
+  const at = value.indexOf('@');
+  if (at !== -1) return { name: value.slice(0, at), reference: value.slice(at + 1) };
+  const slash = value.lastIndexOf('/');
+  const colon = value.lastIndexOf(':');
+  if (colon > slash) return { name: value.slice(0, colon), reference: value.slice(colon + 1) };
+  return { name: value, reference: 'latest' };
+}
+
+function hostPlatform(): string {
+  const arch = (
+    { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>
+  )[process.arch];
+  return `linux/${arch ?? process.arch}`;
+}
+
+function matchesPlatform(
+  entry: { platform?: { os?: string; architecture?: string; variant?: string } },
+  wanted: string,
+) {
+  const [os, architecture, variant] = wanted.split('/');
+  const p = entry.platform;
+  return p?.os === os && p?.architecture === architecture && (variant === undefined || p?.variant === variant);
+}
+
+async function registryFromConfig(options: WarmOptions): Promise<string> {
+  const { buildPlan } = (await import('../compiler/index.ts')) as {
+    buildPlan: (o: { configPath?: string; env?: NodeJS.ProcessEnv }) => Promise<{
+      ok: boolean;
+      plan?: { listeners: readonly { host: string; port: number; tls: unknown }[] };
+    }>;
+  };
+  const built = await buildPlan({ configPath: options.configPath, env: options.env });
+  const listener = built.ok ? built.plan?.listeners[0] : undefined;
+  if (listener === undefined) throw new Error('no --registry given and the config has no listener');
+  const host = listener.host === '0.0.0.0' || listener.host === '::' ? '127.0.0.1' : listener.host;
+  return `${listener.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${listener.port}`;
+}
+
+/** Pulls every listed image through the registry; see the module comment. */
+export async function warm(options: WarmOptions): Promise<WarmSummary> {
+  const started = Date.now();
+  const env = options.env ?? process.env;
+  const out = options.stderr ?? process.stderr;
+  const references: string[] = [...(options.images ?? [])];
+  if (options.list !== undefined) {
+    const text = await readFile(options.list, 'utf8');
+    for (const line of text.split('\n')) {
+      const trimmed = line.replace(/#.*/, '').trim();
+      if (trimmed !== '') references.push(trimmed);
+    }
+  }
+  const registry = options.registry ?? (await registryFromConfig(options));
+  const username = options.username ?? env.REGCTL_USERNAME;
+  const password = options.password ?? env.REGCTL_PASSWORD;
+  const client = new UpstreamClient({
+    url: registry.replace(/\/$/, ''),
+    credentials: username !== undefined && password !== undefined ? { username, password } : null,
+    timeoutMs: options.timeoutMs ?? 60_000,
+    httpProxy: null,
+    log: silent,
+  });
+  const platform = options.platform ?? hostPlatform();
+  const totals = { images: 0, manifests: 0, blobs: 0, bytes: 0 };
+  const failed: { image: string; error: string }[] = [];
+  let done = 0;
+  const tty = out.isTTY === true;
+  const draw = () => {
+    const width = 30;
+    const filled = references.length === 0 ? width : Math.round((done / references.length) * width);
+    out.write(
+      `\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${references.length} images, ` +
+        `${formatBytes(totals.bytes)}${failed.length > 0 ? `, ${failed.length} failed` : ''}   `,
+    );
+  };
+
+  const pullBlob = async (name: string, digest: string) => {
+    const blob = await client.getBlob(name, digest);
+    const [algorithm, hex] = digest.split(':') as [string, string];
+    const hash = createHash(algorithm);
+    for await (const chunk of blob.body) {
+      hash.update(chunk as Buffer);
+      totals.bytes += (chunk as Buffer).length;
+      if (tty) draw();
+    }
+    if (hash.digest('hex') !== hex) throw new Error(`blob ${digest} arrived with other content`);
+    totals.blobs++;
+  };
+
+  const pullManifest = async (name: string, reference: string, depth: number): Promise<number> => {
+    const manifest = await client.getManifest(name, reference);
+    totals.manifests++;
+    const body = JSON.parse(manifest.body.toString('utf8')) as {
+      mediaType?: string;
+      manifests?: { digest: string; platform?: { os?: string; architecture?: string; variant?: string } }[];
+      config?: { digest: string };
+      layers?: { digest: string; urls?: string[] }[];
+    };
+    const mediaType = manifest.mediaType || body.mediaType || '';
+    if (INDEX_TYPES.has(mediaType) || Array.isArray(body.manifests)) {
+      if (depth > 2) return 0;
+      const children = (body.manifests ?? []).filter((m) => options.all === true || matchesPlatform(m, platform));
+      if (children.length === 0) throw new Error(`no manifest for platform ${platform} in ${name}:${reference}`);
+      let blobs = 0;
+      for (const child of children) blobs += await pullManifest(name, child.digest, depth + 1);
+      return blobs;
+    }
+    const digests = [body.config?.digest, ...(body.layers ?? []).filter((l) => !l.urls?.length).map((l) => l.digest)];
+    let blobs = 0;
+    for (const digest of digests) {
+      if (digest === undefined) continue;
+      await pullBlob(name, digest);
+      blobs++;
+    }
+    return blobs;
+  };
+
+  const queue = [...references];
+  const worker = async () => {
+    for (let ref = queue.shift(); ref !== undefined; ref = queue.shift()) {
+      const { name, reference } = parseImageReference(ref);
+      const t0 = Date.now();
+      try {
+        const blobs = await pullManifest(name, reference, 0);
+        totals.images++;
+        if (!tty) out.write(`ok     ${ref} (${blobs} blobs, ${Date.now() - t0} ms)\n`);
+      } catch (error) {
+        const message = (error as Error).message ?? String(error);
+        failed.push({ image: ref, error: message });
+        if (!tty) out.write(`FAILED ${ref}: ${message}\n`);
+      }
+      done++;
+      if (tty) draw();
+    }
+  };
+  try {
+    const concurrency = Math.max(1, Math.min(options.concurrency ?? 4, 64));
+    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, references.length)) }, worker));
+  } finally {
+    await client.close();
+  }
+  const durationMs = Date.now() - started;
+  if (tty) out.write('\n');
+  out.write(
+    `warmed ${totals.images}/${references.length} images (${totals.manifests} manifests, ${totals.blobs} blobs, ` +
+      `${formatBytes(totals.bytes)}) in ${(durationMs / 1000).toFixed(1)} s` +
+      `${failed.length > 0 ? `; ${failed.length} failed: ${failed.map((f) => f.image).join(', ')}` : ''}\n`,
+  );
+  return { ...totals, images: totals.images, durationMs, failed };
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+}

@@ -1,0 +1,82 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseImageReference, warm } from '../../../runtime/warm.ts';
+import { type CountingUpstream, startCountingUpstream } from '../../helpers/counting-upstream.ts';
+
+let registry: CountingUpstream;
+let dir: string;
+beforeEach(async () => {
+  registry = await startCountingUpstream();
+  dir = await mkdtemp(join(tmpdir(), 'regctl-warm-'));
+});
+afterEach(async () => {
+  await registry.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function sink() {
+  let text = '';
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
+  return { stream, text: () => text };
+}
+
+describe('parseImageReference', () => {
+  it('splits names, tags and digests', () => {
+    expect(parseImageReference('library/alpine:3.19')).toEqual({ name: 'library/alpine', reference: '3.19' });
+    expect(parseImageReference('app')).toEqual({ name: 'app', reference: 'latest' });
+    expect(parseImageReference('a/b@sha256:00')).toEqual({ name: 'a/b', reference: 'sha256:00' });
+  });
+});
+
+describe('warm', () => {
+  it('pulls manifests and every blob of the listed images, one platform of an index, and reports failures', async () => {
+    const amd = registry.addImage('multi', 'amd', [Buffer.alloc(100_000, 1)]);
+    const arm = registry.addImage('multi', 'arm', [Buffer.alloc(50_000, 2)]);
+    registry.addIndex('multi', 'v1', [
+      { digest: amd.digest, os: 'linux', architecture: 'amd64' },
+      { digest: arm.digest, os: 'linux', architecture: 'arm64' },
+    ]);
+    const single = registry.addImage('team/app', 'v2', [Buffer.from('a'), Buffer.from('b')]);
+    const list = join(dir, 'images.txt');
+    await writeFile(list, '# base images\nmulti:v1\n\nteam/app:v2\nmissing:v0\n');
+    const out = sink();
+    const summary = await warm({
+      registry: registry.url,
+      list,
+      concurrency: 2,
+      platform: 'linux/amd64',
+      stderr: out.stream,
+    });
+    expect(summary.images).toBe(2);
+    expect(summary.failed.map((f) => f.image)).toEqual(['missing:v0']);
+    expect(summary.blobs).toBe(2 + 3);
+    expect(registry.count('GET', `/blobs/${amd.layers[0]}`)).toBe(1);
+    expect(registry.count('GET', `/blobs/${arm.layers[0]}`)).toBe(0);
+    expect(registry.count('GET', `/blobs/${single.layers[1]}`)).toBe(1);
+    expect(out.text()).toMatch(/FAILED missing:v0/);
+    expect(out.text()).toMatch(/warmed 2\/3 images/);
+  });
+
+  it('pulls every platform with all, and fails an image whose blob arrives wrong', async () => {
+    const amd = registry.addImage('multi', 'amd', [Buffer.alloc(10, 1)]);
+    const arm = registry.addImage('multi', 'arm', [Buffer.alloc(10, 2)]);
+    registry.addIndex('multi', 'v1', [
+      { digest: amd.digest, os: 'linux', architecture: 'amd64' },
+      { digest: arm.digest, os: 'linux', architecture: 'arm64' },
+    ]);
+    const summary = await warm({ registry: registry.url, images: ['multi:v1'], all: true, stderr: sink().stream });
+    expect(summary.failed).toEqual([]);
+    expect(registry.count('GET', `/blobs/${arm.layers[0]}`)).toBe(1);
+    registry.faults.corrupt.add(amd.layers[0]!);
+    const bad = await warm({ registry: registry.url, images: ['multi:amd'], stderr: sink().stream });
+    expect(bad.failed).toHaveLength(1);
+  });
+});
