@@ -6,7 +6,7 @@
  * name: it is routed like any name, needs pull access, and is mounted only when it lands in the
  * same repository (an image of another repository may live in another store); otherwise, or when
  * pull on `from` is refused, the POST quietly falls back to a normal upload session (202), which
- * is what clients expect from a registry that cannot mount.
+ * is what clients expect from a registry that cannot mount. See {@link mountSource}.
  */
 import { isRegistryError, RegistryError } from '../../errors.ts';
 import type { UploadStatus } from '../../repository/repository.ts';
@@ -15,6 +15,7 @@ import { bodyStream, isEmptyBody } from '../body.ts';
 import type { ApiCall, Target } from '../context.ts';
 import { CONTENT_DIGEST_HEADER, formatUploadRange, parseContentRange, UPLOAD_UUID_HEADER } from '../headers.ts';
 import { assertValidDigest, isValidName } from '../names.ts';
+import type { ResolvedName } from '../resolve-repository.ts';
 
 async function sendSession(call: ApiCall, name: string, upload: UploadStatus, status: number): Promise<void> {
   call.reply.code(status).headers({
@@ -33,18 +34,29 @@ async function sendBlobCreated(call: ApiCall, name: string, info: BlobInfo): Pro
   await call.reply.send();
 }
 
-/** The image `from` names, when it routes to the target's repository and the caller may pull it. */
-async function mountSource(call: ApiCall, target: Target, from: string | null): Promise<string | undefined> {
-  if (from === null || !isValidName(from)) return undefined;
-  const resolved = call.resolver.tryResolve(from, call.route);
-  if (!resolved || resolved.repository !== target.repository) return undefined;
+/** True when the caller may pull `resolved`; a refusal is an answer here, not an error. */
+async function mayPull(call: ApiCall, resolved: ResolvedName): Promise<boolean> {
   try {
     await call.authorize(resolved, ['pull']);
-    return resolved.image;
+    return true;
   } catch (error) {
-    if (isRegistryError(error) && (error.code === 'DENIED' || error.code === 'UNAUTHORIZED')) return undefined;
+    if (isRegistryError(error) && (error.code === 'DENIED' || error.code === 'UNAUTHORIZED')) return false;
     throw error;
   }
+}
+
+/**
+ * What to mount from, or undefined for no mount at all: `{ from }` when `from` routes to the
+ * target's repository and may be pulled; `{}` (any image of the repository, spec 1.1) when no
+ * `from` was given and the caller may pull the target itself, so a mount never reveals a blob the
+ * caller could not read anyway.
+ */
+async function mountSource(call: ApiCall, target: Target, from: string | null): Promise<{ from?: string } | undefined> {
+  if (from === null) return (await mayPull(call, target)) ? {} : undefined;
+  if (!isValidName(from)) return undefined;
+  const resolved = call.resolver.tryResolve(from, call.route);
+  if (!resolved || resolved.repository !== target.repository) return undefined;
+  return (await mayPull(call, resolved)) ? { from: resolved.image } : undefined;
 }
 
 export async function startUpload(call: ApiCall, name: string): Promise<void> {
@@ -54,10 +66,10 @@ export async function startUpload(call: ApiCall, name: string): Promise<void> {
 
   if (mount !== null) {
     assertValidDigest(mount);
-    const from = await mountSource(call, target, call.query.get('from'));
-    const started = await target.repo.startUpload(target.image, {
-      mount: { digest: mount, ...(from === undefined ? {} : { from }) },
-    });
+    const source = await mountSource(call, target, call.query.get('from'));
+    const started = source
+      ? await target.repo.startUpload(target.image, { mount: { digest: mount, ...source } })
+      : await target.repo.startUpload(target.image);
     if ('mounted' in started) return sendBlobCreated(call, name, started.mounted);
     return sendSession(call, name, started.upload, 202);
   }

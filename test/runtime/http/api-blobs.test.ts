@@ -191,7 +191,14 @@ describe('push', () => {
       url: `/v2/closed/y/blobs/uploads/?mount=${DIGEST}&from=closed/x`,
     });
     expect(denied.statusCode).toBe(202);
-    expect(h.world.repositories.get('closed')!.calls.at(-1)).toBe(`startUpload y {"mount":{"digest":"${DIGEST}"}}`);
+    expect(h.world.repositories.get('closed')!.calls.at(-1)).toBe('startUpload y {}');
+    // no `from`: any image of the repository may provide it, when the caller may pull there
+    await h.app.inject({ method: 'POST', url: `/v2/derived3/blobs/uploads/?mount=${DIGEST}` });
+    expect(h.world.repositories.get('private')!.calls.at(-1)).toBe(
+      `startUpload derived3 {"mount":{"digest":"${DIGEST}"}}`,
+    );
+    await h.app.inject({ method: 'POST', url: `/v2/closed/z/blobs/uploads/?mount=${DIGEST}` });
+    expect(h.world.repositories.get('closed')!.calls.at(-1)).toBe('startUpload z {}');
   });
 });
 
