@@ -108,6 +108,6 @@ describe('redactPlan', () => {
     });
     expect(redacted.security.users[0]!.password).toBe('<redacted>');
     expect(JSON.stringify(redacted)).not.toContain('$2y$');
-    expect((redacted as { id: string }).id).toBe(plan.id);
+    expect((redacted as unknown as { id: string }).id).toBe(plan.id);
   });
 });
