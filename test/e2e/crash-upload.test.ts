@@ -53,10 +53,12 @@ function blobStream(pauseAt?: number, onPaused?: () => void): Readable {
 
 async function filesUnder(dir: string): Promise<{ path: string; size: number }[]> {
   const out: { path: string; size: number }[] = [];
-  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
     if (!entry.isFile()) continue;
     const path = join(entry.parentPath, entry.name);
-    out.push({ path, size: (await stat(path)).size });
+    const info = await stat(path).catch(() => null); // a temp file may be renamed meanwhile
+    if (info) out.push({ path, size: info.size });
   }
   return out;
 }
