@@ -6,18 +6,12 @@
  * and refused like it: the grammar only allows components that start and end with `[a-z0-9]`.
  */
 import { RegistryError } from '../errors.ts';
+import { isDigest } from '../storage/digest.ts';
 
 /** One path component of a name: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`. */
 const COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
 const NAME_PATTERN = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 const TAG_PATTERN = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
-/** The spec's general digest grammar; only the algorithms below are accepted by the stores. */
-const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-const DIGEST_ENCODINGS: Readonly<Record<string, RegExp>> = {
-  sha256: /^[a-f0-9]{64}$/,
-  sha512: /^[a-f0-9]{128}$/,
-};
-
 /** The spec's limit on a whole name, routing prefix included. */
 export const MAX_NAME_LENGTH = 255;
 
@@ -42,12 +36,9 @@ export function isValidTag(tag: string): boolean {
   return TAG_PATTERN.test(tag);
 }
 
-/** A supported digest: `sha256:<64 hex>` or `sha512:<128 hex>`, lower case. */
+/** A digest a store accepts: `sha256:<64 hex>` or `sha512:<128 hex>`, lower case (storage/digest.ts). */
 export function isValidDigest(digest: string): boolean {
-  if (!DIGEST_GRAMMAR.test(digest)) return false;
-  const colon = digest.indexOf(':');
-  const encoding = DIGEST_ENCODINGS[digest.slice(0, colon)];
-  return encoding?.test(digest.slice(colon + 1)) === true;
+  return isDigest(digest);
 }
 
 /** Throws `DIGEST_INVALID` unless `digest` is a supported digest. */
