@@ -1,0 +1,287 @@
+/**
+ * HostedRepository: images pushed by clients, kept in one blob store.
+ *
+ * All state lives in the store (blobs, and the image metadata of `metadata.ts`: tags, manifest and
+ * layer links, referrers, the catalog), so replicas sharing a store see the same repository and a
+ * restart loses nothing. The instance itself holds only its plan, store and logger.
+ *
+ * Write order makes every intermediate state harmless to readers: a manifest's bytes are stored
+ * (verified by digest) before it is linked, it is linked before its referrer entry, and the tag
+ * moves last, so a client that sees a tag can always fetch what it points to.
+ *
+ * Deleting unlinks; the bytes stay in the store because other images or repositories on the same
+ * store may link them. Reclaiming unreferenced blobs (garbage collection) is out of scope here.
+ */
+import { Readable } from 'node:stream';
+import type { FastifyBaseLogger } from 'fastify';
+import type { HostedRepositoryPlan } from '../../compiler/plan.ts';
+import { RegistryError } from '../errors.ts';
+import type { BlobInfo, BlobStore, ByteRange, Digest } from '../storage/blob-store.ts';
+import { isDigest } from '../storage/digest.ts';
+import { HostedBlobs } from './hosted-blobs.ts';
+import { type HostedMetadata, openHostedMetadata } from './hosted-metadata.ts';
+import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest, referrerDescriptor } from './manifest.ts';
+import type { BlobResponse, Descriptor, Manifest, Repository, UploadStatus } from './repository.ts';
+import { toRegistryError } from './storage-errors.ts';
+
+/** What a hosted repository needs besides its plan. */
+export interface HostedRepositoryDeps {
+  readonly store: BlobStore;
+  readonly log: FastifyBaseLogger;
+}
+
+/** Creates the hosted repository of `plan` over `deps.store`; no I/O happens until a request. */
+export function createHostedRepository(plan: HostedRepositoryPlan, deps: HostedRepositoryDeps): HostedRepository {
+  return new HostedRepository(plan, deps);
+}
+
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+/** See the module comment. Every method checks `online` and the deployment policy first. */
+export class HostedRepository implements Repository {
+  readonly name: string;
+  readonly plan: HostedRepositoryPlan;
+  readonly #store: BlobStore;
+  readonly #log: FastifyBaseLogger;
+  readonly #meta: HostedMetadata;
+  readonly #blobs: HostedBlobs;
+
+  constructor(plan: HostedRepositoryPlan, deps: HostedRepositoryDeps) {
+    this.name = plan.name;
+    this.plan = plan;
+    this.#store = deps.store;
+    this.#log = deps.log;
+    this.#meta = openHostedMetadata(deps.store, plan.name);
+    this.#blobs = new HostedBlobs(plan.name, deps.store, this.#meta);
+  }
+
+  /**
+   * The manifest as pushed, byte for byte, with the media type it was pushed as. `accept` is not
+   * consulted: a hosted repository converts nothing, and every client that can push schema 2 or
+   * OCI accepts what it pushed.
+   */
+  async getManifest(image: string, reference: string): Promise<Manifest> {
+    return this.#run('getManifest', 'read', async () => {
+      const digest = await this.#resolve(image, reference);
+      const link = digest === undefined ? undefined : await this.#meta.getManifestLink(image, digest);
+      if (digest === undefined || link === undefined) {
+        throw new RegistryError('MANIFEST_UNKNOWN', {
+          message: `manifest ${reference} of ${image} is not in repository ${this.name}`,
+          detail: { name: image, reference },
+        });
+      }
+      const body = await this.#readManifestBody(image, digest);
+      return { digest, mediaType: link.mediaType, size: body.length, body };
+    });
+  }
+
+  async putManifest(
+    image: string,
+    reference: string,
+    body: Buffer,
+    contentType: string,
+  ): Promise<{ digest: Digest; subject?: Digest }> {
+    return this.#run('putManifest', 'write', async () => {
+      const byDigest = isDigest(reference);
+      if (!byDigest && !TAG.test(reference)) {
+        throw new RegistryError('MANIFEST_INVALID', {
+          message: `${reference} is neither a digest nor a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})`,
+          detail: { reference },
+        });
+      }
+      const manifest = parseManifest(body, contentType, byDigest ? reference : undefined);
+      await this.#checkReferences(image, manifest);
+      if (!byDigest) await this.#checkRedeploy(image, reference, manifest.digest);
+      if ((await this.#store.stat(manifest.digest))?.size !== body.length) {
+        await this.#store.putBlob(manifest.digest, Readable.from([body]), body.length);
+      }
+      await this.#meta.linkManifest(image, manifest.digest, {
+        mediaType: manifest.mediaType,
+        ...(manifest.subject !== undefined ? { subject: manifest.subject.digest } : {}),
+      });
+      if (manifest.subject !== undefined) {
+        await this.#meta.addReferrer(image, manifest.subject.digest, referrerDescriptor(manifest));
+      }
+      if (!byDigest) await this.#meta.setTag(image, reference, manifest.digest);
+      this.#log.debug({ image, reference, digest: manifest.digest }, 'manifest stored');
+      return manifest.subject === undefined
+        ? { digest: manifest.digest }
+        : { digest: manifest.digest, subject: manifest.subject.digest };
+    });
+  }
+
+  async deleteManifest(image: string, reference: string): Promise<void> {
+    return this.#run('deleteManifest', 'write', async () => {
+      const policy = this.plan.deploymentPolicy;
+      if (!isDigest(reference)) {
+        const digest = await this.#resolve(image, reference);
+        if (digest === undefined) {
+          throw new RegistryError('MANIFEST_UNKNOWN', {
+            message: `tag ${reference} of ${image} is not in repository ${this.name}`,
+            detail: { name: image, reference },
+          });
+        }
+        if (policy === 'disableRedeploy') throw this.#immutable(image, reference, digest, 'deleted');
+        await this.#meta.deleteTag(image, reference);
+        return;
+      }
+      const link = await this.#meta.getManifestLink(image, reference);
+      if (link === undefined) {
+        throw new RegistryError('MANIFEST_UNKNOWN', {
+          message: `manifest ${reference} of ${image} is not in repository ${this.name}`,
+          detail: { name: image, reference },
+        });
+      }
+      const tags = await this.#tagsOf(image, reference);
+      if (policy === 'disableRedeploy' && tags.length > 0) {
+        throw this.#immutable(image, tags[0] as string, reference, 'deleted (with the manifest it points to)');
+      }
+      for (const tag of tags) await this.#meta.deleteTag(image, tag);
+      if (link.subject !== undefined) await this.#meta.removeReferrer(image, link.subject, reference);
+      await this.#meta.unlinkManifest(image, reference);
+    });
+  }
+
+  async statBlob(image: string, digest: Digest): Promise<BlobInfo> {
+    return this.#run('statBlob', 'read', () => this.#blobs.stat(image, digest));
+  }
+
+  async getBlob(image: string, digest: Digest, range?: ByteRange): Promise<BlobResponse> {
+    return this.#run('getBlob', 'read', () => this.#blobs.get(image, digest, range));
+  }
+
+  async deleteBlob(image: string, digest: Digest): Promise<void> {
+    return this.#run('deleteBlob', 'write', () => this.#blobs.unlink(image, digest));
+  }
+
+  async startUpload(
+    image: string,
+    options: { mount?: { digest: Digest; from?: string } } = {},
+  ): Promise<{ upload: UploadStatus } | { mounted: BlobInfo }> {
+    return this.#run('startUpload', 'write', () => this.#blobs.startUpload(image, options.mount));
+  }
+
+  async getUpload(image: string, id: string): Promise<UploadStatus> {
+    return this.#run('getUpload', 'read', () => this.#blobs.getUpload(image, id));
+  }
+
+  async appendUpload(image: string, id: string, offset: number, body: Readable): Promise<UploadStatus> {
+    return this.#run('appendUpload', 'write', () => this.#blobs.appendUpload(image, id, offset, body));
+  }
+
+  async completeUpload(image: string, id: string, digest: Digest, body?: Readable): Promise<BlobInfo> {
+    return this.#run('completeUpload', 'write', () => this.#blobs.completeUpload(image, id, digest, body));
+  }
+
+  /** Allowed even when read-only: discarding an unfinished upload changes nothing a client can see. */
+  async cancelUpload(image: string, id: string): Promise<void> {
+    return this.#run('cancelUpload', 'read', () => this.#blobs.cancelUpload(image, id));
+  }
+
+  async listTags(image: string): Promise<string[]> {
+    return this.#run('listTags', 'read', async () => {
+      const tags = await this.#meta.listTags(image);
+      if (tags.length === 0 && !(await this.#meta.hasImage(image))) {
+        throw new RegistryError('NAME_UNKNOWN', {
+          message: `image ${image} is not in repository ${this.name}`,
+          detail: { name: image },
+        });
+      }
+      return [...tags].sort();
+    });
+  }
+
+  async listImages(): Promise<string[]> {
+    return this.#run('listImages', 'read', async () => [...(await this.#meta.listImages())].sort());
+  }
+
+  async listReferrers(image: string, digest: Digest, artifactType?: string): Promise<Descriptor[]> {
+    return this.#run('listReferrers', 'read', async () => {
+      const referrers = await this.#meta.listReferrers(image, digest);
+      return artifactType === undefined ? referrers : referrers.filter((r) => r.artifactType === artifactType);
+    });
+  }
+
+  /** Checks `online` and the policy, runs `fn`, and translates storage failures, once. */
+  async #run<T>(operation: string, kind: 'read' | 'write', fn: () => Promise<T>): Promise<T> {
+    if (!this.plan.online) {
+      throw new RegistryError('UNAVAILABLE', {
+        message: `repository ${this.name} is offline (online: false in the configuration)`,
+        detail: { repository: this.name },
+      });
+    }
+    if (kind === 'write' && this.plan.deploymentPolicy === 'readOnly') {
+      throw new RegistryError('DENIED', {
+        message: `repository ${this.name} is read-only (deploymentPolicy: readOnly): pushes and deletes are refused`,
+        detail: { repository: this.name, deploymentPolicy: 'readOnly' },
+      });
+    }
+    try {
+      return await fn();
+    } catch (error) {
+      throw toRegistryError(error, this.#log, operation);
+    }
+  }
+
+  /** The digest `reference` names in `image`: itself, or what the tag points to (a malformed tag names nothing). */
+  async #resolve(image: string, reference: string): Promise<Digest | undefined> {
+    if (isDigest(reference)) return reference;
+    return TAG.test(reference) ? this.#meta.getTag(image, reference) : undefined;
+  }
+
+  async #readManifestBody(image: string, digest: Digest): Promise<Buffer> {
+    const info = await this.#store.stat(digest);
+    if (info === undefined || info.size > MAX_MANIFEST_BYTES) {
+      this.#log.error({ image, digest, size: info?.size }, 'linked manifest missing from the store or oversized');
+      throw new RegistryError('MANIFEST_UNKNOWN', {
+        message: `manifest ${digest} of ${image} is linked but its content is missing from the blob store`,
+        detail: { name: image, reference: digest },
+      });
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.#store.read(digest)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  /** Every blob of an image manifest and every child of an index must already be in `image`. */
+  async #checkReferences(image: string, manifest: ParsedManifest): Promise<void> {
+    const blobs = [...new Set(manifest.blobs.map((b) => b.digest))];
+    const children = [...new Set(manifest.manifests.map((m) => m.digest))];
+    const missing = [
+      ...(await Promise.all(blobs.map(async (d) => ((await this.#blobs.isLinked(image, d)) ? [] : [d])))).flat(),
+      ...(
+        await Promise.all(
+          children.map(async (d) => ((await this.#meta.getManifestLink(image, d)) === undefined ? [d] : [])),
+        )
+      ).flat(),
+    ];
+    if (missing.length > 0) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', {
+        message: `manifest references ${missing.length === 1 ? 'a blob or manifest' : `${missing.length} blobs or manifests`} not pushed to ${image}: ${missing.join(', ')}`,
+        detail: { digest: missing[0], missing },
+      });
+    }
+  }
+
+  /** Under disableRedeploy a tag, once set, keeps its digest. */
+  async #checkRedeploy(image: string, tag: string, digest: Digest): Promise<void> {
+    if (this.plan.deploymentPolicy !== 'disableRedeploy') return;
+    const current = await this.#meta.getTag(image, tag);
+    if (current !== undefined && current !== digest) throw this.#immutable(image, tag, current, 'moved');
+  }
+
+  #immutable(image: string, tag: string, current: Digest, what: string): RegistryError {
+    return new RegistryError('DENIED', {
+      message:
+        `tag ${tag} of ${image} already points to ${current} and cannot be ${what}: repository ${this.name} ` +
+        'has deploymentPolicy disableRedeploy (tags are immutable); push under a new tag',
+      detail: { repository: this.name, name: image, tag, digest: current, deploymentPolicy: 'disableRedeploy' },
+    });
+  }
+
+  async #tagsOf(image: string, digest: Digest): Promise<string[]> {
+    const tags = await this.#meta.listTags(image);
+    const targets = await Promise.all(tags.map((tag) => this.#meta.getTag(image, tag)));
+    return tags.filter((_, i) => targets[i] === digest);
+  }
+}

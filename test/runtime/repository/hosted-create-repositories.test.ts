@@ -1,0 +1,122 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { pino } from 'pino';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Plan, RepositoryPlan } from '../../../compiler/plan.ts';
+import { HostedRepository } from '../../../runtime/repository/hosted.ts';
+import { createRepositories } from '../../../runtime/repository/index.ts';
+import type { Repository } from '../../../runtime/repository/repository.ts';
+import type { BlobStore } from '../../../runtime/storage/blob-store.ts';
+import { createMemoryBlobStore } from '../../../runtime/storage/drivers/memory.ts';
+
+// The proxy and group implementations are another engineer's; here only what they are handed matters.
+const calls = vi.hoisted(() => ({ proxy: [] as unknown[][], group: [] as unknown[][] }));
+vi.mock('../../../runtime/repository/proxy.ts', () => ({
+  createProxyRepository: (plan: RepositoryPlan, deps: unknown) => {
+    calls.proxy.push([plan, deps]);
+    return { name: plan.name, plan, kind: 'fake proxy' };
+  },
+}));
+vi.mock('../../../runtime/repository/group.ts', () => ({
+  createGroupRepository: (plan: RepositoryPlan, deps: unknown) => {
+    calls.group.push([plan, deps]);
+    return { name: plan.name, plan, kind: 'fake group' };
+  },
+}));
+
+const log = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
+const base = { online: true, access: { anonymous: [] } } as const;
+
+function makePlan(): Plan {
+  const repositories: RepositoryPlan[] = [
+    {
+      ...base,
+      name: 'all',
+      type: 'group',
+      blobStore: 'default',
+      members: ['private', 'hub'],
+      writableMember: 'private',
+    },
+    { ...base, name: 'private', type: 'hosted', blobStore: 'default', deploymentPolicy: 'allowRedeploy' },
+    {
+      ...base,
+      name: 'hub',
+      type: 'proxy',
+      blobStore: 'cache',
+      remote: { url: 'http://127.0.0.1:9', index: 'registry', auth: null, timeoutMs: 1000 },
+      metadataMaxAgeMs: 1000,
+      negativeCacheTtlMs: 1000,
+      offline: false,
+      httpProxy: null,
+    },
+    { ...base, name: 'pulls', type: 'group', blobStore: 'default', members: ['hub'], writableMember: null },
+  ];
+  return {
+    id: 'test',
+    version: 1,
+    blobStores: {
+      default: { name: 'default', driver: 'file', path: '/unused' },
+      cache: { name: 'cache', driver: 'file', path: '/unused-too' },
+    },
+    repositories: Object.fromEntries(repositories.map((r) => [r.name, r])),
+    listeners: [],
+    security: {
+      realm: 'regctl',
+      users: [],
+      roles: {},
+      token: { enabled: false, issuer: 'regctl', service: 'regctl', ttlMs: 1000, signingKey: null },
+    },
+  };
+}
+
+describe('createRepositories', () => {
+  let stores: Map<string, BlobStore>;
+  beforeEach(() => {
+    calls.proxy.length = 0;
+    calls.group.length = 0;
+    stores = new Map([
+      ['default', createMemoryBlobStore({ name: 'default' })],
+      ['cache', createMemoryBlobStore({ name: 'cache' })],
+    ]);
+  });
+
+  it('builds leaves first, groups over the member instances, and keeps the plan order', () => {
+    const repositories = createRepositories(makePlan(), stores, { env: {}, log });
+    expect([...repositories.keys()]).toEqual(['all', 'private', 'hub', 'pulls']);
+    const hostedRepository = repositories.get('private');
+    expect(hostedRepository).toBeInstanceOf(HostedRepository);
+    const [proxyPlan, proxyDeps] = calls.proxy[0] as [RepositoryPlan, { store: BlobStore; previous?: unknown }];
+    expect(proxyPlan.name).toBe('hub');
+    expect(proxyDeps.store).toBe(stores.get('cache'));
+    expect(proxyDeps.previous).toBeUndefined();
+    const groups = calls.group as [RepositoryPlan, { members: Repository[]; writable: Repository | null }][];
+    expect(groups.map(([plan]) => plan.name)).toEqual(['all', 'pulls']);
+    const [, allDeps] = groups[0] as (typeof groups)[0];
+    expect(allDeps.members).toEqual([hostedRepository, repositories.get('hub')]);
+    expect(allDeps.writable).toBe(hostedRepository);
+    expect(groups[1]?.[1].writable).toBeNull();
+  });
+
+  it('hands a proxy its previous instance, and nothing else reuses one', () => {
+    const first = createRepositories(makePlan(), stores, { env: {}, log });
+    const second = createRepositories(makePlan(), stores, { env: {}, log, previous: first });
+    const [, deps] = calls.proxy[1] as [RepositoryPlan, { previous?: unknown }];
+    expect(deps.previous).toBe(first.get('hub'));
+    expect(second.get('private')).not.toBe(first.get('private'));
+  });
+
+  it('throws on a blob store that was not opened or a member that is not a leaf', () => {
+    stores.delete('cache');
+    expect(() => createRepositories(makePlan(), stores, { env: {}, log })).toThrow(
+      'repository hub: blob store cache was not opened',
+    );
+    stores.set('cache', createMemoryBlobStore({ name: 'cache' }));
+    const plan = makePlan();
+    const broken = {
+      ...plan,
+      repositories: { ...plan.repositories, all: { ...plan.repositories.all, members: ['pulls'] } },
+    };
+    expect(() => createRepositories(broken as Plan, stores, { env: {}, log })).toThrow(
+      'group all: member pulls is not a hosted or proxy repository of the plan',
+    );
+  });
+});
