@@ -6,6 +6,7 @@ import { checkConfig } from './check.ts';
 import { compilePlan } from './compile.ts';
 import { type Diagnostic, hasErrors } from './diagnostics.ts';
 import { type Locate, loadConfig } from './load.ts';
+import { createTsLocator } from './locate-ts.ts';
 import type { Plan } from './plan.ts';
 
 export interface BuildOptions {
@@ -37,7 +38,10 @@ export async function buildPlan(options: BuildOptions = {}): Promise<BuildResult
   if (!loaded.ok) return { ...loaded, stage: 'load' };
   const { configPath, files } = loaded;
   const checked = checkConfig(loaded.value);
-  const diagnostics = checked.diagnostics.map((d) => place(d, configPath, loaded.locate));
+  let locate = loaded.locate;
+  if (checked.diagnostics.length > 0 && /\.[cm]?[jt]s$/.test(configPath))
+    locate = (await createTsLocator(configPath)) ?? locate;
+  const diagnostics = checked.diagnostics.map((d) => place(d, configPath, locate));
   if (checked.config === null || hasErrors(diagnostics))
     return { ok: false, stage: 'check', configPath, files, diagnostics };
   try {

@@ -56,7 +56,7 @@ describe('regctl validate', () => {
     const { code, stdout } = regctl(['validate', '--format', 'github', '--config', example('invalid/reserved-name')]);
     expect(code).toBe(1);
     expect(stdout.trim()).toBe(
-      '::error file=examples/invalid/reserved-name/registry.config.ts,title=regctl reserved-name::repositories[1].name: `v2` is reserved and cannot name a repository',
+      '::error file=examples/invalid/reserved-name/registry.config.ts,line=7,col=13,title=regctl reserved-name::repositories[1].name: `v2` is reserved and cannot name a repository',
     );
   });
 

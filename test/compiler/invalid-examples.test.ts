@@ -149,5 +149,8 @@ describe('invalid examples', () => {
       file: configPath,
     });
     if (expected.hint !== undefined) expect(errors[0]!.hint).toBe(expected.hint);
+    // TS configs are located too (best effort): every case here points inside the file.
+    expect(errors[0]!.line).toBeGreaterThan(3);
+    expect(errors[0]!.column).toBeGreaterThan(1);
   });
 });

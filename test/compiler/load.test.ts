@@ -46,6 +46,21 @@ export default defineConfig({
     expect(second.ok && second.plan.id).not.toBe(first.plan.id);
   });
 
+  it('locates diagnostics in a TS config through defineConfig and local constants', async () => {
+    await writeFile(
+      join(dir, 'registry.config.ts'),
+      `import { defineConfig } from '${schema}';
+const repositories = [
+  { name: 'private', type: 'hosted' as const, anonymous: ['pull' as const, 'push' as const] },
+  { name: 'registry', type: 'group' as const, members: ['private', 'privte'] },
+];
+export default defineConfig({ repositories });
+`,
+    );
+    const result = await buildPlan({ cwd: dir });
+    expect(result.diagnostics).toMatchObject([{ code: 'unknown-member', line: 4, column: 68 }]);
+  });
+
   it('reports a syntax error in a TS config as a load failure', async () => {
     await writeFile(join(dir, 'registry.config.ts'), 'export default {{{;\n');
     const result = await buildPlan({ cwd: dir });
