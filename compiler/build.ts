@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { checkConfig } from './check.ts';
 import { compilePlan } from './compile.ts';
 import { type Diagnostic, hasErrors } from './diagnostics.ts';
+import { checkEnvironment } from './env-check.ts';
 import { type Locate, loadConfig } from './load.ts';
 import { createTsLocator } from './locate-ts.ts';
 import type { Plan } from './plan.ts';
@@ -13,7 +14,10 @@ export interface BuildOptions {
   /** Explicit config file; otherwise `registry.config.*` is searched in `cwd`. */
   configPath?: string;
   cwd?: string;
-  /** Reserved for env-dependent checks; the plan itself only ever holds env references. */
+  /**
+   * The environment the plan will run in: when given, env references it does not define are
+   * reported as warnings (`env-unset`). The plan itself only ever holds the references.
+   */
   env?: NodeJS.ProcessEnv;
   /**
    * Folder that relative paths in the config resolve against (default: the config file's folder).
@@ -38,6 +42,8 @@ export async function buildPlan(options: BuildOptions = {}): Promise<BuildResult
   if (!loaded.ok) return { ...loaded, stage: 'load' };
   const { configPath, files } = loaded;
   const checked = checkConfig(loaded.value);
+  if (checked.config !== null && options.env !== undefined)
+    checked.diagnostics.push(...checkEnvironment(checked.config, options.env));
   let locate = loaded.locate;
   if (checked.diagnostics.length > 0 && /\.[cm]?[jt]s$/.test(configPath))
     locate = (await createTsLocator(configPath)) ?? locate;

@@ -67,5 +67,33 @@ export const listenerConflicts: Rule = (config) => {
       }
     }
   });
+  out.push(...wildcardOverlaps(config.listeners));
   return out;
 };
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '[::]']);
+
+/**
+ * A wildcard address and a specific one on the same port cannot both be bound (EADDRINUSE):
+ * route them through one listener on the wildcard address instead.
+ */
+function wildcardOverlaps(listeners: readonly ListenerConfig[]): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const wildcardAt = new Map<number, number>();
+  listeners.forEach((l, index) => {
+    if (WILDCARDS.has(l.host) && !wildcardAt.has(l.port)) wildcardAt.set(l.port, index);
+  });
+  listeners.forEach((l, index) => {
+    const wildcard = wildcardAt.get(l.port);
+    if (wildcard === undefined || WILDCARDS.has(l.host)) return;
+    out.push(
+      error(
+        'listener-overlap',
+        ['listeners', index, 'host'],
+        `${l.host}:${l.port} overlaps ${listeners[wildcard]!.host}:${l.port} at listeners[${wildcard}]: both cannot be bound`,
+        `use host '${listeners[wildcard]!.host}' here too, so the two merge`,
+      ),
+    );
+  });
+  return out;
+}

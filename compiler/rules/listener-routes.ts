@@ -1,6 +1,10 @@
 import { type Diagnostic, didYouMean, error, warning } from '../diagnostics.ts';
 import type { Rule } from './types.ts';
 
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+const REGISTRY_HOST = new RegExp(`${HOST_NAME.source.slice(0, -1)}(?::\\d{1,5})?$`);
+
 /** Every repository a listener routes to exists; a listener routes somewhere. */
 export const listenerRoutes: Rule = (config) => {
   const out: Diagnostic[] = [];
@@ -18,7 +22,31 @@ export const listenerRoutes: Rule = (config) => {
       });
     else for (const [prefix, name] of Object.entries(listener.paths)) check(name, [...base, 'paths', prefix]);
     for (const [host, name] of Object.entries(listener.virtualHosts)) check(name, [...base, 'virtualHosts', host]);
-    for (const [ns, name] of Object.entries(listener.mirrors)) check(name, [...base, 'mirrors', ns]);
+    for (const [ns, name] of Object.entries(listener.mirrors)) {
+      check(name, [...base, 'mirrors', ns]);
+      if (!REGISTRY_HOST.test(ns)) {
+        out.push(
+          error(
+            'invalid-namespace',
+            [...base, 'mirrors', ns],
+            `\`${ns}\` is not a registry host name`,
+            "write it as containerd sends it in ?ns=, e.g. 'docker.io' or 'registry.example.com:5000'",
+          ),
+        );
+      }
+    }
+    for (const host of Object.keys(listener.virtualHosts)) {
+      if (!HOST_NAME.test(host)) {
+        out.push(
+          error(
+            'invalid-virtual-host',
+            [...base, 'virtualHosts', host],
+            `\`${host}\` is not a host name`,
+            'virtual hosts are matched on the Host header without its port',
+          ),
+        );
+      }
+    }
     const routes =
       (listener.repository ? 1 : 0) +
       Object.keys(listener.paths).length +

@@ -294,6 +294,27 @@ describe('semantic checks', () => {
     ]);
   });
 
+  it('rejects a specific address sharing a port with a wildcard one, and malformed route keys', () => {
+    const errors = errorsOf({
+      repositories: [hosted('a')],
+      listeners: [
+        {
+          host: '0.0.0.0',
+          port: 5000,
+          repository: 'a',
+          mirrors: { 'docker io': 'a', 'r.example:5000': 'a' },
+          virtualHosts: { h_x: 'a' },
+        },
+        { host: '127.0.0.1', port: 5000, repository: 'a' },
+      ],
+    });
+    expect(errors.map((e) => [e.code, e.path])).toEqual([
+      ['invalid-namespace', ['listeners', 0, 'mirrors', 'docker io']],
+      ['invalid-virtual-host', ['listeners', 0, 'virtualHosts', 'h_x']],
+      ['listener-overlap', ['listeners', 1, 'host']],
+    ]);
+  });
+
   it('accepts a well-formed bcrypt hash', () => {
     const hash = '$2y$05$abcdefghijklmnopqrstuu5wW4c/1ce.2bKRWkGnNU1RjJ4nrm4bW';
     expect(hash.length).toBe(60);

@@ -127,7 +127,9 @@ const EXPECTED: Record<string, { code: string; path: (string | number)[]; messag
 };
 
 describe('invalid examples', () => {
-  const cases = readdirSync(join(root, 'examples', 'invalid'));
+  const cases = readdirSync(join(root, 'examples', 'invalid'), { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name);
 
   it('every invalid example has an expectation, and every expectation an example', () => {
     expect(cases.sort()).toEqual(Object.keys(EXPECTED).sort());

@@ -125,6 +125,24 @@ listeners:
     expect(result.diagnostics[0]).toMatchObject({ code: 'load-failed', line: expect.any(Number) });
   });
 
+  it('warns about env references the given environment does not define', async () => {
+    await writeFile(
+      join(dir, 'registry.config.yaml'),
+      'repositories: [{ name: private, type: hosted, anonymous: [pull, push] }]\nsecurity:\n  users:\n    - { name: a, password: { env: A_PASSWORD } }\n    - { name: b, password: { env: B_PASSWORD } }\n',
+    );
+    expect((await buildPlan({ cwd: dir })).diagnostics).toEqual([]);
+    const result = await buildPlan({ cwd: dir, env: { A_PASSWORD: 'x' } });
+    expect(result.ok).toBe(true);
+    expect(result.diagnostics).toMatchObject([
+      {
+        code: 'env-unset',
+        severity: 'warning',
+        path: ['security', 'users', 1, 'password'],
+        message: 'environment variable `B_PASSWORD` is not set',
+      },
+    ]);
+  });
+
   it('loads JSON configs', async () => {
     await writeFile(
       join(dir, 'registry.config.json'),
