@@ -47,7 +47,10 @@ export async function buildPlan(options: BuildOptions = {}): Promise<BuildResult
   let locate = loaded.locate;
   if (checked.diagnostics.length > 0 && /\.[cm]?[jt]s$/.test(configPath))
     locate = (await createTsLocator(configPath)) ?? locate;
-  const diagnostics = checked.diagnostics.map((d) => place(d, configPath, locate));
+  // In file order when positions are known (stable: same-position diagnostics keep rule order).
+  const diagnostics = checked.diagnostics
+    .map((d) => place(d, configPath, locate))
+    .sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   if (checked.config === null || hasErrors(diagnostics))
     return { ok: false, stage: 'check', configPath, files, diagnostics };
   try {
