@@ -25,17 +25,12 @@
  */
 import { createHash, type Hash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-} from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { StorageError } from '../../errors.ts';
 import type { BlobInfo, UploadState } from '../../storage/blob-store.ts';
-import { headEtag, httpStatusOf, isNotFound, type S3Connection, toStorageError, unquoteEtag } from './s3-client.ts';
+import { headEtag, httpStatusOf, type S3Connection, toStorageError } from './s3-client.ts';
 import { isUploadId, parseDigest, type S3Layout } from './s3-layout.ts';
+import { deleteQuietly, getSmallObject, objectExists, putSmallObject } from './s3-objects.ts';
 import { abortMultipart, copyObject, hashObject, type PartRecord, PartSink } from './s3-parts.ts';
 
 /** The session document, as stored. */
@@ -64,6 +59,8 @@ export class S3Uploads {
   readonly #partSize: number;
   /** Running sha256 of sessions whose every byte passed through this process, by session id. */
   readonly #hashes = new Map<string, HashState>();
+  /** Sessions this process is appending to or committing right now. */
+  readonly #busy = new Set<string>();
 
   constructor(s3: S3Connection, layout: S3Layout, partSize: number) {
     this.#s3 = s3;
@@ -82,7 +79,7 @@ export class S3Uploads {
       parts: [],
       tail: null,
     };
-    await this.#put(this.#layout.session(doc.id), JSON.stringify(doc));
+    await putSmallObject(this.#s3, this.#layout.session(doc.id), JSON.stringify(doc));
     this.#hashes.set(doc.id, { hash: createHash('sha256'), offset: 0 });
     return toState(doc);
   }
@@ -92,11 +89,36 @@ export class S3Uploads {
     return loaded && toState(loaded.doc);
   }
 
+  /**
+   * Appends `body`. Refused at once (`STORAGE_UPLOAD_OFFSET`, body drained) while this process is
+   * already appending to or committing the session; across replicas the If-Match on the document
+   * decides. A broken body keeps the bytes received and rethrows the body's own error.
+   */
   async append(id: string, offset: number, body: Readable): Promise<UploadState> {
-    const loaded = await this.#load(id);
-    if (!loaded) throw new StorageError('STORAGE_UPLOAD_UNKNOWN', `upload ${id} is unknown`);
+    if (this.#busy.has(id)) {
+      body.resume();
+      throw new StorageError('STORAGE_UPLOAD_OFFSET', `upload ${id} is receiving another append`);
+    }
+    this.#busy.add(id);
+    try {
+      return await this.#append(id, offset, body);
+    } finally {
+      this.#busy.delete(id);
+    }
+  }
+
+  async #append(id: string, offset: number, body: Readable): Promise<UploadState> {
+    const loaded = await this.#load(id).catch((error) => {
+      body.resume();
+      throw error;
+    });
+    if (!loaded) {
+      body.resume();
+      throw new StorageError('STORAGE_UPLOAD_UNKNOWN', `upload ${id} is unknown`);
+    }
     const { doc, etag } = loaded;
     if (offset !== doc.offset) {
+      body.resume();
       throw new StorageError('STORAGE_UPLOAD_OFFSET', `upload ${id} is at offset ${doc.offset}, not ${offset}`);
     }
     let hashState = this.#hashes.get(id);
@@ -106,7 +128,7 @@ export class S3Uploads {
       uploadId: doc.multipartId,
       parts: doc.parts,
     });
-    if (doc.tail) await sink.write(await this.#getBuffer(doc.tail.key));
+    if (doc.tail) await sink.write(await this.#getTail(doc.tail.key));
     let received = 0;
     let bodyError: unknown;
     try {
@@ -128,23 +150,31 @@ export class S3Uploads {
       : sink.pendingSize > 0
         ? { key: this.#layout.tail(id, end, randomBytes(6).toString('hex')), size: sink.pendingSize }
         : null;
-    if (tail && !unchanged) await this.#put(tail.key, sink.pending());
+    if (tail && !unchanged) await putSmallObject(this.#s3, tail.key, sink.pending());
     const next: S3SessionDoc = { ...doc, offset: end, multipartId: sink.uploadId, parts: sink.parts, tail };
     await this.#save(next, etag);
-    if (doc.tail && doc.tail.key !== tail?.key) await this.#delete(doc.tail.key);
+    if (doc.tail && doc.tail.key !== tail?.key) await deleteQuietly(this.#s3, doc.tail.key);
     if (hashState) {
       hashState.offset = end;
       this.#hashes.set(id, hashState);
     }
-    if (bodyError !== undefined) {
-      throw new StorageError('STORAGE_IO', `upload ${id}: request body failed after ${received} bytes`, {
-        cause: bodyError,
-      });
-    }
+    if (bodyError !== undefined) throw bodyError;
     return toState(next);
   }
 
   async commit(id: string, digest: string, expectedSize?: number): Promise<BlobInfo> {
+    if (this.#busy.has(id)) {
+      throw new StorageError('STORAGE_UPLOAD_OFFSET', `upload ${id} is receiving data: commit after the append`);
+    }
+    this.#busy.add(id);
+    try {
+      return await this.#commit(id, digest, expectedSize);
+    } finally {
+      this.#busy.delete(id);
+    }
+  }
+
+  async #commit(id: string, digest: string, expectedSize?: number): Promise<BlobInfo> {
     const loaded = await this.#load(id);
     if (!loaded) throw new StorageError('STORAGE_UPLOAD_UNKNOWN', `upload ${id} is unknown`);
     const { doc } = loaded;
@@ -166,7 +196,7 @@ export class S3Uploads {
       if (doc.offset === 0) {
         const empty = createHash(algorithm).digest('hex');
         if (empty !== hex) throw mismatch(digest, `${algorithm}:${empty}`);
-        await this.#put(target, Buffer.alloc(0));
+        await putSmallObject(this.#s3, target, Buffer.alloc(0));
       } else if (doc.multipartId === null && doc.tail) {
         await this.#verifyAndCopy(
           doc.tail.key,
@@ -181,7 +211,7 @@ export class S3Uploads {
           uploadId: doc.multipartId,
           parts: doc.parts,
         });
-        if (known !== undefined && (await this.#exists(target))) {
+        if (known !== undefined && (await objectExists(this.#s3, target))) {
           await sink.abort(); // already there, and we know these bytes are the same
         } else {
           if (doc.tail) await sink.copyPart(doc.tail.key, doc.tail.size);
@@ -197,7 +227,7 @@ export class S3Uploads {
               digest,
             );
           } finally {
-            await this.#delete(data);
+            await deleteQuietly(this.#s3, data);
           }
         }
       }
@@ -266,21 +296,20 @@ export class S3Uploads {
       .send(new ListObjectsV2Command({ Bucket: this.#s3.bucket, Prefix: folder, MaxKeys: 1000 }))
       .catch(() => undefined);
     const keys = (listed?.Contents ?? []).map((object) => object.Key!).filter((key) => !key.endsWith('/session.json'));
-    for (const key of keys) await this.#delete(key);
-    await this.#delete(this.#layout.session(doc.id)); // last: while it exists, the session can be found and swept
+    for (const key of keys) await deleteQuietly(this.#s3, key);
+    await deleteQuietly(this.#s3, this.#layout.session(doc.id)); // last: while it exists, the session can be found and swept
+  }
+
+  async #getTail(key: string): Promise<Buffer> {
+    const tail = await getSmallObject(this.#s3, key);
+    if (!tail) throw new StorageError('STORAGE_IO', `upload tail ${key} is missing`);
+    return tail.body;
   }
 
   async #load(id: string): Promise<{ doc: S3SessionDoc; etag: string | undefined } | undefined> {
     if (!isUploadId(id)) return undefined;
-    const key = this.#layout.session(id);
-    try {
-      const result = await this.#s3.client.send(new GetObjectCommand({ Bucket: this.#s3.bucket, Key: key }));
-      const text = await result.Body!.transformToString();
-      return { doc: JSON.parse(text) as S3SessionDoc, etag: unquoteEtag(result.ETag) };
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw toStorageError(error, `read upload ${id}`);
-    }
+    const found = await getSmallObject(this.#s3, this.#layout.session(id));
+    return found && { doc: JSON.parse(found.body.toString('utf8')) as S3SessionDoc, etag: found.etag };
   }
 
   /** Writes the document only if it is still the version read (If-Match). */
@@ -307,37 +336,6 @@ export class S3Uploads {
         });
       throw toStorageError(error, `save upload ${doc.id}`);
     }
-  }
-
-  async #getBuffer(key: string): Promise<Buffer> {
-    try {
-      const result = await this.#s3.client.send(new GetObjectCommand({ Bucket: this.#s3.bucket, Key: key }));
-      return Buffer.from(await result.Body!.transformToByteArray());
-    } catch (error) {
-      throw toStorageError(error, `read ${key}`);
-    }
-  }
-
-  async #put(key: string, body: Buffer | string): Promise<void> {
-    try {
-      await this.#s3.client.send(new PutObjectCommand({ Bucket: this.#s3.bucket, Key: key, Body: body }));
-    } catch (error) {
-      throw toStorageError(error, `write ${key}`);
-    }
-  }
-
-  async #exists(key: string): Promise<boolean> {
-    try {
-      await this.#s3.client.send(new HeadObjectCommand({ Bucket: this.#s3.bucket, Key: key }));
-      return true;
-    } catch (error) {
-      if (isNotFound(error)) return false;
-      throw toStorageError(error, `head ${key}`);
-    }
-  }
-
-  async #delete(key: string): Promise<void> {
-    await this.#s3.client.send(new DeleteObjectCommand({ Bucket: this.#s3.bucket, Key: key })).catch(() => undefined);
   }
 }
 

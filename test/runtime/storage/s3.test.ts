@@ -145,6 +145,30 @@ describe('s3 driver on Ceph RGW', () => {
     expect((await text(await a.read(sha256(winner)))).equals(winner)).toBe(true);
   });
 
+  it('on one replica, a second append or a commit during an append is refused at once', async () => {
+    const store = await open();
+    const session = await store.createUpload(null);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    async function* slow() {
+      yield Buffer.alloc(10, 1);
+      await gate;
+      yield Buffer.alloc(10, 2);
+    }
+    const first = store.appendUpload(session.id, 0, Readable.from(slow()));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const second = await store.appendUpload(session.id, 0, Readable.from([Buffer.alloc(5)])).catch((error) => error);
+    expect(isStorageError(second, 'STORAGE_UPLOAD_OFFSET')).toBe(true);
+    const commit = await store.commitUpload(session.id, sha256(Buffer.alloc(0))).catch((error) => error);
+    expect(isStorageError(commit, 'STORAGE_UPLOAD_OFFSET')).toBe(true);
+    release();
+    expect((await first).offset).toBe(20);
+    const whole = Buffer.concat([Buffer.alloc(10, 1), Buffer.alloc(10, 2)]);
+    expect((await store.commitUpload(session.id, sha256(whole))).size).toBe(20);
+  });
+
   it('a body that breaks midway keeps the bytes received', async () => {
     const store = await open();
     const session = await store.createUpload(null);
@@ -153,7 +177,7 @@ describe('s3 driver on Ceph RGW', () => {
       yield first;
       throw new Error('client went away');
     }
-    await expect(store.appendUpload(session.id, 0, Readable.from(broken()))).rejects.toThrow();
+    await expect(store.appendUpload(session.id, 0, Readable.from(broken()))).rejects.toThrow('client went away');
     expect((await store.getUpload(session.id))?.offset).toBe(first.length);
     const rest = randomBytes(100);
     await store.appendUpload(session.id, first.length, Readable.from([rest]));
