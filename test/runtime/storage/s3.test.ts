@@ -6,7 +6,12 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3BlobStorePlan } from '../../../compiler/plan.ts';
 import { isStorageError } from '../../../runtime/errors.ts';
@@ -190,6 +195,10 @@ describe('s3 driver on Ceph RGW', () => {
     const store = await open(plan);
     const session = await store.createUpload(null);
     await store.appendUpload(session.id, 0, Readable.from([randomBytes(5 * MiB + 10)]));
+    // A writer that crashed after starting a multipart upload it never recorded:
+    await raw.send(
+      new CreateMultipartUploadCommand({ Bucket: ceph.bucket, Key: `${plan.prefix}/blobs/sha256/${'0'.repeat(64)}` }),
+    );
     expect(await store.sweepUploads(60_000)).toBe(0);
     expect(await store.sweepUploads(-1000)).toBeGreaterThanOrEqual(1);
     expect(await store.getUpload(session.id)).toBeUndefined();
