@@ -19,6 +19,8 @@ export interface ReloadRecord {
   /** The plan that served before it, when there was one. */
   readonly previousPlanId?: string;
   readonly durationMs?: number;
+  /** A one-line summary of what changed (e.g. from `formatPlanDiff`), when the reloader gives one. */
+  readonly diff?: string;
 }
 
 /** A request's hold on one state; `release()` is idempotent. */
@@ -103,7 +105,10 @@ export class PlanHolder {
    * Makes `next` the active state. The previous one is disposed once its in-flight requests end;
    * `drained` resolves then. New requests see `next` from the moment this returns.
    */
-  swap(next: RuntimeState, info: { durationMs?: number } = {}): { previous: RuntimeState; drained: Promise<void> } {
+  swap(
+    next: RuntimeState,
+    info: { durationMs?: number; diff?: string } = {},
+  ): { previous: RuntimeState; drained: Promise<void> } {
     const previous = this.#active;
     this.#active = new Generation(next);
     this.#lastReload = {
@@ -112,6 +117,7 @@ export class PlanHolder {
       planId: next.plan.id,
       previousPlanId: previous.state.plan.id,
       ...(info.durationMs === undefined ? {} : { durationMs: info.durationMs }),
+      ...(info.diff === undefined ? {} : { diff: info.diff }),
     };
     return { previous: previous.state, drained: this.#retire(previous) };
   }

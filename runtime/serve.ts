@@ -35,6 +35,8 @@ export interface ServeOptions {
 /** A server started by {@link serve}. */
 export interface RunningServer {
   readonly configPath: string;
+  /** The environment secrets are resolved from (a reload builds with the same). */
+  readonly env: NodeJS.ProcessEnv;
   /** The config and every module it imports. */
   readonly files: readonly string[];
   readonly holder: PlanHolder;
@@ -147,6 +149,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   log.info({ planId: plan.id, configPath: built.configPath, urls }, 'serving');
   return {
     configPath: built.configPath,
+    env,
     files: built.files,
     holder,
     listeners,
