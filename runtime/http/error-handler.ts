@@ -19,6 +19,11 @@ function fromFastifyError(error: FastifyError): RegistryError | undefined {
 
 /** Renders `error` on `reply` (used as the app's error handler and for 404s). */
 export async function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (request.raw.socket?.destroyed === true && !reply.raw.headersSent) {
+    // The client went away (an aborted upload): nobody to answer, and not a server failure.
+    request.log.info({ reqId: request.id, err: error }, 'client closed the connection');
+    return;
+  }
   let rendered = isRegistryError(error) ? error : fromFastifyError(error as FastifyError);
   if (!rendered) {
     request.log.error({ err: error, reqId: request.id }, 'unexpected error');
