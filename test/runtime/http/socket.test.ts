@@ -1,5 +1,6 @@
 /** Behaviour only a real socket shows: errors after a consumed body, aborted uploads, big bodies. */
 import { connect } from 'node:net';
+import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { ListenerSet } from '../../../runtime/listeners.ts';
@@ -42,7 +43,7 @@ it('a manifest body over 4 MiB sent without Content-Length is refused with 413 a
   }
   const res = await request(`${url}/v2/app/manifests/big`, {
     method: 'PUT',
-    body: chunks(),
+    body: Readable.from(chunks()),
     headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
   });
   expect(res.statusCode).toBe(413);
