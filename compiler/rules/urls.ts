@@ -1,4 +1,4 @@
-import { type Diagnostic, error } from '../diagnostics.ts';
+import { type Diagnostic, error, warning } from '../diagnostics.ts';
 import type { Rule } from './types.ts';
 
 function checkUrl(value: string, path: (string | number)[], what: string): Diagnostic[] {
@@ -27,13 +27,41 @@ function checkUrl(value: string, path: (string | number)[], what: string): Diagn
   return [];
 }
 
+/** Mistakes commonly carried over from other registries' settings. */
+function remoteHints(url: URL, path: (string | number)[]): Diagnostic[] {
+  if (/\/v2\/?$/.test(url.pathname)) {
+    return [
+      error(
+        'invalid-url',
+        path,
+        'the remote URL must not end with /v2: the registry API path is added by regctl',
+        `use ${url.origin}${url.pathname.replace(/\/v2\/?$/, '')}`,
+      ),
+    ];
+  }
+  if (url.hostname === 'docker.io' || url.hostname === 'hub.docker.com') {
+    return [
+      warning(
+        'docker-hub-url',
+        path,
+        `${url.hostname} does not serve the registry API`,
+        'use https://registry-1.docker.io',
+      ),
+    ];
+  }
+  return [];
+}
+
 /** Remote, endpoint and outbound proxy URLs are absolute http(s) URLs without inline credentials. */
 export const urls: Rule = (config) => {
   const out: Diagnostic[] = [];
   if (config.httpProxy) out.push(...checkUrl(config.httpProxy.url, ['httpProxy', 'url'], 'the HTTP proxy URL'));
   config.repositories.forEach((repo, index) => {
     if (repo.type !== 'proxy') return;
-    out.push(...checkUrl(repo.remote.url, ['repositories', index, 'remote', 'url'], 'the remote URL'));
+    const path = ['repositories', index, 'remote', 'url'];
+    const problems = checkUrl(repo.remote.url, path, 'the remote URL');
+    out.push(...problems);
+    if (problems.length === 0) out.push(...remoteHints(new URL(repo.remote.url), path));
     if (repo.httpProxy)
       out.push(...checkUrl(repo.httpProxy.url, ['repositories', index, 'httpProxy', 'url'], 'the HTTP proxy URL'));
   });

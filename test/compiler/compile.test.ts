@@ -315,6 +315,19 @@ describe('semantic checks', () => {
     ]);
   });
 
+  it('catches remote URLs copied with the API path or the wrong Docker Hub host', () => {
+    const { diagnostics } = checkConfig({
+      repositories: [
+        { name: 'a', type: 'proxy', remote: { url: 'https://registry.example.test/v2/' } },
+        { name: 'b', type: 'proxy', remote: { url: 'https://hub.docker.com' } },
+      ],
+    });
+    expect(diagnostics.map((d) => [d.severity, d.code, d.hint])).toEqual([
+      ['error', 'invalid-url', 'use https://registry.example.test'],
+      ['warning', 'docker-hub-url', 'use https://registry-1.docker.io'],
+    ]);
+  });
+
   it('accepts a well-formed bcrypt hash', () => {
     const hash = '$2y$05$abcdefghijklmnopqrstuu5wW4c/1ce.2bKRWkGnNU1RjJ4nrm4bW';
     expect(hash.length).toBe(60);

@@ -3,7 +3,8 @@
  * (`plan.json`, for valid configs) or the expected diagnostics (`diagnostics.txt`, for invalid
  * ones). Relative paths compile against `/golden/<case>` so plans (and ids) do not depend on
  * where the repository is checked out. Run with UPDATE_GOLDEN=1 to
- * rewrite the expectations after an intended change, then review the diff.
+ * rewrite the expectations after an intended change, format them (`npx biome format --write
+ * test/golden`) and review the diff.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
