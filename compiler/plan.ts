@@ -9,6 +9,8 @@
  * {@link SecretRef}s: the runtime resolves them at start, `redactPlan` hides them when printed.
  */
 
+import { createHash } from 'node:crypto';
+
 /** A secret that is never written into git: resolved from the environment at runtime. */
 export interface SecretRef {
   readonly env: string;
@@ -176,8 +178,6 @@ export interface SecurityPlan {
 
 // ---------------------------------------------------------------------------------------------
 // Identity and immutability helpers (pure).
-
-import { createHash } from 'node:crypto';
 
 /**
  * Canonical JSON: object keys sorted at every level, no whitespace, `undefined` properties
