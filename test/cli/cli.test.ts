@@ -162,6 +162,14 @@ describe('regctl schema, help, unknown commands', () => {
     expect(stdout).toContain(`regctl ${command}`);
   });
 
+  it('warm delegates to the runtime and exits 1 when an image fails', () => {
+    // Nothing listens on port 9 of loopback: the pull fails without leaving the machine.
+    const { code, stderr } = regctl(['warm', '--registry', 'http://127.0.0.1:9', '--concurrency', '1', 'myorg/app:1']);
+    expect(code).toBe(1);
+    expect(stderr).toContain('myorg/app:1');
+    expect(regctl(['warm', '--concurrency', '0', 'x']).code).toBe(2);
+  });
+
   it('exits 2 on an unknown command or option', () => {
     expect(regctl(['bogus']).code).toBe(2);
     expect(regctl(['validate', '--bogus']).code).toBe(2);
