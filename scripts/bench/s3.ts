@@ -201,7 +201,7 @@ export interface S3BenchRow {
   readonly bigPushPeakRssMiB: number;
   /** RSS right after the start, before any request. */
   readonly startRssMiB: number;
-  /** RSS just before the big push (after the other rounds). */
+  /** RSS just before the big push (its first request). */
   readonly beforeBigRssMiB: number;
 }
 
@@ -236,33 +236,42 @@ async function main(): Promise<void> {
     }
     if (wanted.includes('distribution')) targets.push(await startDistributionS3(dir, ceph));
     const startRss = new Map(targets.map((target) => [target, Math.round(rssMiB(target.pid()))]));
-    const seeds = Array.from(
-      { length: Math.max(count, parallel) },
-      (_, i) => `blob-${i}-${randomBytes(4).toString('hex')}`,
-    );
+    const seeds = Array.from({ length: count }, (_, i) => `blob-${i}-${randomBytes(4).toString('hex')}`);
     const digests = await Promise.all(seeds.map((seed) => blobDigest(seed, size)));
+    const parallelSeeds = Array.from({ length: parallel }, (_, i) => `parallel-${i}-${randomBytes(4).toString('hex')}`);
+    const parallelDigests = new Map<Target, string[]>();
+    for (const target of targets) {
+      const forTarget = parallelSeeds.map((seed) => blobDigest(`${seed}-${target.name}`, size));
+      parallelDigests.set(target, await Promise.all(forTarget));
+    }
     const bigSeed = `big-${randomBytes(4).toString('hex')}`;
     const bigDigest = await blobDigest(bigSeed, big);
     for (const target of targets) {
       const image = `bench/${target.name.startsWith('regctl') ? 'r' : 'd'}${randomBytes(3).toString('hex')}`;
+      // The big push first, on a fresh process: its RSS peak is then the push's alone.
+      let bigS = 0;
+      const rss = await peakRss(target.pid(), async () => {
+        bigS = await timed(() => push(target.url, `${image}-big`, bigSeed, big, bigDigest));
+      });
+      await pull(target.url, `${image}-big`, bigDigest, big);
       const pushS = await timed(async () => {
         for (let i = 0; i < count; i++) await push(target.url, image, seeds[i]!, size, digests[i]!);
       });
       const pullS = await timed(async () => {
         for (let i = 0; i < count; i++) await pull(target.url, image, digests[i]!, size);
       });
+      // Other blobs for the parallel round, so no store can skip work because a blob exists.
       const pimage = `${image}-p`;
       const ppushS = await timed(async () => {
-        await Promise.all(seeds.slice(0, parallel).map((seed, i) => push(target.url, pimage, seed, size, digests[i]!)));
+        await Promise.all(
+          parallelSeeds.map((seed, i) =>
+            push(target.url, pimage, `${seed}-${target.name}`, size, parallelDigests.get(target)![i]!),
+          ),
+        );
       });
       const ppullS = await timed(async () => {
-        await Promise.all(digests.slice(0, parallel).map((digest) => pull(target.url, pimage, digest, size)));
+        await Promise.all(parallelDigests.get(target)!.map((digest) => pull(target.url, pimage, digest, size)));
       });
-      let bigS = 0;
-      const rss = await peakRss(target.pid(), async () => {
-        bigS = await timed(() => push(target.url, `${image}-big`, bigSeed, big, bigDigest));
-      });
-      await pull(target.url, `${image}-big`, bigDigest, big);
       const mibps = (bytes: number, seconds: number) => Math.round(bytes / MiB / seconds);
       rows.push({
         registry: target.name,
