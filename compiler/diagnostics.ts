@@ -68,9 +68,10 @@ export function editDistance(a: string, b: string): number {
 
 /** The closest candidate to `value` if it is close enough to be a likely typo, else undefined. */
 export function closest(value: string, candidates: Iterable<string>): string | undefined {
+  const list = [...candidates];
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
-  for (const candidate of candidates) {
+  for (const candidate of list) {
     const distance = editDistance(value, candidate);
     if (distance < bestDistance) {
       best = candidate;
@@ -78,7 +79,12 @@ export function closest(value: string, candidates: Iterable<string>): string | u
     }
   }
   const limit = Math.max(2, Math.floor(value.length / 3));
-  return best !== undefined && bestDistance <= limit ? best : undefined;
+  if (best !== undefined && bestDistance <= limit) return best;
+  // A truncated name (`writable` for `writableMember`) is far in edits but an obvious match.
+  if (value.length < 4) return undefined;
+  const lower = value.toLowerCase();
+  const prefixed = list.filter((c) => c.toLowerCase().startsWith(lower));
+  return prefixed.length === 1 ? prefixed[0] : undefined;
 }
 
 /** "did you mean `x`?" for the closest candidate, or undefined. */

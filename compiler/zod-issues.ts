@@ -144,6 +144,8 @@ export function diagnosticsFromZod(
               ? `missing \`${issue.discriminator}\`: expected one of ${options.map((o) => `"${o}"`).join(', ')}`
               : `unknown ${issue.discriminator} ${JSON.stringify(value)}: expected one of ${options.map((o) => `"${o}"`).join(', ')}`;
           out.push(error(value === undefined ? 'missing-field' : 'invalid-value', path, message, hint));
+        } else if (value === undefined) {
+          out.push(error('missing-field', path, `missing required field \`${String(path.at(-1) ?? '')}\``));
         } else if (path.at(-1) === 'password' && typeof value === 'string') {
           out.push(
             error(

@@ -13,6 +13,7 @@ describe('diagnostics', () => {
     expect(editDistance('dockerhub', 'docker-hub')).toBe(1);
     expect(closest('dockerhub', ['docker-hub', 'registry'])).toBe('docker-hub');
     expect(closest('zzz', ['docker-hub', 'registry'])).toBeUndefined();
+    expect(closest('writable', ['members', 'writableMember'])).toBe('writableMember');
   });
 
   const diagnostics: Diagnostic[] = [
