@@ -49,7 +49,6 @@ export function createRegistryApp(options: RegistryAppOptions): FastifyInstance 
     const length = reply.getHeader('content-length');
     request.log.info(
       {
-        reqId: request.id,
         method: request.method,
         url: redactUrl(request.url),
         status: reply.statusCode,
