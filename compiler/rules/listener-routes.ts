@@ -5,9 +5,19 @@ const HOST_NAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 const REGISTRY_HOST = new RegExp(`${HOST_NAME.source.slice(0, -1)}(?::\\d{1,5})?$`);
 
-/** Every repository a listener routes to exists; a listener routes somewhere. */
+/** Every repository a listener routes to exists; a listener routes somewhere; there is a listener. */
 export const listenerRoutes: Rule = (config) => {
   const out: Diagnostic[] = [];
+  if (config.listeners.length === 0) {
+    out.push(
+      warning(
+        'no-listeners',
+        ['listeners'],
+        'no listeners: the registry will not serve anything',
+        "add { host: '127.0.0.1', port: 5000, repository: '<name>' }",
+      ),
+    );
+  }
   const repos = config.repositories.map((r) => r.name);
   const check = (name: string, path: (string | number)[]) => {
     if (!repos.includes(name))

@@ -321,11 +321,18 @@ describe('semantic checks', () => {
         { name: 'a', type: 'proxy', remote: { url: 'https://registry.example.test/v2/' } },
         { name: 'b', type: 'proxy', remote: { url: 'https://hub.docker.com' } },
       ],
+      listeners: [{ port: 5000, repository: 'a' }],
     });
     expect(diagnostics.map((d) => [d.severity, d.code, d.hint])).toEqual([
       ['error', 'invalid-url', 'use https://registry.example.test'],
       ['warning', 'docker-hub-url', 'use https://registry-1.docker.io'],
     ]);
+  });
+
+  it('accepts an empty config with defaults, warning that nothing is served', () => {
+    const { config, diagnostics } = checkConfig({});
+    expect(config?.blobStores).toEqual([{ name: 'default', type: 'file', path: './data' }]);
+    expect(diagnostics).toMatchObject([{ code: 'no-listeners', severity: 'warning', path: ['listeners'] }]);
   });
 
   it('accepts a well-formed bcrypt hash', () => {

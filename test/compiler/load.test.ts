@@ -54,7 +54,7 @@ const repositories = [
   { name: 'private', type: 'hosted' as const, anonymous: ['pull' as const, 'push' as const] },
   { name: 'registry', type: 'group' as const, members: ['private', 'privte'] },
 ];
-export default defineConfig({ repositories });
+export default defineConfig({ repositories, listeners: [{ port: 5000, repository: 'private' }] });
 `,
     );
     const result = await buildPlan({ cwd: dir });
@@ -109,7 +109,7 @@ listeners:
   it('collects schema errors and rule errors separately: rules run only on a schema-valid config', async () => {
     await writeFile(
       join(dir, 'registry.config.yml'),
-      'repositories:\n  - { name: registry, type: group, members: [private, privte] }\n',
+      'repositories:\n  - { name: registry, type: group, members: [private, privte] }\nlisteners: [{ port: 5000, repository: registry }]\n',
     );
     const result = await buildPlan({ cwd: dir });
     expect(result.diagnostics).toMatchObject([
@@ -128,7 +128,7 @@ listeners:
   it('warns about env references the given environment does not define', async () => {
     await writeFile(
       join(dir, 'registry.config.yaml'),
-      'repositories: [{ name: private, type: hosted, anonymous: [pull, push] }]\nsecurity:\n  users:\n    - { name: a, password: { env: A_PASSWORD } }\n    - { name: b, password: { env: B_PASSWORD } }\n',
+      'repositories: [{ name: private, type: hosted, anonymous: [pull, push] }]\nlisteners: [{ port: 5000, repository: private }]\nsecurity:\n  users:\n    - { name: a, password: { env: A_PASSWORD } }\n    - { name: b, password: { env: B_PASSWORD } }\n',
     );
     expect((await buildPlan({ cwd: dir })).diagnostics).toEqual([]);
     const result = await buildPlan({ cwd: dir, env: { A_PASSWORD: 'x' } });
