@@ -121,6 +121,8 @@ async function plan(args: string[]): Promise<number> {
     io.stderr(formatDiagnostics(current.diagnostics, 'text'));
     return failureCode(current);
   }
+  // Warnings go to stderr so that stdout stays the plan (or the diff) alone.
+  if (current.diagnostics.length > 0) io.stderr(formatDiagnostics(current.diagnostics, 'text'));
   if (!values.diff) {
     io.stdout(values.json ? JSON.stringify(redactPlan(current.plan), null, 2) : formatPlan(current.plan));
     return 0;
