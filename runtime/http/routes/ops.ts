@@ -50,8 +50,12 @@ export function formatStatus(state: RuntimeState, options: OpsRoutesOptions) {
 }
 
 export function registerOpsRoutes(app: FastifyInstance, options: OpsRoutesOptions): void {
-  app.get('/-/health', async (_request, reply) => {
-    await reply.code(200).send({ status: 'ok' });
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/-/health',
+    handler: async (request, reply) => {
+      await reply.code(200).send(request.method === 'HEAD' ? undefined : { status: 'ok' });
+    },
   });
 
   app.get('/-/status', async (request, reply) => {

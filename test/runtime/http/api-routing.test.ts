@@ -156,6 +156,7 @@ describe('validation and errors', () => {
   it('/-/health and /-/status', async () => {
     h = await createHarness(ROUTED);
     expect((await h.app.inject({ method: 'GET', url: '/-/health' })).json()).toEqual({ status: 'ok' });
+    expect((await h.app.inject({ method: 'HEAD', url: '/-/health' })).statusCode).toBe(200);
     const status = (await h.app.inject({ method: 'GET', url: '/-/status' })).json();
     expect(status.planId).toBe('plan-1');
     expect(status.lastReload).toMatchObject({ ok: true, planId: 'plan-1' });
