@@ -44,7 +44,16 @@ export function streamThrough(options: {
   const hash = createHash(algorithm);
   const toStore = new PassThrough({ highWaterMark: HIGH_WATER_MARK });
   const client = new PassThrough({ highWaterMark: HIGH_WATER_MARK });
-  const done = store.putBlob(digest, toStore, size);
+  // `done` rejects as soon as the body is known bad, without waiting for the store's cleanup, so
+  // that coalesced waiters fail (and a retry can start) at once.
+  let rejectEarly: (error: Error) => void = () => {};
+  const early = new Promise<never>((_, reject) => {
+    rejectEarly = reject;
+  });
+  early.catch(() => {});
+  const stored = store.putBlob(digest, toStore, size);
+  stored.catch(() => {});
+  const done = Promise.race([stored, early]);
 
   let received = 0;
   let held: Buffer | undefined;
@@ -55,6 +64,7 @@ export function streamThrough(options: {
   const fail = (error: Error) => {
     if (failed) return;
     failed = true;
+    rejectEarly(error);
     source.destroy();
     toStore.destroy(error);
     if (!clientGone) client.destroy(error);
@@ -64,7 +74,7 @@ export function streamThrough(options: {
     if (waiting === 0 && !failed) source.resume();
   };
   // A store failure ends everything (and is what `done` reports to the caller).
-  done.catch((error: Error) => fail(error));
+  stored.catch((error: Error) => fail(error));
   client.on('close', () => {
     if (!client.writableFinished) clientGone = true;
     // A client that left while we waited for it must not stall the fill.
