@@ -1,0 +1,117 @@
+/**
+ * Content digests: validation, parsing, and hashing on the fly.
+ *
+ * Only the two algorithms OCI registries must accept are supported, in their canonical form
+ * (lowercase hex of the exact length), so that a digest is also a safe, unique path or key segment
+ * once its `:` is replaced: a digest that passes {@link isDigest} can never name a file outside
+ * the store.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { StorageError } from '../errors.ts';
+import type { Digest } from './blob-store.ts';
+
+/** The digest algorithms a store accepts. */
+export type DigestAlgorithm = 'sha256' | 'sha512';
+
+/** Hex length of each algorithm's output. */
+const HEX_LENGTH: Readonly<Record<DigestAlgorithm, number>> = { sha256: 64, sha512: 128 };
+
+const DIGEST_PATTERN = /^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/;
+
+/** A digest split into its parts. */
+export interface ParsedDigest {
+  readonly algorithm: DigestAlgorithm;
+  readonly hex: string;
+}
+
+/**
+ * True for `sha256:<64 lowercase hex>` and `sha512:<128 lowercase hex>`, nothing else (no
+ * uppercase, no other algorithm): what a client sends is checked with this before it reaches a
+ * store or becomes part of a key.
+ */
+export function isDigest(value: unknown): value is Digest {
+  return typeof value === 'string' && DIGEST_PATTERN.test(value);
+}
+
+/** True for a supported algorithm name. */
+export function isDigestAlgorithm(value: unknown): value is DigestAlgorithm {
+  return value === 'sha256' || value === 'sha512';
+}
+
+/**
+ * Splits a digest into algorithm and hex. Throws `StorageError('STORAGE_INVALID_KEY')` when
+ * {@link isDigest} would say false: callers validate client input first, so reaching the throw
+ * is a programming error that must not touch the disk.
+ */
+export function parseDigest(digest: string): ParsedDigest {
+  if (!isDigest(digest)) throw new StorageError('STORAGE_INVALID_KEY', `not a valid digest: ${JSON.stringify(digest)}`);
+  const colon = digest.indexOf(':');
+  const algorithm = digest.slice(0, colon) as DigestAlgorithm;
+  const hex = digest.slice(colon + 1);
+  if (hex.length !== HEX_LENGTH[algorithm])
+    throw new StorageError('STORAGE_INVALID_KEY', `bad digest length: ${digest}`);
+  return { algorithm, hex };
+}
+
+/** The digest of a small in-memory document (a manifest), with `algorithm` (default sha256). */
+export function digestOf(body: Buffer | string, algorithm: DigestAlgorithm = 'sha256'): Digest {
+  return `${algorithm}:${createHash(algorithm).update(body).digest('hex')}`;
+}
+
+/** What a {@link HashingStream} has seen so far. */
+export interface HashResult {
+  readonly digest: Digest;
+  readonly size: number;
+}
+
+/**
+ * A pass-through transform that hashes and counts the bytes flowing through it, without holding
+ * them: put it in a `pipeline` between a body and its destination, then read {@link result}
+ * once the pipeline has finished.
+ *
+ * It can start from an existing hash state (`hash` + `size`), which is how an upload continued
+ * across several appends keeps one running hash: the caller keeps the `Hash` (see {@link hash})
+ * and passes a `copy()` of it to the next stream.
+ */
+export class HashingStream extends Transform {
+  readonly algorithm: DigestAlgorithm;
+  readonly #hash: Hash;
+  #size: number;
+
+  constructor(algorithm: DigestAlgorithm = 'sha256', resume?: { hash: Hash; size: number }) {
+    super();
+    this.algorithm = algorithm;
+    this.#hash = resume?.hash ?? createHash(algorithm);
+    this.#size = resume?.size ?? 0;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#hash.update(chunk);
+    this.#size += chunk.length;
+    callback(null, chunk);
+  }
+
+  /** Bytes seen so far (also valid after a failure midway). */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * A copy of the running hash state, still open for more data: keep it to continue hashing an
+   * upload later without re-reading what was already hashed.
+   */
+  hash(): Hash {
+    return this.#hash.copy();
+  }
+
+  /** The digest and size of what went through so far (the hash itself stays open). */
+  result(): HashResult {
+    return { digest: `${this.algorithm}:${this.#hash.copy().digest('hex')}`, size: this.#size };
+  }
+}
+
+/** Shortcut: a {@link HashingStream} for the algorithm of `digest` (the one a write must match). */
+export function createHashingStream(digest?: Digest): HashingStream {
+  return new HashingStream(digest === undefined ? 'sha256' : parseDigest(digest).algorithm);
+}

@@ -1,0 +1,108 @@
+/**
+ * The metadata half of the file driver: one file per key under `meta/` (see storage/paths.ts).
+ *
+ * Writes go through a temp file and one rename (atomic replace; concurrent writers of one key:
+ * the last rename wins, each document whole). Deleting a document prunes the folders it leaves
+ * empty, so `listMeta` never shows a folder without documents; a put racing with that prune
+ * recreates the folder and retries its rename.
+ *
+ * Limitation of a filesystem: a key cannot be both a document and the prefix of other documents
+ * (`a` and `a/b`); such a put throws `STORAGE_INVALID_KEY`. The project's layouts only store
+ * documents at leaves.
+ */
+import { readdir, readFile, rmdir, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { StorageError } from '../../errors.ts';
+import type { FileStorePaths } from '../paths.ts';
+import { errnoOf, isMissing, replaceFile, toStorageIo } from './file-io.ts';
+
+/** Byte-order comparison (keys are ASCII, so UTF-16 order equals byte order). */
+const compareBytes = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Metadata documents of one store root. */
+export class FileMeta {
+  readonly #paths: FileStorePaths;
+
+  constructor(paths: FileStorePaths) {
+    this.#paths = paths;
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    const file = this.#paths.metaFile(key);
+    try {
+      return await readFile(file);
+    } catch (error) {
+      if (isMissing(error) || errnoOf(error) === 'EISDIR') return undefined;
+      throw toStorageIo(error, `reading metadata ${key}`);
+    }
+  }
+
+  async put(key: string, value: Buffer | string): Promise<void> {
+    const file = this.#paths.metaFile(key);
+    try {
+      await replaceFile(this.#paths.temp('meta'), file, value);
+    } catch (error) {
+      const code = errnoOf(error);
+      if (code === 'ENOTDIR' || code === 'EEXIST' || code === 'EISDIR') {
+        throw new StorageError('STORAGE_INVALID_KEY', `metadata key ${key} collides with a document or folder`, {
+          cause: error,
+        });
+      }
+      throw toStorageIo(error, `writing metadata ${key}`);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const file = this.#paths.metaFile(key);
+    try {
+      await unlink(file);
+    } catch (error) {
+      const code = errnoOf(error);
+      if (isMissing(error) || code === 'EISDIR' || code === 'EPERM') return;
+      throw toStorageIo(error, `deleting metadata ${key}`);
+    }
+    await this.#prune(dirname(file));
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const dir = this.#paths.metaDir(prefix);
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      if (isMissing(error)) return [];
+      throw toStorageIo(error, `listing metadata ${prefix}`);
+    }
+    const names: string[] = [];
+    for (const entry of entries) {
+      if (entry.isFile() || (entry.isDirectory() && (await hasDocument(join(dir, entry.name))))) names.push(entry.name);
+    }
+    return names.sort(compareBytes);
+  }
+
+  /** Removes `dir` and its parents while empty, up to (not including) `meta/`. */
+  async #prune(dir: string): Promise<void> {
+    for (let current = dir; current.startsWith(`${this.#paths.meta}/`); current = dirname(current)) {
+      try {
+        await rmdir(current);
+      } catch {
+        return; // not empty (ENOTEMPTY/EEXIST), already gone, or busy: stop here
+      }
+    }
+  }
+}
+
+/** True when `dir` holds at least one file at any depth (a crash may leave empty folders). */
+async function hasDocument(dir: string): Promise<boolean> {
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return false;
+  }
+  for (const entry of entries) {
+    if (entry.isFile()) return true;
+    if (entry.isDirectory() && (await hasDocument(join(dir, entry.name)))) return true;
+  }
+  return false;
+}

@@ -1,0 +1,217 @@
+/**
+ * Upload sessions of the file driver, persisted under `uploads/<id>/` (see storage/paths.ts) so
+ * that a session survives a restart and can be continued by another process on the same root.
+ *
+ * `state.json` is the authority on the offset; `data` may hold more bytes after a crash midway
+ * through an append (written but not yet recorded), which the next append or the commit cuts off.
+ *
+ * A failed append stream (client gone, body error) **keeps** the bytes that reached the file: the
+ * file is flushed, the offset set to its size, and the error rethrown; the client resumes from the
+ * offset it reads back (`GET` on the upload), as the distribution spec intends.
+ *
+ * Hashing: appends run the bytes through a sha256 hasher resumed from the state left by the
+ * previous append, kept in this instance under `<id>:<offset>`; commit then needs no re-read. When
+ * that state is missing (a restart, another process appended, a failed append, a sha512 digest),
+ * commit hashes the data file from disk instead: correct, only slower.
+ */
+import type { Hash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StorageError } from '../../errors.ts';
+import type { Digest, UploadState } from '../blob-store.ts';
+import { type DigestAlgorithm, HashingStream } from '../digest.ts';
+import { type FileStorePaths, newUploadId } from '../paths.ts';
+import { isMissing, renameInto, replaceFile, toStorageIo } from './file-io.ts';
+
+/** Upload sessions of one store root, with this instance's hash cache and append locks. */
+export class FileUploads {
+  readonly #paths: FileStorePaths;
+  /** Running sha256 states by `<id>:<offset>`; dropped at commit, cancel, or the next append. */
+  readonly #hashes = new Map<string, Hash>();
+  /** Ids with an append or commit running in this instance. */
+  readonly #busy = new Set<string>();
+
+  constructor(paths: FileStorePaths) {
+    this.#paths = paths;
+  }
+
+  async create(owner: unknown): Promise<UploadState> {
+    const id = newUploadId();
+    const files = this.#paths.upload(id);
+    const state: UploadState = { id, offset: 0, startedAt: new Date().toISOString(), owner: owner ?? null };
+    try {
+      await mkdir(files.dir, { recursive: true });
+      await (await open(files.data, 'wx')).close();
+      await replaceFile(this.#paths.temp('state'), files.state, JSON.stringify(state));
+    } catch (error) {
+      await rm(files.dir, { recursive: true, force: true });
+      throw toStorageIo(error, 'starting an upload');
+    }
+    this.#hashes.set(`${id}:0`, new HashingStream('sha256').hash());
+    return JSON.parse(JSON.stringify(state)) as UploadState;
+  }
+
+  async get(id: string): Promise<UploadState | undefined> {
+    let files: ReturnType<FileStorePaths['upload']>;
+    try {
+      files = this.#paths.upload(id);
+    } catch {
+      return undefined;
+    }
+    try {
+      return JSON.parse(await readFile(files.state, 'utf8')) as UploadState;
+    } catch (error) {
+      if (isMissing(error) || error instanceof SyntaxError) return undefined;
+      throw toStorageIo(error, `reading upload ${id}`);
+    }
+  }
+
+  async append(id: string, offset: number, body: Readable): Promise<UploadState> {
+    const state = await this.#lock(id, offset, body);
+    const files = this.#paths.upload(id);
+    const resume = this.#hashes.get(`${id}:${offset}`);
+    const hasher = new HashingStream('sha256', resume && { hash: resume.copy(), size: offset });
+    let size = offset;
+    let failure: unknown;
+    try {
+      const handle = await open(files.data, 'r+');
+      try {
+        await handle.truncate(offset); // cut off debris of a crashed append
+      } finally {
+        await handle.close();
+      }
+      // A stream of its own (not the handle's, whose `autoClose: false` stream never emits
+      // 'close', so `pipeline` would wait forever); `flush` makes it fsync before 'finish'.
+      const sink = createWriteStream(files.data, { flags: 'r+', start: offset, flush: true });
+      await pipeline(body, hasher, sink).catch((error: unknown) => {
+        failure = error;
+      });
+      size = (await stat(files.data)).size;
+      this.#hashes.delete(`${id}:${offset}`);
+      if ((resume !== undefined || offset === 0) && hasher.size === size)
+        this.#hashes.set(`${id}:${size}`, hasher.hash());
+      const next: UploadState = { ...state, offset: size };
+      await replaceFile(this.#paths.temp('state'), files.state, JSON.stringify(next));
+      if (failure !== undefined) throw failure;
+      return next;
+    } catch (error) {
+      if (error === failure) throw error; // the body failed: rethrown as is, the bytes kept
+      throw toStorageIo(error, `appending to upload ${id}`);
+    } finally {
+      this.#busy.delete(id);
+    }
+  }
+
+  /**
+   * Verifies the session against `digest` (and `expectedSize`) and moves its data to `target`
+   * (the blob's path). The session is gone afterwards, whatever the outcome.
+   */
+  async commit(
+    id: string,
+    digest: Digest,
+    algorithm: DigestAlgorithm,
+    target: string,
+    expectedSize?: number,
+  ): Promise<number> {
+    const state = await this.#lock(id, undefined);
+    const files = this.#paths.upload(id);
+    try {
+      const cached = algorithm === 'sha256' ? this.#hashes.get(`${id}:${state.offset}`) : undefined;
+      const actual =
+        cached !== undefined
+          ? `sha256:${cached.copy().digest('hex')}`
+          : await hashFile(files.data, algorithm, state.offset);
+      if (actual !== digest) {
+        throw new StorageError('STORAGE_DIGEST_MISMATCH', `uploaded content hashes to ${actual}, not ${digest}`);
+      }
+      if (expectedSize !== undefined && expectedSize !== state.offset) {
+        throw new StorageError('STORAGE_SIZE_MISMATCH', `expected ${expectedSize} bytes, received ${state.offset}`);
+      }
+      const handle = await open(files.data, 'r+');
+      try {
+        await handle.truncate(state.offset);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      if ((await stat(target).catch(() => undefined)) === undefined) {
+        // Moving the data out first makes a concurrent commit of the same id find nothing.
+        const moving = this.#paths.temp('blob');
+        await rename(files.data, moving);
+        await renameInto(moving, target);
+      }
+      return state.offset;
+    } catch (error) {
+      throw toStorageIo(error, `committing upload ${id}`);
+    } finally {
+      this.#forget(id);
+      await rm(files.dir, { recursive: true, force: true });
+      this.#busy.delete(id);
+    }
+  }
+
+  async cancel(id: string): Promise<void> {
+    let dir: string;
+    try {
+      dir = this.#paths.upload(id).dir;
+    } catch {
+      return;
+    }
+    this.#forget(id);
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  /** Drops cached hash states of sessions that no longer exist (after a sweep). */
+  async forgetMissing(): Promise<void> {
+    for (const key of [...this.#hashes.keys()]) {
+      const id = key.slice(0, key.indexOf(':'));
+      if (!this.#busy.has(id) && (await this.get(id)) === undefined) this.#forget(id);
+    }
+  }
+
+  /** Reads the state, checks the offset (when given) and marks the id busy; consumes `body` on refusal. */
+  async #lock(id: string, offset: number | undefined, body?: Readable): Promise<UploadState> {
+    const refuse = (error: StorageError) => {
+      body?.resume();
+      return error;
+    };
+    if (this.#busy.has(id)) throw refuse(new StorageError('STORAGE_UPLOAD_OFFSET', `upload ${id} is busy`));
+    this.#busy.add(id);
+    let state: UploadState | undefined;
+    try {
+      state = await this.get(id);
+    } catch (error) {
+      this.#busy.delete(id);
+      throw error;
+    }
+    if (state === undefined) {
+      this.#busy.delete(id);
+      throw refuse(new StorageError('STORAGE_UPLOAD_UNKNOWN', `upload ${id} is unknown`));
+    }
+    if (offset !== undefined && offset !== state.offset) {
+      this.#busy.delete(id);
+      throw refuse(
+        new StorageError('STORAGE_UPLOAD_OFFSET', `upload ${id} is at offset ${state.offset}, not ${offset}`),
+      );
+    }
+    return state;
+  }
+
+  #forget(id: string): void {
+    for (const key of this.#hashes.keys()) if (key.startsWith(`${id}:`)) this.#hashes.delete(key);
+  }
+}
+
+/** The digest of the first `length` bytes of `file`, streamed from disk. */
+async function hashFile(file: string, algorithm: DigestAlgorithm, length: number): Promise<Digest> {
+  const hasher = new HashingStream(algorithm);
+  if (length > 0) {
+    await pipeline(createReadStream(file, { start: 0, end: length - 1 }), hasher, async (source) => {
+      for await (const _ of source);
+    });
+  }
+  if (hasher.size !== length) throw new StorageError('STORAGE_IO', `upload data is shorter than its recorded offset`);
+  return hasher.result().digest;
+}

@@ -1,0 +1,243 @@
+/**
+ * `FileBlobStore`: the blob store on a local (or shared POSIX) filesystem, laid out as drawn in
+ * storage/paths.ts.
+ *
+ * Blobs are streamed, never buffered: body → hasher → temp file under `tmp/`, flushed, verified
+ * against the digest and size, then renamed into `blobs/` (atomic; when the blob is already there
+ * the temp is dropped: content addressing makes both copies equal). A mismatch or a failed stream
+ * removes the temp, so nothing partial is ever visible. Upload sessions and metadata live in
+ * file-uploads.ts and file-meta.ts.
+ *
+ * Housekeeping: {@link FileBlobStore.sweep} removes upload sessions older than `uploadMaxAgeMs`
+ * and temp files untouched for `tempMaxAgeMs` (debris of killed writes); it runs when the store
+ * opens and then every `sweepIntervalMs`.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { FastifyBaseLogger } from 'fastify';
+import type { FileBlobStorePlan } from '../../../compiler/plan.ts';
+import { StorageError } from '../../errors.ts';
+import type { BlobInfo, BlobStore, ByteRange, Digest, UploadState } from '../blob-store.ts';
+import { HashingStream, parseDigest } from '../digest.ts';
+import { FileStorePaths } from '../paths.ts';
+import { isMissing, renameInto, toStorageIo } from './file-io.ts';
+import { FileMeta } from './file-meta.ts';
+import { FileUploads } from './file-uploads.ts';
+
+/** Options of {@link createFileBlobStore}. */
+export interface FileBlobStoreOptions {
+  readonly log?: FastifyBaseLogger;
+  /** Upload sessions started longer ago than this are swept (default 24 h). */
+  readonly uploadMaxAgeMs?: number;
+  /** Temp files not written to for this long are debris of a killed write (default 1 h). */
+  readonly tempMaxAgeMs?: number;
+  /** Sweep period (default 1 h); 0 = only the sweep at open. */
+  readonly sweepIntervalMs?: number;
+}
+
+/** What one sweep removed. */
+export interface SweepResult {
+  readonly uploads: number;
+  readonly temps: number;
+}
+
+const HOUR = 60 * 60 * 1000;
+
+/**
+ * Opens (creating when needed) the store at `plan.path`, sweeps it once, and schedules the
+ * periodic sweep. Throws `STORAGE_IO` when the folder cannot be created or written.
+ */
+export async function createFileBlobStore(
+  plan: FileBlobStorePlan,
+  options: FileBlobStoreOptions = {},
+): Promise<FileBlobStore> {
+  const store = new FileBlobStore(plan, options);
+  await store.open();
+  return store;
+}
+
+/** See the module comment. */
+export class FileBlobStore implements BlobStore {
+  readonly name: string;
+  readonly paths: FileStorePaths;
+  readonly #log: FastifyBaseLogger | undefined;
+  readonly #uploads: FileUploads;
+  readonly #meta: FileMeta;
+  readonly #uploadMaxAgeMs: number;
+  readonly #tempMaxAgeMs: number;
+  readonly #sweepIntervalMs: number;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(plan: FileBlobStorePlan, options: FileBlobStoreOptions = {}) {
+    this.name = plan.name;
+    this.paths = new FileStorePaths(plan.path);
+    this.#log = options.log;
+    this.#uploads = new FileUploads(this.paths);
+    this.#meta = new FileMeta(this.paths);
+    this.#uploadMaxAgeMs = options.uploadMaxAgeMs ?? 24 * HOUR;
+    this.#tempMaxAgeMs = options.tempMaxAgeMs ?? HOUR;
+    this.#sweepIntervalMs = options.sweepIntervalMs ?? HOUR;
+  }
+
+  /** Creates the folders, runs the first sweep, starts the timer. Called by the factory. */
+  async open(): Promise<void> {
+    const { blobs, uploads, meta, tmp } = this.paths;
+    try {
+      await Promise.all([blobs, uploads, meta, tmp].map((dir) => mkdir(dir, { recursive: true })));
+    } catch (error) {
+      throw toStorageIo(error, `blob store "${this.name}": cannot create ${this.paths.root}`);
+    }
+    await this.sweep();
+    if (this.#sweepIntervalMs > 0) {
+      this.#timer = setInterval(() => {
+        this.sweep().catch((error: unknown) =>
+          this.#log?.warn({ err: error, store: this.name }, 'blob store sweep failed'),
+        );
+      }, this.#sweepIntervalMs);
+      this.#timer.unref();
+    }
+  }
+
+  async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    const file = this.paths.blob(digest);
+    try {
+      return { digest, size: (await stat(file)).size };
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw toStorageIo(error, `stat of blob ${digest}`);
+    }
+  }
+
+  async read(digest: Digest, range?: ByteRange): Promise<Readable> {
+    const file = this.paths.blob(digest);
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(file, 'r');
+    } catch (error) {
+      if (isMissing(error)) throw new StorageError('STORAGE_NOT_FOUND', `blob ${digest} not found`, { cause: error });
+      throw toStorageIo(error, `reading blob ${digest}`);
+    }
+    // The open handle keeps the content readable even if the blob is deleted meanwhile.
+    return handle.createReadStream(range === undefined ? {} : { start: range.start, end: range.end });
+  }
+
+  async delete(digest: Digest): Promise<void> {
+    try {
+      await rm(this.paths.blob(digest), { force: true });
+    } catch (error) {
+      throw toStorageIo(error, `deleting blob ${digest}`);
+    }
+  }
+
+  createUpload(owner: unknown): Promise<UploadState> {
+    return this.#uploads.create(owner);
+  }
+
+  getUpload(id: string): Promise<UploadState | undefined> {
+    return this.#uploads.get(id);
+  }
+
+  appendUpload(id: string, offset: number, body: Readable): Promise<UploadState> {
+    return this.#uploads.append(id, offset, body);
+  }
+
+  async commitUpload(id: string, digest: Digest, expectedSize?: number): Promise<BlobInfo> {
+    const { algorithm } = parseDigest(digest);
+    const size = await this.#uploads.commit(id, digest, algorithm, this.paths.blob(digest), expectedSize);
+    return { digest, size };
+  }
+
+  cancelUpload(id: string): Promise<void> {
+    return this.#uploads.cancel(id);
+  }
+
+  async putBlob(digest: Digest, body: Readable, expectedSize?: number): Promise<BlobInfo> {
+    const { algorithm } = parseDigest(digest);
+    const target = this.paths.blob(digest);
+    const temp = this.paths.temp('blob');
+    const hasher = new HashingStream(algorithm);
+    try {
+      // `wx`: a fresh temp name, never an existing file; `flush`: fsync before 'finish'.
+      await pipeline(body, hasher, createWriteStream(temp, { flags: 'wx', flush: true }));
+      const { digest: actual, size } = hasher.result();
+      if (actual !== digest) {
+        throw new StorageError('STORAGE_DIGEST_MISMATCH', `content hashes to ${actual}, not ${digest}`);
+      }
+      if (expectedSize !== undefined && expectedSize !== size) {
+        throw new StorageError('STORAGE_SIZE_MISMATCH', `expected ${expectedSize} bytes, received ${size}`);
+      }
+      if ((await this.stat(digest)) === undefined) await renameInto(temp, target);
+      return { digest, size };
+    } catch (error) {
+      // Filesystem failures (they name a syscall) become STORAGE_IO; a failing body is rethrown as is.
+      throw isSyscallError(error) ? toStorageIo(error, `writing blob ${digest}`) : error;
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  getMeta(key: string): Promise<Buffer | undefined> {
+    return this.#meta.get(key);
+  }
+
+  putMeta(key: string, value: Buffer | string): Promise<void> {
+    return this.#meta.put(key, value);
+  }
+
+  deleteMeta(key: string): Promise<void> {
+    return this.#meta.delete(key);
+  }
+
+  listMeta(prefix: string): Promise<string[]> {
+    return this.#meta.list(prefix);
+  }
+
+  /**
+   * Removes upload sessions older than the limit (or without a readable state and a folder older
+   * than it: a crash during creation) and temp files untouched for the temp limit. `now` is for tests.
+   */
+  async sweep(now: number = Date.now()): Promise<SweepResult> {
+    let uploads = 0;
+    let temps = 0;
+    for (const id of await readdir(this.paths.uploads).catch(() => [] as string[])) {
+      const dir = join(this.paths.uploads, id);
+      const state = await this.#uploads.get(id);
+      const started = state !== undefined ? Date.parse(state.startedAt) : await mtimeOf(dir);
+      if (started !== undefined && now - started > this.#uploadMaxAgeMs) {
+        await rm(dir, { recursive: true, force: true });
+        uploads++;
+      }
+    }
+    for (const name of await readdir(this.paths.tmp).catch(() => [] as string[])) {
+      const file = join(this.paths.tmp, name);
+      const modified = await mtimeOf(file);
+      if (modified !== undefined && now - modified > this.#tempMaxAgeMs) {
+        await rm(file, { recursive: true, force: true });
+        temps++;
+      }
+    }
+    if (uploads > 0) await this.#uploads.forgetMissing();
+    if (uploads + temps > 0) this.#log?.info({ store: this.name, uploads, temps }, 'blob store swept');
+    return { uploads, temps };
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+function isSyscallError(error: unknown): boolean {
+  return typeof (error as { syscall?: unknown } | null)?.syscall === 'string';
+}
+
+async function mtimeOf(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * An in-memory BlobStore: the test double of unit tests that need a store without a disk.
+ *
+ * It keeps blob bytes in Buffers, so it is for small test blobs only, and never used by `serve`.
+ * Apart from that it keeps every promise of the BlobStore contract (verification before
+ * visibility, upload offsets, key validation, `listMeta` semantics) and passes the shared
+ * conformance suite, so tests written against it hold for the real drivers. Like S3, a key may be
+ * both a document and the prefix of other documents.
+ */
+import { createHash, type Hash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { StorageError } from '../../errors.ts';
+import type { BlobInfo, BlobStore, ByteRange, Digest, UploadState } from '../blob-store.ts';
+import { parseDigest } from '../digest.ts';
+import { isUploadId, parseMetaKey } from '../keys.ts';
+
+/** Options of {@link createMemoryBlobStore}. */
+export interface MemoryBlobStoreOptions {
+  /** The store's plan name (default `memory`). */
+  readonly name?: string;
+}
+
+interface MemoryUpload {
+  state: UploadState;
+  chunks: Buffer[];
+  /** Running sha256 and sha512 states, so commit can verify either without re-reading. */
+  sha256: Hash;
+  sha512: Hash;
+  /** An append is running. */
+  busy: boolean;
+}
+
+/** A fresh, empty in-memory store. Synchronous: there is nothing to open. */
+export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): MemoryBlobStore {
+  return new MemoryBlobStore(options.name ?? 'memory');
+}
+
+/** See the module comment. */
+export class MemoryBlobStore implements BlobStore {
+  readonly name: string;
+  readonly #blobs = new Map<Digest, Buffer>();
+  readonly #meta = new Map<string, Buffer>();
+  readonly #uploads = new Map<string, MemoryUpload>();
+
+  constructor(name: string) {
+    this.name = name;
+  }
+
+  async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    parseDigest(digest);
+    const data = this.#blobs.get(digest);
+    return data === undefined ? undefined : { digest, size: data.length };
+  }
+
+  async read(digest: Digest, range?: ByteRange): Promise<Readable> {
+    parseDigest(digest);
+    const data = this.#blobs.get(digest);
+    if (data === undefined) throw new StorageError('STORAGE_NOT_FOUND', `blob ${digest} not found`);
+    const part = range === undefined ? data : data.subarray(range.start, range.end + 1);
+    return Readable.from([part], { objectMode: false });
+  }
+
+  async delete(digest: Digest): Promise<void> {
+    parseDigest(digest);
+    this.#blobs.delete(digest);
+  }
+
+  async createUpload(owner: unknown): Promise<UploadState> {
+    const id = randomBytes(16).toString('hex');
+    const state: UploadState = { id, offset: 0, startedAt: new Date().toISOString(), owner: structuredClone(owner) };
+    this.#uploads.set(id, {
+      state,
+      chunks: [],
+      sha256: createHash('sha256'),
+      sha512: createHash('sha512'),
+      busy: false,
+    });
+    return state;
+  }
+
+  async getUpload(id: string): Promise<UploadState | undefined> {
+    return isUploadId(id) ? this.#uploads.get(id)?.state : undefined;
+  }
+
+  /** Keeps the bytes received before a stream failure (the offset counts them), then rethrows. */
+  async appendUpload(id: string, offset: number, body: Readable): Promise<UploadState> {
+    const upload = this.#session(id);
+    if (offset !== upload.state.offset) {
+      body.resume();
+      throw new StorageError(
+        'STORAGE_UPLOAD_OFFSET',
+        `upload ${id} is at offset ${upload.state.offset}, not ${offset}`,
+      );
+    }
+    if (upload.busy) {
+      body.resume();
+      throw new StorageError('STORAGE_UPLOAD_OFFSET', `upload ${id} is receiving another append`);
+    }
+    // A concurrent append at the same offset must fail, not interleave.
+    upload.busy = true;
+    let received = offset;
+    try {
+      for await (const chunk of body) {
+        const buffer = Buffer.from(chunk as Buffer);
+        upload.chunks.push(buffer);
+        upload.sha256.update(buffer);
+        upload.sha512.update(buffer);
+        received += buffer.length;
+      }
+    } finally {
+      upload.busy = false;
+      upload.state = { ...upload.state, offset: received };
+    }
+    return upload.state;
+  }
+
+  async commitUpload(id: string, digest: Digest, expectedSize?: number): Promise<BlobInfo> {
+    const { algorithm } = parseDigest(digest);
+    const upload = this.#session(id);
+    if (upload.busy) {
+      throw new StorageError('STORAGE_UPLOAD_OFFSET', `upload ${id} is receiving data: commit after the append`);
+    }
+    this.#uploads.delete(id);
+    const actual = `${algorithm}:${upload[algorithm].copy().digest('hex')}`;
+    return this.#publish(digest, actual, Buffer.concat(upload.chunks), expectedSize);
+  }
+
+  async cancelUpload(id: string): Promise<void> {
+    this.#uploads.delete(id);
+  }
+
+  async putBlob(digest: Digest, body: Readable, expectedSize?: number): Promise<BlobInfo> {
+    const { algorithm } = parseDigest(digest);
+    const hash = createHash(algorithm);
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) {
+      const buffer = Buffer.from(chunk as Buffer);
+      hash.update(buffer);
+      chunks.push(buffer);
+    }
+    return this.#publish(digest, `${algorithm}:${hash.digest('hex')}`, Buffer.concat(chunks), expectedSize);
+  }
+
+  async getMeta(key: string): Promise<Buffer | undefined> {
+    parseMetaKey(key);
+    const value = this.#meta.get(key);
+    return value === undefined ? undefined : Buffer.from(value);
+  }
+
+  async putMeta(key: string, value: Buffer | string): Promise<void> {
+    parseMetaKey(key);
+    this.#meta.set(key, Buffer.from(value));
+  }
+
+  async deleteMeta(key: string): Promise<void> {
+    parseMetaKey(key);
+    this.#meta.delete(key);
+  }
+
+  async listMeta(prefix: string): Promise<string[]> {
+    parseMetaKey(prefix, true);
+    const start = prefix === '' ? '' : `${prefix}/`;
+    const names = new Set<string>();
+    for (const key of this.#meta.keys()) {
+      if (!key.startsWith(start)) continue;
+      names.add(key.slice(start.length).split('/')[0]!);
+    }
+    return [...names].sort(compareBytes);
+  }
+
+  async close(): Promise<void> {}
+
+  #session(id: string): MemoryUpload {
+    const upload = isUploadId(id) ? this.#uploads.get(id) : undefined;
+    if (upload === undefined) throw new StorageError('STORAGE_UPLOAD_UNKNOWN', `upload ${id} is unknown`);
+    return upload;
+  }
+
+  #publish(digest: Digest, actual: Digest, data: Buffer, expectedSize: number | undefined): BlobInfo {
+    if (actual !== digest) {
+      throw new StorageError('STORAGE_DIGEST_MISMATCH', `content hashes to ${actual}, not ${digest}`);
+    }
+    if (expectedSize !== undefined && expectedSize !== data.length) {
+      throw new StorageError('STORAGE_SIZE_MISMATCH', `expected ${expectedSize} bytes, got ${data.length}`);
+    }
+    if (!this.#blobs.has(digest)) this.#blobs.set(digest, data);
+    return { digest, size: data.length };
+  }
+}
+
+/** Byte-order comparison (keys are ASCII, so UTF-16 order equals byte order). */
+export function compareBytes(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
