@@ -17,14 +17,15 @@
  */
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
-import { canonicalJson, type ProxyRepositoryPlan, type SecretRef } from '../../compiler/plan.ts';
+import type { ProxyRepositoryPlan } from '../../compiler/plan.ts';
 import { isRegistryError, RegistryError } from '../errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../storage/blob-store.ts';
 import { UpstreamClient } from '../upstream/client.ts';
-import { isUpstreamError, isUpstreamUnavailable, UpstreamError } from '../upstream/errors.ts';
+import { isUpstreamError, isUpstreamUnavailable } from '../upstream/errors.ts';
 import { SingleFlight } from '../upstream/single-flight.ts';
 import { NegativeCache, ProxyCache } from './proxy-cache.ts';
 import { fetchManifest } from './proxy-manifests.ts';
+import { blobUnknown, clientIdentity, resolveSecret, translateProxyError } from './proxy-support.ts';
 import type { BlobResponse, Descriptor, Manifest, Repository, UploadStatus } from './repository.ts';
 import { streamThrough } from './stream-through.ts';
 
@@ -43,27 +44,6 @@ export interface ProxyRepositoryDeps {
 /** Creates the proxy repository of `plan`, caching into `deps.store`. */
 export function createProxyRepository(plan: ProxyRepositoryPlan, deps: ProxyRepositoryDeps): ProxyRepository {
   return new ProxyRepository(plan, deps);
-}
-
-function resolveSecret(value: string | SecretRef, env: NodeJS.ProcessEnv, what: string): string {
-  if (typeof value === 'string') return value;
-  const resolved = env[value.env];
-  if (resolved === undefined) throw new Error(`${what}: environment variable ${value.env} is not set`);
-  return resolved;
-}
-
-/** The identity of everything the upstream client is built from (reuse across reloads iff equal). */
-function clientIdentity(plan: ProxyRepositoryPlan, env: NodeJS.ProcessEnv): string {
-  const secret = (ref: SecretRef | string | undefined) =>
-    ref === undefined ? null : typeof ref === 'string' ? ref : (env[ref.env] ?? null);
-  return canonicalJson({
-    remote: plan.remote,
-    httpProxy: plan.httpProxy,
-    username: secret(plan.remote.auth?.username),
-    password: secret(plan.remote.auth?.password),
-    proxyPassword: secret(plan.httpProxy?.auth?.password),
-    negativeCacheTtlMs: plan.negativeCacheTtlMs,
-  });
 }
 
 /** A proxy repository; see the module comment. */
@@ -167,6 +147,11 @@ export class ProxyRepository implements Repository {
 
   async getBlob(image: string, digest: Digest, range?: ByteRange): Promise<BlobResponse> {
     this.#ensureOnline();
+    return this.#getBlob(image, digest, range, true);
+  }
+
+  /** `retry`: a waiter whose shared fetch failed (the leader's body was cut or wrong) tries once more itself. */
+  async #getBlob(image: string, digest: Digest, range: ByteRange | undefined, retry: boolean): Promise<BlobResponse> {
     const name = this.upstreamName(image);
     const cached = await this.#cachedBlob(name, digest);
     if (cached !== undefined) return this.#fromStore(cached, range);
@@ -215,7 +200,16 @@ export class ProxyRepository implements Repository {
       if (isUpstreamError(error, 'UPSTREAM_NOT_FOUND')) this.#negative.add(`b:${name}@${digest}`);
       else if (!joined) this.#log.warn({ err: error, image, digest }, 'proxy blob fetch failed; nothing cached');
     });
-    if (joined) return this.#fromStore(await this.#settled(promise, name, digest), range);
+    if (joined) {
+      try {
+        return this.#fromStore(await this.#settled(promise, name, digest), range);
+      } catch (error) {
+        if (retry && isRegistryError(error) && error.code === 'UNAVAILABLE') {
+          return this.#getBlob(image, digest, range, false);
+        }
+        throw error;
+      }
+    }
     try {
       await Promise.race([started, promise]);
     } catch (error) {
@@ -359,38 +353,7 @@ export class ProxyRepository implements Repository {
     }
   }
 
-  /** The one translation of upstream and storage failures for this repository. */
   #translate(error: unknown, notFound: RegistryError): RegistryError {
-    if (isRegistryError(error)) return error;
-    if (error instanceof UpstreamError) {
-      switch (error.code) {
-        case 'UPSTREAM_NOT_FOUND':
-          return notFound;
-        case 'UPSTREAM_UNAUTHORIZED':
-          // Docker Hub answers 401 for images that do not exist: to the client it is not found.
-          this.#log.warn({ err: error }, 'upstream refused access');
-          return notFound;
-        case 'UPSTREAM_RATE_LIMITED':
-          return new RegistryError('TOOMANYREQUESTS', {
-            message: `proxy repository ${this.name}: the upstream ${this.plan.remote.url} rate-limits us and nothing is cached`,
-            headers: { 'Retry-After': String(error.retryAfterSeconds ?? 60) },
-            cause: error,
-          });
-        default:
-          this.#log.warn({ err: error }, 'upstream unavailable and nothing cached');
-          return new RegistryError('UNAVAILABLE', {
-            message: `proxy repository ${this.name}: the upstream ${this.plan.remote.url} is unavailable (${error.code}) and nothing is cached`,
-            cause: error,
-          });
-      }
-    }
-    const code = (error as { code?: string } | null)?.code;
-    if (code === 'STORAGE_NOT_FOUND') return notFound;
-    this.#log.error({ err: error }, 'proxy repository operation failed');
-    return new RegistryError('UNKNOWN', { cause: error });
+    return translateProxyError(error, notFound, { repository: this.name, url: this.plan.remote.url, log: this.#log });
   }
-}
-
-function blobUnknown(image: string, digest: Digest): RegistryError {
-  return new RegistryError('BLOB_UNKNOWN', { detail: { name: image, digest } });
 }
