@@ -4,24 +4,28 @@
  * (bounded by the drain timeout), close stores and pools.
  *
  * An invalid config prints its diagnostics to stderr, sets a non-zero `process.exitCode` and
- * rejects with a {@link ServeError}, without binding anything. `watch` is accepted for the CLI's
- * sake and not acted on yet: hot reload drives the same pieces (`createRuntimeState` with
- * `previous`, `ListenerSet.applyListeners`, `PlanHolder.swap`).
+ * rejects with a {@link ServeError}, without binding anything. With `watch`, a {@link Reloader}
+ * recompiles and swaps the plan when the config or a module it imports changes; SIGHUP reloads
+ * whether or not `watch` is on.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { buildPlan, formatDiagnostics } from '../compiler/index.ts';
 import type { Plan } from '../compiler/plan.ts';
+import { ConfigWatcher } from './config-watcher.ts';
 import { ListenerSet } from './listeners.ts';
 import { createLogger } from './log.ts';
 import { PlanHolder } from './plan-holder.ts';
+import { Reloader } from './reload.ts';
 import { createRuntimeState, type RuntimeFactories } from './state.ts';
 
 export interface ServeOptions {
   /** Config file; default: `registry.config.*` searched in `cwd`. */
   readonly configPath?: string;
   readonly cwd?: string;
-  /** Hot reload on config changes (not implemented yet: accepted and logged). */
+  /** Hot reload when the config or a module it imports changes (SIGHUP reloads regardless). */
   readonly watch?: boolean;
+  /** Quiet time that ends a burst of file changes before a reload (default 50 ms). */
+  readonly watchDebounceMs?: number;
   readonly env?: NodeJS.ProcessEnv;
   readonly log?: FastifyBaseLogger;
   /** Install SIGTERM/SIGINT handlers that close the server (default true). */
@@ -44,8 +48,10 @@ export interface RunningServer {
   readonly log: FastifyBaseLogger;
   /** The active plan. */
   readonly plan: Plan;
-  /** Bound URLs by listener id. */
+  /** Bound URLs by listener id, as bound at startup. */
   readonly urls: Readonly<Record<string, string>>;
+  /** Runs reloads (SIGHUP, the watcher); `trigger()` to reload by hand. */
+  readonly reloader: Reloader;
   /** Graceful shutdown; idempotent. */
   close(): Promise<void>;
   /** Resolves when the server has shut down (by `close()` or a signal). */
@@ -81,8 +87,6 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     );
   }
   const { plan } = built;
-  if (options.watch)
-    log.info('watch requested: hot reload is not available in this version, serving the plan as loaded');
 
   let holder: PlanHolder;
   let listeners: ListenerSet;
@@ -129,10 +133,32 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       },
     );
   };
+  const reloader = new Reloader({
+    configPath: built.configPath,
+    env,
+    log,
+    holder,
+    listeners,
+    ...(options.factories ? { factories: options.factories } : {}),
+    onReload: (outcome) => watcher?.setFiles(outcome.files.length > 0 ? outcome.files : [built.configPath]),
+  });
+  const watcher = options.watch
+    ? new ConfigWatcher({
+        files: built.files,
+        debounceMs: options.watchDebounceMs ?? 50,
+        onChange: (paths) => void reloader.trigger(`changed: ${paths.join(', ')}`),
+      })
+    : undefined;
+  await watcher?.ready();
+  const onHangup = () => void reloader.trigger('SIGHUP');
+  if (options.handleSignals !== false) process.on('SIGHUP', onHangup);
   const close = (): Promise<void> => {
     closing ??= (async () => {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
+      process.off('SIGHUP', onHangup);
+      await watcher?.close();
+      await reloader.close();
       await listeners.close();
       await holder.close();
       log.info({ planId: holder.state.plan.id }, 'stopped');
@@ -146,7 +172,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   }
 
   const urls = Object.fromEntries(listeners.listeners.map((bound) => [bound.id, bound.url]));
-  log.info({ planId: plan.id, configPath: built.configPath, urls }, 'serving');
+  log.info({ planId: plan.id, configPath: built.configPath, urls, watch: Boolean(options.watch) }, 'serving');
   return {
     configPath: built.configPath,
     env,
@@ -158,6 +184,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       return holder.state.plan;
     },
     urls,
+    reloader,
     close,
     closed,
   };
