@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ContainersTools, createContainersTools, type Dockerd, startDockerd } from '../helpers/clients.ts';
 import { openHostedConfig } from '../helpers/hosted-configs.ts';
-import { buildImage, writeOciLayout } from '../helpers/oci-image.ts';
+import { buildImage, sha256, writeOciLayout } from '../helpers/oci-image.ts';
 import { type RegctlServer, startRegctl } from '../helpers/regctl-server.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 
@@ -13,14 +13,25 @@ const dirs = new TmpDirs();
 let server: RegctlServer;
 let tools: ContainersTools;
 let dockerd: Dockerd;
-const image = buildImage({ layers: 2, layerSize: 128 * 1024, seed: 'docker', format: 'docker' });
+const image = buildImage({ layers: 2, layerSize: 128 * 1024, seed: 'docker' });
+/** The Docker schema2 manifest skopeo wrote (`--format v2s2` converts the OCI layout). */
+let pushedDigest: string;
 
 beforeAll(async () => {
   server = await startRegctl({ dir: await dirs.make(), config: openHostedConfig() });
   tools = await createContainersTools(await dirs.make());
   const layout = await dirs.make();
   await writeOciLayout(layout, { image });
-  await tools.skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:image`, `docker://${server.host}/dk/app:1`]);
+  await tools.skopeo([
+    'copy',
+    '--format',
+    'v2s2',
+    '--dest-tls-verify=false',
+    `oci:${layout}:image`,
+    `docker://${server.host}/dk/app:1`,
+  ]);
+  const raw = await tools.skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${server.host}/dk/app:1`]);
+  pushedDigest = sha256(Buffer.from(raw.stdout));
   dockerd = await startDockerd(await dirs.make('regctl-dk-'), { insecureRegistries: [server.host] });
 });
 
@@ -33,7 +44,7 @@ afterAll(async () => {
 describe('docker ↔ regctl (hosted)', () => {
   it('pulls an image: the digest docker reports is the manifest digest', async () => {
     const { stdout } = await dockerd.docker(['pull', `${server.host}/dk/app:1`]);
-    expect(stdout).toContain(`Digest: ${image.manifest.digest}`);
+    expect(stdout).toContain(`Digest: ${pushedDigest}`);
     const inspected = JSON.parse((await dockerd.docker(['image', 'inspect', `${server.host}/dk/app:1`])).stdout)[0];
     expect(inspected.Id).toBe(image.config.digest);
   });
