@@ -45,7 +45,11 @@ export interface ImageOptions {
   os?: string;
   /** Makes different images with otherwise equal options (default 'regctl'). */
   seed?: string;
-  /** 'oci' (default) or 'docker' (schema2 media types). */
+  /**
+   * 'oci' (default) or 'docker' (schema2 media types, for raw HTTP pushes). skopeo's `oci:`
+   * transport only finds OCI manifests in a layout: for Docker schema2 through skopeo, write an OCI
+   * image and copy it with `--format v2s2`.
+   */
   format?: 'oci' | 'docker';
 }
 
