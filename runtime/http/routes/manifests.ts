@@ -7,14 +7,33 @@
  * accepts or converts; refusing with 404 would hide an existing image).
  */
 
+import { RegistryError } from '../../errors.ts';
 import { readManifestBody } from '../body.ts';
 import type { ApiCall } from '../context.ts';
 import { CONTENT_DIGEST_HEADER, OCI_SUBJECT_HEADER, parseAccept } from '../headers.ts';
-import { parseReference } from '../names.ts';
+import { parseReference, type Reference } from '../names.ts';
+
+/**
+ * A reference to look up (GET, HEAD, DELETE): a malformed tag names no manifest, so it answers
+ * 404 `MANIFEST_UNKNOWN` rather than 400. The OCI conformance suite (v1.1.1 pull workflow) asks
+ * for 404 on `GET|HEAD /v2/<name>/manifests/.INVALID_MANIFEST_NAME`; only PUT (which would create
+ * the tag) refuses a malformed tag with 400. A malformed digest stays 400 `DIGEST_INVALID`.
+ */
+function lookupReference(reference: string): Reference {
+  if (reference.includes(':')) return parseReference(reference);
+  try {
+    return parseReference(reference);
+  } catch (error) {
+    if (error instanceof RegistryError && error.code === 'MANIFEST_INVALID') {
+      throw new RegistryError('MANIFEST_UNKNOWN', { detail: { tag: reference.slice(0, 200) } });
+    }
+    throw error;
+  }
+}
 
 export async function getManifest(call: ApiCall, name: string, reference: string): Promise<void> {
   const target = await call.target(name, ['pull']);
-  const parsed = parseReference(reference);
+  const parsed = lookupReference(reference);
   const accept = parseAccept(call.request.headers.accept);
   const manifest = await target.repo.getManifest(target.image, parsed.value, accept.length > 0 ? { accept } : {});
   const etag = `"${manifest.digest}"`;
@@ -49,7 +68,7 @@ export async function putManifest(call: ApiCall, name: string, reference: string
 
 export async function deleteManifest(call: ApiCall, name: string, reference: string): Promise<void> {
   const target = await call.target(name, ['delete']);
-  const parsed = parseReference(reference);
+  const parsed = lookupReference(reference);
   await target.repo.deleteManifest(target.image, parsed.value);
   call.reply.code(202);
   await call.reply.send();

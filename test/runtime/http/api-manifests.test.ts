@@ -93,13 +93,16 @@ describe('manifests', () => {
     );
   });
 
-  it('unknown manifest → 404 MANIFEST_UNKNOWN; invalid tag → 400', async () => {
+  it('unknown manifest → 404 MANIFEST_UNKNOWN; invalid tag → 404 on GET (OCI conformance), 400 on PUT', async () => {
     const res = await h.app.inject({ method: 'GET', url: '/v2/app/manifests/nope' });
     expect(res.statusCode).toBe(404);
     expect(res.json().errors[0].code).toBe('MANIFEST_UNKNOWN');
     const bad = await h.app.inject({ method: 'GET', url: `/v2/app/manifests/-bad${'x'.repeat(5)}` });
-    expect(bad.statusCode).toBe(400);
-    const long = await h.app.inject({ method: 'GET', url: `/v2/app/manifests/${'a'.repeat(129)}` });
+    expect(bad.statusCode).toBe(404);
+    expect(bad.json().errors[0].code).toBe('MANIFEST_UNKNOWN');
+    const head = await h.app.inject({ method: 'HEAD', url: '/v2/app/manifests/.INVALID_MANIFEST_NAME' });
+    expect(head.statusCode).toBe(404);
+    const long = await h.app.inject({ method: 'PUT', url: `/v2/app/manifests/${'a'.repeat(129)}`, payload: '{}' });
     expect(long.statusCode).toBe(400);
   });
 
