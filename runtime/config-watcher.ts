@@ -11,6 +11,7 @@
  * notification. The set of watched files is replaced after each reload, since the imports may have
  * changed with the config.
  */
+import { realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 
@@ -23,11 +24,28 @@ export interface ConfigWatcherOptions {
   debounceMs?: number;
   /** Polling instead of inotify (network filesystems, some container volumes). */
   usePolling?: boolean;
+  /**
+   * How often to check whether a watched folder is reached through a symlink that now points
+   * elsewhere (git-sync swaps `current` → a new worktree), in milliseconds; 0 turns it off.
+   * Default 1000.
+   */
+  symlinkCheckMs?: number;
+}
+
+function realpathOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
 }
 
 export class ConfigWatcher {
   #files = new Set<string>();
   #dirs = new Set<string>();
+  /** Where each watched folder resolved to at the last check. */
+  #targets = new Map<string, string>();
+  #symlinkTimer: NodeJS.Timeout | undefined;
   #watcher: FSWatcher;
   #pending = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
@@ -54,6 +72,11 @@ export class ConfigWatcher {
       // A folder that disappears (e.g. a git-sync worktree swap) is re-added by setFiles on reload.
     });
     this.setFiles(options.files);
+    const every = options.symlinkCheckMs ?? 1000;
+    if (every > 0) {
+      this.#symlinkTimer = setInterval(() => this.#checkSymlinks(), every);
+      this.#symlinkTimer.unref();
+    }
   }
 
   /** Resolves when the initial scan is done and changes from now on are reported. */
@@ -76,12 +99,30 @@ export class ConfigWatcher {
     if (added.length > 0) this.#watcher.add(added);
     if (removed.length > 0) this.#watcher.unwatch(removed);
     this.#dirs = dirs;
+    this.#targets = new Map([...dirs].map((dir) => [dir, realpathOrSelf(dir)]));
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
+    if (this.#symlinkTimer) clearInterval(this.#symlinkTimer);
     await this.#watcher.close();
+  }
+
+  /**
+   * A watch follows the folder a symlink pointed at when it was set up, so a symlink swap is
+   * invisible to it: compare each folder's real path with the last one seen, and on a change
+   * re-watch the folder and report its files as changed.
+   */
+  #checkSymlinks(): void {
+    for (const [dir, before] of this.#targets) {
+      const now = realpathOrSelf(dir);
+      if (now === before) continue;
+      this.#targets.set(dir, now);
+      this.#watcher.unwatch(dir);
+      this.#watcher.add(dir);
+      for (const file of this.#files) if (dirname(file) === dir) this.#record(file);
+    }
   }
 
   #record(path: string): void {

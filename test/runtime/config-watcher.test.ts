@@ -1,4 +1,4 @@
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -92,5 +92,35 @@ describe('ConfigWatcher', () => {
     await writeFile(config, 'export default { b: 1 }\n');
     await waitFor(() => batches.length > 0);
     expect(batches).toEqual([[config]]);
+  });
+
+  it('sees a git-sync style symlink swap of the config folder, and edits in the new target after it', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'regctl-watch-link-'));
+    for (const name of ['rev1', 'rev2']) {
+      await mkdir(join(root, name));
+      await writeFile(join(root, name, 'registry.config.ts'), `export default { rev: '${name}' }\n`);
+    }
+    await symlink(join(root, 'rev1'), join(root, 'current'));
+    const config = join(root, 'current', 'registry.config.ts');
+    const batches: string[][] = [];
+    const watcher = new ConfigWatcher({
+      files: [config],
+      debounceMs: 50,
+      symlinkCheckMs: 100,
+      onChange: (p) => batches.push(p),
+    });
+    await watcher.ready();
+    cleanups.push(async () => {
+      await watcher.close();
+      await rm(root, { recursive: true, force: true });
+    });
+    await symlink(join(root, 'rev2'), join(root, 'next'));
+    await rename(join(root, 'next'), join(root, 'current'));
+    await waitFor(() => batches.length > 0);
+    await settle(300);
+    expect(batches).toEqual([[config]]);
+    await writeFile(join(root, 'rev2', 'registry.config.ts'), 'export default { edited: true }\n');
+    await waitFor(() => batches.length > 1);
+    expect(batches[1]).toEqual([config]);
   });
 });
