@@ -122,6 +122,30 @@ describe('push', () => {
     expect(bad.headers.location).toBe(location);
   });
 
+  it('last chunk in the PUT: out of order → 416 with the session Range; in order → 201', async () => {
+    const post = await h.app.inject({ method: 'POST', url: '/v2/app/blobs/uploads/' });
+    const location = post.headers.location as string;
+    await h.app.inject({
+      method: 'PATCH',
+      url: location,
+      payload: DATA.subarray(0, 5),
+      headers: { 'content-range': '0-4', 'content-type': 'application/octet-stream' },
+    });
+    const sep = location.includes('?') ? '&' : '?';
+    const put = (range: string, from: number) =>
+      h.app.inject({
+        method: 'PUT',
+        url: `${location}${sep}digest=${DIGEST}`,
+        payload: DATA.subarray(from),
+        headers: { 'content-range': range, 'content-type': 'application/octet-stream' },
+      });
+    const bad = await put(`7-${DATA.length + 1}`, 5);
+    expect(bad.statusCode).toBe(416);
+    expect(bad.headers.range).toBe('0-4');
+    expect(bad.headers.location).toBe(location);
+    expect((await put(`5-${DATA.length - 1}`, 5)).statusCode).toBe(201);
+  });
+
   it('Content-Range that disagrees with Content-Length → 416', async () => {
     const post = await h.app.inject({ method: 'POST', url: '/v2/app/blobs/uploads/' });
     const bad = await h.app.inject({
