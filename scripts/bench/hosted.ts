@@ -13,12 +13,13 @@ import { pathToFileURL } from 'node:url';
 import { buildImage } from '../../test/helpers/oci-image.ts';
 import { TmpDirs } from '../../test/helpers/tmp.ts';
 import { BlobFactory, MiB } from './lib/blobs.ts';
-import { runLoad } from './lib/load.ts';
+import { runLoadInChild } from './lib/load-child.ts';
 import { RegistryClient } from './lib/registry-client.ts';
-import { sampleRss } from './lib/rss.ts';
+import { readRss, sampleRss } from './lib/rss.ts';
 import { BENCH_USER, fetchBearerToken, startHostedServers } from './lib/servers.ts';
 import { formatReport } from './lib/table.ts';
 import type { BenchOptions, BenchReport, BenchRow } from './lib/types.ts';
+import { runWrk } from './lib/wrk.ts';
 
 const CONCURRENCY = 8;
 const ROUNDS = 2;
@@ -62,8 +63,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const blobSize = Math.max(1, Math.round(64 * scale)) * MiB;
   const bigSize = Math.max(64, Math.round(2048 * scale)) * MiB;
   const pulls = Math.max(CONCURRENCY, Math.round(32 * scale));
-  const loadRequests = Math.max(1000, Math.round(20_000 * scale));
-  const loadSeconds = 10;
+  const loadSeconds = Math.max(3, Math.round(10 * scale));
   const dirs = new TmpDirs();
   const servers = await startHostedServers(await dirs.make('regctl-bench-'), await dirs.make('dist-bench-'));
   const clients: Record<Side, RegistryClient> = {
@@ -77,183 +77,222 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     let seed = 1;
     const freshBlobs = (n: number, size: number) => Array.from({ length: n }, () => factory.create(seed++, size));
 
-    log(`push: ${CONCURRENCY} × ${blobSize / MiB} MiB, monolithic, ${CONCURRENCY} concurrent`);
-    const mono = await bestOf((side) => {
-      const blobs = freshBlobs(CONCURRENCY, blobSize);
-      return parallelThroughput(blobs.length, blobSize, (i) => clients[side].pushMonolithic('bench/push', blobs[i]!));
-    });
-    rows.push(
-      throughputRow(
-        `blob push, monolithic (${blobSize / MiB} MiB × ${CONCURRENCY} concurrent)`,
-        mono.regctl,
-        mono.distribution,
-        1.2,
-      ),
-    );
-
-    log(`push: ${CONCURRENCY} × ${blobSize / MiB} MiB, 8 MiB chunks, ${CONCURRENCY} concurrent`);
-    const chunked = await bestOf((side) => {
-      const blobs = freshBlobs(CONCURRENCY, blobSize);
-      return parallelThroughput(blobs.length, blobSize, (i) =>
-        clients[side].pushChunked('bench/push', blobs[i]!, 8 * MiB),
+    const want = (phase: string) => !options.only || options.only.includes(phase);
+    if (want('push')) {
+      log(`push: ${CONCURRENCY} × ${blobSize / MiB} MiB, monolithic, ${CONCURRENCY} concurrent`);
+      const mono = await bestOf((side) => {
+        const blobs = freshBlobs(CONCURRENCY, blobSize);
+        return parallelThroughput(blobs.length, blobSize, (i) => clients[side].pushMonolithic('bench/push', blobs[i]!));
+      });
+      rows.push(
+        throughputRow(
+          `blob push, monolithic (${blobSize / MiB} MiB × ${CONCURRENCY} concurrent)`,
+          mono.regctl,
+          mono.distribution,
+          1.2,
+        ),
       );
-    });
-    rows.push(
-      throughputRow(
-        `blob push, chunked 8 MiB (${blobSize / MiB} MiB × ${CONCURRENCY} concurrent)`,
-        chunked.regctl,
-        chunked.distribution,
-        1.2,
-      ),
-    );
 
-    log(`pull: ${pulls} × ${blobSize / MiB} MiB, ${CONCURRENCY} concurrent`);
-    const pullSet = freshBlobs(CONCURRENCY, blobSize);
-    for (const side of ['regctl', 'distribution'] as const) {
-      await Promise.all(pullSet.map((b) => clients[side].pushMonolithic('bench/pull', b)));
+      log(`push: ${CONCURRENCY} × ${blobSize / MiB} MiB, 8 MiB chunks, ${CONCURRENCY} concurrent`);
+      const chunked = await bestOf((side) => {
+        const blobs = freshBlobs(CONCURRENCY, blobSize);
+        return parallelThroughput(blobs.length, blobSize, (i) =>
+          clients[side].pushChunked('bench/push', blobs[i]!, 8 * MiB),
+        );
+      });
+      rows.push(
+        throughputRow(
+          `blob push, chunked 8 MiB (${blobSize / MiB} MiB × ${CONCURRENCY} concurrent)`,
+          chunked.regctl,
+          chunked.distribution,
+          1.2,
+        ),
+      );
     }
-    const pull = await bestOf((side) =>
-      parallelThroughput(pulls, blobSize, async (i) => {
-        const blob = pullSet[i % pullSet.length]!;
-        const bytes = await clients[side].pullBlob('bench/pull', blob.digest);
-        if (bytes !== blob.size) throw new Error(`${side}: pulled ${bytes} bytes of ${blob.size}`);
-      }),
-    );
-    rows.push(
-      throughputRow(
-        `blob pull (${blobSize / MiB} MiB × ${CONCURRENCY} concurrent)`,
-        pull.regctl,
-        pull.distribution,
-        1.0,
-      ),
-    );
-
-    // A small image for manifest and HEAD loads, on both registries and on regctl's secured repository.
-    const image = buildImage({ layers: 1, layerSize: 4096, seed: 'bench', format: 'oci' });
-    const basic = `Basic ${Buffer.from(`${BENCH_USER.name}:${BENCH_USER.password}`).toString('base64')}`;
-    const securedClient = new RegistryClient(servers.regctl.url, {
-      connections: CONCURRENCY,
-      headers: { authorization: basic },
-    });
-    const seedImage = async (client: RegistryClient, name: string) => {
-      for (const b of [image.config, ...image.layers]) {
-        const blob = {
-          seed: 0,
-          size: b.bytes.length,
-          digest: b.digest,
-          stream: () =>
-            (async function* () {
-              yield b.bytes;
-            })(),
-        };
-        await client.pushMonolithic(name, blob as never);
+    if (want('pull')) {
+      log(`pull: ${pulls} × ${blobSize / MiB} MiB, ${CONCURRENCY} concurrent`);
+      const pullSet = freshBlobs(CONCURRENCY, blobSize);
+      for (const side of ['regctl', 'distribution'] as const) {
+        await Promise.all(pullSet.map((b) => clients[side].pushMonolithic('bench/pull', b)));
       }
-      await client.putManifest(name, '1', image.manifest.bytes, OCI_MANIFEST);
-    };
-    await seedImage(clients.regctl, 'bench/app');
-    await seedImage(clients.distribution, 'bench/app');
-    await seedImage(securedClient, 'secured/bench/app');
-
-    const load = (client: RegistryClient, method: 'GET' | 'HEAD', path: string, headers: Record<string, string> = {}) =>
-      runLoad({
-        pool: client.pool,
-        connections: CONCURRENCY,
-        method,
-        path,
-        headers: { ...client.headers, ...headers },
-        expectStatus: 200,
-        maxRequests: loadRequests,
-        maxSeconds: loadSeconds,
-      });
-    const accept = { accept: OCI_MANIFEST };
-    const latencyRows = async (what: string, method: 'GET' | 'HEAD', path: string, headers: Record<string, string>) => {
-      log(`${what}: ${CONCURRENCY} connections, ≤ ${loadRequests} requests or ${loadSeconds} s`);
-      const d = await load(clients.distribution, method, path, headers);
-      const r = await load(clients.regctl, method, path, headers);
-      rows.push({
-        metric: `${what} (${CONCURRENCY} connections)`,
-        unit: 'req/s',
-        regctl: r.rps,
-        baseline: d.rps,
-        ratio: r.rps / d.rps,
-        target: '≥ 5×',
-        pass: r.rps / d.rps >= 5,
-      });
-      rows.push({
-        metric: `${what} p99`,
-        unit: 'ms',
-        regctl: r.p99Ms,
-        baseline: d.p99Ms,
-        ratio: d.p99Ms / r.p99Ms,
-        target: '< 5 ms',
-        pass: r.p99Ms < 5,
-      });
-      if (r.errors || d.errors) notes.push(`${what}: ${r.errors} regctl / ${d.errors} distribution requests failed`);
-      return r;
-    };
-    const anonymous = await latencyRows('manifest GET by tag', 'GET', '/v2/bench/app/manifests/1', accept);
-    await latencyRows('blob HEAD', 'HEAD', `/v2/bench/app/blobs/${image.layers[0]!.digest}`, {});
-
-    log('authenticated manifest GET (Basic, then Bearer) on regctl');
-    const basicRun = await load(securedClient, 'GET', '/v2/secured/bench/app/manifests/1', accept);
-    rows.push({
-      metric: 'manifest GET, Basic auth vs anonymous (regctl)',
-      unit: 'req/s',
-      regctl: basicRun.rps,
-      baseline: anonymous.rps,
-      ratio: basicRun.rps / anonymous.rps,
-      target: '≥ 0.9× (within 10%)',
-      pass: basicRun.rps / anonymous.rps >= 0.9,
-    });
-    const token = await fetchBearerToken(
-      servers.regctl.url,
-      '/v2/secured/bench/app/manifests/1',
-      'repository:secured/bench/app:pull',
-      basic,
-    );
-    if (token) {
-      const bearerRun = await load(clients.regctl, 'GET', '/v2/secured/bench/app/manifests/1', {
-        ...accept,
-        authorization: `Bearer ${token}`,
-      });
-      rows.push({
-        metric: 'manifest GET, Bearer token vs anonymous (regctl)',
-        unit: 'req/s',
-        regctl: bearerRun.rps,
-        baseline: anonymous.rps,
-        ratio: bearerRun.rps / anonymous.rps,
-        target: '≥ 0.9× (within 10%)',
-        pass: bearerRun.rps / anonymous.rps >= 0.9,
-      });
-    } else {
-      notes.push(
-        'Bearer token row skipped: the secured repository did not challenge with Bearer or the token endpoint refused',
+      const pull = await bestOf((side) =>
+        parallelThroughput(pulls, blobSize, async (i) => {
+          const blob = pullSet[i % pullSet.length]!;
+          const bytes = await clients[side].pullBlob('bench/pull', blob.digest);
+          if (bytes !== blob.size) throw new Error(`${side}: pulled ${bytes} bytes of ${blob.size}`);
+        }),
+      );
+      rows.push(
+        throughputRow(
+          `blob pull (${blobSize / MiB} MiB × ${CONCURRENCY} concurrent)`,
+          pull.regctl,
+          pull.distribution,
+          1.0,
+        ),
       );
     }
-    await securedClient.close();
+    if (want('get')) {
+      // A small image for manifest and HEAD loads, on both registries and on regctl's secured repository.
+      const image = buildImage({ layers: 1, layerSize: 4096, seed: 'bench', format: 'oci' });
+      const basic = `Basic ${Buffer.from(`${BENCH_USER.name}:${BENCH_USER.password}`).toString('base64')}`;
+      const securedClient = new RegistryClient(servers.regctl.url, {
+        connections: CONCURRENCY,
+        headers: { authorization: basic },
+      });
+      const seedImage = async (client: RegistryClient, name: string) => {
+        for (const b of [image.config, ...image.layers]) {
+          const blob = {
+            seed: 0,
+            size: b.bytes.length,
+            digest: b.digest,
+            stream: () =>
+              (async function* () {
+                yield b.bytes;
+              })(),
+          };
+          await client.pushMonolithic(name, blob as never);
+        }
+        await client.putManifest(name, '1', image.manifest.bytes, OCI_MANIFEST);
+      };
+      await seedImage(clients.regctl, 'bench/app');
+      await seedImage(clients.distribution, 'bench/app');
+      await seedImage(securedClient, 'secured/bench/app');
 
-    log(`RSS: push then pull one ${bigSize / MiB} MiB blob`);
-    const big = factory.create(seed++, bigSize);
-    const peak: Record<Side, number> = { regctl: 0, distribution: 0 };
-    for (const side of ['regctl', 'distribution'] as const) {
-      const pid = side === 'regctl' ? servers.regctl.pid() : servers.distribution.pid;
-      const sampler = sampleRss(pid, 25);
-      await clients[side].pushMonolithic('bench/big', big);
-      const bytes = await clients[side].pullBlob('bench/big', big.digest);
-      if (bytes !== big.size) throw new Error(`${side}: pulled ${bytes} of ${big.size}`);
-      const { peakBytes, samples } = await sampler.stop();
-      peak[side] = peakBytes / MiB;
-      notes.push(`${side}: ${samples} RSS samples while moving ${bigSize / MiB} MiB`);
+      // The load client runs in its own process: wrk for GET, a child Node process for HEAD
+      // (wrk 4.1 waits for a body after a HEAD answer with Content-Length). Both registries get
+      // the same client for the same metric.
+      const load = (
+        client: RegistryClient,
+        method: 'GET' | 'HEAD',
+        path: string,
+        headers: Record<string, string> = {},
+      ) =>
+        method === 'GET'
+          ? runWrk({
+              origin: client.origin,
+              connections: CONCURRENCY,
+              method,
+              path,
+              headers: { ...client.headers, ...headers },
+              seconds: loadSeconds,
+              warmupSeconds: 1,
+            })
+          : runLoadInChild({
+              origin: client.origin,
+              connections: CONCURRENCY,
+              method,
+              path,
+              headers: { ...client.headers, ...headers },
+              expectStatus: 200,
+              maxRequests: 200_000,
+              maxSeconds: loadSeconds,
+              warmup: 400,
+            });
+      const accept = { accept: OCI_MANIFEST };
+      const latencyRows = async (
+        what: string,
+        method: 'GET' | 'HEAD',
+        path: string,
+        headers: Record<string, string>,
+      ) => {
+        log(
+          `${what}: ${method === 'GET' ? 'wrk' : 'child node client'}, ${CONCURRENCY} connections, ${loadSeconds} s after a warm-up`,
+        );
+        const d = await load(clients.distribution, method, path, headers);
+        const r = await load(clients.regctl, method, path, headers);
+        rows.push({
+          metric: `${what} (${CONCURRENCY} connections)`,
+          unit: 'req/s',
+          regctl: r.rps,
+          baseline: d.rps,
+          ratio: r.rps / d.rps,
+          target: '≥ 5×',
+          pass: r.rps / d.rps >= 5,
+        });
+        rows.push({
+          metric: `${what} p99`,
+          unit: 'ms',
+          regctl: r.p99Ms,
+          baseline: d.p99Ms,
+          ratio: d.p99Ms / r.p99Ms,
+          target: '< 5 ms',
+          pass: r.p99Ms < 5,
+        });
+        if (r.errors || d.errors) notes.push(`${what}: ${r.errors} regctl / ${d.errors} distribution requests failed`);
+        return r;
+      };
+      const anonymous = await latencyRows('manifest GET by tag', 'GET', '/v2/bench/app/manifests/1', accept);
+      await latencyRows('blob HEAD', 'HEAD', `/v2/bench/app/blobs/${image.layers[0]!.digest}`, {});
+
+      log('authenticated manifest GET (Basic, then Bearer) on regctl');
+      const basicRun = await load(securedClient, 'GET', '/v2/secured/bench/app/manifests/1', accept);
+      rows.push({
+        metric: 'manifest GET, Basic auth vs anonymous (regctl)',
+        unit: 'req/s',
+        regctl: basicRun.rps,
+        baseline: anonymous.rps,
+        ratio: basicRun.rps / anonymous.rps,
+        target: '≥ 0.9× (within 10%)',
+        pass: basicRun.rps / anonymous.rps >= 0.9,
+      });
+      const token = await fetchBearerToken(
+        servers.regctl.url,
+        '/v2/secured/bench/app/manifests/1',
+        'repository:secured/bench/app:pull',
+        basic,
+      );
+      if (token) {
+        const bearerRun = await load(clients.regctl, 'GET', '/v2/secured/bench/app/manifests/1', {
+          ...accept,
+          authorization: `Bearer ${token}`,
+        });
+        rows.push({
+          metric: 'manifest GET, Bearer token vs anonymous (regctl)',
+          unit: 'req/s',
+          regctl: bearerRun.rps,
+          baseline: anonymous.rps,
+          ratio: bearerRun.rps / anonymous.rps,
+          target: '≥ 0.9× (within 10%)',
+          pass: bearerRun.rps / anonymous.rps >= 0.9,
+        });
+      } else {
+        notes.push(
+          'Bearer token row skipped: the secured repository did not challenge with Bearer or the token endpoint refused',
+        );
+      }
+      await securedClient.close();
     }
-    rows.push({
-      metric: `peak RSS while pushing + pulling a ${bigSize / MiB} MiB blob`,
-      unit: 'MiB',
-      regctl: peak.regctl,
-      baseline: peak.distribution,
-      ratio: peak.distribution / peak.regctl,
-      target: '< 150 MiB',
-      pass: peak.regctl < 150,
-    });
+    if (want('rss')) {
+      log(`RSS: push then pull one ${bigSize / MiB} MiB blob`);
+      const big = factory.create(seed++, bigSize);
+      const peak: Record<Side, number> = { regctl: 0, distribution: 0 };
+      for (const side of ['regctl', 'distribution'] as const) {
+        const pid = side === 'regctl' ? servers.regctl.pid() : servers.distribution.pid;
+        const idle = ((await readRss(pid)) ?? 0) / MiB;
+        const pushSampler = sampleRss(pid, 25);
+        await clients[side].pushMonolithic('bench/big', big);
+        const pushed = await pushSampler.stop();
+        const pullSampler = sampleRss(pid, 25);
+        const bytes = await clients[side].pullBlob('bench/big', big.digest);
+        if (bytes !== big.size) throw new Error(`${side}: pulled ${bytes} of ${big.size}`);
+        const pulled = await pullSampler.stop();
+        peak[side] = Math.max(pushed.peakBytes, pulled.peakBytes) / MiB;
+        notes.push(
+          `${side}: RSS before ${idle.toFixed(1)} MiB, peak during push ${(pushed.peakBytes / MiB).toFixed(1)} MiB, ` +
+            `during pull ${(pulled.peakBytes / MiB).toFixed(1)} MiB (${pushed.samples + pulled.samples} samples, ` +
+            `${bigSize / MiB} MiB blob)`,
+        );
+      }
+      rows.push({
+        metric: `peak RSS while pushing + pulling a ${bigSize / MiB} MiB blob`,
+        unit: 'MiB',
+        regctl: peak.regctl,
+        baseline: peak.distribution,
+        ratio: peak.distribution / peak.regctl,
+        target: '< 150 MiB',
+        pass: peak.regctl < 150,
+      });
+    }
     return { name: 'hosted', baseline: 'distribution 2.8 (docker-registry, filesystem)', rows, notes };
   } finally {
     await Promise.all([clients.regctl.close(), clients.distribution.close()]);
@@ -265,6 +304,12 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const scaleArg = process.argv.indexOf('--scale');
   const scale = scaleArg > 0 ? Number(process.argv[scaleArg + 1]) : 1;
-  const report = await bench({ scale, log: (line) => process.stderr.write(`[hosted] ${line}\n`) });
+  const onlyArg = process.argv.indexOf('--only');
+  const only = onlyArg > 0 ? (process.argv[onlyArg + 1] ?? '').split(',') : undefined;
+  const report = await bench({
+    scale,
+    ...(only ? { only } : {}),
+    log: (line) => process.stderr.write(`[hosted] ${line}\n`),
+  });
   console.log(formatReport(report));
 }

@@ -35,4 +35,6 @@ export interface BenchOptions {
   readonly scale: number;
   /** Progress lines go here (stderr by default). */
   readonly log: (line: string) => void;
+  /** Phases to run (a script that has phases, e.g. hosted: push, pull, get, rss); all when absent. */
+  readonly only?: readonly string[];
 }

@@ -1,0 +1,94 @@
+/**
+ * A bounded request loop run by `wrk` (Debian's HTTP load generator) in its own process, so the
+ * load client never competes with the benchmark script's event loop and the req/s measured is
+ * the server's, not the client's. Method and headers go in a generated Lua script (wrk's `-H`
+ * cannot set the method); a short warm-up run precedes the measured one; both are bounded by
+ * time. wrk's own percentiles (`--latency`) give p50 and p99.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { LoadResult } from './load.ts';
+
+const run = promisify(execFile);
+
+export interface WrkOptions {
+  /** `http://127.0.0.1:PORT`. */
+  origin: string;
+  method: 'GET' | 'HEAD';
+  path: string;
+  headers: Record<string, string>;
+  connections: number;
+  /** wrk threads (default 1: the machine has two cores, one is the server's). */
+  threads?: number;
+  /** Measured duration in seconds. */
+  seconds: number;
+  /** Warm-up duration in seconds, not measured (default 1). */
+  warmupSeconds?: number;
+}
+
+/** Converts wrk's `1.23ms` / `850.00us` / `1.02s` to milliseconds. */
+export function parseWrkDuration(text: string): number {
+  const match = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
+  if (!match) return Number.NaN;
+  const value = Number(match[1]);
+  const unit = match[2];
+  return unit === 'us' ? value / 1000 : unit === 'ms' ? value : unit === 's' ? value * 1000 : value * 60_000;
+}
+
+/** Reads requests, errors, req/s and p50/p99 from wrk's `--latency` report. */
+export function parseWrkReport(report: string, seconds: number): LoadResult {
+  const requests = Number(/(\d+) requests in/.exec(report)?.[1] ?? Number.NaN);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(report)?.[1] ?? Number.NaN);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(report)?.[1] ?? 0);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(report);
+  const socketErrors = socket ? socket.slice(1, 5).reduce((sum, n) => sum + Number(n), 0) : 0;
+  const percentile = (p: number) => parseWrkDuration(new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(report)?.[1] ?? '');
+  return {
+    requests: requests - non2xx,
+    errors: non2xx + socketErrors,
+    seconds,
+    rps: (rps * (requests - non2xx)) / Math.max(1, requests),
+    p50Ms: percentile(50),
+    p99Ms: percentile(99),
+  };
+}
+
+function luaScript(method: string, headers: Record<string, string>): string {
+  const lines = [`wrk.method = ${JSON.stringify(method)}`];
+  for (const [name, value] of Object.entries(headers)) {
+    lines.push(`wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Runs wrk (warm-up, then the measured run); throws when wrk is missing or fails. */
+export async function runWrk(options: WrkOptions): Promise<LoadResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'regctl-wrk-'));
+  try {
+    const script = join(dir, 'request.lua');
+    await writeFile(script, luaScript(options.method, options.headers));
+    const args = (seconds: number) => [
+      '-t',
+      String(options.threads ?? 1),
+      '-c',
+      String(options.connections),
+      '-d',
+      `${seconds}s`,
+      '--timeout',
+      '5s',
+      '--latency',
+      '-s',
+      script,
+      `${options.origin}${options.path}`,
+    ];
+    const warmup = options.warmupSeconds ?? 1;
+    if (warmup > 0) await run('wrk', args(warmup), { timeout: (warmup + 30) * 1000 });
+    const { stdout } = await run('wrk', args(options.seconds), { timeout: (options.seconds + 30) * 1000 });
+    return parseWrkReport(stdout, options.seconds);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
