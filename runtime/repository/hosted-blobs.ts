@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import { isStorageError, RegistryError } from '../errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest, UploadState } from '../storage/blob-store.ts';
 import { isDigest } from '../storage/digest.ts';
+import type { ContentCache } from './hosted-cache.ts';
 import type { HostedMetadata } from './hosted-metadata.ts';
 import type { BlobResponse, UploadStatus } from './repository.ts';
 
@@ -25,22 +26,34 @@ export class HostedBlobs {
   readonly #repository: string;
   readonly #store: BlobStore;
   readonly #meta: HostedMetadata;
+  readonly #cache: ContentCache | undefined;
 
-  constructor(repository: string, store: BlobStore, meta: HostedMetadata) {
+  /** `cache` holds blob sizes by digest (immutable); links are always read from the store. */
+  constructor(repository: string, store: BlobStore, meta: HostedMetadata, cache?: ContentCache) {
     this.#repository = repository;
     this.#store = store;
     this.#meta = meta;
+    this.#cache = cache;
+  }
+
+  /** The store's stat, answered from the size cache once a digest has been seen present. */
+  async #statStored(digest: Digest): Promise<BlobInfo | undefined> {
+    const size = this.#cache?.size(digest);
+    if (size !== undefined) return { digest, size };
+    const info = await this.#store.stat(digest);
+    if (info !== undefined) this.#cache?.setSize(digest, info.size);
+    return info;
   }
 
   /** True when `digest` is linked in `image` and its bytes are in the store. */
   async isLinked(image: string, digest: Digest): Promise<boolean> {
-    return (await this.#meta.isBlobLinked(image, digest)) && (await this.#store.stat(digest)) !== undefined;
+    return (await this.#meta.isBlobLinked(image, digest)) && (await this.#statStored(digest)) !== undefined;
   }
 
   /** Throws BLOB_UNKNOWN unless `digest` is linked in `image` (and present). */
   async stat(image: string, digest: Digest): Promise<BlobInfo> {
     const info =
-      isDigest(digest) && (await this.#meta.isBlobLinked(image, digest)) ? await this.#store.stat(digest) : undefined;
+      isDigest(digest) && (await this.#meta.isBlobLinked(image, digest)) ? await this.#statStored(digest) : undefined;
     if (info === undefined) {
       throw new RegistryError('BLOB_UNKNOWN', {
         message: `blob ${digest} is not in ${image} of repository ${this.#repository}`,

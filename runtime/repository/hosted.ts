@@ -19,6 +19,7 @@ import { RegistryError } from '../errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../storage/blob-store.ts';
 import { isDigest } from '../storage/digest.ts';
 import { HostedBlobs } from './hosted-blobs.ts';
+import { ContentCache } from './hosted-cache.ts';
 import { type HostedMetadata, openHostedMetadata } from './hosted-metadata.ts';
 import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest, referrerDescriptor } from './manifest.ts';
 import type { BlobResponse, Descriptor, Manifest, Repository, UploadStatus } from './repository.ts';
@@ -45,6 +46,8 @@ export class HostedRepository implements Repository {
   readonly #log: FastifyBaseLogger;
   readonly #meta: HostedMetadata;
   readonly #blobs: HostedBlobs;
+  /** Manifest bodies and blob sizes by digest (immutable); tags and links are always read. */
+  readonly #cache = new ContentCache();
 
   constructor(plan: HostedRepositoryPlan, deps: HostedRepositoryDeps) {
     this.name = plan.name;
@@ -52,7 +55,7 @@ export class HostedRepository implements Repository {
     this.#store = deps.store;
     this.#log = deps.log;
     this.#meta = openHostedMetadata(deps.store, plan.name);
-    this.#blobs = new HostedBlobs(plan.name, deps.store, this.#meta);
+    this.#blobs = new HostedBlobs(plan.name, deps.store, this.#meta, this.#cache);
   }
 
   /**
@@ -230,6 +233,8 @@ export class HostedRepository implements Repository {
   }
 
   async #readManifestBody(image: string, digest: Digest): Promise<Buffer> {
+    const cached = this.#cache.body(digest);
+    if (cached !== undefined) return cached;
     const info = await this.#store.stat(digest);
     if (info === undefined || info.size > MAX_MANIFEST_BYTES) {
       this.#log.error({ image, digest, size: info?.size }, 'linked manifest missing from the store or oversized');
@@ -240,7 +245,9 @@ export class HostedRepository implements Repository {
     }
     const chunks: Buffer[] = [];
     for await (const chunk of await this.#store.read(digest)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    const body = Buffer.concat(chunks);
+    if (body.length === info.size) this.#cache.setBody(digest, body);
+    return body;
   }
 
   /** Every blob of an image manifest and every child of an index must already be in `image`. */
