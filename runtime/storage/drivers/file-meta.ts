@@ -10,7 +10,7 @@
  * (`a` and `a/b`); such a put throws `STORAGE_INVALID_KEY`. The project's layouts only store
  * documents at leaves.
  */
-import { readFile as readFileCallback } from 'node:fs';
+import * as fs from 'node:fs';
 import { readdir, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { StorageError } from '../../errors.ts';
@@ -20,14 +20,28 @@ import { errnoOf, isMissing, replaceFile, toStorageIo } from './file-io.ts';
 /** Byte-order comparison (keys are ASCII, so UTF-16 order equals byte order). */
 const compareBytes = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
+/** Metadata documents are small: most fit in one read of this size. */
+const FIRST_READ_BYTES = 16 * 1024;
+
 /**
- * `readFile` through the callback API: metadata documents are read on every request (a tag on
- * every manifest GET, a link on every blob HEAD), and the callback path costs noticeably less CPU
- * per read than the FileHandle-based promise API (no FileHandle object, no promise per step).
+ * Reads a whole (small) file with the callback fs API: open, one read, and a close that is not
+ * waited for — two thread-pool round trips instead of `readFile`'s four (open, fstat, read, close),
+ * and no FileHandle or promise per step. Metadata documents are read on every request (a tag on
+ * every manifest GET, a link on every blob HEAD), so this is on the hot path. A document larger
+ * than the first read falls back to `readFile`.
  */
 function readSmallFile(file: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    readFileCallback(file, (error, data) => (error ? reject(error) : resolve(data)));
+    fs.open(file, 'r', (openError, fd) => {
+      if (openError) return reject(openError);
+      const buffer = Buffer.allocUnsafe(FIRST_READ_BYTES);
+      fs.read(fd, buffer, 0, FIRST_READ_BYTES, 0, (readError, bytesRead) => {
+        fs.close(fd, () => {});
+        if (readError) return reject(readError);
+        if (bytesRead < FIRST_READ_BYTES) return resolve(Buffer.from(buffer.subarray(0, bytesRead)));
+        fs.readFile(file, (error, data) => (error ? reject(error) : resolve(data)));
+      });
+    });
   });
 }
 
