@@ -20,8 +20,11 @@ import { errnoOf, isMissing, replaceFile, toStorageIo } from './file-io.ts';
 /** Byte-order comparison (keys are ASCII, so UTF-16 order equals byte order). */
 const compareBytes = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Metadata documents are small: most fit in one read of this size. */
-const FIRST_READ_BYTES = 16 * 1024;
+/**
+ * Metadata documents are small: most fit in one read of this size. Under 4 KiB, `allocUnsafe`
+ * slices Node's shared pool instead of allocating (and later collecting) a buffer per read.
+ */
+const FIRST_READ_BYTES = 2048;
 
 /**
  * Reads a whole (small) file with the callback fs API: open, one read, and a close that is not
