@@ -63,34 +63,41 @@ export class ConfigImportError extends Error {
   }
 }
 
+/** Bundles the config and its local imports into one ES module (text plus esbuild's metafile). */
+function bundle(configPath: string) {
+  return build({
+    entryPoints: [configPath],
+    absWorkingDir: dirname(configPath),
+    bundle: true,
+    write: false,
+    metafile: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    plugins: [externalPackages],
+    logLevel: 'silent',
+    sourcemap: 'inline',
+    define: { 'import.meta.url': JSON.stringify(pathToFileURL(configPath).href) },
+  });
+}
+
+/** esbuild's first error as one line, with file:line:column when it has a location. */
+function formatBuildFailure(cause: unknown): string {
+  const errors = (
+    cause as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }
+  ).errors;
+  const first = errors?.[0];
+  if (!first) return cause instanceof Error ? cause.message : String(cause);
+  const where = first.location ? ` (${first.location.file}:${first.location.line}:${first.location.column + 1})` : '';
+  return `${first.text}${where}`;
+}
+
 export async function importConfigModule(configPath: string): Promise<ImportedConfig> {
-  const configUrl = pathToFileURL(configPath).href;
-  let result: Awaited<ReturnType<typeof build>> & { metafile: NonNullable<unknown> };
+  let result: Awaited<ReturnType<typeof bundle>>;
   try {
-    result = (await build({
-      entryPoints: [configPath],
-      absWorkingDir: dirname(configPath),
-      bundle: true,
-      write: false,
-      metafile: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      plugins: [externalPackages],
-      logLevel: 'silent',
-      sourcemap: 'inline',
-      define: { 'import.meta.url': JSON.stringify(configUrl) },
-    })) as typeof result;
+    result = await bundle(configPath);
   } catch (cause) {
-    const errors = (
-      cause as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }
-    ).errors;
-    const first = errors?.[0];
-    const where = first?.location
-      ? ` (${first.location.file}:${first.location.line}:${first.location.column + 1})`
-      : '';
-    const text = first ? `${first.text}${where}` : cause instanceof Error ? cause.message : String(cause);
-    throw new ConfigImportError(text, [configPath], { cause });
+    throw new ConfigImportError(formatBuildFailure(cause), [configPath], { cause });
   }
   const cwd = dirname(configPath);
   const files = Object.keys(result.metafile.inputs)
