@@ -11,12 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpProxyPlan, ProxyRepositoryPlan } from '../../compiler/plan.ts';
 import { createProxyRepository, type ProxyRepository } from '../../runtime/repository/proxy.ts';
 import type { BlobResponse } from '../../runtime/repository/repository.ts';
+import { createMemoryBlobStore } from '../../runtime/storage/drivers/memory.ts';
 import { type Distribution, startDistribution } from '../helpers/distribution.ts';
 import { type ForwardProxy, startForwardProxy } from '../helpers/forward-proxy.ts';
 import { buildImage, type Image } from '../helpers/oci-image.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
-import { createTestMemoryStore } from '../runtime/repository/proxy-memory-store.ts';
 
 const log = {
   debug() {},
@@ -79,7 +79,7 @@ function plan(url: string, extra: Partial<ProxyRepositoryPlan> = {}): ProxyRepos
 }
 
 function proxy(p: ProxyRepositoryPlan, env: NodeJS.ProcessEnv = {}) {
-  const repo = createProxyRepository(p, { store: createTestMemoryStore(), env, log });
+  const repo = createProxyRepository(p, { store: createMemoryBlobStore(), env, log });
   repos.push(repo);
   return repo;
 }

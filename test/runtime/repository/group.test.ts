@@ -7,8 +7,8 @@ import { RegistryError } from '../../../runtime/errors.ts';
 import { createGroupRepository } from '../../../runtime/repository/group.ts';
 import { createProxyRepository, type ProxyRepository } from '../../../runtime/repository/proxy.ts';
 import type { BlobResponse, Descriptor, Manifest, Repository } from '../../../runtime/repository/repository.ts';
+import { createMemoryBlobStore } from '../../../runtime/storage/drivers/memory.ts';
 import { type CountingUpstream, sha256, startCountingUpstream } from '../../helpers/counting-upstream.ts';
-import { createTestMemoryStore } from './proxy-memory-store.ts';
 
 const log = {
   debug() {},
@@ -244,7 +244,7 @@ describe('GroupRepository', () => {
         offline: false,
         httpProxy: null,
       },
-      { store: createTestMemoryStore(), env: {}, log },
+      { store: createMemoryBlobStore(), env: {}, log },
     );
     proxies.push(proxy);
     const hosted = fakeMember('hosted');

@@ -5,8 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ProxyRepositoryPlan } from '../../../compiler/plan.ts';
 import { createProxyRepository, type ProxyRepository } from '../../../runtime/repository/proxy.ts';
 import type { BlobResponse } from '../../../runtime/repository/repository.ts';
+import { createMemoryBlobStore } from '../../../runtime/storage/drivers/memory.ts';
 import { type CountingUpstream, sha256, startCountingUpstream } from '../../helpers/counting-upstream.ts';
-import { createTestMemoryStore } from './proxy-memory-store.ts';
 
 const warnings: string[] = [];
 const log = {
@@ -51,7 +51,7 @@ async function bytes(response: BlobResponse): Promise<Buffer> {
 let upstream: CountingUpstream;
 let now: number;
 const repos: ProxyRepository[] = [];
-function make(extra: Partial<ProxyRepositoryPlan> = {}, store = createTestMemoryStore()) {
+function make(extra: Partial<ProxyRepositoryPlan> = {}, store = createMemoryBlobStore()) {
   const repo = createProxyRepository(proxyPlan(upstream.url, extra), { store, env: {}, log, now: () => now });
   repos.push(repo);
   return { repo, store };
@@ -155,10 +155,10 @@ describe('ProxyRepository', () => {
     const response = await repo.getBlob('app', image.layers[0]!);
     await expect(bytes(response)).rejects.toThrow(/hashes to/);
     await new Promise((r) => setTimeout(r, 20));
-    expect(store.blobs.has(image.layers[0]!)).toBe(false);
+    expect(await store.stat(image.layers[0]!)).toBeUndefined();
     upstream.faults.corrupt.clear();
     expect(await bytes(await repo.getBlob('app', image.layers[0]!))).toEqual(layer);
-    expect(store.blobs.has(image.layers[0]!)).toBe(true);
+    expect(await store.stat(image.layers[0]!)).toBeDefined();
   });
 
   it('errors the client when the upstream dies mid-blob, caches nothing, and the next pull works', async () => {
@@ -169,7 +169,7 @@ describe('ProxyRepository', () => {
     const response = await repo.getBlob('app', image.layers[0]!);
     await expect(bytes(response)).rejects.toThrow();
     await new Promise((r) => setTimeout(r, 20));
-    expect(store.blobs.has(image.layers[0]!)).toBe(false);
+    expect(await store.stat(image.layers[0]!)).toBeUndefined();
     upstream.faults.cutAfter.clear();
     expect(await bytes(await repo.getBlob('app', image.layers[0]!))).toEqual(layer);
   });
@@ -220,7 +220,7 @@ describe('ProxyRepository', () => {
 
   it('offline serves only the cache', async () => {
     const image = upstream.addImage('app', 'v1', [Buffer.from('a')]);
-    const store = createTestMemoryStore();
+    const store = createMemoryBlobStore();
     const { repo: online } = make({}, store);
     await online.getManifest('app', 'v1');
     const { repo: offline } = make({ offline: true }, store);
@@ -254,7 +254,7 @@ describe('ProxyRepository', () => {
           timeoutMs: 2000,
         },
       }),
-      { store: createTestMemoryStore(), env: { UP_PW: 's3cret' }, log },
+      { store: createMemoryBlobStore(), env: { UP_PW: 's3cret' }, log },
     );
     repos.push(repo);
     expect((await repo.getManifest('app', 'v1')).digest).toBe(image.digest);
