@@ -7,55 +7,25 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { isRegistryError } from '../errors.ts';
-import type { Digest } from '../storage/blob-store.ts';
+import { parseManifest } from './manifest.ts';
 import type { Repository } from './repository.ts';
 
-const FOREIGN = /nondistributable|foreign/;
 const MAX_DEPTH = 4;
 
-interface References {
-  readonly blobs: Digest[];
-  readonly manifests: Digest[];
-}
+/** Codes that mean "this member does not have it": ask the next one. */
+const MISS_CODES: ReadonlySet<string> = new Set(['MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'NAME_UNKNOWN']);
 
-/** The blobs (config, distributable layers) and child manifests a manifest body refers to. */
-export function referencesOf(body: Buffer): References {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    return { blobs: [], manifests: [] }; // the writable member rejects it with MANIFEST_INVALID
-  }
-  const record = (parsed ?? {}) as { config?: unknown; layers?: unknown; manifests?: unknown };
-  const digestOf = (d: unknown) =>
-    typeof d === 'object' && d !== null && typeof (d as { digest?: unknown }).digest === 'string'
-      ? (d as { digest: string }).digest
-      : undefined;
-  const blobs: Digest[] = [];
-  const config = digestOf(record.config);
-  if (config !== undefined) blobs.push(config);
-  if (Array.isArray(record.layers)) {
-    for (const layer of record.layers) {
-      const digest = digestOf(layer);
-      const mediaType = (layer as { mediaType?: unknown }).mediaType;
-      if (digest !== undefined && !(typeof mediaType === 'string' && FOREIGN.test(mediaType))) blobs.push(digest);
-    }
-  }
-  const manifests = Array.isArray(record.manifests)
-    ? record.manifests.map(digestOf).filter((d): d is string => d !== undefined)
-    : [];
-  return { blobs: [...new Set(blobs)], manifests: [...new Set(manifests)] };
+/** True when a member's failure only says it does not have what was asked. */
+export function isMemberMiss(error: unknown): boolean {
+  return isRegistryError(error) && MISS_CODES.has(error.code);
 }
-
-const isMiss = (error: unknown) =>
-  isRegistryError(error) && ['MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'NAME_UNKNOWN'].includes(error.code);
 
 async function has(check: () => Promise<unknown>): Promise<boolean> {
   try {
     await check();
     return true;
   } catch (error) {
-    if (isMiss(error)) return false;
+    if (isMemberMiss(error)) return false;
     throw error;
   }
 }
@@ -64,6 +34,7 @@ async function has(check: () => Promise<unknown>): Promise<boolean> {
 export async function copyMissingReferences(options: {
   image: string;
   body: Buffer;
+  contentType: string;
   writable: Repository;
   others: readonly Repository[];
   log: FastifyBaseLogger;
@@ -71,15 +42,17 @@ export async function copyMissingReferences(options: {
 }): Promise<void> {
   const { image, writable, others, log } = options;
   const depth = options.depth ?? 0;
-  const references = referencesOf(options.body);
-  for (const digest of references.blobs) {
+  // The writable member's own parse, so both agree on what must exist; a manifest it would refuse
+  // is refused here with the same MANIFEST_INVALID, before anything is copied.
+  const references = parseManifest(options.body, options.contentType);
+  for (const { digest } of references.blobs) {
     if (await has(() => writable.statBlob(image, digest))) continue;
     for (const member of others) {
       let response: Awaited<ReturnType<Repository['getBlob']>>;
       try {
         response = await member.getBlob(image, digest);
       } catch (error) {
-        if (!isMiss(error)) log.warn({ err: error, member: member.name, digest }, 'group copy: member failed');
+        if (!isMemberMiss(error)) log.warn({ err: error, member: member.name, digest }, 'group copy: member failed');
         continue;
       }
       if (!('stream' in response.body)) continue;
@@ -91,17 +64,17 @@ export async function copyMissingReferences(options: {
     }
   }
   if (depth >= MAX_DEPTH) return;
-  for (const digest of references.manifests) {
+  for (const { digest } of references.manifests) {
     if (await has(() => writable.getManifest(image, digest))) continue;
     for (const member of others) {
       let child: Awaited<ReturnType<Repository['getManifest']>>;
       try {
         child = await member.getManifest(image, digest);
       } catch (error) {
-        if (!isMiss(error)) log.warn({ err: error, member: member.name, digest }, 'group copy: member failed');
+        if (!isMemberMiss(error)) log.warn({ err: error, member: member.name, digest }, 'group copy: member failed');
         continue;
       }
-      await copyMissingReferences({ ...options, body: child.body, depth: depth + 1 });
+      await copyMissingReferences({ ...options, body: child.body, contentType: child.mediaType, depth: depth + 1 });
       await writable.putManifest(image, digest, child.body, child.mediaType);
       log.info(
         { image, digest, from: member.name, to: writable.name },

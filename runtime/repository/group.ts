@@ -18,7 +18,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { GroupRepositoryPlan } from '../../compiler/plan.ts';
 import { isRegistryError, RegistryError } from '../errors.ts';
 import type { BlobInfo, ByteRange, Digest } from '../storage/blob-store.ts';
-import { copyMissingReferences } from './group-copy.ts';
+import { copyMissingReferences, isMemberMiss } from './group-copy.ts';
 import type { BlobResponse, Descriptor, Manifest, Repository, UploadStatus } from './repository.ts';
 
 /** What a group repository needs besides its plan. */
@@ -30,8 +30,6 @@ export interface GroupRepositoryDeps {
   readonly log: FastifyBaseLogger;
 }
 
-/** Codes that mean "this member does not have it": ask the next one. */
-const MISS_CODES = new Set(['MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'NAME_UNKNOWN']);
 /** How many images' serving member a group remembers. */
 const MEMBER_MEMORY = 10_000;
 
@@ -86,7 +84,7 @@ export class GroupRepository implements Repository {
       try {
         return { value: await ask(member), member };
       } catch (error) {
-        if (isRegistryError(error) && MISS_CODES.has(error.code)) continue;
+        if (isMemberMiss(error)) continue;
         this.#log.warn({ err: error, member: member.name, operation }, 'group member failed; trying the next');
         failure ??= isRegistryError(error) ? error : new RegistryError('UNKNOWN', { cause: error });
       }
@@ -146,6 +144,7 @@ export class GroupRepository implements Repository {
     await copyMissingReferences({
       image,
       body,
+      contentType,
       writable,
       others: this.#members.filter((m) => m !== writable),
       log: this.#log,
@@ -184,7 +183,7 @@ export class GroupRepository implements Repository {
         const info = await writable.completeUpload(image, started.upload.id, mount.digest, blob.body.stream);
         return { mounted: info };
       } catch (error) {
-        if (!(isRegistryError(error) && MISS_CODES.has(error.code))) {
+        if (!isMemberMiss(error)) {
           this.#log.warn({ err: error, member: member.name, digest: mount.digest }, 'group mount from member failed');
         }
       }
@@ -247,7 +246,7 @@ export class GroupRepository implements Repository {
     let misses = 0;
     results.forEach((result, index) => {
       if (result.status === 'fulfilled') values.push(result.value);
-      else if (isRegistryError(result.reason) && MISS_CODES.has(result.reason.code)) misses++;
+      else if (isMemberMiss(result.reason)) misses++;
       else {
         failure ??= result.reason;
         this.#log.warn(

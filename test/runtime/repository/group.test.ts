@@ -284,6 +284,23 @@ describe('GroupRepository', () => {
     expect(mounted).toEqual({ mounted: { digest: base.layers[0], size: 10 } });
   });
 
+  it('refuses a malformed manifest pushed through the group with MANIFEST_INVALID, copying nothing', async () => {
+    const hosted = fakeMember('hosted');
+    const other = fakeMember('other');
+    const group = createGroupRepository(groupPlan(['hosted', 'other'], 'hosted'), {
+      members: [hosted, other],
+      writable: hosted,
+      log,
+    });
+    const type = 'application/vnd.oci.image.manifest.v1+json';
+    await expect(group.putManifest('app', 'v1', Buffer.from('not json'), type)).rejects.toMatchObject({
+      code: 'MANIFEST_INVALID',
+    });
+    const noLayers = Buffer.from(JSON.stringify({ schemaVersion: 2, config: { digest: sha256('c') } }));
+    await expect(group.putManifest('app', 'v1', noLayers, type)).rejects.toMatchObject({ code: 'MANIFEST_INVALID' });
+    expect([...hosted.calls, ...other.calls]).toEqual([]);
+  });
+
   it('mounts a blob that only a non-writable member has', async () => {
     const hosted = fakeMember('hosted');
     const other = fakeMember('other');
