@@ -3,15 +3,16 @@
  * fetches (coalesced), and stale serving. Split from proxy.ts to keep each file readable; the
  * repository passes its parts in a {@link ProxyManifestContext}.
  */
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ProxyRepositoryPlan } from '../../compiler/plan.ts';
 import { RegistryError } from '../errors.ts';
 import type { BlobStore, Digest } from '../storage/blob-store.ts';
+import { digestOf, isDigest } from '../storage/digest.ts';
 import type { UpstreamClient } from '../upstream/client.ts';
 import { isUpstreamError, isUpstreamUnavailable, UpstreamError } from '../upstream/errors.ts';
 import type { SingleFlight } from '../upstream/single-flight.ts';
+import { OCI_INDEX, OCI_MANIFEST } from './media-types.ts';
 import type { NegativeCache, ProxyCache } from './proxy-cache.ts';
 import type { Manifest } from './repository.ts';
 
@@ -29,22 +30,9 @@ export interface ProxyManifestContext {
   readonly translate: (error: unknown, notFound: RegistryError) => RegistryError;
 }
 
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
-
-/** True when a manifest reference is a digest rather than a tag. */
-export function isDigestReference(reference: string): boolean {
-  return DIGEST.test(reference);
-}
-
 /** The MANIFEST_UNKNOWN error of a reference. */
-export function manifestUnknown(image: string, reference: string): RegistryError {
+function manifestUnknown(image: string, reference: string): RegistryError {
   return new RegistryError('MANIFEST_UNKNOWN', { detail: { name: image, reference } });
-}
-
-function digestOf(body: Buffer, algorithm: string): Digest {
-  return `${algorithm}:${createHash(algorithm).update(body).digest('hex')}`;
 }
 
 /** The media type of a fetched manifest: the Content-Type, else the body's own, else its shape. */
@@ -83,7 +71,7 @@ async function readCached(ctx: ProxyManifestContext, name: string, digest: Diges
 export async function fetchManifest(ctx: ProxyManifestContext, name: string, reference: string): Promise<Manifest> {
   const notFound = manifestUnknown(name, reference);
   try {
-    if (isDigestReference(reference)) {
+    if (isDigest(reference)) {
       const cached = await readCached(ctx, name, reference);
       if (cached !== undefined) return cached;
       if (ctx.plan.offline || ctx.negative.has(`m:${name}@${reference}`)) throw notFound;
