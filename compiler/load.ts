@@ -1,19 +1,17 @@
 /**
  * Finding and loading a config file. cosmiconfig finds `registry.config.{ts,mts,js,mjs,json,yaml,yml}`
- * in `cwd` (or takes `configPath`). TS/JS configs are imported with tsx's `tsImport`, which gives
- * every call its own module namespace: a reload sees edits to the config and to everything it
- * imports, and the imported local files are reported for the watcher. JSON/YAML are parsed with
+ * in `cwd` (or takes `configPath`). TS/JS configs are imported by `importConfigModule` (one esbuild
+ * bundle per call, so a reload sees edits to the config and to everything it imports, and its
+ * metafile lists the local files for the watcher; no loader hooks). JSON/YAML are parsed with
  * `yaml`, keeping the document so diagnostics can point at line:column.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { extname, resolve, sep } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { extname, resolve } from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
-import { tsImport } from 'tsx/esm/api';
 import type { Document, LineCounter } from 'yaml';
 import { type Diagnostic, type DiagnosticPath, error } from './diagnostics.ts';
+import { ConfigImportError, type ImportedConfig, importConfigModule } from './import-config.ts';
 
 /** The file names searched, in order. */
 export const CONFIG_FILE_NAMES = [
@@ -95,47 +93,38 @@ function loadError(path: DiagnosticPath, text: string, file?: string, hint?: str
 }
 
 async function loadModule(configPath: string): Promise<LoadResult> {
-  const files = new Set<string>([configPath]);
-  const onImport = (url: string) => {
-    if (!url.startsWith('file:')) return;
-    const file = fileURLToPath(url).split('?')[0]!;
-    if (!file.split(sep).includes('node_modules')) files.add(file);
-  };
-  // A config in a folder without `"type": "module"` is compiled to CommonJS by tsx, and its local
-  // requires land in Node's require cache, where tsx would serve the previous load's copy. Drop
-  // those entries (only tsx-namespaced ones: ours) so each load is fresh, and list what it required.
-  const requireCache = createRequire(import.meta.url).cache;
-  const isNamespaced = (key: string) => /[?&]namespace=|namespace%3D/.test(key);
-  for (const key of Object.keys(requireCache)) if (isNamespaced(key)) delete requireCache[key];
+  let imported: ImportedConfig;
   try {
-    const mod = (await tsImport(pathToFileURL(configPath).href, { parentURL: import.meta.url, onImport })) as {
-      default?: unknown;
+    imported = await importConfigModule(configPath);
+  } catch (cause) {
+    const files = cause instanceof ConfigImportError ? cause.files : [configPath];
+    return {
+      ok: false,
+      configPath,
+      files,
+      diagnostics: [loadError([], `could not load: ${message(cause)}`, configPath)],
     };
-    for (const key of Object.keys(requireCache)) {
-      if (isNamespaced(key) && key.startsWith(sep)) onImport(pathToFileURL(key.split('?')[0]!).href);
-    }
-    let value = mod.default;
-    // A CommonJS/interop double wrap: `{ default: { default: config } }`.
-    if (value !== null && typeof value === 'object' && 'default' in value && Object.keys(value).length === 1) {
-      value = (value as { default: unknown }).default;
-    }
+  }
+  const { module, files } = imported;
+  try {
+    let value = module.default;
     if (typeof value === 'function') value = await (value as () => unknown)();
     if (value === undefined) {
       return {
         ok: false,
         configPath,
-        files: [...files],
+        files,
         diagnostics: [
           loadError([], 'the config module has no default export', configPath, 'export default defineConfig({ … })'),
         ],
       };
     }
-    return { ok: true, value, configPath, files: [...files], locate: noLocation };
+    return { ok: true, value, configPath, files, locate: noLocation };
   } catch (cause) {
     return {
       ok: false,
       configPath,
-      files: [...files],
+      files,
       diagnostics: [loadError([], `could not load: ${message(cause)}`, configPath)],
     };
   }

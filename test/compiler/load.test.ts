@@ -76,6 +76,25 @@ export default defineConfig({ repositories, listeners: [{ port: 5000, repository
     expect(result.diagnostics[0]!.message).toBe('the config module has no default export');
   });
 
+  it('reports a missing default export in a CommonJS folder too (no interop object taken for the config)', async () => {
+    await writeFile(join(dir, 'registry.config.ts'), 'export const x = 1;\n');
+    const result = await buildPlan({ cwd: dir });
+    expect(result).toMatchObject({ ok: false, stage: 'load' });
+    expect(result.diagnostics[0]!.message).toBe('the config module has no default export');
+  });
+
+  it('reports a config that throws, or imports a missing file, in one clean line', async () => {
+    await writeFile(join(dir, 'registry.config.ts'), "throw new Error('S3_BUCKET is not set');\n");
+    const thrown = await buildPlan({ cwd: dir });
+    expect(thrown).toMatchObject({ ok: false, stage: 'load' });
+    expect(thrown.diagnostics[0]!.message).toBe('could not load: S3_BUCKET is not set');
+    await writeFile(join(dir, 'registry.config.ts'), "export { default } from './nope.ts';\n");
+    const missing = await buildPlan({ cwd: dir });
+    expect(missing.diagnostics[0]!.message).toBe(
+      'could not load: Could not resolve "./nope.ts" (registry.config.ts:1:25)',
+    );
+  });
+
   it('points YAML diagnostics at line and column', async () => {
     await writeFile(
       join(dir, 'registry.config.yaml'),
