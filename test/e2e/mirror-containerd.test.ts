@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Containerd, startContainerd } from '../helpers/clients.ts';
 import { type Distribution, startDistribution } from '../helpers/distribution.ts';
 import { deadPort } from '../helpers/free-port.ts';
-import { buildImage, type Image } from '../helpers/oci-image.ts';
+import { buildImage } from '../helpers/oci-image.ts';
+import { pushImage } from '../helpers/proxy-setup.ts';
 import { type RegctlServer, startRegctl } from '../helpers/regctl-server.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 
@@ -21,24 +22,9 @@ let upstream: Distribution;
 let server: RegctlServer;
 let containerd: Containerd;
 
-async function pushToDistribution(base: string, name: string, tag: string, img: Image) {
-  for (const blob of [img.config, ...img.layers]) {
-    const started = await fetch(`${base}/v2/${name}/blobs/uploads/`, { method: 'POST' });
-    const location = new URL(started.headers.get('location')!, base);
-    location.searchParams.set('digest', blob.digest);
-    expect((await fetch(location, { method: 'PUT', body: blob.bytes })).status).toBe(201);
-  }
-  const put = await fetch(`${base}/v2/${name}/manifests/${tag}`, {
-    method: 'PUT',
-    headers: { 'content-type': img.mediaType },
-    body: img.manifest.bytes,
-  });
-  expect(put.status).toBe(201);
-}
-
 beforeAll(async () => {
   upstream = await startDistribution({ dir: await dirs.make() });
-  await pushToDistribution(upstream.url, 'library/alpine', '3', image);
+  await pushImage(upstream.url, 'library/alpine', '3', image);
   server = await startRegctl({
     dir: await dirs.make(),
     config: {

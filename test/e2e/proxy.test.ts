@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ContainersTools, createContainersTools } from '../helpers/clients.ts';
 import { type Distribution, startDistribution } from '../helpers/distribution.ts';
-import { buildImage, type Image, writeOciLayout } from '../helpers/oci-image.ts';
+import { buildImage, writeOciLayout } from '../helpers/oci-image.ts';
+import { pushImage } from '../helpers/proxy-setup.ts';
 import { type RegctlServer, startRegctl } from '../helpers/regctl-server.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 
@@ -30,27 +31,11 @@ let layout: string;
 /** Writes the test itself made to distribution while seeding it. */
 let seedWrites = 0;
 
-/** Pushes `img` into distribution over the v2 API. */
-async function pushToDistribution(base: string, name: string, tag: string, img: Image) {
-  for (const blob of [img.config, ...img.layers]) {
-    const started = await fetch(`${base}/v2/${name}/blobs/uploads/`, { method: 'POST' });
-    const location = new URL(started.headers.get('location')!, base);
-    location.searchParams.set('digest', blob.digest);
-    expect((await fetch(location, { method: 'PUT', body: blob.bytes })).status).toBe(201);
-  }
-  const put = await fetch(`${base}/v2/${name}/manifests/${tag}`, {
-    method: 'PUT',
-    headers: { 'content-type': img.mediaType },
-    body: img.manifest.bytes,
-  });
-  expect(put.status).toBe(201);
-}
-
 const upstreamCount = (pattern: RegExp) => upstream.countRequests(pattern);
 
 beforeAll(async () => {
   upstream = await startDistribution({ dir: await dirs.make() });
-  await pushToDistribution(upstream.url, 'team/app', 'v1', upstreamImage);
+  await pushImage(upstream.url, 'team/app', 'v1', upstreamImage);
   seedWrites = upstream.countRequests(/^(POST|PUT|PATCH|DELETE) /);
   server = await startRegctl({
     dir: await dirs.make(),

@@ -1,34 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { FastifyBaseLogger } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GroupRepositoryPlan, RepositoryPlan } from '../../../compiler/plan.ts';
 import { RegistryError } from '../../../runtime/errors.ts';
 import { createGroupRepository } from '../../../runtime/repository/group.ts';
-import { createProxyRepository, type ProxyRepository } from '../../../runtime/repository/proxy.ts';
-import type { BlobResponse, Descriptor, Manifest, Repository } from '../../../runtime/repository/repository.ts';
-import { createMemoryBlobStore } from '../../../runtime/storage/drivers/memory.ts';
+import type { Descriptor, Manifest, Repository } from '../../../runtime/repository/repository.ts';
 import { type CountingUpstream, sha256, startCountingUpstream } from '../../helpers/counting-upstream.ts';
+import { readBlob as bytes, proxyPlan, TestProxies, testLog } from '../../helpers/proxy-setup.ts';
 
-const log = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  trace() {},
-  fatal() {},
-  child() {
-    return log;
-  },
-} as unknown as FastifyBaseLogger;
+const log = testLog();
 
 async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
   return Buffer.concat(chunks);
 }
-const bytes = (r: BlobResponse) =>
-  'stream' in r.body ? collect(r.body.stream) : Promise.reject(new Error('redirect'));
 
 /** A hosted-like member in memory: enough of the Repository contract for the group's logic. */
 function fakeMember(name: string, options: { failing?: boolean } = {}) {
@@ -174,9 +160,9 @@ async function pushImage(repo: Repository, image: string, tag: string, layers: B
 }
 
 const upstreams: CountingUpstream[] = [];
-const proxies: ProxyRepository[] = [];
+const proxies = new TestProxies({ log });
 afterEach(async () => {
-  await Promise.all(proxies.splice(0).map((p) => p.close()));
+  await proxies.closeAll();
   await Promise.all(upstreams.splice(0).map((u) => u.stop()));
 });
 
@@ -231,22 +217,7 @@ describe('GroupRepository', () => {
     const upstream = await startCountingUpstream();
     upstreams.push(upstream);
     const base = upstream.addImage('app', 'base', [Buffer.from('base-layer')]);
-    const proxy = createProxyRepository(
-      {
-        name: 'up',
-        type: 'proxy',
-        online: true,
-        blobStore: 'default',
-        access: { anonymous: [] },
-        remote: { url: upstream.url, index: 'registry', auth: null, timeoutMs: 2000 },
-        metadataMaxAgeMs: 60_000,
-        negativeCacheTtlMs: 60_000,
-        offline: false,
-        httpProxy: null,
-      },
-      { store: createMemoryBlobStore(), env: {}, log },
-    );
-    proxies.push(proxy);
+    const proxy = proxies.create(proxyPlan(upstream.url, { name: 'up', access: { anonymous: [] } }));
     const hosted = fakeMember('hosted');
     const group = createGroupRepository(groupPlan(['hosted', 'up'], 'hosted'), {
       members: [hosted, proxy],

@@ -1,60 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import type { FastifyBaseLogger } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ProxyRepositoryPlan } from '../../../compiler/plan.ts';
-import { createProxyRepository, type ProxyRepository } from '../../../runtime/repository/proxy.ts';
-import type { BlobResponse } from '../../../runtime/repository/repository.ts';
 import { createMemoryBlobStore } from '../../../runtime/storage/drivers/memory.ts';
 import { type CountingUpstream, sha256, startCountingUpstream } from '../../helpers/counting-upstream.ts';
+import {
+  readBlob as bytes,
+  type ProxyPlanOverrides,
+  proxyPlan,
+  TestProxies,
+  testLog,
+} from '../../helpers/proxy-setup.ts';
 
 const warnings: string[] = [];
-const log = {
-  debug() {},
-  info() {},
-  trace() {},
-  fatal() {},
-  error() {},
-  warn(_o: unknown, message?: string) {
-    warnings.push(String(message));
-  },
-  child() {
-    return log;
-  },
-  level: 'info',
-  silent() {},
-} as unknown as FastifyBaseLogger;
-
-function proxyPlan(url: string, extra: Partial<ProxyRepositoryPlan> = {}): ProxyRepositoryPlan {
-  return {
-    name: 'upstream',
-    type: 'proxy',
-    online: true,
-    blobStore: 'default',
-    access: { anonymous: ['pull'] },
-    remote: { url, index: 'registry', auth: null, timeoutMs: 2000 },
-    metadataMaxAgeMs: 60_000,
-    negativeCacheTtlMs: 60_000,
-    offline: false,
-    httpProxy: null,
-    ...extra,
-  };
-}
-
-async function bytes(response: BlobResponse): Promise<Buffer> {
-  if (!('stream' in response.body)) throw new Error('expected a stream');
-  const chunks: Buffer[] = [];
-  for await (const chunk of response.body.stream as Readable) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
+const log = testLog((message) => warnings.push(message));
 
 let upstream: CountingUpstream;
 let now: number;
-const repos: ProxyRepository[] = [];
-function make(extra: Partial<ProxyRepositoryPlan> = {}, store = createMemoryBlobStore()) {
-  const repo = createProxyRepository(proxyPlan(upstream.url, extra), { store, env: {}, log, now: () => now });
-  repos.push(repo);
-  return { repo, store };
+const proxies = new TestProxies({ log, now: () => now });
+function make(extra: ProxyPlanOverrides = {}, store = createMemoryBlobStore()) {
+  return { repo: proxies.create(proxyPlan(upstream.url, extra), { store }), store };
 }
 
 beforeEach(async () => {
@@ -63,7 +26,7 @@ beforeEach(async () => {
   warnings.length = 0;
 });
 afterEach(async () => {
-  await Promise.all(repos.splice(0).map((r) => r.close()));
+  await proxies.closeAll();
   await upstream.stop();
 });
 
@@ -245,18 +208,10 @@ describe('ProxyRepository', () => {
     await upstream.stop();
     upstream = await startCountingUpstream({ basic: { username: 'u', password: 's3cret' } });
     const image = upstream.addImage('app', 'v1', [Buffer.from('a')]);
-    const repo = createProxyRepository(
-      proxyPlan(upstream.url, {
-        remote: {
-          url: upstream.url,
-          index: 'registry',
-          auth: { username: 'u', password: { env: 'UP_PW' } },
-          timeoutMs: 2000,
-        },
-      }),
-      { store: createMemoryBlobStore(), env: { UP_PW: 's3cret' }, log },
+    const repo = proxies.create(
+      proxyPlan(upstream.url, { remote: { auth: { username: 'u', password: { env: 'UP_PW' } } } }),
+      { env: { UP_PW: 's3cret' } },
     );
-    repos.push(repo);
     expect((await repo.getManifest('app', 'v1')).digest).toBe(image.digest);
   });
 });
