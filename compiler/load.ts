@@ -1,14 +1,13 @@
 /**
- * Finding and loading a config file. cosmiconfig finds `registry.config.{ts,mts,js,mjs,json,yaml,yml}`
- * in `cwd` (or takes `configPath`). TS/JS configs are imported by `importConfigModule` (one esbuild
+ * Finding and loading a config file: the first of `registry.config.{ts,mts,js,mjs,json,yaml,yml}`
+ * in `cwd`, or `configPath`. TS/JS configs are imported by `importConfigModule` (one esbuild
  * bundle per call, so a reload sees edits to the config and to everything it imports, and its
  * metafile lists the local files for the watcher; no loader hooks). JSON/YAML are parsed with
  * `yaml`, keeping the document so diagnostics can point at line:column.
  */
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { extname, resolve } from 'node:path';
-import { cosmiconfig } from 'cosmiconfig';
+import { extname, join, resolve } from 'node:path';
 import type { Document, LineCounter } from 'yaml';
 import { type Diagnostic, type DiagnosticPath, error } from './diagnostics.ts';
 import { ConfigImportError, type ImportedConfig, importConfigModule } from './import-config.ts';
@@ -37,41 +36,42 @@ export interface LoadOptions {
 }
 
 const noLocation: Locate = () => undefined;
-/** cosmiconfig loader stub: it only finds the file, which is then loaded fresh by this module. */
-const found = () => ({ found: true });
+/** Where the config file is, or why there is none. */
+export type ConfigFileResult = { ok: true; configPath: string } | { ok: false; diagnostics: Diagnostic[] };
+
+/**
+ * The config file `loadConfig` would load: `configPath` resolved against `cwd`, or the first of
+ * {@link CONFIG_FILE_NAMES} in `cwd`. Checks that it is a file; does not read it.
+ */
+export function findConfigFile(options: LoadOptions = {}): ConfigFileResult {
+  const cwd = resolve(options.cwd ?? process.cwd());
+  if (options.configPath === undefined) {
+    const name = CONFIG_FILE_NAMES.find((candidate) =>
+      statSync(join(cwd, candidate), { throwIfNoEntry: false })?.isFile(),
+    );
+    if (name !== undefined) return { ok: true, configPath: join(cwd, name) };
+    const hint = `create one of ${CONFIG_FILE_NAMES.join(', ')}, or pass --config PATH`;
+    return { ok: false, diagnostics: [error('config-not-found', [], `no config file in ${cwd}`, hint)] };
+  }
+  const configPath = resolve(cwd, options.configPath);
+  const stat = statSync(configPath, { throwIfNoEntry: false });
+  if (stat === undefined)
+    return { ok: false, diagnostics: [error('config-not-found', [], `config file ${configPath} does not exist`)] };
+  if (!stat.isFile())
+    return {
+      ok: false,
+      diagnostics: [
+        error('config-not-found', [], `${configPath} is not a file`, 'pass the config file itself to --config'),
+      ],
+    };
+  return { ok: true, configPath };
+}
 
 /** Loads the config value (not yet validated). Never throws: failures become diagnostics. */
 export async function loadConfig(options: LoadOptions = {}): Promise<LoadResult> {
-  const cwd = resolve(options.cwd ?? process.cwd());
-  let configPath: string | undefined;
-  if (options.configPath !== undefined) {
-    configPath = resolve(cwd, options.configPath);
-  } else {
-    const explorer = cosmiconfig('registry', {
-      searchPlaces: [...CONFIG_FILE_NAMES],
-      searchStrategy: 'none',
-      cache: false,
-      ignoreEmptySearchPlaces: false,
-      loaders: Object.fromEntries(['.ts', '.mts', '.js', '.mjs', '.json', '.yaml', '.yml'].map((ext) => [ext, found])),
-    });
-    try {
-      const found = await explorer.search(cwd);
-      configPath = found?.filepath;
-    } catch (cause) {
-      return { ok: false, files: [], diagnostics: [loadError([], `could not search for a config: ${message(cause)}`)] };
-    }
-    if (configPath === undefined) {
-      const hint = `create one of ${CONFIG_FILE_NAMES.join(', ')}, or pass --config PATH`;
-      return { ok: false, files: [], diagnostics: [error('config-not-found', [], `no config file in ${cwd}`, hint)] };
-    }
-  }
-  if (!existsSync(configPath)) {
-    return {
-      ok: false,
-      files: [],
-      diagnostics: [error('config-not-found', [], `config file ${configPath} does not exist`)],
-    };
-  }
+  const found = findConfigFile(options);
+  if (!found.ok) return { ok: false, files: [], diagnostics: found.diagnostics };
+  const { configPath } = found;
   const ext = extname(configPath);
   if (['.json', '.yaml', '.yml'].includes(ext)) return loadDocument(configPath);
   if (['.ts', '.mts', '.js', '.mjs', '.cts', '.cjs'].includes(ext)) return loadModule(configPath);

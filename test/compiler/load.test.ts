@@ -95,6 +95,12 @@ export default defineConfig({ repositories, listeners: [{ port: 5000, repository
     );
   });
 
+  it('says when --config names a folder', async () => {
+    const result = await buildPlan({ configPath: dir });
+    expect(result).toMatchObject({ ok: false, stage: 'load' });
+    expect(result.diagnostics[0]).toMatchObject({ code: 'config-not-found', message: `${dir} is not a file` });
+  });
+
   it('points YAML diagnostics at line and column', async () => {
     await writeFile(
       join(dir, 'registry.config.yaml'),
