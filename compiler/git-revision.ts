@@ -11,6 +11,8 @@ import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { type BuildOptions, type BuildResult, buildPlan } from './build.ts';
+import { error } from './diagnostics.ts';
+import { findConfigFile } from './load.ts';
 
 function run(command: string, args: string[], cwd: string, input?: NodeJS.ReadableStream): Promise<string> {
   return new Promise((resolvePromise, reject) => {
@@ -26,7 +28,7 @@ function run(command: string, args: string[], cwd: string, input?: NodeJS.Readab
     if (input && child.stdin) input.pipe(child.stdin);
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code === 0) resolvePromise(out);
+      if (code === 0) resolvePromise(out.trim());
       else reject(new Error(`${command} ${args.join(' ')}: ${err.trim() || `exit ${code}`}`));
     });
   });
@@ -55,25 +57,36 @@ export interface RevisionOptions extends Omit<BuildOptions, 'baseDir'> {
 
 /**
  * Builds the plan of the config at `rev`. The config is the same file `buildPlan` would pick
- * now (explicit `configPath` or found in `cwd`), read from the revision. Never throws.
+ * now (explicit `configPath` or found in `cwd`), read from the revision; it is not built twice.
+ * Never throws: not a git repository, an unknown revision, or a config missing at `rev` become
+ * a `revision-failed` diagnostic.
  */
 export async function buildPlanAtRevision(options: RevisionOptions): Promise<BuildResult> {
   const cwd = resolve(options.cwd ?? process.cwd());
-  const current = await buildPlan({ ...options, cwd });
-  const configPath = current.configPath;
-  const fail = (message: string): BuildResult => ({
+  const found = findConfigFile({ configPath: options.configPath, cwd });
+  if (!found.ok) return { ok: false, stage: 'load', files: [], diagnostics: found.diagnostics };
+  const { configPath } = found;
+  const fail = (message: string, hint?: string): BuildResult => ({
     ok: false,
     stage: 'load',
+    configPath,
     files: [],
-    diagnostics: [{ code: 'revision-failed', severity: 'error', path: [], message }],
+    diagnostics: [error('revision-failed', [], message, hint)],
   });
-  if (configPath === undefined) return fail(`no config to look up at ${options.rev}`);
+  const top = await run('git', ['rev-parse', '--show-toplevel'], dirname(configPath)).catch(() => undefined);
+  if (top === undefined) return fail(`${configPath} is not in a git repository`, 'compare with --diff OTHER_CONFIG');
+  // Resolved once to a commit id: that id (never the user's text, which could read as an option)
+  // is what git archive gets.
+  const commit = await run(
+    'git',
+    ['rev-parse', '--verify', '--quiet', '--end-of-options', `${options.rev}^{commit}`],
+    top,
+  ).catch(() => undefined);
+  if (commit === undefined) return fail(`unknown revision \`${options.rev}\`: not a commit in ${top}`);
   let dir: string | undefined;
   try {
-    const top = (await run('git', ['rev-parse', '--show-toplevel'], dirname(configPath))).trim();
-    await run('git', ['rev-parse', '--verify', '--quiet', `${options.rev}^{commit}`], top);
     dir = await mkdtemp(join(tmpdir(), 'regctl-rev-'));
-    await extract(top, options.rev, dir);
+    await extract(top, commit, dir);
     if (existsSync(join(top, 'node_modules')))
       await symlink(join(top, 'node_modules'), join(dir, 'node_modules'), 'dir');
     const copy = join(dir, relative(top, configPath));

@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,6 +147,32 @@ export default {
     const { code, stderr } = regctl(['plan', '--diff', '--against', 'no-such-rev'], repo);
     expect(code).toBe(2);
     expect(stderr).toContain('revision-failed');
+    expect(stderr).toContain(`unknown revision \`no-such-rev\`: not a commit in`);
+  });
+
+  it('never hands a revision that reads as an option to git', async () => {
+    const out = join(repo, 'archive.tar');
+    const { code, stderr } = regctl(['plan', '--diff', `--against=--output=${out}`], repo);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`unknown revision \`--output=${out}\``);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('says when the config is not in a git repository', async () => {
+    const outside = await mkdtemp(join(tmpdir(), 'regctl-nogit-'));
+    try {
+      await writeFile(
+        join(outside, 'registry.config.json'),
+        JSON.stringify({ repositories: [{ name: 'p', type: 'hosted', anonymous: ['pull', 'push'] }] }),
+      );
+      const { code, stdout, stderr } = regctl(['plan', '--diff', '--against', 'HEAD'], outside);
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr).toContain(`${join(outside, 'registry.config.json')} is not in a git repository [revision-failed]`);
+      expect(stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
   });
 });
 
