@@ -17,23 +17,29 @@ import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { HttpProxyPlan } from '../../compiler/plan.ts';
-import { fromNetworkError, parseRetryAfter, UpstreamError } from './errors.ts';
+import { MAX_MANIFEST_BYTES } from '../repository/manifest.ts';
+import { OCI_INDEX, SUPPORTED_MANIFEST_MEDIA_TYPES } from '../repository/media-types.ts';
+import { fromNetworkError, UpstreamError } from './errors.ts';
 import { UpstreamDispatchers } from './http-proxy.ts';
+import {
+  contentLengthOf,
+  contentTypeOf,
+  discard,
+  header,
+  parseJson,
+  readBounded,
+  statusError,
+  type UpstreamResponse,
+} from './responses.ts';
 import { TokenAuth, type UpstreamCredentials } from './token-auth.ts';
 
 /** The log methods the client uses (a fastify/pino logger fits). */
 export type UpstreamLog = Pick<FastifyBaseLogger, 'debug' | 'info' | 'warn' | 'error'>;
 
 /** Every manifest format the registry can store: the upstream may pick any. */
-export const MANIFEST_ACCEPT = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
-
-/** Upper bound of a manifest body read into memory. */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const MANIFEST_ACCEPT = SUPPORTED_MANIFEST_MEDIA_TYPES.join(', ');
+/** Upper bound of a tag list page read into memory. */
+const MAX_TAG_LIST_BYTES = 16 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const RETRY_STATUSES = new Set([502, 503, 504]);
@@ -63,53 +69,11 @@ export interface UpstreamClientOptions {
   readonly retryDelayMs?: number;
 }
 
-/** A raw upstream response; the caller must consume or destroy `body`. */
-export interface UpstreamResponse {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: Readable & { dump?: () => Promise<void> };
-  /** The URL that answered (after redirects). */
-  readonly url: URL;
-}
-
 /** A manifest as the upstream served it. */
 export interface UpstreamManifest {
   readonly digest: string | undefined;
   readonly mediaType: string;
   readonly body: Buffer;
-}
-
-/** First value of a header. */
-export function header(headers: UpstreamResponse['headers'], name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** Maps a non-success status to its `UpstreamError`. */
-export function statusError(response: Pick<UpstreamResponse, 'status' | 'headers'>, what: string): UpstreamError {
-  const { status } = response;
-  if (status === 404) return new UpstreamError('UPSTREAM_NOT_FOUND', `${what}: not found upstream`, { status });
-  if (status === 401 || status === 403) {
-    return new UpstreamError('UPSTREAM_UNAUTHORIZED', `${what}: the upstream refused our credentials (${status})`, {
-      status,
-    });
-  }
-  if (status === 429) {
-    return new UpstreamError('UPSTREAM_RATE_LIMITED', `${what}: rate limited by the upstream`, {
-      status,
-      retryAfterSeconds: parseRetryAfter(response.headers['retry-after']),
-    });
-  }
-  return new UpstreamError('UPSTREAM_BAD_RESPONSE', `${what}: unexpected status ${status}`, { status });
-}
-
-async function discard(body: UpstreamResponse['body']): Promise<void> {
-  try {
-    if (body.dump !== undefined) await body.dump();
-    else body.destroy();
-  } catch {
-    // the connection is being dropped anyway
-  }
 }
 
 /** The client of one upstream registry. Stateless apart from pools and the token cache. */
@@ -241,58 +205,64 @@ export class UpstreamClient {
     else this.#options.log.debug(fields, 'upstream pull quota');
   }
 
+  /**
+   * A pull-scoped request for `name` that must answer 200; any other status is discarded and
+   * thrown as its {@link statusError} (naming `what`).
+   */
+  async #expectOk(
+    name: string,
+    what: string,
+    options: Omit<Parameters<UpstreamClient['request']>[0], 'scope'>,
+  ): Promise<UpstreamResponse> {
+    const response = await this.request({ ...options, scope: `repository:${name}:pull` });
+    if (response.status !== 200) {
+      await discard(response.body);
+      throw statusError(response, what);
+    }
+    return response;
+  }
+
   /** HEAD of a manifest: its digest, media type and size, without pull quota on Docker Hub. */
   async headManifest(name: string, reference: string) {
-    const response = await this.request({
+    const response = await this.#expectOk(name, `manifest ${name}:${reference}`, {
       method: 'HEAD',
       path: `v2/${name}/manifests/${reference}`,
       headers: { accept: MANIFEST_ACCEPT },
-      scope: `repository:${name}:pull`,
     });
     await discard(response.body);
-    if (response.status !== 200) throw statusError(response, `manifest ${name}:${reference}`);
-    const length = Number(header(response.headers, 'content-length'));
     return {
       digest: header(response.headers, 'docker-content-digest'),
-      mediaType: (header(response.headers, 'content-type') ?? '').split(';')[0]!.trim(),
-      size: Number.isFinite(length) ? length : undefined,
+      mediaType: contentTypeOf(response.headers),
+      size: contentLengthOf(response.headers),
     };
   }
 
-  /** GET of a manifest, read into memory (bounded to 4 MiB). */
+  /** GET of a manifest, read into memory (bounded to the registry's manifest limit). */
   async getManifest(name: string, reference: string): Promise<UpstreamManifest> {
-    const response = await this.request({
+    const what = `manifest ${name}:${reference}`;
+    const response = await this.#expectOk(name, what, {
       method: 'GET',
       path: `v2/${name}/manifests/${reference}`,
       headers: { accept: MANIFEST_ACCEPT },
-      scope: `repository:${name}:pull`,
     });
-    if (response.status !== 200) {
-      await discard(response.body);
-      throw statusError(response, `manifest ${name}:${reference}`);
-    }
-    const body = await readBounded(response.body, MAX_MANIFEST_BYTES, `manifest ${name}:${reference}`);
     return {
       digest: header(response.headers, 'docker-content-digest'),
-      mediaType: (header(response.headers, 'content-type') ?? '').split(';')[0]!.trim(),
-      body,
+      mediaType: contentTypeOf(response.headers),
+      body: await readBounded(response.body, MAX_MANIFEST_BYTES, what),
     };
   }
 
   /** HEAD of a blob: its size. */
   async headBlob(name: string, digest: string): Promise<{ size: number }> {
-    const response = await this.request({
+    const what = `blob ${name}@${digest}`;
+    const response = await this.#expectOk(name, what, {
       method: 'HEAD',
       path: `v2/${name}/blobs/${digest}`,
-      scope: `repository:${name}:pull`,
       followRedirects: true,
     });
     await discard(response.body);
-    if (response.status !== 200) throw statusError(response, `blob ${name}@${digest}`);
-    const size = Number(header(response.headers, 'content-length'));
-    if (!Number.isSafeInteger(size) || size < 0) {
-      throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `blob ${name}@${digest}: HEAD without a Content-Length`);
-    }
+    const size = contentLengthOf(response.headers);
+    if (size === undefined) throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `${what}: HEAD without a Content-Length`);
     return { size };
   }
 
@@ -301,32 +271,23 @@ export class UpstreamClient {
    * The body is the live socket stream: the caller verifies the digest.
    */
   async getBlob(name: string, digest: string): Promise<{ size: number | undefined; body: Readable }> {
-    const response = await this.request({
+    const response = await this.#expectOk(name, `blob ${name}@${digest}`, {
       method: 'GET',
       path: `v2/${name}/blobs/${digest}`,
-      scope: `repository:${name}:pull`,
       followRedirects: true,
     });
-    if (response.status !== 200) {
-      await discard(response.body);
-      throw statusError(response, `blob ${name}@${digest}`);
-    }
-    const length = Number(header(response.headers, 'content-length'));
-    return { size: Number.isSafeInteger(length) && length >= 0 ? length : undefined, body: response.body };
+    return { size: contentLengthOf(response.headers), body: response.body };
   }
 
   /** Every tag of `name`, following `Link` pagination (bounded to 100 pages). */
   async listTags(name: string): Promise<string[]> {
+    const what = `tags of ${name}`;
     const tags: string[] = [];
     let path = `v2/${name}/tags/list?n=1000`;
     for (let page = 0; page < 100; page++) {
-      const response = await this.request({ method: 'GET', path, scope: `repository:${name}:pull` });
-      if (response.status !== 200) {
-        await discard(response.body);
-        throw statusError(response, `tags of ${name}`);
-      }
-      const body = parseJson(await readBounded(response.body, 16 * 1024 * 1024, `tags of ${name}`), `tags of ${name}`);
-      const list = (body as { tags?: unknown }).tags;
+      const response = await this.#expectOk(name, what, { method: 'GET', path });
+      const body = parseJson(await readBounded(response.body, MAX_TAG_LIST_BYTES, what), what);
+      const list = (body as { tags?: unknown } | null)?.tags;
       if (Array.isArray(list)) for (const tag of list) if (typeof tag === 'string') tags.push(tag);
       const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(response.headers, 'link') ?? '');
       if (next === null) break;
@@ -338,22 +299,20 @@ export class UpstreamClient {
 
   /** The upstream's referrers index of `digest` (OCI 1.1), or [] when it has no referrers API. */
   async listReferrers(name: string, digest: string): Promise<unknown[]> {
+    const what = `referrers of ${name}@${digest}`;
     const response = await this.request({
       method: 'GET',
       path: `v2/${name}/referrers/${digest}`,
-      headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+      headers: { accept: OCI_INDEX },
       scope: `repository:${name}:pull`,
     });
-    if (response.status === 404 || response.status === 405) {
-      await discard(response.body);
-      return [];
-    }
     if (response.status !== 200) {
       await discard(response.body);
-      throw statusError(response, `referrers of ${name}@${digest}`);
+      if (response.status === 404 || response.status === 405) return [];
+      throw statusError(response, what);
     }
-    const body = parseJson(await readBounded(response.body, MAX_MANIFEST_BYTES, 'referrers'), 'referrers');
-    const manifests = (body as { manifests?: unknown }).manifests;
+    const body = parseJson(await readBounded(response.body, MAX_MANIFEST_BYTES, what), what);
+    const manifests = (body as { manifests?: unknown } | null)?.manifests;
     return Array.isArray(manifests) ? manifests : [];
   }
 
@@ -365,31 +324,4 @@ export class UpstreamClient {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms * (0.75 + Math.random() * 0.5)));
-}
-
-function parseJson(body: Buffer, what: string): unknown {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch (error) {
-    throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `${what}: invalid JSON from the upstream`, { cause: error });
-  }
-}
-
-/** Reads a small body into memory, refusing more than `limit` bytes. */
-async function readBounded(body: Readable, limit: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  try {
-    for await (const chunk of body) {
-      total += (chunk as Buffer).length;
-      if (total > limit) {
-        body.destroy();
-        throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `${what}: larger than ${limit} bytes`);
-      }
-      chunks.push(chunk as Buffer);
-    }
-  } catch (error) {
-    throw fromNetworkError(error, what);
-  }
-  return Buffer.concat(chunks);
 }

@@ -238,4 +238,27 @@ describe('UpstreamClient', () => {
     pool.intercept({ path: '/v2/a/tags/list?n=1000&last=2', method: 'GET' }).reply(200, { tags: ['3'] });
     expect(await client().listTags('a')).toEqual(['1', '2', '3']);
   });
+
+  it('answers odd but well-formed bodies without a stack trace: JSON null tags or referrers, bad JSON', async () => {
+    const pool = agent.get(UPSTREAM);
+    pool.intercept({ path: '/v2/a/tags/list?n=1000', method: 'GET' }).reply(200, 'null');
+    pool.intercept({ path: `/v2/a/referrers/sha256:1`, method: 'GET' }).reply(200, 'null');
+    pool.intercept({ path: '/v2/b/tags/list?n=1000', method: 'GET' }).reply(200, '{"tags":');
+    pool.intercept({ path: `/v2/b/referrers/sha256:1`, method: 'GET' }).reply(405, '');
+    expect(await client().listTags('a')).toEqual([]);
+    expect(await client().listReferrers('a', 'sha256:1')).toEqual([]);
+    await expect(client().listTags('b')).rejects.toMatchObject({ code: 'UPSTREAM_BAD_RESPONSE' });
+    expect(await client().listReferrers('b', 'sha256:1')).toEqual([]);
+  });
+
+  it('refuses a blob HEAD without a usable Content-Length', async () => {
+    agent
+      .get(UPSTREAM)
+      .intercept({ path: '/v2/a/blobs/sha256:1', method: 'HEAD' })
+      .reply(200, '', { headers: { 'content-length': 'many' } });
+    await expect(client().headBlob('a', 'sha256:1')).rejects.toMatchObject({
+      code: 'UPSTREAM_BAD_RESPONSE',
+      message: expect.stringMatching(/Content-Length/),
+    });
+  });
 });
