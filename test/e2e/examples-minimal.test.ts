@@ -3,14 +3,13 @@
  * the CLI, and `examples/minimal` — copied to a temp dir with only its port changed — serves skopeo.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createContainersTools } from '../helpers/clients.ts';
-import { freePort } from '../helpers/free-port.ts';
 import { buildImage, sha256, writeOciLayout } from '../helpers/oci-image.ts';
 import { run } from '../helpers/process.ts';
-import { REPO_ROOT, type RegctlServer, startRegctl } from '../helpers/regctl-server.ts';
+import { REPO_ROOT, type RegctlServer, startExample } from '../helpers/regctl-server.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 
 const dirs = new TmpDirs();
@@ -52,16 +51,8 @@ describe('examples', () => {
     const source = await readFile(join(REPO_ROOT, 'examples/minimal/registry.config.ts'), 'utf8');
     expect(source).toMatch(/port: 5000/);
     expect(source).toMatch(/from '\.\.\/\.\.\/schema\/index\.ts'/);
-    const port = await freePort();
     const dir = await dirs.make();
-    const configFile = join(dir, 'registry.config.ts');
-    await writeFile(
-      configFile,
-      source
-        .replace(/port: 5000/, `port: ${port}`)
-        .replace(`from '../../schema/index.ts'`, `from ${JSON.stringify(join(REPO_ROOT, 'schema/index.ts'))}`),
-    );
-    server = await startRegctl({ dir, configFile, ports: [port] });
+    server = await startExample('minimal', dir);
 
     const tools = await createContainersTools(await dirs.make());
     const layout = await dirs.make();
@@ -82,5 +73,15 @@ describe('examples', () => {
     expect(sha256(Buffer.from(stdout))).toBe(image.manifest.digest);
     // The example's relative file store lands next to the copied config.
     expect(existsSync(join(dir, 'data'))).toBe(true);
+  });
+
+  it('refuses to serve an example whose port it cannot move off 5000', async () => {
+    const examplesDir = await dirs.make();
+    await mkdir(join(examplesDir, 'fixed'));
+    const source = await readFile(join(REPO_ROOT, 'examples/minimal/registry.config.ts'), 'utf8');
+    await writeFile(join(examplesDir, 'fixed', 'registry.config.ts'), source.replace(/port: 5000/, 'port: 5001'));
+    await expect(startExample('fixed', await dirs.make(), examplesDir)).rejects.toThrow(
+      /fixed\/registry\.config\.ts needs `port: 5000`/,
+    );
   });
 });

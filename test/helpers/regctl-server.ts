@@ -6,11 +6,12 @@
  * `schema/index.ts` by absolute path, so the real loader path is exercised — giving every listener
  * whose `port` is 0 or missing a free loopback port. Relative blob-store paths resolve against that
  * temp dir. Logs go to `logFile`; `stop()` is SIGTERM (graceful), `kill()` SIGKILL (a crash),
- * `restart()` starts the same config on the same ports again.
+ * `restart()` starts the same config on the same ports again. `startExample` serves one of the
+ * repository's `examples/` as a user would, only moved off its fixed port.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConfigInput, ListenerInput } from '../../schema/index.ts';
@@ -19,6 +20,9 @@ import { stopChild, waitForHttp } from './process.ts';
 
 /** The repository root (where `bin/regctl.mjs` lives). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The schema module test configs import, by absolute path. */
+const SCHEMA_MODULE = join(REPO_ROOT, 'schema', 'index.ts');
 
 /** A config as tests write it: listener ports may be left out (0) to get free ones. */
 export type TestConfig = Omit<ConfigInput, 'listeners'> & {
@@ -64,8 +68,7 @@ export interface RegctlServer {
 
 /** Serialises a test config as a TypeScript config file importing the repository's schema. */
 export function configSource(config: ConfigInput): string {
-  const schema = join(REPO_ROOT, 'schema', 'index.ts');
-  return `import { defineConfig } from ${JSON.stringify(schema)};\n\nexport default defineConfig(${JSON.stringify(config, null, 2)});\n`;
+  return `import { defineConfig } from ${JSON.stringify(SCHEMA_MODULE)};\n\nexport default defineConfig(${JSON.stringify(config, null, 2)});\n`;
 }
 
 /** Writes the config, starts `regctl serve` and waits until `/-/health` answers 200. */
@@ -142,4 +145,37 @@ export async function startRegctl(options: RegctlServerOptions): Promise<RegctlS
       await start();
     },
   };
+}
+
+/** The two lines {@link startExample} rewrites in an example's config. */
+const EXAMPLE_PORT = /port: 5000\b/;
+const EXAMPLE_SCHEMA_IMPORT = `from '../../schema/index.ts'`;
+
+/**
+ * Serves `examples/<name>/registry.config.ts` copied into `dir` with two edits only: its listener
+ * port 5000 becomes a free loopback port, and its relative schema import an absolute one. Throws
+ * (before starting anything) when the config lacks either line, rather than binding port 5000.
+ * `examplesDir` defaults to the repository's `examples/`.
+ */
+export async function startExample(
+  name: string,
+  dir: string,
+  examplesDir = join(REPO_ROOT, 'examples'),
+): Promise<RegctlServer> {
+  const file = join(examplesDir, name, 'registry.config.ts');
+  const source = await readFile(file, 'utf8');
+  if (!EXAMPLE_PORT.test(source) || !source.includes(EXAMPLE_SCHEMA_IMPORT)) {
+    throw new Error(
+      `startExample: ${file} needs \`port: 5000\` and \`${EXAMPLE_SCHEMA_IMPORT}\` to be served on a free port`,
+    );
+  }
+  const port = await freePort();
+  const configFile = join(dir, 'registry.config.ts');
+  await writeFile(
+    configFile,
+    source
+      .replace(EXAMPLE_PORT, `port: ${port}`)
+      .replace(EXAMPLE_SCHEMA_IMPORT, `from ${JSON.stringify(SCHEMA_MODULE)}`),
+  );
+  return startRegctl({ dir, configFile, ports: [port] });
 }
