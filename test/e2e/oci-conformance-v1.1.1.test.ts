@@ -7,147 +7,46 @@
  * namespace, tag `tagtest0`, tags `test0..3`) and its payload shapes (MarshalIndent'ed JSON with
  * tabs; config descriptors carrying `data` and an unknown field; a 42-byte random blob pushed
  * streamed; a 42-byte blob in two Content-Range chunks; the empty JSON blob; artifact manifests
- * and an index with `subject`). All four workflows are on, as `OCI_TEST_PULL=1 OCI_TEST_PUSH=1
- * OCI_TEST_CONTENT_DISCOVERY=1 OCI_TEST_CONTENT_MANAGEMENT=1` sets them, and
- * `OCI_DELETE_MANIFEST_BEFORE_BLOBS` keeps its default (true). See docs/conformance.md.
+ * and an index with `subject`), built in `test/helpers/conformance-data-v1.1.1.ts`. All four
+ * workflows are on, as `OCI_TEST_PULL=1 OCI_TEST_PUSH=1 OCI_TEST_CONTENT_DISCOVERY=1
+ * OCI_TEST_CONTENT_MANAGEMENT=1` sets them, and `OCI_DELETE_MANIFEST_BEFORE_BLOBS` keeps its
+ * default (true). See docs/conformance.md.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../helpers/free-port.ts';
-import { REPO_ROOT, type RegctlServer, startRegctl } from '../helpers/regctl-server.ts';
-import { TmpDirs } from '../helpers/tmp.ts';
+import { describe, expect, it } from 'vitest';
+import { type ConformanceResponse, useMinimalExample } from '../helpers/conformance-client.ts';
+import {
+  ANNOTATION,
+  annotations,
+  blobA,
+  blobB,
+  CROSSMOUNT,
+  chunk1,
+  chunk2,
+  configs,
+  dummyDigest,
+  emptyJson,
+  emptyLayerManifest,
+  INDEX,
+  layer,
+  MANIFEST,
+  manifests,
+  NAMESPACE,
+  range1,
+  range2,
+  refAConfig,
+  refALayer,
+  refBConfig,
+  refBLayer,
+  refBlobA,
+  refBlobB,
+  refCLayer,
+  refIndex,
+  typeA,
+} from '../helpers/conformance-data-v1.1.1.ts';
+import { sha256 as sha } from '../helpers/oci-image.ts';
 
-const NAMESPACE = 'myorg/myrepo';
-/**
- * OCI_CROSSMOUNT_NAMESPACE as docs/conformance.md sets it (a two-segment name, like the namespace);
- * unset, the suite uses `conformance-<uuid>`, a one-segment name that the minimal example serves
- * just as well.
- */
-const CROSSMOUNT = 'myorg/other';
-const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const INDEX = 'application/vnd.oci.image.index.v1+json';
-const ANNOTATION = 'org.opencontainers.conformance.test';
-
-const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-/** Go's json.MarshalIndent(v, "", "\t"). */
-const indent = (v: unknown) => Buffer.from(JSON.stringify(v, null, '\t'));
-const desc = (mediaType: string, b: Buffer) => ({ mediaType, digest: sha(b), size: b.length });
-
-// ---- test data, shaped like the suite's init() ----
-const configs = Array.from({ length: 16 }, () =>
-  indent({
-    author: randomBytes(8).toString('hex'),
-    architecture: 'amd64',
-    os: 'linux',
-    rootfs: { type: 'layers', diff_ids: [] },
-  }),
-);
-const layer = Buffer.from(
-  'H4sIAAAAAAAAA+3OQQrCMBCF4a49xXgBSUnaHMCTRBptQRNpp6i3t0UEV7oqIv7fYgbmzeJpHHSjVy0' +
-    'WZCa1c/MufWVe94N3RWlrZ72x3k/30nhbFWKWLPU0Dhp6keJ8im//PuU/6pZH2WVtYx8b0Sz7LjWSR5VLG6YRBumSzOlGtjkd+qD' +
-    'jMWiX07Befbs7AAAAAAAAAAAAAAAAAPyzO34MnqoAKAAA',
-  'base64',
-);
-const layerDesc = desc('application/vnd.oci.image.layer.v1.tar+gzip', layer);
-const configDesc = (c: Buffer) => ({
-  ...desc('application/vnd.oci.image.config.v1+json', c),
-  data: c.toString('base64'),
-  newUnspecifiedField: Buffer.from('hello world').toString('base64'),
-});
-const manifests = configs.map((c) =>
-  indent({ schemaVersion: 2, mediaType: MANIFEST, config: configDesc(c), layers: [layerDesc] }),
-);
-const emptyLayerManifest = indent({ schemaVersion: 2, config: configDesc(configs[1]!), layers: [] });
-const blobA = randomBytes(42);
-const blobB = randomBytes(42);
-const chunk1 = blobB.subarray(0, 22);
-const chunk2 = blobB.subarray(22);
-const range1 = `0-${chunk1.length - 1}`;
-const range2 = `${chunk1.length}-${blobB.length - 1}`;
-const emptyJson = Buffer.from('{}');
-const emptyDesc = desc('application/vnd.oci.empty.v1+json', emptyJson);
-const refBlobA = Buffer.from('NHL Peanut Butter on my NHL bagel');
-const refBlobB = Buffer.from('NBA Strawberry Jam on my NBA croissant');
-const typeA = 'application/vnd.nhl.peanut.butter.bagel';
-const typeB = 'application/vnd.nba.strawberry.jam.croissant';
-const subject4 = desc(MANIFEST, manifests[4]!);
-const annotations = new Map<string, string>();
-const artifact = (body: Record<string, unknown>, note?: string) => {
-  const bytes = indent({ schemaVersion: 2, ...body, ...(note ? { annotations: { [ANNOTATION]: note } } : {}) });
-  if (note) annotations.set(sha(bytes), note);
-  return bytes;
-};
-const refAConfig = artifact(
-  { mediaType: MANIFEST, config: desc(typeA, refBlobA), subject: subject4, layers: [emptyDesc] },
-  'test config a',
-);
-const refBConfig = artifact(
-  { mediaType: MANIFEST, config: desc(typeB, refBlobB), subject: subject4, layers: [emptyDesc] },
-  'test config b',
-);
-const refALayer = artifact(
-  { mediaType: MANIFEST, artifactType: typeA, config: emptyDesc, subject: subject4, layers: [desc(typeA, refBlobA)] },
-  'test layer a',
-);
-const refBLayer = artifact(
-  { mediaType: MANIFEST, artifactType: typeB, config: emptyDesc, subject: subject4, layers: [desc(typeB, refBlobB)] },
-  'test layer b',
-);
-const refCLayer = artifact({
-  mediaType: MANIFEST,
-  artifactType: typeB,
-  config: emptyDesc,
-  subject: desc(MANIFEST, manifests[3]!),
-  layers: [desc(typeB, refBlobB)],
-});
-const refIndex = artifact(
-  {
-    mediaType: INDEX,
-    artifactType: 'application/vnd.food.stand',
-    manifests: [desc(MANIFEST, refAConfig), desc(MANIFEST, refALayer)],
-    subject: subject4,
-  },
-  'test index',
-);
-const dummyDigest = sha('hello world');
-
-// ---- a tiny client in the spirit of the suite's (relative Location, default name) ----
-interface Res {
-  status: number;
-  headers: Record<string, string | undefined>;
-  body: Buffer;
-  /** Location without scheme and host, as the suite's client uses it. */
-  location: string;
-}
-let server: RegctlServer;
-const dirs = new TmpDirs();
-
-async function call(
-  method: string,
-  path: string,
-  opts: { headers?: Record<string, string>; query?: Record<string, string>; body?: Buffer } = {},
-): Promise<Res> {
-  const url = new URL(path.replaceAll('<name>', NAMESPACE), server.url);
-  for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
-  const headers = { ...(opts.headers ?? {}) };
-  if (opts.body && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-length'))
-    headers['content-length'] = String(opts.body.length);
-  const res = await request(url, { method: method as 'GET', headers, body: opts.body });
-  const body = Buffer.from(await res.body.arrayBuffer());
-  const flat: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(res.headers)) flat[k] = Array.isArray(v) ? v.join(', ') : v;
-  const loc = flat.location ?? '';
-  const rel = loc
-    ? (() => {
-        const u = new URL(loc, server.url);
-        return u.pathname + u.search;
-      })()
-    : '';
-  return { status: res.statusCode, headers: flat, body, location: rel };
-}
+// ---- the suite's client: relative Location, `<name>` for the namespace ----
+const { call } = useMinimalExample({ name: NAMESPACE });
 const ok2xx = (s: number) => expect(s >= 200 && s < 300, `status ${s}`).toBe(true);
 /** POST an upload, then PUT the whole blob with ?digest= (the suite's "populate" step). */
 async function populateBlob(content: Buffer) {
@@ -165,26 +64,7 @@ const delManifest = (ref: string) => call('DELETE', `/v2/<name>/manifests/${ref}
 const delBlob = (d: string) => call('DELETE', `/v2/<name>/blobs/${d}`);
 const deleteOk = (s: number, also: number[] = [405]) =>
   expect((s >= 200 && s < 300) || also.includes(s), `status ${s}`).toBe(true);
-const tagsOf = (r: Res) => (JSON.parse(r.body.toString()) as { tags: string[] | null }).tags ?? [];
-
-beforeAll(async () => {
-  const source = await readFile(join(REPO_ROOT, 'examples/minimal/registry.config.ts'), 'utf8');
-  const port = await freePort();
-  const dir = await dirs.make();
-  const configFile = join(dir, 'registry.config.ts');
-  await writeFile(
-    configFile,
-    source
-      .replace(/port: 5000/, `port: ${port}`)
-      .replace(`from '../../schema/index.ts'`, `from ${JSON.stringify(join(REPO_ROOT, 'schema/index.ts'))}`),
-  );
-  server = await startRegctl({ dir, configFile, ports: [port] });
-}, 60_000);
-
-afterAll(async () => {
-  await server?.stop();
-  await dirs.cleanup();
-});
+const tagsOf = (r: ConformanceResponse) => (JSON.parse(r.body.toString()) as { tags: string[] | null }).tags ?? [];
 
 describe.sequential('OCI conformance v1.1.1: Pull', () => {
   const tag = 'tagtest0';
@@ -247,7 +127,7 @@ describe.sequential('OCI conformance v1.1.1: Pull', () => {
 });
 
 describe.sequential('OCI conformance v1.1.1: Push', () => {
-  let last: Res;
+  let last: ConformanceResponse;
   it('blob upload streamed: PATCH without Content-Range → 202, PUT ?digest= → 201 with Location', async () => {
     const post = await call('POST', '/v2/<name>/blobs/uploads/');
     expect(post.location).not.toBe('');
