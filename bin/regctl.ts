@@ -114,6 +114,9 @@ async function plan(args: string[]): Promise<number> {
   if (!values.diff && (positionals.length > 0 || values.against !== undefined)) {
     return usageError('unexpected arguments: use --diff OTHER_CONFIG or --diff --against REV', 'plan');
   }
+  if (values.diff && (values.against === undefined) === (positionals.length !== 1)) {
+    return usageError('--diff needs exactly one of OTHER_CONFIG or --against REV', 'plan');
+  }
   const { buildPlan, buildPlanAtRevision, diffPlans, formatDiagnostics, formatPlan, formatPlanDiff, redactPlan } =
     await compiler();
   const current = await buildPlan({ configPath: values.config });
@@ -127,34 +130,18 @@ async function plan(args: string[]): Promise<number> {
     io.stdout(values.json ? JSON.stringify(redactPlan(current.plan), null, 2) : formatPlan(current.plan));
     return 0;
   }
-  if ((values.against === undefined) === (positionals.length !== 1)) {
-    return usageError('--diff needs exactly one of OTHER_CONFIG or --against REV', 'plan');
-  }
   const base =
     values.against !== undefined
       ? await buildPlanAtRevision({ configPath: current.configPath, rev: values.against })
       : await buildPlan({ configPath: positionals[0] });
   if (!base.ok) {
-    io.stderr(`regctl: the base of the diff is not valid:\n${formatDiagnostics(base.diagnostics, 'text')}`);
+    const what = base.stage === 'load' ? 'could not load the base of the diff' : 'the base of the diff is not valid';
+    io.stderr(`regctl: ${what}:\n${formatDiagnostics(base.diagnostics, 'text')}`);
     return failureCode(base);
   }
   const diff = diffPlans(base.plan, current.plan);
   io.stdout(values.json ? JSON.stringify(diff, null, 2) : formatPlanDiff(diff));
   return 0;
-}
-
-/** Imports a runtime module that another part of the project provides, or explains its absence. */
-async function importRuntime(specifier: string): Promise<Record<string, unknown> | null> {
-  try {
-    return (await import(specifier)) as Record<string, unknown>;
-  } catch (cause) {
-    const code = (cause as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String((cause as Error).message).includes(specifier.replace('../', ''))) {
-      io.stderr(`regctl: ${specifier.replace('../', '')} is not available in this build`);
-      return null;
-    }
-    throw cause;
-  }
 }
 
 async function serve(args: string[]): Promise<number> {
@@ -163,12 +150,15 @@ async function serve(args: string[]): Promise<number> {
     allowNegative: true,
     options: { config: { type: 'string', short: 'c' }, watch: { type: 'boolean', default: true } },
   });
-  const mod = await importRuntime('../runtime/serve.ts');
-  if (!mod) return 2;
-  await (mod.serve as (o: { configPath?: string; watch?: boolean }) => Promise<unknown>)({
-    configPath: values.config,
-    watch: values.watch,
-  });
+  const { serve, ServeError } = await import('../runtime/serve.ts');
+  try {
+    await serve({ configPath: values.config, watch: values.watch });
+  } catch (cause) {
+    if (!(cause instanceof ServeError)) throw cause;
+    // serve() printed the diagnostics and chose the code (2: could not load, 1: invalid or failed to start).
+    io.stderr(`regctl serve: ${cause.message}`);
+    return typeof process.exitCode === 'number' && process.exitCode > 0 ? process.exitCode : 1;
+  }
   return -1; // keep running: the server holds the process open
 }
 
@@ -188,9 +178,8 @@ async function warm(args: string[]): Promise<number> {
   const concurrency = Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1)
     return usageError('--concurrency must be a positive integer', 'warm');
-  const mod = await importRuntime('../runtime/warm.ts');
-  if (!mod) return 2;
-  const result = await (mod.warm as (o: Record<string, unknown>) => Promise<unknown>)({
+  const { warm } = await import('../runtime/warm.ts');
+  const result = await warm({
     configPath: values.config,
     registry: values.registry,
     list: values.list,
@@ -199,8 +188,7 @@ async function warm(args: string[]): Promise<number> {
     all: values.all,
     images: positionals,
   });
-  const failed = (result as { failed?: unknown } | undefined)?.failed;
-  return (typeof failed === 'number' && failed > 0) || (Array.isArray(failed) && failed.length > 0) ? 1 : 0;
+  return result.failed.length > 0 ? 1 : 0;
 }
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
@@ -235,7 +223,9 @@ export async function main(argv: string[]): Promise<number> {
     const code = (cause as { code?: string }).code;
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))
       return usageError((cause as Error).message, command);
-    io.stderr(`regctl ${command}: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}`);
+    // A message, not a stack: what failed is the command's input (a file, a URL), not regctl.
+    io.stderr(`regctl ${command}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    if (process.env.REGCTL_DEBUG) io.stderr(String((cause as Error).stack));
     return 1;
   }
 }

@@ -1,0 +1,79 @@
+/** Bad input for real: each prints one clear message on stderr, the documented exit code, and no stack. */
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'regctl.mjs');
+let dir: string;
+
+function regctl(args: string[]) {
+  const result = spawnSync(process.execPath, [bin, ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'regctl-bad-'));
+  await writeFile(join(dir, 'throws.config.ts'), "throw new Error('S3_BUCKET is not set');\n");
+  await writeFile(join(dir, 'nothing.config.ts'), 'export const repositories = [];\n');
+  await writeFile(join(dir, 'broken.yaml'), 'repositories:\n  - name: [unclosed\n');
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('regctl with bad input', () => {
+  it.each([
+    ['an unknown flag', ['validate', '--bogus'], 2, "regctl: Unknown option '--bogus'"],
+    ['an unknown command', ['frob'], 2, 'regctl: unknown command "frob"'],
+    [
+      'a missing config file',
+      ['validate', '--config', 'missing.config.ts'],
+      2,
+      'missing.config.ts does not exist [config-not-found]',
+    ],
+    ['no config in the folder', ['plan'], 2, 'no config file in'],
+    [
+      'a config that throws at import',
+      ['validate', '--config', 'throws.config.ts'],
+      2,
+      'could not load: S3_BUCKET is not set [load-failed]',
+    ],
+    [
+      'a config exporting nothing',
+      ['plan', '--config', 'nothing.config.ts'],
+      2,
+      'the config module has no default export [load-failed]',
+    ],
+    [
+      'a YAML syntax error',
+      ['plan', '--config', 'broken.yaml'],
+      2,
+      'broken.yaml:3:1: error (root): syntax error: Flow sequence in block collection',
+    ],
+    [
+      '--diff with two bases, before any loading',
+      ['plan', '--diff', 'a.ts', 'b.ts'],
+      2,
+      '--diff needs exactly one of OTHER_CONFIG or --against REV',
+    ],
+    ['serve with a missing config', ['serve', '--config', 'missing.config.ts'], 2, 'regctl serve: config'],
+    [
+      'warm with a missing list file',
+      ['warm', '--registry', 'http://127.0.0.1:9', '--list', 'missing.txt'],
+      1,
+      "regctl warm: ENOENT: no such file or directory, open 'missing.txt'",
+    ],
+  ])('%s', (_, args, code, message) => {
+    const result = regctl(args);
+    expect(result.code).toBe(code);
+    const output = result.stdout + result.stderr;
+    expect(output).toContain(message);
+    expect(output).not.toMatch(/\n\s+at /);
+  });
+});
