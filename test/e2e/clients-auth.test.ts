@@ -4,10 +4,11 @@
  * or missing credentials are refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ContainersTools, createContainersTools, type Dockerd, startDockerd } from '../helpers/clients.ts';
+import { type ContainersTools, type Dockerd, startDockerd } from '../helpers/clients.ts';
+import { startHostedClients } from '../helpers/hosted-clients.ts';
 import { securedHostedConfig, TEST_USER } from '../helpers/hosted-configs.ts';
-import { buildImage, sha256, writeOciLayout } from '../helpers/oci-image.ts';
-import { type RegctlServer, startRegctl } from '../helpers/regctl-server.ts';
+import { buildImage } from '../helpers/oci-image.ts';
+import type { RegctlServer } from '../helpers/regctl-server.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 
 const dirs = new TmpDirs();
@@ -20,14 +21,11 @@ const creds = `${TEST_USER.name}:${TEST_USER.password}`;
 let pushedDigest = '';
 
 beforeAll(async () => {
-  server = await startRegctl({
-    dir: await dirs.make(),
-    config: securedHostedConfig(),
-    env: { CI_PASSWORD: TEST_USER.password },
-  });
-  tools = await createContainersTools(await dirs.make());
-  layout = await dirs.make();
-  await writeOciLayout(layout, { image });
+  ({ server, tools, layout } = await startHostedClients(
+    dirs,
+    { image },
+    { config: securedHostedConfig(), env: { CI_PASSWORD: TEST_USER.password } },
+  ));
 });
 
 afterAll(async () => {
@@ -65,9 +63,9 @@ describe('authentication with real clients', () => {
       `oci:${layout}:image`,
       target,
     ]);
-    const { stdout } = await tools.skopeo(['inspect', '--raw', '--tls-verify=false', '--creds', creds, target]);
-    expect(JSON.parse(stdout).config.digest).toBe(image.config.digest);
-    pushedDigest = sha256(Buffer.from(stdout));
+    const pushed = await tools.inspectRaw(`${server.host}/auth/app:1`, { creds });
+    expect(JSON.parse(pushed.text).config.digest).toBe(image.config.digest);
+    pushedDigest = pushed.digest;
   });
 
   it('podman: login rejects a wrong password, then login + push + pull', async () => {
@@ -82,15 +80,8 @@ describe('authentication with real clients', () => {
     await tools.podman(['pull', '--tls-verify=false', `${server.host}/auth/app:1`]);
     await tools.podman(['tag', `${server.host}/auth/app:1`, `${server.host}/auth/podman:1`]);
     await tools.podman(['push', '--tls-verify=false', `${server.host}/auth/podman:1`]);
-    const { stdout } = await tools.skopeo([
-      'inspect',
-      '--raw',
-      '--tls-verify=false',
-      '--creds',
-      creds,
-      `docker://${server.host}/auth/podman:1`,
-    ]);
-    expect(JSON.parse(stdout).config.digest).toBe(image.config.digest);
+    const { text } = await tools.inspectRaw(`${server.host}/auth/podman:1`, { creds });
+    expect(JSON.parse(text).config.digest).toBe(image.config.digest);
     await tools.podman(['logout', server.host]);
   });
 

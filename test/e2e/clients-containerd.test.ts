@@ -3,10 +3,10 @@
  * pushed (same digest, unpacked), then tag and push it under a new name (POST + monolithic PUT).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Containerd, type ContainersTools, createContainersTools, startContainerd } from '../helpers/clients.ts';
-import { openHostedConfig } from '../helpers/hosted-configs.ts';
-import { buildImage, sha256, writeOciLayout } from '../helpers/oci-image.ts';
-import { type RegctlServer, startRegctl } from '../helpers/regctl-server.ts';
+import { type Containerd, type ContainersTools, startContainerd } from '../helpers/clients.ts';
+import { startHostedClients } from '../helpers/hosted-clients.ts';
+import { buildImage } from '../helpers/oci-image.ts';
+import type { RegctlServer } from '../helpers/regctl-server.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 
 const dirs = new TmpDirs();
@@ -16,10 +16,8 @@ let containerd: Containerd;
 const image = buildImage({ layers: 3, layerSize: 128 * 1024, seed: 'containerd' });
 
 beforeAll(async () => {
-  server = await startRegctl({ dir: await dirs.make(), config: openHostedConfig() });
-  tools = await createContainersTools(await dirs.make());
-  const layout = await dirs.make();
-  await writeOciLayout(layout, { image });
+  let layout: string;
+  ({ server, tools, layout } = await startHostedClients(dirs, { image }));
   await tools.skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:image`, `docker://${server.host}/ctr/app:1`]);
   containerd = await startContainerd(await dirs.make('regctl-ctrd-'));
 });
@@ -42,13 +40,7 @@ describe('containerd (ctr) ↔ regctl (hosted)', () => {
   it('pushes a retagged image: the registry serves the same manifest bytes', async () => {
     await containerd.ctr(['image', 'tag', `${server.host}/ctr/app:1`, `${server.host}/ctr/pushed:2`]);
     await containerd.ctr(['image', 'push', '--plain-http', `${server.host}/ctr/pushed:2`]);
-    const { stdout } = await tools.skopeo([
-      'inspect',
-      '--raw',
-      '--tls-verify=false',
-      `docker://${server.host}/ctr/pushed:2`,
-    ]);
-    expect(sha256(Buffer.from(stdout))).toBe(image.manifest.digest);
+    expect((await tools.inspectRaw(`${server.host}/ctr/pushed:2`)).digest).toBe(image.manifest.digest);
     for (const layer of image.layers) {
       const res = await fetch(`${server.url}/v2/ctr/pushed/blobs/${layer.digest}`, { method: 'HEAD' });
       expect(res.status).toBe(200);

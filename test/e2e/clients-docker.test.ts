@@ -3,25 +3,23 @@
  * resolv.conf points at 127.0.0.1, plain HTTP via insecure-registries) against `regctl serve`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ContainersTools, createContainersTools, type Dockerd, startDockerd } from '../helpers/clients.ts';
-import { openHostedConfig } from '../helpers/hosted-configs.ts';
-import { buildImage, sha256, writeOciLayout } from '../helpers/oci-image.ts';
-import { type RegctlServer, startRegctl } from '../helpers/regctl-server.ts';
+import { type Dockerd, startDockerd } from '../helpers/clients.ts';
+import { startHostedClients } from '../helpers/hosted-clients.ts';
+import { buildImage } from '../helpers/oci-image.ts';
+import type { RegctlServer } from '../helpers/regctl-server.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 
 const dirs = new TmpDirs();
 let server: RegctlServer;
-let tools: ContainersTools;
 let dockerd: Dockerd;
 const image = buildImage({ layers: 2, layerSize: 128 * 1024, seed: 'docker' });
 /** The Docker schema2 manifest skopeo wrote (`--format v2s2` converts the OCI layout). */
 let pushedDigest: string;
 
 beforeAll(async () => {
-  server = await startRegctl({ dir: await dirs.make(), config: openHostedConfig() });
-  tools = await createContainersTools(await dirs.make());
-  const layout = await dirs.make();
-  await writeOciLayout(layout, { image });
+  const started = await startHostedClients(dirs, { image });
+  server = started.server;
+  const { tools, layout } = started;
   await tools.skopeo([
     'copy',
     '--format',
@@ -30,8 +28,7 @@ beforeAll(async () => {
     `oci:${layout}:image`,
     `docker://${server.host}/dk/app:1`,
   ]);
-  const raw = await tools.skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${server.host}/dk/app:1`]);
-  pushedDigest = sha256(Buffer.from(raw.stdout));
+  pushedDigest = (await tools.inspectRaw(`${server.host}/dk/app:1`)).digest;
   dockerd = await startDockerd(await dirs.make('regctl-dk-'), { insecureRegistries: [server.host] });
 });
 

@@ -4,10 +4,10 @@
  * remove it locally and pull it back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ContainersTools, createContainersTools } from '../helpers/clients.ts';
-import { openHostedConfig } from '../helpers/hosted-configs.ts';
-import { buildImage, writeOciLayout } from '../helpers/oci-image.ts';
-import { type RegctlServer, startRegctl } from '../helpers/regctl-server.ts';
+import type { ContainersTools } from '../helpers/clients.ts';
+import { startHostedClients } from '../helpers/hosted-clients.ts';
+import { buildImage } from '../helpers/oci-image.ts';
+import type { RegctlServer } from '../helpers/regctl-server.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 
 const dirs = new TmpDirs();
@@ -16,10 +16,8 @@ let tools: ContainersTools;
 const image = buildImage({ layers: 2, layerSize: 128 * 1024, seed: 'podman' });
 
 beforeAll(async () => {
-  server = await startRegctl({ dir: await dirs.make(), config: openHostedConfig() });
-  tools = await createContainersTools(await dirs.make());
-  const layout = await dirs.make();
-  await writeOciLayout(layout, { image });
+  let layout: string;
+  ({ server, tools, layout } = await startHostedClients(dirs, { image }));
   await tools.skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:image`, `docker://${server.host}/pod/app:1`]);
 });
 
@@ -40,13 +38,7 @@ describe('podman ↔ regctl (hosted)', () => {
   it('pushes a retagged image and pulls it back after removing it locally', async () => {
     await tools.podman(['tag', `${server.host}/pod/app:1`, `${server.host}/pod/copy:2`]);
     await tools.podman(['push', '--tls-verify=false', `${server.host}/pod/copy:2`]);
-    const { stdout } = await tools.skopeo([
-      'inspect',
-      '--raw',
-      '--tls-verify=false',
-      `docker://${server.host}/pod/copy:2`,
-    ]);
-    const manifest = JSON.parse(stdout);
+    const manifest = JSON.parse((await tools.inspectRaw(`${server.host}/pod/copy:2`)).text);
     expect(manifest.config.digest).toBe(image.config.digest);
     expect(manifest.layers).toHaveLength(2);
 

@@ -5,10 +5,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ContainersTools, createContainersTools } from '../helpers/clients.ts';
-import { openHostedConfig } from '../helpers/hosted-configs.ts';
-import { buildImage, buildIndex, MEDIA_TYPES, sha256, writeOciLayout } from '../helpers/oci-image.ts';
-import { type RegctlServer, startRegctl } from '../helpers/regctl-server.ts';
+import type { ContainersTools } from '../helpers/clients.ts';
+import { startHostedClients } from '../helpers/hosted-clients.ts';
+import { buildImage, buildIndex, MEDIA_TYPES, sha256 } from '../helpers/oci-image.ts';
+import type { RegctlServer } from '../helpers/regctl-server.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 
 const dirs = new TmpDirs();
@@ -19,10 +19,7 @@ const image = buildImage({ layers: 3, layerSize: 256 * 1024, seed: 'skopeo' });
 const index = buildIndex({ layers: 2, seed: 'skopeo-multi', architectures: ['amd64', 'arm64', 'ppc64le'] });
 
 beforeAll(async () => {
-  server = await startRegctl({ dir: await dirs.make(), config: openHostedConfig() });
-  tools = await createContainersTools(await dirs.make());
-  layout = await dirs.make();
-  await writeOciLayout(layout, { image, index });
+  ({ server, tools, layout } = await startHostedClients(dirs, { image, index }));
 });
 
 afterAll(async () => {
@@ -31,10 +28,7 @@ afterAll(async () => {
 });
 
 /** The raw manifest as the registry serves it and its sha256. */
-async function rawManifest(ref: string): Promise<{ text: string; digest: string }> {
-  const { stdout } = await tools.skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${server.host}/${ref}`]);
-  return { text: stdout, digest: sha256(Buffer.from(stdout)) };
-}
+const rawManifest = (ref: string) => tools.inspectRaw(`${server.host}/${ref}`);
 
 describe('skopeo ↔ regctl (hosted)', () => {
   it('copies a multi-layer image in and back out with identical digests', async () => {

@@ -14,6 +14,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deadPort } from './free-port.ts';
+import { sha256 } from './oci-image.ts';
 import { type CommandResult, type RunOptions, requireBinary, run, stopChild } from './process.ts';
 
 /** Runs one client command; throws on a non-zero exit unless `allowFailure`. */
@@ -28,6 +29,11 @@ export interface ContainersTools {
   readonly authFile: string;
   skopeo: ClientCommand;
   podman: ClientCommand;
+  /**
+   * `skopeo inspect --raw` of `docker://REFERENCE` over plain HTTP (with `--creds USER:PASSWORD`
+   * when given): the manifest exactly as the registry serves it, and its digest.
+   */
+  inspectRaw(reference: string, options?: { creds?: string }): Promise<{ text: string; digest: string }>;
 }
 
 /** Sets up the sandbox for skopeo and podman (containers/image clients). */
@@ -64,13 +70,19 @@ export async function createContainersTools(dir: string): Promise<ContainersTool
     https_proxy: '',
   };
   const podmanRoot = join(dir, 'podman');
+  const skopeo: ClientCommand = (args, options = {}) => {
+    const binary = requireBinary('skopeo', 'skopeo');
+    return run(binary, ['--policy', policy, ...args], { ...options, env: { ...env, ...options.env } });
+  };
   return {
     dir,
     deadPort: dead,
     authFile,
-    async skopeo(args, options = {}) {
-      const binary = requireBinary('skopeo', 'skopeo');
-      return run(binary, ['--policy', policy, ...args], { ...options, env: { ...env, ...options.env } });
+    skopeo,
+    async inspectRaw(reference, options = {}) {
+      const creds = options.creds === undefined ? [] : ['--creds', options.creds];
+      const { stdout } = await skopeo(['inspect', '--raw', '--tls-verify=false', ...creds, `docker://${reference}`]);
+      return { text: stdout, digest: sha256(Buffer.from(stdout)) };
     },
     async podman(args, options = {}) {
       const binary = requireBinary('podman', 'podman');
