@@ -10,6 +10,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { isValidName, isValidTag } from './http/names.ts';
+import { parseManifest } from './repository/manifest.ts';
+import { isDigest, parseDigest } from './storage/digest.ts';
 import { UpstreamClient } from './upstream/client.ts';
 
 /** Options of {@link warm}, as the CLI passes them. */
@@ -48,10 +51,7 @@ export interface WarmSummary {
 }
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
-const INDEX_TYPES = new Set([
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-]);
+const PLATFORM = /^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/i;
 
 /** Splits `name[:tag][@digest]` into name and reference (`latest` by default). */
 export function parseImageReference(value: string): { name: string; reference: string } {
@@ -63,6 +63,29 @@ export function parseImageReference(value: string): { name: string; reference: s
   return { name: value, reference: 'latest' };
 }
 
+/** Why `name` and `reference` cannot be pulled from any registry, or undefined when they can. */
+function referenceProblem(name: string, reference: string): string | undefined {
+  if (!isValidName(name)) return `${JSON.stringify(name)} is not a repository name (lower case, [a-z0-9._-] and /)`;
+  if (reference.includes(':') ? !isDigest(reference) : !isValidTag(reference)) {
+    return `${JSON.stringify(reference)} is neither a tag nor a sha256/sha512 digest`;
+  }
+  return undefined;
+}
+
+/** The registry's base URL, or a message naming what is wrong with `value`. */
+function registryUrl(value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new Error(`--registry ${value} is not an http(s) URL (e.g. http://127.0.0.1:5000)`);
+  }
+  return value.replace(/\/$/, '');
+}
+
 function hostPlatform(): string {
   const arch = (
     { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>
@@ -70,10 +93,13 @@ function hostPlatform(): string {
   return `linux/${arch ?? process.arch}`;
 }
 
-function matchesPlatform(
-  entry: { platform?: { os?: string; architecture?: string; variant?: string } },
-  wanted: string,
-) {
+/** An index entry with its platform. */
+interface Platformed {
+  readonly digest: string;
+  readonly platform?: { os?: string; architecture?: string; variant?: string };
+}
+
+function matchesPlatform(entry: Platformed, wanted: string) {
   const [os, architecture, variant] = wanted.split('/');
   const p = entry.platform;
   return p?.os === os && p?.architecture === architecture && (variant === undefined || p?.variant === variant);
@@ -106,17 +132,19 @@ export async function warm(options: WarmOptions): Promise<WarmSummary> {
       if (trimmed !== '') references.push(trimmed);
     }
   }
-  const registry = options.registry ?? (await registryFromConfig(options));
+  if (references.length === 0) throw new Error('nothing to warm: name images or give --list FILE');
+  const platform = options.platform ?? hostPlatform();
+  if (!PLATFORM.test(platform)) throw new Error(`--platform ${platform}: expected OS/ARCH[/VARIANT], e.g. linux/amd64`);
+  const registry = registryUrl(options.registry ?? (await registryFromConfig(options)));
   const username = options.username ?? env.REGCTL_USERNAME;
   const password = options.password ?? env.REGCTL_PASSWORD;
   const client = new UpstreamClient({
-    url: registry.replace(/\/$/, ''),
+    url: registry,
     credentials: username !== undefined && password !== undefined ? { username, password } : null,
     timeoutMs: options.timeoutMs ?? 60_000,
     httpProxy: null,
     log: silent,
   });
-  const platform = options.platform ?? hostPlatform();
   const totals = { images: 0, manifests: 0, blobs: 0, bytes: 0 };
   const failed: { image: string; error: string }[] = [];
   let done = 0;
@@ -131,8 +159,8 @@ export async function warm(options: WarmOptions): Promise<WarmSummary> {
   };
 
   const pullBlob = async (name: string, digest: string) => {
+    const { algorithm, hex } = parseDigest(digest);
     const blob = await client.getBlob(name, digest);
-    const [algorithm, hex] = digest.split(':') as [string, string];
     const hash = createHash(algorithm);
     for await (const chunk of blob.body) {
       hash.update(chunk as Buffer);
@@ -146,29 +174,19 @@ export async function warm(options: WarmOptions): Promise<WarmSummary> {
   const pullManifest = async (name: string, reference: string, depth: number): Promise<number> => {
     const manifest = await client.getManifest(name, reference);
     totals.manifests++;
-    const body = JSON.parse(manifest.body.toString('utf8')) as {
-      mediaType?: string;
-      manifests?: { digest: string; platform?: { os?: string; architecture?: string; variant?: string } }[];
-      config?: { digest: string };
-      layers?: { digest: string; urls?: string[] }[];
-    };
-    const mediaType = manifest.mediaType || body.mediaType || '';
-    if (INDEX_TYPES.has(mediaType) || Array.isArray(body.manifests)) {
+    // The registry's own checks: a body it would refuse to store fails the image with their message.
+    const parsed = parseManifest(manifest.body, manifest.mediaType);
+    if (parsed.kind === 'index') {
       if (depth > 2) return 0;
-      const children = (body.manifests ?? []).filter((m) => options.all === true || matchesPlatform(m, platform));
+      const { manifests } = JSON.parse(manifest.body.toString('utf8')) as { manifests: Platformed[] };
+      const children = manifests.filter((m) => options.all === true || matchesPlatform(m, platform));
       if (children.length === 0) throw new Error(`no manifest for platform ${platform} in ${name}:${reference}`);
       let blobs = 0;
       for (const child of children) blobs += await pullManifest(name, child.digest, depth + 1);
       return blobs;
     }
-    const digests = [body.config?.digest, ...(body.layers ?? []).filter((l) => !l.urls?.length).map((l) => l.digest)];
-    let blobs = 0;
-    for (const digest of digests) {
-      if (digest === undefined) continue;
-      await pullBlob(name, digest);
-      blobs++;
-    }
-    return blobs;
+    for (const blob of parsed.blobs) await pullBlob(name, blob.digest);
+    return parsed.blobs.length;
   };
 
   const queue = [...references];
@@ -177,6 +195,8 @@ export async function warm(options: WarmOptions): Promise<WarmSummary> {
       const { name, reference } = parseImageReference(ref);
       const t0 = Date.now();
       try {
+        const problem = referenceProblem(name, reference);
+        if (problem !== undefined) throw new Error(problem);
         const blobs = await pullManifest(name, reference, 0);
         totals.images++;
         if (!tty) out.write(`ok     ${ref} (${blobs} blobs, ${Date.now() - t0} ms)\n`);
@@ -202,7 +222,7 @@ export async function warm(options: WarmOptions): Promise<WarmSummary> {
       `${formatBytes(totals.bytes)}) in ${(durationMs / 1000).toFixed(1)} s` +
       `${failed.length > 0 ? `; ${failed.length} failed: ${failed.map((f) => f.image).join(', ')}` : ''}\n`,
   );
-  return { ...totals, images: totals.images, durationMs, failed };
+  return { ...totals, durationMs, failed };
 }
 
 function formatBytes(bytes: number): string {

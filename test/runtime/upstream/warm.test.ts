@@ -79,4 +79,35 @@ describe('warm', () => {
     const bad = await warm({ registry: registry.url, images: ['multi:amd'], stderr: sink().stream });
     expect(bad.failed).toHaveLength(1);
   });
+
+  it('refuses bad options with a clear message before contacting anyone', async () => {
+    const stderr = sink().stream;
+    await expect(warm({ registry: registry.url, stderr })).rejects.toThrow(/nothing to warm/);
+    await expect(warm({ registry: 'notaurl', images: ['app'], stderr })).rejects.toThrow(
+      /--registry notaurl is not an http\(s\) URL/,
+    );
+    await expect(warm({ registry: registry.url, images: ['app'], platform: 'x', stderr })).rejects.toThrow(
+      /--platform x: expected OS\/ARCH/,
+    );
+    expect(registry.requests).toEqual([]);
+  });
+
+  it('fails an invalid reference without a request, and a manifest the registry would refuse with its reason', async () => {
+    registry.addImage('old', 'v1', [Buffer.from('a')], {
+      mediaType: 'application/vnd.docker.distribution.manifest.v1+json',
+    });
+    const out = sink();
+    const summary = await warm({
+      registry: registry.url,
+      images: ['Bad Name:1', 'app:bad tag', 'app@sha256:00', 'old:v1'],
+      concurrency: 1,
+      stderr: out.stream,
+    });
+    expect(summary.failed.map((f) => f.image)).toEqual(['Bad Name:1', 'app:bad tag', 'app@sha256:00', 'old:v1']);
+    expect(summary.failed[0]!.error).toMatch(/not a repository name/);
+    expect(summary.failed[1]!.error).toMatch(/neither a tag nor/);
+    expect(summary.failed[2]!.error).toMatch(/neither a tag nor/);
+    expect(summary.failed[3]!.error).toMatch(/schema 1/);
+    expect(registry.requests.every((r) => r.includes('/v2/old/'))).toBe(true);
+  });
 });
