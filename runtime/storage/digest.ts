@@ -111,7 +111,16 @@ export class HashingStream extends Transform {
   }
 }
 
-/** Shortcut: a {@link HashingStream} for the algorithm of `digest` (the one a write must match). */
-export function createHashingStream(digest?: Digest): HashingStream {
-  return new HashingStream(digest === undefined ? 'sha256' : parseDigest(digest).algorithm);
+/**
+ * The one check before content becomes visible as blob `digest`, in every driver: throws
+ * `STORAGE_DIGEST_MISMATCH` when it hashed to something else, `STORAGE_SIZE_MISMATCH` when
+ * `expectedSize` is given and differs.
+ */
+export function verifyContent(digest: Digest, actual: HashResult, expectedSize?: number): void {
+  if (actual.digest !== digest) {
+    throw new StorageError('STORAGE_DIGEST_MISMATCH', `content hashes to ${actual.digest}, not ${digest}`);
+  }
+  if (expectedSize !== undefined && expectedSize !== actual.size) {
+    throw new StorageError('STORAGE_SIZE_MISMATCH', `expected ${expectedSize} bytes, received ${actual.size}`);
+  }
 }

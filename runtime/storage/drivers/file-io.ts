@@ -2,8 +2,10 @@
  * Small filesystem helpers of the file driver: errno matching, durable atomic replacement of a
  * small document, and wrapping unexpected failures in `STORAGE_IO`.
  */
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { Readable, Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { isStorageError, StorageError } from '../../errors.ts';
 
 /** The errno code (`ENOENT` …) of a Node fs error, or undefined. */
@@ -23,6 +25,42 @@ export function toStorageIo(error: unknown, action: string): StorageError {
   if (isStorageError(error)) return error;
   const reason = error instanceof Error ? error.message : String(error);
   return new StorageError('STORAGE_IO', `${action}: ${reason}`, { cause: error });
+}
+
+/**
+ * `pipeline(body, hasher, sink)`, telling whose fault a failure is, as the BlobStore contract
+ * asks: the body's own error (the client went away, bad framing) is rethrown as is; any other
+ * failure (the disk: ENOSPC, EIO …) becomes `STORAGE_IO`, never mistaken for the client's.
+ */
+export async function pipeBody(body: Readable, hasher: Transform, sink: Writable, action: string): Promise<void> {
+  let bodyError: unknown;
+  const onError = (error: unknown) => {
+    bodyError ??= error;
+  };
+  body.on('error', onError);
+  try {
+    await pipeline(body, hasher, sink);
+  } catch (error) {
+    throw error === bodyError ? error : toStorageIo(error, action);
+  } finally {
+    body.off('error', onError);
+  }
+}
+
+/**
+ * Makes `file` (verified content) visible as the blob at `target` with one rename, unless the blob
+ * is already there: content addressing makes both copies equal, and the caller removes `file`
+ * either way. Throws `STORAGE_IO`.
+ */
+export async function publishBlob(file: string, target: string): Promise<void> {
+  try {
+    await stat(target);
+  } catch (error) {
+    if (!isMissing(error)) throw toStorageIo(error, `publishing blob ${target}`);
+    await renameInto(file, target).catch((renameError: unknown) => {
+      throw toStorageIo(renameError, `publishing blob ${target}`);
+    });
+  }
 }
 
 /**

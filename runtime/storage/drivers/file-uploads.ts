@@ -19,11 +19,11 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StorageError } from '../../errors.ts';
-import type { Digest, UploadState } from '../blob-store.ts';
-import { type DigestAlgorithm, HashingStream } from '../digest.ts';
+import { isStorageError, StorageError } from '../../errors.ts';
+import type { BlobInfo, Digest, UploadState } from '../blob-store.ts';
+import { type DigestAlgorithm, HashingStream, parseDigest, verifyContent } from '../digest.ts';
 import { type FileStorePaths, newUploadId } from '../paths.ts';
-import { isMissing, renameInto, replaceFile, toStorageIo } from './file-io.ts';
+import { isMissing, pipeBody, publishBlob, replaceFile, toStorageIo } from './file-io.ts';
 
 /** Upload sessions of one store root, with this instance's hash cache and append locks. */
 export class FileUploads {
@@ -85,8 +85,9 @@ export class FileUploads {
       // A stream of its own (not the handle's, whose `autoClose: false` stream never emits
       // 'close', so `pipeline` would wait forever); `flush` makes it fsync before 'finish'.
       const sink = createWriteStream(files.data, { flags: 'r+', start: offset, flush: true });
-      await pipeline(body, hasher, sink).catch((error: unknown) => {
-        failure = error;
+      await pipeBody(body, hasher, sink, `appending to upload ${id}`).catch((error: unknown) => {
+        if (isStorageError(error)) throw error; // the disk failed: the recorded offset stays
+        failure = error; // the body failed: record the bytes that arrived, then rethrow
       });
       size = (await stat(files.data)).size;
       this.#hashes.delete(`${id}:${offset}`);
@@ -105,16 +106,12 @@ export class FileUploads {
   }
 
   /**
-   * Verifies the session against `digest` (and `expectedSize`) and moves its data to `target`
-   * (the blob's path). The session is gone afterwards, whatever the outcome.
+   * Verifies the session against `digest` (and `expectedSize`) and moves its data into `blobs/`.
+   * The session is gone afterwards, whatever the outcome.
    */
-  async commit(
-    id: string,
-    digest: Digest,
-    algorithm: DigestAlgorithm,
-    target: string,
-    expectedSize?: number,
-  ): Promise<number> {
+  async commit(id: string, digest: Digest, expectedSize?: number): Promise<BlobInfo> {
+    const { algorithm } = parseDigest(digest);
+    const target = this.#paths.blob(digest);
     const state = await this.#lock(id, undefined);
     const files = this.#paths.upload(id);
     try {
@@ -123,12 +120,7 @@ export class FileUploads {
         cached !== undefined
           ? `sha256:${cached.copy().digest('hex')}`
           : await hashFile(files.data, algorithm, state.offset);
-      if (actual !== digest) {
-        throw new StorageError('STORAGE_DIGEST_MISMATCH', `uploaded content hashes to ${actual}, not ${digest}`);
-      }
-      if (expectedSize !== undefined && expectedSize !== state.offset) {
-        throw new StorageError('STORAGE_SIZE_MISMATCH', `expected ${expectedSize} bytes, received ${state.offset}`);
-      }
+      verifyContent(digest, { digest: actual, size: state.offset }, expectedSize);
       const handle = await open(files.data, 'r+');
       try {
         await handle.truncate(state.offset);
@@ -136,13 +128,15 @@ export class FileUploads {
       } finally {
         await handle.close();
       }
-      if ((await stat(target).catch(() => undefined)) === undefined) {
-        // Moving the data out first makes a concurrent commit of the same id find nothing.
-        const moving = this.#paths.temp('blob');
-        await rename(files.data, moving);
-        await renameInto(moving, target);
+      // Moving the data out first makes a concurrent commit of the same id (another process) find nothing.
+      const moving = this.#paths.temp('blob');
+      await rename(files.data, moving);
+      try {
+        await publishBlob(moving, target);
+      } finally {
+        await rm(moving, { force: true });
       }
-      return state.offset;
+      return { digest, size: state.offset };
     } catch (error) {
       throw toStorageIo(error, `committing upload ${id}`);
     } finally {

@@ -16,20 +16,18 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { FileBlobStorePlan } from '../../../compiler/plan.ts';
 import { StorageError } from '../../errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest, UploadState } from '../blob-store.ts';
-import { HashingStream, parseDigest } from '../digest.ts';
+import { HashingStream, parseDigest, verifyContent } from '../digest.ts';
 import { FileStorePaths } from '../paths.ts';
-import { isMissing, renameInto, toStorageIo } from './file-io.ts';
+import { isMissing, pipeBody, publishBlob, toStorageIo } from './file-io.ts';
 import { FileMeta } from './file-meta.ts';
+import { FileUploads } from './file-uploads.ts';
 
 /** Size of each read of a blob being served. */
 const READ_CHUNK_BYTES = 256 * 1024;
-
-import { FileUploads } from './file-uploads.ts';
 
 /** Options of {@link createFileBlobStore}. */
 export interface FileBlobStoreOptions {
@@ -153,10 +151,8 @@ export class FileBlobStore implements BlobStore {
     return this.#uploads.append(id, offset, body);
   }
 
-  async commitUpload(id: string, digest: Digest, expectedSize?: number): Promise<BlobInfo> {
-    const { algorithm } = parseDigest(digest);
-    const size = await this.#uploads.commit(id, digest, algorithm, this.paths.blob(digest), expectedSize);
-    return { digest, size };
+  commitUpload(id: string, digest: Digest, expectedSize?: number): Promise<BlobInfo> {
+    return this.#uploads.commit(id, digest, expectedSize);
   }
 
   cancelUpload(id: string): Promise<void> {
@@ -164,25 +160,16 @@ export class FileBlobStore implements BlobStore {
   }
 
   async putBlob(digest: Digest, body: Readable, expectedSize?: number): Promise<BlobInfo> {
-    const { algorithm } = parseDigest(digest);
+    const hasher = new HashingStream(parseDigest(digest).algorithm);
     const target = this.paths.blob(digest);
     const temp = this.paths.temp('blob');
-    const hasher = new HashingStream(algorithm);
     try {
       // `wx`: a fresh temp name, never an existing file; `flush`: fsync before 'finish'.
-      await pipeline(body, hasher, createWriteStream(temp, { flags: 'wx', flush: true }));
-      const { digest: actual, size } = hasher.result();
-      if (actual !== digest) {
-        throw new StorageError('STORAGE_DIGEST_MISMATCH', `content hashes to ${actual}, not ${digest}`);
-      }
-      if (expectedSize !== undefined && expectedSize !== size) {
-        throw new StorageError('STORAGE_SIZE_MISMATCH', `expected ${expectedSize} bytes, received ${size}`);
-      }
-      if ((await this.stat(digest)) === undefined) await renameInto(temp, target);
-      return { digest, size };
-    } catch (error) {
-      // Filesystem failures (they name a syscall) become STORAGE_IO; a failing body is rethrown as is.
-      throw isSyscallError(error) ? toStorageIo(error, `writing blob ${digest}`) : error;
+      await pipeBody(body, hasher, createWriteStream(temp, { flags: 'wx', flush: true }), `writing blob ${digest}`);
+      const result = hasher.result();
+      verifyContent(digest, result, expectedSize);
+      await publishBlob(temp, target);
+      return { digest, size: result.size };
     } finally {
       await rm(temp, { force: true });
     }
@@ -237,10 +224,6 @@ export class FileBlobStore implements BlobStore {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
   }
-}
-
-function isSyscallError(error: unknown): boolean {
-  return typeof (error as { syscall?: unknown } | null)?.syscall === 'string';
 }
 
 async function mtimeOf(path: string): Promise<number | undefined> {

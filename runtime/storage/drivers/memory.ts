@@ -11,7 +11,7 @@ import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { StorageError } from '../../errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest, UploadState } from '../blob-store.ts';
-import { parseDigest } from '../digest.ts';
+import { parseDigest, verifyContent } from '../digest.ts';
 import { isUploadId, parseMetaKey } from '../keys.ts';
 
 /** Options of {@link createMemoryBlobStore}. */
@@ -177,12 +177,7 @@ export class MemoryBlobStore implements BlobStore {
   }
 
   #publish(digest: Digest, actual: Digest, data: Buffer, expectedSize: number | undefined): BlobInfo {
-    if (actual !== digest) {
-      throw new StorageError('STORAGE_DIGEST_MISMATCH', `content hashes to ${actual}, not ${digest}`);
-    }
-    if (expectedSize !== undefined && expectedSize !== data.length) {
-      throw new StorageError('STORAGE_SIZE_MISMATCH', `expected ${expectedSize} bytes, got ${data.length}`);
-    }
+    verifyContent(digest, { digest: actual, size: data.length }, expectedSize);
     if (!this.#blobs.has(digest)) this.#blobs.set(digest, data);
     return { digest, size: data.length };
   }
