@@ -1,15 +1,13 @@
-import bcrypt from 'bcryptjs';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createAccessController } from '../../../runtime/auth/index.ts';
-import { RegistryError } from '../../../runtime/errors.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
+  ALICE_HASH,
   ALICE_PASSWORD,
   BOB_PASSWORD,
   basic,
+  CAROL_HASH,
   CAROL_PASSWORD,
-  captureLog,
-  makePlan,
-  type PlanOptions,
+  createTestController,
+  rejection,
   request,
 } from './fixtures.ts';
 
@@ -27,29 +25,7 @@ vi.mock('node:crypto', async (importOriginal) => {
 const { compare } = await import('bcryptjs');
 const { timingSafeEqual } = await import('node:crypto');
 
-let aliceHash: string;
-let carolHash: string;
-beforeAll(() => {
-  aliceHash = bcrypt.hashSync(ALICE_PASSWORD, 4);
-  carolHash = bcrypt.hashSync(CAROL_PASSWORD, 4);
-});
 afterEach(() => vi.clearAllMocks());
-
-async function controller(options: Partial<PlanOptions> = {}) {
-  const capture = captureLog();
-  const env = { BOB_PASSWORD, CAROL_PASSWORD: carolHash };
-  const access = await createAccessController(makePlan({ aliceHash, ...options }), { env, log: capture.log });
-  return { access, ...capture };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RegistryError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(RegistryError);
-  return error as RegistryError;
-}
 
 const pull = (repository: string, name = `${repository}/app`) => ({ name, repository, actions: ['pull' as const] });
 const push = (repository: string, name = `${repository}/app`) => ({
@@ -60,7 +36,7 @@ const push = (repository: string, name = `${repository}/app`) => ({
 
 describe('authorize: anonymous', () => {
   it('allows what the repository grants anonymously, as a null user', async () => {
-    const { access } = await controller();
+    const { access } = await createTestController();
     await expect(access.authorize(request(), pull('public'))).resolves.toEqual({ user: null });
     await expect(access.authorize(request(), pull('docker-hub', 'docker-hub/library/alpine'))).resolves.toEqual({
       user: null,
@@ -68,7 +44,7 @@ describe('authorize: anonymous', () => {
   });
 
   it('challenges with a Bearer realm, service and scope when anonymous may not', async () => {
-    const { access } = await controller();
+    const { access } = await createTestController();
     const error = await rejection(access.authorize(request(undefined, 'reg.test:5000'), push('public', 'public/app')));
     expect(error.code).toBe('UNAUTHORIZED');
     expect(error.status).toBe(401);
@@ -78,13 +54,13 @@ describe('authorize: anonymous', () => {
   });
 
   it('challenges on a forced-authentication repository, and for an unknown repository', async () => {
-    const { access } = await controller();
+    const { access } = await createTestController();
     expect((await rejection(access.authorize(request(), pull('private')))).code).toBe('UNAUTHORIZED');
     expect((await rejection(access.authorize(request(), pull('nope')))).code).toBe('UNAUTHORIZED');
   });
 
   it('challenges with Basic when tokens are disabled', async () => {
-    const { access } = await controller({ tokenEnabled: false });
+    const { access } = await createTestController({ tokenEnabled: false });
     const error = await rejection(access.authorize(request(), pull('private')));
     expect(error.headers['WWW-Authenticate']).toBe('Basic realm="regctl test",charset="UTF-8"');
   });
@@ -92,14 +68,14 @@ describe('authorize: anonymous', () => {
 
 describe('authorize: the /v2/ ping', () => {
   it('answers anonymous when anonymous may pull from one of the listener repositories', async () => {
-    const { access } = await controller();
+    const { access } = await createTestController();
     await expect(access.authorize(request(), { base: true, repositories: ['private', 'public'] })).resolves.toEqual({
       user: null,
     });
   });
 
   it('challenges without a scope when anonymous may pull from none', async () => {
-    const { access } = await controller();
+    const { access } = await createTestController();
     const error = await rejection(access.authorize(request(), { base: true, repositories: ['private', 'registry'] }));
     expect(error.code).toBe('UNAUTHORIZED');
     expect(error.headers['WWW-Authenticate']).toBe(
@@ -108,7 +84,7 @@ describe('authorize: the /v2/ ping', () => {
   });
 
   it('answers any authenticated user, and refuses bad credentials even where anonymous would pass', async () => {
-    const { access } = await controller();
+    const { access } = await createTestController();
     const base = { base: true as const, repositories: ['public'] };
     await expect(access.authorize(request(basic('bob', BOB_PASSWORD)), base)).resolves.toEqual({ user: 'bob' });
     expect((await rejection(access.authorize(request(basic('bob', 'wrong')), base))).code).toBe('UNAUTHORIZED');
@@ -117,7 +93,7 @@ describe('authorize: the /v2/ ping', () => {
 
 describe('authorize: Basic', () => {
   it('accepts a config bcrypt password, an env plaintext password and an env bcrypt hash', async () => {
-    const { access } = await controller();
+    const { access } = await createTestController();
     await expect(access.authorize(request(basic('alice', ALICE_PASSWORD)), push('private'))).resolves.toEqual({
       user: 'alice',
     });
@@ -130,7 +106,7 @@ describe('authorize: Basic', () => {
   });
 
   it('refuses a wrong password and an unknown user with 401, and logs who, where and why', async () => {
-    const { access, lines } = await controller();
+    const { access, lines } = await createTestController();
     expect((await rejection(access.authorize(request(basic('alice', 'nope')), pull('public')))).code).toBe(
       'UNAUTHORIZED',
     );
@@ -145,7 +121,7 @@ describe('authorize: Basic', () => {
   });
 
   it('treats a user-supplied env plaintext password in constant time on digests', async () => {
-    const { access } = await controller();
+    const { access } = await createTestController();
     await access.authorize(request(basic('bob', 'short')), pull('docker-hub')).catch(() => undefined);
     await access.authorize(request(basic('bob', BOB_PASSWORD)), pull('docker-hub'));
     expect(timingSafeEqual).toHaveBeenCalledTimes(2);
@@ -157,7 +133,7 @@ describe('authorize: Basic', () => {
   });
 
   it('denies with 403 an authenticated user without the permission', async () => {
-    const { access } = await controller();
+    const { access } = await createTestController();
     const error = await rejection(access.authorize(request(basic('bob', BOB_PASSWORD)), push('docker-hub')));
     expect(error.code).toBe('DENIED');
     expect(error.status).toBe(403);
@@ -168,7 +144,7 @@ describe('authorize: Basic', () => {
   });
 
   it('matches permission globs against plan repository names, never the client-visible name', async () => {
-    const { access } = await controller();
+    const { access } = await createTestController();
     const bob = request(basic('bob', BOB_PASSWORD));
     await expect(access.authorize(bob, pull('docker-internal', 'private/app'))).resolves.toEqual({ user: 'bob' });
     expect((await rejection(access.authorize(bob, pull('private', 'docker-hub/app')))).code).toBe('DENIED');
@@ -178,14 +154,14 @@ describe('authorize: Basic', () => {
   });
 
   it('gives logged-in users what anonymous gets too', async () => {
-    const { access } = await controller();
+    const { access } = await createTestController();
     await expect(access.authorize(request(basic('alice', ALICE_PASSWORD)), pull('public'))).resolves.toEqual({
       user: 'alice',
     });
   });
 
   it('refuses malformed and unsupported Authorization headers with 401', async () => {
-    const { access } = await controller();
+    const { access } = await createTestController();
     for (const header of ['Basic !!!', `Basic ${Buffer.from('nocolon').toString('base64')}`, 'Digest abc', 'Bearer']) {
       expect((await rejection(access.authorize(request(header), pull('public')))).code).toBe('UNAUTHORIZED');
     }
@@ -194,13 +170,13 @@ describe('authorize: Basic', () => {
 
 describe('authorize: credential cache', () => {
   it('runs bcrypt once for repeated requests with the same credentials', async () => {
-    const { access } = await controller();
+    const { access } = await createTestController();
     for (let i = 0; i < 20; i++) await access.authorize(request(basic('alice', ALICE_PASSWORD)), pull('private'));
     expect(compare).toHaveBeenCalledTimes(1);
   });
 
   it('shares one bcrypt between concurrent first requests', async () => {
-    const { access } = await controller();
+    const { access } = await createTestController();
     const requests = Array.from({ length: 10 }, () =>
       access.authorize(request(basic('carol', CAROL_PASSWORD)), pull('private')),
     );
@@ -209,7 +185,7 @@ describe('authorize: credential cache', () => {
   });
 
   it('caches failures too, logging repeats at debug level only', async () => {
-    const { access, lines } = await controller();
+    const { access, lines } = await createTestController();
     for (let i = 0; i < 5; i++) {
       await access.authorize(request(basic('alice', 'wrong-pw')), pull('private')).catch(() => undefined);
     }
@@ -219,7 +195,7 @@ describe('authorize: credential cache', () => {
   });
 
   it('keeps a different password for the same user separate', async () => {
-    const { access } = await controller();
+    const { access } = await createTestController();
     await access.authorize(request(basic('alice', 'wrong-pw')), pull('private')).catch(() => undefined);
     await expect(access.authorize(request(basic('alice', ALICE_PASSWORD)), pull('private'))).resolves.toEqual({
       user: 'alice',
@@ -230,7 +206,7 @@ describe('authorize: credential cache', () => {
 
 describe('secrets never reach the log', () => {
   it('logs no password, hash or token at trace level through a whole session', async () => {
-    const { access, text } = await controller();
+    const { access, text } = await createTestController();
     const attempts = [
       basic('alice', ALICE_PASSWORD),
       basic('alice', 'typo-secret-1'),
@@ -256,8 +232,8 @@ describe('secrets never reach the log', () => {
       ALICE_PASSWORD,
       BOB_PASSWORD,
       CAROL_PASSWORD,
-      aliceHash,
-      carolHash,
+      ALICE_HASH,
+      CAROL_HASH,
       'typo-secret',
       'jwt-secret',
       issued.token,

@@ -1,14 +1,29 @@
 /**
- * A hand-written plan for the auth tests (the compiler is not needed to test auth), a logger
- * that keeps every line it writes, and helpers to build requests.
+ * A hand-written plan for the auth tests (the compiler is not needed to test auth), the
+ * environment its secrets resolve from, a controller over both, a logger that keeps every line
+ * it writes, and helpers to build requests.
  */
+import { randomBytes } from 'node:crypto';
+import bcrypt from 'bcryptjs';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { expect } from 'vitest';
 import type { Action, Plan, RepositoryPlan, UserPlan } from '../../../compiler/plan.ts';
-import type { AuthRequest } from '../../../runtime/auth/index.ts';
+import { type AccessController, type AuthRequest, createAccessController } from '../../../runtime/auth/index.ts';
+import { RegistryError } from '../../../runtime/errors.ts';
 
 export const ALICE_PASSWORD = 'alice-s3cret-pw';
 export const BOB_PASSWORD = 'bob-plain-pa55';
 export const CAROL_PASSWORD = 'carol-hashed-pw';
+/** Real bcrypt hashes at cost 4 (fast): alice's goes in the plan, carol's in the environment. */
+export const ALICE_HASH = bcrypt.hashSync(ALICE_PASSWORD, 4);
+export const CAROL_HASH = bcrypt.hashSync(CAROL_PASSWORD, 4);
+/** The shared token key, for plans made with `signingKey: 'TOKEN_KEY'`. */
+export const SIGNING_KEY = randomBytes(32).toString('base64');
+
+/** The environment {@link makePlan}'s secrets resolve from (a fresh object each call). */
+export function testEnv(): NodeJS.ProcessEnv {
+  return { BOB_PASSWORD, CAROL_PASSWORD: CAROL_HASH, TOKEN_KEY: SIGNING_KEY };
+}
 
 function repository(name: string, type: 'hosted' | 'proxy', anonymous: Action[]): RepositoryPlan {
   const base = { name, online: true, blobStore: 'default', access: { anonymous } };
@@ -25,8 +40,8 @@ function repository(name: string, type: 'hosted' | 'proxy', anonymous: Action[])
 }
 
 export interface PlanOptions {
-  /** alice's bcrypt hash (config), carol's hash goes through env CAROL_PASSWORD. */
-  aliceHash: string;
+  /** alice's bcrypt hash (config; default {@link ALICE_HASH}), carol's goes through env CAROL_PASSWORD. */
+  aliceHash?: string;
   tokenEnabled?: boolean;
   signingKey?: string | null;
   service?: string;
@@ -42,7 +57,7 @@ export interface PlanOptions {
  * Users: alice (config bcrypt; pull+push on private and registry), bob (env plaintext; pull on
  * `docker-*`), carol (env bcrypt; everything on `*`).
  */
-export function makePlan(options: PlanOptions): Plan {
+export function makePlan(options: PlanOptions = {}): Plan {
   const repositories: Record<string, RepositoryPlan> = {
     private: repository('private', 'hosted', []),
     public: repository('public', 'hosted', ['pull']),
@@ -70,7 +85,7 @@ export function makePlan(options: PlanOptions): Plan {
       users: [
         {
           name: 'alice',
-          password: { bcrypt: options.aliceHash },
+          password: { bcrypt: options.aliceHash ?? ALICE_HASH },
           roles: ['developer'],
           permissions: options.alicePermissions ?? developer,
         },
@@ -114,4 +129,46 @@ export function captureLog(): { log: FastifyBaseLogger; lines: string[]; text: (
   const lines: string[] = [];
   const app = Fastify({ logger: { level: 'trace', stream: { write: (line: string) => lines.push(line) } } });
   return { log: app.log, lines, text: () => lines.join('') };
+}
+
+/** A controller over {@link makePlan}, with the log it writes to. */
+export interface TestController {
+  access: AccessController;
+  log: FastifyBaseLogger;
+  lines: string[];
+  text: () => string;
+}
+
+/**
+ * A controller over `makePlan(plan)` with secrets from {@link testEnv} (or `options.env`) and a
+ * captured log. Rejects as `createAccessController` does (setup errors).
+ */
+export async function createTestController(
+  plan: PlanOptions = {},
+  options: { env?: NodeJS.ProcessEnv; previous?: AccessController } = {},
+): Promise<TestController> {
+  const capture = captureLog();
+  const access = await createAccessController(makePlan(plan), {
+    env: options.env ?? testEnv(),
+    log: capture.log,
+    ...(options.previous ? { previous: options.previous } : {}),
+  });
+  return { access, ...capture };
+}
+
+/** Routes names as a listener with `paths: { 'docker-hub': 'docker-hub' }` and default `registry` would. */
+export function resolveRepository(name: string): string | undefined {
+  if (name.startsWith('docker-hub/')) return 'docker-hub';
+  if (name.startsWith('unrouted/')) return undefined;
+  return 'registry';
+}
+
+/** The `RegistryError` a promise rejects with (fails the test if it resolves or rejects otherwise). */
+export async function rejection(promise: Promise<unknown>): Promise<RegistryError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(RegistryError);
+  return error as RegistryError;
 }

@@ -8,12 +8,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import bcrypt from 'bcryptjs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AccessController, type AuthRequest, createAccessController } from '../../../runtime/auth/index.ts';
+import type { AccessController, AuthRequest } from '../../../runtime/auth/index.ts';
 import { isRegistryError } from '../../../runtime/errors.ts';
-import { ALICE_PASSWORD, BOB_PASSWORD, basic, CAROL_PASSWORD, captureLog, makePlan } from './fixtures.ts';
+import { ALICE_PASSWORD, BOB_PASSWORD, basic, createTestController } from './fixtures.ts';
 
 const run = promisify(execFile);
 
@@ -47,12 +46,7 @@ let host: string;
 const seen: string[] = [];
 
 beforeAll(async () => {
-  const plan = makePlan({ aliceHash: bcrypt.hashSync(ALICE_PASSWORD, 4) });
-  const { log } = captureLog();
-  access = await createAccessController(plan, {
-    env: { BOB_PASSWORD, CAROL_PASSWORD: bcrypt.hashSync(CAROL_PASSWORD, 4) },
-    log,
-  });
+  ({ access } = await createTestController());
   app = Fastify();
   app.addHook('onRequest', async (request) => {
     const scheme = request.headers.authorization?.split(' ', 1)[0] ?? 'none';

@@ -1,51 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import bcrypt from 'bcryptjs';
 import { decodeJwt, SignJWT } from 'jose';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createAccessController } from '../../../runtime/auth/index.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseScopes } from '../../../runtime/auth/token.ts';
-import { RegistryError } from '../../../runtime/errors.ts';
 import {
   ALICE_PASSWORD,
   BOB_PASSWORD,
   basic,
   CAROL_PASSWORD,
-  captureLog,
-  makePlan,
-  type PlanOptions,
+  createTestController,
+  rejection,
   request,
+  resolveRepository,
+  SIGNING_KEY,
 } from './fixtures.ts';
 
-let aliceHash: string;
-let carolHash: string;
-beforeAll(() => {
-  aliceHash = bcrypt.hashSync(ALICE_PASSWORD, 4);
-  carolHash = bcrypt.hashSync(CAROL_PASSWORD, 4);
-});
 afterEach(() => vi.useRealTimers());
-
-const SIGNING_KEY = randomBytes(32).toString('base64');
-const env = () => ({ BOB_PASSWORD, CAROL_PASSWORD: carolHash, TOKEN_KEY: SIGNING_KEY });
-
-async function controller(options: Partial<PlanOptions> = {}) {
-  return createAccessController(makePlan({ aliceHash, ...options }), { env: env(), log: captureLog().log });
-}
-
-/** Routes names as a listener with `paths: { 'docker-hub': 'docker-hub' }` and default `registry` would. */
-function resolve(name: string): string | undefined {
-  if (name.startsWith('docker-hub/')) return 'docker-hub';
-  if (name.startsWith('unrouted/')) return undefined;
-  return 'registry';
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RegistryError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(RegistryError);
-  return error as RegistryError;
-}
 
 describe('parseScopes', () => {
   it('reads repeated and space-separated scopes, `*`, resource classes, and skips junk', () => {
@@ -72,11 +41,11 @@ describe('parseScopes', () => {
 
 describe('issueToken', () => {
   it('signs an HS256 JWT with iss, sub, aud, exp = iat + ttl, nbf, iat, jti and access', async () => {
-    const access = await controller({ ttlMs: 120_000 });
+    const { access } = await createTestController({ ttlMs: 120_000 });
     const response = await access.issueToken(
       request(basic('alice', ALICE_PASSWORD)),
       { service: 'regctl-test', scope: ['repository:team/app:pull,push'], account: 'alice' },
-      resolve,
+      resolveRepository,
     );
     expect(response.token).toBe(response.access_token);
     expect(response.expires_in).toBe(120);
@@ -91,12 +60,12 @@ describe('issueToken', () => {
     expect(claims.nbf).toBe(claims.iat);
     expect(typeof claims.jti).toBe('string');
     expect(new Date(response.issued_at).getTime()).toBe(claims.iat! * 1000);
-    const second = await access.issueToken(request(basic('alice', ALICE_PASSWORD)), {}, resolve);
+    const second = await access.issueToken(request(basic('alice', ALICE_PASSWORD)), {}, resolveRepository);
     expect(decodeJwt(second.token).jti).not.toBe(claims.jti);
   });
 
   it('grants the intersection of the requested and the allowed actions, per scope', async () => {
-    const access = await controller();
+    const { access } = await createTestController();
     const response = await access.issueToken(
       request(basic('bob', BOB_PASSWORD)),
       {
@@ -106,7 +75,7 @@ describe('issueToken', () => {
           'repository:unrouted/x:pull',
         ],
       },
-      resolve,
+      resolveRepository,
     );
     expect(decodeJwt(response.token).access).toEqual([
       { type: 'repository', name: 'docker-hub/library/alpine', actions: ['pull'] },
@@ -116,11 +85,11 @@ describe('issueToken', () => {
   });
 
   it('issues anonymous tokens with what anonymous may do, and no subject', async () => {
-    const access = await controller();
+    const { access } = await createTestController();
     const response = await access.issueToken(
       request(),
       { scope: ['repository:docker-hub/library/alpine:pull,push', 'repository:team/app:pull'] },
-      resolve,
+      resolveRepository,
     );
     const claims = decodeJwt(response.token);
     expect(claims.sub).toBeUndefined();
@@ -131,33 +100,33 @@ describe('issueToken', () => {
   });
 
   it('refuses wrong credentials with a Basic challenge, a foreign service or account with DENIED', async () => {
-    const access = await controller();
-    const wrong = await rejection(access.issueToken(request(basic('alice', 'nope')), {}, resolve));
+    const { access } = await createTestController();
+    const wrong = await rejection(access.issueToken(request(basic('alice', 'nope')), {}, resolveRepository));
     expect(wrong.code).toBe('UNAUTHORIZED');
     expect(wrong.headers['WWW-Authenticate']).toBe('Basic realm="regctl test",charset="UTF-8"');
     const service = await rejection(
-      access.issueToken(request(basic('alice', ALICE_PASSWORD)), { service: 'other' }, resolve),
+      access.issueToken(request(basic('alice', ALICE_PASSWORD)), { service: 'other' }, resolveRepository),
     );
     expect(service.code).toBe('DENIED');
     const account = await rejection(
-      access.issueToken(request(basic('alice', ALICE_PASSWORD)), { account: 'carol' }, resolve),
+      access.issueToken(request(basic('alice', ALICE_PASSWORD)), { account: 'carol' }, resolveRepository),
     );
     expect(account.code).toBe('DENIED');
   });
 
   it('is UNSUPPORTED when tokens are disabled', async () => {
-    const access = await controller({ tokenEnabled: false });
-    expect((await rejection(access.issueToken(request(), {}, resolve))).code).toBe('UNSUPPORTED');
+    const { access } = await createTestController({ tokenEnabled: false });
+    expect((await rejection(access.issueToken(request(), {}, resolveRepository))).code).toBe('UNSUPPORTED');
   });
 });
 
 describe('authorize with Bearer tokens', () => {
   it('accepts a token for the scope name it grants, as its subject', async () => {
-    const access = await controller();
+    const { access } = await createTestController();
     const { token } = await access.issueToken(
       request(basic('alice', ALICE_PASSWORD)),
       { scope: ['repository:team/app:pull,push'] },
-      resolve,
+      resolveRepository,
     );
     const bearer = request(`Bearer ${token}`);
     const scope = { name: 'team/app', repository: 'registry', actions: ['pull', 'push'] as ('pull' | 'push')[] };
@@ -168,11 +137,11 @@ describe('authorize with Bearer tokens', () => {
   });
 
   it('asks for a wider token (insufficient_scope) for another name or action the user holds', async () => {
-    const access = await controller();
+    const { access } = await createTestController();
     const { token } = await access.issueToken(
       request(basic('alice', ALICE_PASSWORD)),
       { scope: ['repository:team/app:pull'] },
-      resolve,
+      resolveRepository,
     );
     const bearer = request(`Bearer ${token}`);
     const other = await rejection(
@@ -189,11 +158,11 @@ describe('authorize with Bearer tokens', () => {
   });
 
   it('denies with 403 when the token subject lacks the permission altogether', async () => {
-    const access = await controller();
+    const { access } = await createTestController();
     const { token } = await access.issueToken(
       request(basic('bob', BOB_PASSWORD)),
       { scope: ['repository:docker-hub/x:pull,push'] },
-      resolve,
+      resolveRepository,
     );
     const denied = await rejection(
       access.authorize(request(`Bearer ${token}`), {
@@ -208,11 +177,11 @@ describe('authorize with Bearer tokens', () => {
   it('refuses an expired token with invalid_token', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(new Date('2026-01-01T00:00:00Z'));
-    const access = await controller({ ttlMs: 60_000 });
+    const { access } = await createTestController({ ttlMs: 60_000 });
     const { token } = await access.issueToken(
       request(basic('alice', ALICE_PASSWORD)),
       { scope: ['repository:team/app:pull'] },
-      resolve,
+      resolveRepository,
     );
     const scope = { name: 'team/app', repository: 'registry', actions: ['pull' as const] };
     await expect(access.authorize(request(`Bearer ${token}`), scope)).resolves.toEqual({ user: 'alice' });
@@ -225,7 +194,7 @@ describe('authorize with Bearer tokens', () => {
   });
 
   it('refuses forged tokens: another key, a tampered payload, alg none, another audience', async () => {
-    const access = await controller({ signingKey: 'TOKEN_KEY' });
+    const { access } = await createTestController({ signingKey: 'TOKEN_KEY' });
     const scope = { name: 'team/app', repository: 'registry', actions: ['pull' as const] };
     const claims = { access: [{ type: 'repository', name: 'team/app', actions: ['pull'] }] };
     const now = Math.floor(Date.now() / 1000);
@@ -252,14 +221,14 @@ describe('authorize with Bearer tokens', () => {
   });
 
   it('verifies tokens across controllers sharing a signing key, re-checking current permissions', async () => {
-    const before = await controller({ signingKey: 'TOKEN_KEY' });
+    const { access: before } = await createTestController({ signingKey: 'TOKEN_KEY' });
     const { token } = await before.issueToken(
       request(basic('alice', ALICE_PASSWORD)),
       { scope: ['repository:team/app:pull,push'] },
-      resolve,
+      resolveRepository,
     );
     // After a reload that took push away from alice, the still-valid token no longer pushes.
-    const after = await controller({
+    const { access: after } = await createTestController({
       signingKey: 'TOKEN_KEY',
       alicePermissions: [{ repositories: ['registry'], actions: ['pull'] }],
     });
@@ -271,15 +240,19 @@ describe('authorize with Bearer tokens', () => {
       'DENIED',
     );
     // A per-process random key: another controller rejects the token.
-    const random = await controller();
+    const { access: random } = await createTestController();
     expect((await rejection(random.authorize(request(`Bearer ${token}`), { ...scope, actions: ['pull'] }))).code).toBe(
       'UNAUTHORIZED',
     );
   });
 
   it('lets anonymous tokens do what anonymous may, and nothing more', async () => {
-    const access = await controller();
-    const { token } = await access.issueToken(request(), { scope: ['repository:docker-hub/x:pull'] }, resolve);
+    const { access } = await createTestController();
+    const { token } = await access.issueToken(
+      request(),
+      { scope: ['repository:docker-hub/x:pull'] },
+      resolveRepository,
+    );
     const bearer = request(`Bearer ${token}`);
     await expect(
       access.authorize(bearer, { name: 'docker-hub/x', repository: 'docker-hub', actions: ['pull'] }),
@@ -293,9 +266,9 @@ describe('authorize with Bearer tokens', () => {
   });
 
   it('refuses Bearer tokens when tokens are disabled, with a Basic challenge', async () => {
-    const enabled = await controller();
-    const { token } = await enabled.issueToken(request(basic('carol', CAROL_PASSWORD)), {}, resolve);
-    const disabled = await controller({ tokenEnabled: false });
+    const { access: enabled } = await createTestController();
+    const { token } = await enabled.issueToken(request(basic('carol', CAROL_PASSWORD)), {}, resolveRepository);
+    const { access: disabled } = await createTestController({ tokenEnabled: false });
     const error = await rejection(disabled.authorize(request(`Bearer ${token}`), { base: true, repositories: [] }));
     expect(error.headers['WWW-Authenticate']).toMatch(/^Basic /);
   });
