@@ -18,11 +18,17 @@ const EXPECTED: Record<string, { code: string; path: (string | number)[]; messag
     message: 'duplicate repository name `private`',
     hint: 'first defined at repositories[0]',
   },
-  'group-cycle': { code: 'group-cycle', path: ['repositories', 1, 'members', 1], message: 'group cycle: a → b → a' },
+  'group-cycle': {
+    code: 'group-cycle',
+    path: ['repositories', 1, 'members', 1],
+    message: 'group cycle: a → b → a',
+    hint: 'a group may not contain itself through other groups',
+  },
   'invalid-bcrypt': {
     code: 'invalid-bcrypt',
     path: ['security', 'users', 0, 'password', 'bcrypt'],
     message: 'not a bcrypt hash ($2a$/$2b$/$2y$, cost, 53 characters)',
+    hint: 'generate one with `htpasswd -nbB user password`',
   },
   'invalid-duration': {
     code: 'invalid-format',
@@ -62,11 +68,13 @@ const EXPECTED: Record<string, { code: string; path: (string | number)[]; messag
     code: 'plaintext-secret',
     path: ['security', 'users', 0, 'password'],
     message: 'plaintext passwords are not allowed in the config',
+    hint: "use { bcrypt: '$2b$…' } (htpasswd -nbB user pass) or { env: 'NAME' }",
   },
   'relative-remote-url': {
     code: 'invalid-url',
     path: ['repositories', 1, 'remote', 'url'],
     message: 'the remote URL `registry.example.test` is not an absolute URL',
+    hint: 'write it as http(s)://host[:port]',
   },
   'reserved-name': {
     code: 'reserved-name',
@@ -113,6 +121,7 @@ const EXPECTED: Record<string, { code: string; path: (string | number)[]; messag
     code: 'url-credentials',
     path: ['repositories', 1, 'remote', 'url'],
     message: 'the remote URL must not contain credentials',
+    hint: 'move them to `auth`, with the password as { env: NAME }',
   },
   'writable-member-not-hosted': {
     code: 'writable-member-not-hosted',
@@ -123,6 +132,7 @@ const EXPECTED: Record<string, { code: string; path: (string | number)[]; messag
     code: 'writable-member-not-member',
     path: ['repositories', 2, 'writableMember'],
     message: 'writable member `other` is not a member of group `registry`',
+    hint: 'add it to members',
   },
 };
 
@@ -150,7 +160,8 @@ describe('invalid examples', () => {
       message: expected.message,
       file: configPath,
     });
-    if (expected.hint !== undefined) expect(errors[0]!.hint).toBe(expected.hint);
+    // The hint is exact too: a case without one in the table must produce none.
+    expect(errors[0]!.hint).toBe(expected.hint);
     // TS configs are located too (best effort): every case here points inside the file.
     expect(errors[0]!.line).toBeGreaterThan(3);
     expect(errors[0]!.column).toBeGreaterThan(1);
