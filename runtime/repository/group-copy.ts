@@ -7,8 +7,9 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { isRegistryError } from '../errors.ts';
+import type { BlobInfo, Digest } from '../storage/blob-store.ts';
 import { parseManifest } from './manifest.ts';
-import type { Repository } from './repository.ts';
+import type { BlobResponse, Repository } from './repository.ts';
 
 const MAX_DEPTH = 4;
 
@@ -30,6 +31,55 @@ async function has(check: () => Promise<unknown>): Promise<boolean> {
   }
 }
 
+/**
+ * Streams blob `digest` of image `from` out of the first of `members` that has it into `writable`
+ * as `image`: into upload session `upload` of `writable` when given, else a new one. Undefined when
+ * no member could give it (misses, failures and members that only offer a redirect are skipped,
+ * the last two logged). A failing write throws; the member's stream is released either way.
+ */
+export async function copyBlob(options: {
+  image: string;
+  from: string;
+  digest: Digest;
+  writable: Repository;
+  members: readonly Repository[];
+  log: FastifyBaseLogger;
+  upload?: string;
+}): Promise<BlobInfo | undefined> {
+  const { image, from, digest, writable, log } = options;
+  for (const member of options.members) {
+    if (member === writable) continue;
+    let response: BlobResponse;
+    try {
+      response = await member.getBlob(from, digest);
+    } catch (error) {
+      if (!isMemberMiss(error)) log.warn({ err: error, member: member.name, digest }, 'group copy: member failed');
+      continue;
+    }
+    if (!('stream' in response.body)) {
+      log.warn({ member: member.name, digest }, 'group copy: the member only offers a redirect for this blob');
+      continue;
+    }
+    const { stream } = response.body;
+    try {
+      let id = options.upload;
+      if (id === undefined) {
+        const started = await writable.startUpload(image);
+        if ('mounted' in started) return started.mounted;
+        id = started.upload.id;
+      }
+      const info = await writable.completeUpload(image, id, digest, stream);
+      log.info({ image, digest, from: member.name, to: writable.name }, 'group copied a blob into the writable member');
+      return info;
+    } finally {
+      // A no-op once consumed; an unread stream (the write failed first) would hold the member's
+      // upstream fetch paused for good.
+      stream.destroy();
+    }
+  }
+  return undefined;
+}
+
 /** Copies what `body` references from `others` into `writable` (see the module comment). */
 export async function copyMissingReferences(options: {
   image: string;
@@ -47,21 +97,7 @@ export async function copyMissingReferences(options: {
   const references = parseManifest(options.body, options.contentType);
   for (const { digest } of references.blobs) {
     if (await has(() => writable.statBlob(image, digest))) continue;
-    for (const member of others) {
-      let response: Awaited<ReturnType<Repository['getBlob']>>;
-      try {
-        response = await member.getBlob(image, digest);
-      } catch (error) {
-        if (!isMemberMiss(error)) log.warn({ err: error, member: member.name, digest }, 'group copy: member failed');
-        continue;
-      }
-      if (!('stream' in response.body)) continue;
-      const started = await writable.startUpload(image);
-      if ('mounted' in started) break;
-      await writable.completeUpload(image, started.upload.id, digest, response.body.stream);
-      log.info({ image, digest, from: member.name, to: writable.name }, 'group copied a blob into the writable member');
-      break;
-    }
+    await copyBlob({ image, from: image, digest, writable, members: others, log });
   }
   if (depth >= MAX_DEPTH) return;
   for (const { digest } of references.manifests) {

@@ -18,7 +18,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { GroupRepositoryPlan } from '../../compiler/plan.ts';
 import { isRegistryError, RegistryError } from '../errors.ts';
 import type { BlobInfo, ByteRange, Digest } from '../storage/blob-store.ts';
-import { copyMissingReferences, isMemberMiss } from './group-copy.ts';
+import { copyBlob, copyMissingReferences, isMemberMiss } from './group-copy.ts';
 import type { BlobResponse, Descriptor, Manifest, Repository, UploadStatus } from './repository.ts';
 
 /** What a group repository needs besides its plan. */
@@ -174,19 +174,19 @@ export class GroupRepository implements Repository {
     const started = await writable.startUpload(image, options);
     const mount = options.mount;
     if (mount === undefined || 'mounted' in started) return started;
-    const from = mount.from ?? image;
-    for (const member of this.#members) {
-      if (member === writable) continue;
-      try {
-        const blob = await member.getBlob(from, mount.digest);
-        if (!('stream' in blob.body)) continue;
-        const info = await writable.completeUpload(image, started.upload.id, mount.digest, blob.body.stream);
-        return { mounted: info };
-      } catch (error) {
-        if (!isMemberMiss(error)) {
-          this.#log.warn({ err: error, member: member.name, digest: mount.digest }, 'group mount from member failed');
-        }
-      }
+    try {
+      const mounted = await copyBlob({
+        image,
+        from: mount.from ?? image,
+        digest: mount.digest,
+        writable,
+        members: this.#members,
+        log: this.#log,
+        upload: started.upload.id,
+      });
+      if (mounted !== undefined) return { mounted };
+    } catch (error) {
+      this.#log.warn({ err: error, digest: mount.digest }, 'group mount from another member failed');
     }
     // The session may have been consumed by a failed copy: start a fresh one for the client.
     const state = await writable.getUpload(image, started.upload.id).catch(() => undefined);

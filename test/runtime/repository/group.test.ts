@@ -272,6 +272,34 @@ describe('GroupRepository', () => {
     expect([...hosted.calls, ...other.calls]).toEqual([]);
   });
 
+  it('releases the member stream when writing the copy fails, and reports the failure', async () => {
+    const hosted = fakeMember('hosted');
+    const other = fakeMember('other');
+    await pushImage(other, 'app', 'v1', [Buffer.from('theirs')]);
+    const streams: Readable[] = [];
+    const getBlob = other.getBlob.bind(other);
+    other.getBlob = async (image, digest, range) => {
+      const response = await getBlob(image, digest, range);
+      if ('stream' in response.body) streams.push(response.body.stream);
+      return response;
+    };
+    hosted.startUpload = async () => {
+      throw new RegistryError('UNAVAILABLE', { message: 'disk full' });
+    };
+    const group = createGroupRepository(groupPlan(['hosted', 'other'], 'hosted'), {
+      members: [hosted, other],
+      writable: hosted,
+      log,
+    });
+    const { body } = await other.getManifest('app', 'v1');
+    streams.length = 0;
+    await expect(
+      group.putManifest('app', 'mine', body, 'application/vnd.oci.image.manifest.v1+json'),
+    ).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(streams.length).toBeGreaterThan(0);
+    expect(streams.every((stream) => stream.destroyed)).toBe(true);
+  });
+
   it('mounts a blob that only a non-writable member has', async () => {
     const hosted = fakeMember('hosted');
     const other = fakeMember('other');
