@@ -8,7 +8,7 @@
  * can continue them and no session can be finished through another repository or image.
  */
 import type { Readable } from 'node:stream';
-import { isStorageError, RegistryError } from '../errors.ts';
+import { isRegistryError, isStorageError, RegistryError } from '../errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest, UploadState } from '../storage/blob-store.ts';
 import { isDigest } from '../storage/digest.ts';
 import type { ContentCache } from './hosted-cache.ts';
@@ -114,15 +114,8 @@ export class HostedBlobs {
   async appendUpload(image: string, id: string, offset: number, body: Readable): Promise<UploadStatus> {
     const state = await this.#owned(image, id);
     if (offset !== state.offset) throw rangeInvalid(id, offset, state.offset);
-    try {
-      const next = await this.#store.appendUpload(id, offset, body);
-      return { id: next.id, offset: next.offset };
-    } catch (error) {
-      if (!isStorageError(error, 'STORAGE_UPLOAD_OFFSET')) throw error;
-      // Another request appended in between: report the offset as it is now.
-      const now = await this.#store.getUpload(id);
-      throw rangeInvalid(id, offset, now?.offset ?? state.offset);
-    }
+    const next = await this.#append(id, offset, body);
+    return { id: next.id, offset: next.offset };
   }
 
   /**
@@ -135,7 +128,7 @@ export class HostedBlobs {
       await this.#store.cancelUpload(id);
       throw new RegistryError('DIGEST_INVALID', { message: `${digest} is not a valid digest`, detail: { digest } });
     }
-    if (body !== undefined) await this.#store.appendUpload(id, state.offset, body);
+    if (body !== undefined) await this.#append(id, state.offset, body);
     let info: BlobInfo;
     try {
       info = await this.#store.commitUpload(id, digest);
@@ -154,6 +147,30 @@ export class HostedBlobs {
   async cancelUpload(image: string, id: string): Promise<void> {
     await this.#owned(image, id);
     await this.#store.cancelUpload(id);
+  }
+
+  /**
+   * The store's append, with its two client-side failures said plainly: another request appended
+   * in between (RANGE_INVALID with the offset as it is now), and a request body that broke midway
+   * (the client went away, bad framing). The store rethrows the body's own error as is and keeps
+   * the bytes that arrived; that is no server failure, so it becomes BLOB_UPLOAD_INVALID instead of
+   * a logged 500. Anything the store itself failed at is a StorageError and passes on.
+   */
+  async #append(id: string, offset: number, body: Readable): Promise<UploadState> {
+    try {
+      return await this.#store.appendUpload(id, offset, body);
+    } catch (error) {
+      if (isStorageError(error, 'STORAGE_UPLOAD_OFFSET')) {
+        const now = await this.#store.getUpload(id);
+        throw rangeInvalid(id, offset, now?.offset ?? offset);
+      }
+      if (isStorageError(error) || isRegistryError(error)) throw error;
+      throw new RegistryError('BLOB_UPLOAD_INVALID', {
+        message: `the body of upload ${id} broke off (${error instanceof Error ? error.message : String(error)}): the bytes received are kept, resume from the upload's offset`,
+        detail: { id },
+        cause: error,
+      });
+    }
   }
 
   /** The session, if it exists and belongs to this repository and image; else BLOB_UPLOAD_UNKNOWN. */
@@ -175,7 +192,7 @@ export class HostedBlobs {
   }
 
   async #mountable(digest: Digest, from: string | undefined): Promise<BlobInfo | undefined> {
-    const info = await this.#store.stat(digest);
+    const info = await this.#statStored(digest);
     if (info === undefined) return undefined;
     if (from !== undefined) return (await this.#meta.isBlobLinked(from, digest)) ? info : undefined;
     for (const image of await this.#meta.listImages()) {

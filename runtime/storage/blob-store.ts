@@ -65,8 +65,9 @@ export interface BlobStore {
   getUpload(id: string): Promise<UploadState | undefined>;
   /**
    * Appends `body` to the session. `offset` must equal the session's current offset, else
-   * `STORAGE_UPLOAD_OFFSET`. Throws `STORAGE_UPLOAD_UNKNOWN` for an unknown id. If the stream
-   * fails midway, the bytes received are kept (the session's offset says how many).
+   * `STORAGE_UPLOAD_OFFSET`. Throws `STORAGE_UPLOAD_UNKNOWN` for an unknown id. If `body` fails
+   * midway, the bytes received are kept (the session's offset says how many) and the body's own
+   * error is rethrown as is: whatever is not a `StorageError` is the body's failure, not the store's.
    */
   appendUpload(id: string, offset: number, body: Readable): Promise<UploadState>;
   /**

@@ -1,15 +1,19 @@
 import { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { HostedRepositoryPlan } from '../../../compiler/plan.ts';
 import { StorageError } from '../../../runtime/errors.ts';
 import { createHostedRepository } from '../../../runtime/repository/hosted.ts';
 import type { BlobStore } from '../../../runtime/storage/blob-store.ts';
+import { createFileBlobStore } from '../../../runtime/storage/drivers/file.ts';
 import { createMemoryBlobStore } from '../../../runtime/storage/drivers/memory.ts';
+import { TmpDirs } from '../../helpers/tmp.ts';
 import { pushBlob, pushImage, readAll, rejection, sha256 } from '../../suites/repository.ts';
 
 const silent = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
+const dirs = new TmpDirs();
+afterAll(() => dirs.cleanup());
 
 function hosted(store: BlobStore, name = 'private', log = silent) {
   const plan: HostedRepositoryPlan = {
@@ -94,6 +98,49 @@ describe('hosted: uploads', () => {
     await rejection(repository.completeUpload('app', started.upload.id, 'sha256:short'), 'DIGEST_INVALID');
     await rejection(repository.getUpload('app', started.upload.id), 'BLOB_UPLOAD_UNKNOWN');
   });
+});
+
+describe('hosted: a request body that breaks midway', () => {
+  const broken = (sent: string) =>
+    Readable.from(
+      (async function* () {
+        if (sent !== '') yield Buffer.from(sent);
+        throw Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+      })(),
+    );
+
+  it.each(['memory', 'file'])(
+    'is BLOB_UPLOAD_INVALID (not a logged 500) and the upload resumes from what was kept (%s store)',
+    async (kind) => {
+      const store =
+        kind === 'memory'
+          ? createMemoryBlobStore({ name: 'default' })
+          : await createFileBlobStore(
+              { name: 'default', driver: 'file', path: await dirs.make() },
+              { sweepIntervalMs: 0 },
+            );
+      const { log, lines } = recordingLog();
+      const repository = hosted(store, 'private', log);
+      const started = await repository.startUpload('app');
+      if (!('upload' in started)) throw new Error('expected an upload');
+      const { id } = started.upload;
+      const error = await rejection(repository.appendUpload('app', id, 0, broken('first ')), 'BLOB_UPLOAD_INVALID');
+      expect(error.status).toBe(400);
+      expect(error.message).toContain('aborted');
+      expect(lines.filter((line) => line.level === 'error')).toEqual([]);
+      // The bytes that reached the store are kept (the file store may not have written them yet).
+      const kept = (await repository.getUpload('app', id)).offset;
+      expect([0, 6]).toContain(kept);
+      await rejection(repository.completeUpload('app', id, sha256('first second'), broken('')), 'BLOB_UPLOAD_INVALID');
+      const { offset } = await repository.getUpload('app', id);
+      const rest = Buffer.from('first second').subarray(offset);
+      expect(await repository.completeUpload('app', id, sha256('first second'), Readable.from([rest]))).toEqual({
+        digest: sha256('first second'),
+        size: 12,
+      });
+      await store.close();
+    },
+  );
 });
 
 describe('hosted: mounts', () => {
