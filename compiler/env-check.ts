@@ -5,26 +5,12 @@
  * at start, not at the first login, that a secret is missing.
  */
 import type { Config } from '../schema/index.ts';
-import { type Diagnostic, type DiagnosticPath, warning } from './diagnostics.ts';
+import { type Diagnostic, warning } from './diagnostics.ts';
+import { findEnvRefs } from './env-refs.ts';
 
 /** Warnings for env references that `env` does not define (empty counts as unset). */
 export function checkEnvironment(config: Config, env: NodeJS.ProcessEnv): Diagnostic[] {
-  const out: Diagnostic[] = [];
-  const visit = (value: unknown, path: DiagnosticPath) => {
-    if (Array.isArray(value)) {
-      value.forEach((v, i) => {
-        visit(v, [...path, i]);
-      });
-      return;
-    }
-    if (value === null || typeof value !== 'object') return;
-    const record = value as Record<string, unknown>;
-    if (Object.keys(record).length === 1 && typeof record.env === 'string') {
-      if (!env[record.env]) out.push(warning('env-unset', path, `environment variable \`${record.env}\` is not set`));
-      return;
-    }
-    for (const [key, v] of Object.entries(record)) visit(v, [...path, key]);
-  };
-  visit(config, []);
-  return out;
+  return findEnvRefs(config)
+    .filter((ref) => !env[ref.name])
+    .map((ref) => warning('env-unset', ref.path, `environment variable \`${ref.name}\` is not set`));
 }
