@@ -9,13 +9,20 @@
  * the temp dir, never to the user's home. A missing binary fails with a `MissingBinaryError` naming
  * the Debian package.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deadPort } from './free-port.ts';
 import { sha256 } from './oci-image.ts';
-import { type CommandResult, type RunOptions, requireBinary, run, stopChild } from './process.ts';
+import {
+  type CommandResult,
+  type RunOptions,
+  readLog,
+  requireBinary,
+  run,
+  spawnLogged,
+  stopChild,
+  waitUntil,
+} from './process.ts';
 
 /** Runs one client command; throws on a non-zero exit unless `allowFailure`. */
 export type ClientCommand = (args: readonly string[], options?: RunOptions) => Promise<CommandResult>;
@@ -113,43 +120,6 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-function spawnLogged(command: string, args: readonly string[], logFile: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const fd = openSync(logFile, 'a');
-  try {
-    return spawn(command, args, { stdio: ['ignore', fd, fd], env });
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function readLog(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-async function waitFor(
-  check: () => Promise<boolean>,
-  child: ChildProcess,
-  what: string,
-  log: () => string,
-  timeoutMs = 30_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(
-        `${what} exited (${child.exitCode ?? child.signalCode}) before it was ready\n${log().slice(-4000)}`,
-      );
-    }
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${what} not ready within ${timeoutMs} ms\n${log().slice(-4000)}`);
-}
-
 /** A private containerd (own root, state, socket; CRI plugin disabled) and `ctr` bound to it. */
 export interface Containerd extends Daemon {
   readonly address: string;
@@ -189,18 +159,21 @@ export async function startContainerd(dir: string): Promise<Containerd> {
   await writeFile(join(hostsDir, 'docker.io', 'hosts.toml'), `server = "http://127.0.0.1:${await deadPort()}"\n`);
   const logFile = join(dir, 'containerd.log');
   const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: dir };
-  const child = spawnLogged(binary, ['--config', config], logFile, env);
+  const child = spawnLogged(binary, ['--config', config], logFile, { env });
   const log = () => readLog(logFile);
   const ctr: ClientCommand = (args, options = {}) =>
     run(ctrBinary, ['--address', address, '--namespace', 'regctl-test', ...args], {
       ...options,
       env: { ...env, ...options.env },
     });
-  await waitFor(
+  await waitUntil(
     async () => (await ctr(['version'], { allowFailure: true, timeoutMs: 5000 })).code === 0,
-    child,
     'containerd',
-    log,
+    {
+      child,
+      intervalMs: 200,
+      describe: () => log().slice(-4000),
+    },
   );
   return {
     pid: child.pid ?? 0,
@@ -279,18 +252,21 @@ export async function startDockerd(dir: string, options: DockerdOptions = {}): P
       config,
     ],
     logFile,
-    env,
+    { env },
   );
   const log = () => readLog(logFile);
   const clientEnv = { ...env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(dir, 'cli') };
   const docker: ClientCommand = (args, options = {}) =>
     run(dockerCli, args, { ...options, env: { ...clientEnv, ...options.env } });
-  await waitFor(
+  await waitUntil(
     async () => (await docker(['version'], { allowFailure: true, timeoutMs: 5000 })).code === 0,
-    child,
     'dockerd',
-    log,
-    60_000,
+    {
+      child,
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      describe: () => log().slice(-4000),
+    },
   );
   return {
     pid: child.pid ?? 0,

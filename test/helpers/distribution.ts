@@ -5,14 +5,12 @@
  * Its output (access log in combined format, plus its own log lines) goes to `logFile`;
  * `countRequests(/GET \/v2\/.+\/blobs\//)` counts what reached it, which is how tests prove a cache hit.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from './free-port.ts';
-import { requireBinary, run, stopChild, waitForHttp } from './process.ts';
+import { readLog, requireBinary, run, spawnLogged, stopChild, waitForHttp } from './process.ts';
 
 export interface DistributionOptions {
   /** Working directory for config, storage and log (a fresh temp dir of the caller). */
@@ -98,18 +96,11 @@ export async function startDistribution(options: DistributionOptions): Promise<D
   const configFile = join(dir, 'config.yml');
   await writeFile(configFile, stringify(config));
   const logFile = join(dir, 'registry.log');
-  const fd = openSync(logFile, 'a');
-  let child: ChildProcess;
-  try {
-    child = spawn(binary, ['serve', configFile], {
-      stdio: ['ignore', fd, fd],
-      // Never let it see a proxy or cloud credentials of the caller's environment.
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir },
-    });
-  } finally {
-    closeSync(fd);
-  }
-  const log = () => readFileSync(logFile, 'utf8');
+  // Never let it see a proxy or cloud credentials of the caller's environment.
+  const child = spawnLogged(binary, ['serve', configFile], logFile, {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir },
+  });
+  const log = () => readLog(logFile);
   await waitForHttp(`http://127.0.0.1:${port}/v2/`, {
     statuses: [200, 401],
     child,

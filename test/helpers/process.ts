@@ -1,8 +1,10 @@
 /**
  * Small process utilities shared by the helpers that start daemons (distribution, regctl,
- * containerd, dockerd): run a command to completion, find a binary, wait for a URL, stop a child.
+ * containerd, dockerd): run a command to completion, find a binary, start a daemon with its output
+ * in a log file, wait until it is ready (a URL, or any check), stop a child.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 
 /** The output of a finished command. */
@@ -88,34 +90,74 @@ export async function httpStatus(url: string, timeoutMs = 2000): Promise<number>
   });
 }
 
+/** Starts a daemon with stdin closed and stdout and stderr appended to `logFile`. */
+export function spawnLogged(
+  command: string,
+  args: readonly string[],
+  logFile: string,
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): ChildProcess {
+  const fd = openSync(logFile, 'a');
+  try {
+    return spawn(command, args, { stdio: ['ignore', fd, fd], env: options.env ?? process.env, cwd: options.cwd });
+  } finally {
+    closeSync(fd); // the child holds its own copy
+  }
+}
+
+/** A log file's text so far ('' while it does not exist). */
+export function readLog(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+export interface WaitOptions {
+  /** Milliseconds before giving up (default 30 s). */
+  timeoutMs?: number;
+  /** Milliseconds between checks (default 100). */
+  intervalMs?: number;
+  /** Fail at once when this child exits before the check passes. */
+  child?: ChildProcess;
+  /** Context (a log tail) appended to the error. */
+  describe?: () => string;
+}
+
 /**
- * Polls `url` until it answers with one of `statuses`, the child exits, or `timeoutMs` passes.
- * `describe` supplies context (a log tail) for the error.
+ * Polls `check` until it passes, the child exits, or `timeoutMs` passes; `what` names what is
+ * awaited in the error.
  */
+export async function waitUntil(check: () => Promise<boolean>, what: string, options: WaitOptions = {}): Promise<void> {
+  const { timeoutMs = 30_000, intervalMs = 100, child } = options;
+  const context = () => `\n${options.describe?.() ?? ''}`;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child && (child.exitCode !== null || child.signalCode !== null)) {
+      const how = child.exitCode !== null ? `exited with ${child.exitCode}` : `killed by ${child.signalCode}`;
+      throw new Error(`${what}: process ${how} before it was ready${context()}`);
+    }
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`${what}: not ready within ${timeoutMs} ms${context()}`);
+}
+
+/** Polls `url` until it answers with one of `statuses` (default 200); see {@link waitUntil}. */
 export async function waitForHttp(
   url: string,
-  options: { statuses?: readonly number[]; timeoutMs?: number; child?: ChildProcess; describe?: () => string },
+  options: WaitOptions & { statuses?: readonly number[] } = {},
 ): Promise<void> {
-  const { statuses = [200], timeoutMs = 30_000 } = options;
-  const deadline = Date.now() + timeoutMs;
+  const { statuses = [200] } = options;
   let last = 0;
-  while (Date.now() < deadline) {
-    if (options.child && options.child.exitCode !== null) {
-      throw new Error(
-        `process exited with ${options.child.exitCode} before ${url} answered\n${options.describe?.() ?? ''}`,
-      );
-    }
-    if (options.child?.signalCode) {
-      throw new Error(
-        `process killed by ${options.child.signalCode} before ${url} answered\n${options.describe?.() ?? ''}`,
-      );
-    }
-    last = await httpStatus(url);
-    if (statuses.includes(last)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(
-    `${url} did not answer ${statuses.join('/')} within ${timeoutMs} ms (last: ${last})\n${options.describe?.() ?? ''}`,
+  await waitUntil(
+    async () => {
+      last = await httpStatus(url);
+      return statuses.includes(last);
+    },
+    `${url} (expecting ${statuses.join('/')})`,
+    { ...options, describe: () => `(last status: ${last})\n${options.describe?.() ?? ''}` },
   );
 }
 

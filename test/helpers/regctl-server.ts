@@ -9,14 +9,13 @@
  * `restart()` starts the same config on the same ports again. `startExample` serves one of the
  * repository's `examples/` as a user would, only moved off its fixed port.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConfigInput, ListenerInput } from '../../schema/index.ts';
 import { freePort } from './free-port.ts';
-import { stopChild, waitForHttp } from './process.ts';
+import { readLog, spawnLogged, stopChild, waitForHttp } from './process.ts';
 
 /** The repository root (where `bin/regctl.mjs` lives). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -94,29 +93,15 @@ export async function startRegctl(options: RegctlServerOptions): Promise<RegctlS
   const port = ports[0];
   if (port === undefined) throw new Error('startRegctl: the config needs at least one listener');
   let child: ChildProcess | undefined;
-  const log = () => {
-    try {
-      return readFileSync(logFile, 'utf8');
-    } catch {
-      return '';
-    }
-  };
+  const log = () => readLog(logFile);
 
   const start = async () => {
-    const fd = openSync(logFile, 'a');
-    try {
-      child = spawn(
-        process.execPath,
-        [join(REPO_ROOT, 'bin/regctl.mjs'), 'serve', '--config', configFile, ...(options.args ?? [])],
-        {
-          cwd: options.dir,
-          stdio: ['ignore', fd, fd],
-          env: { ...process.env, NODE_ENV: 'test', ...options.env },
-        },
-      );
-    } finally {
-      closeSync(fd);
-    }
+    child = spawnLogged(
+      process.execPath,
+      [join(REPO_ROOT, 'bin/regctl.mjs'), 'serve', '--config', configFile, ...(options.args ?? [])],
+      logFile,
+      { cwd: options.dir, env: { ...process.env, NODE_ENV: 'test', ...options.env } },
+    );
     await waitForHttp(`http://127.0.0.1:${port}/-/health`, {
       child,
       timeoutMs: options.startTimeoutMs ?? 30_000,
