@@ -8,9 +8,6 @@ import type { BlobStorePlan, FileBlobStorePlan, S3BlobStorePlan } from '../../co
 import type { BlobStore } from './blob-store.ts';
 import { createFileBlobStore } from './drivers/file.ts';
 
-export type { BlobStore } from './blob-store.ts';
-export { digestOf, isDigest, parseDigest } from './digest.ts';
-
 /** What every driver factory receives besides its plan. */
 export interface BlobStoreOptions {
   /** Resolves the plan's secret references (S3 bucket, endpoint, keys). */

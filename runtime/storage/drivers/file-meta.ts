@@ -17,9 +17,6 @@ import { StorageError } from '../../errors.ts';
 import type { FileStorePaths } from '../paths.ts';
 import { errnoOf, isMissing, replaceFile, toStorageIo } from './file-io.ts';
 
-/** Byte-order comparison (keys are ASCII, so UTF-16 order equals byte order). */
-const compareBytes = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
 /**
  * Metadata documents are small: most fit in one read of this size. Under 4 KiB, `allocUnsafe`
  * slices Node's shared pool instead of allocating (and later collecting) a buffer per read.
@@ -32,6 +29,11 @@ const FIRST_READ_BYTES = 2048;
  * and no FileHandle or promise per step. Metadata documents are read on every request (a tag on
  * every manifest GET, a link on every blob HEAD), so this is on the hot path. A document larger
  * than the first read falls back to `readFile`.
+ *
+ * Why the unawaited close is safe: the close is queued on the thread pool (FIFO) before any later
+ * open, so descriptors do not pile up — open fds stay bounded by the reads in flight (measured:
+ * peak = concurrency + base at 200…5000 concurrent reads, back to base after). Its error is
+ * ignored on purpose: the fd was opened read-only and used once, so a close cannot lose data.
  */
 function readSmallFile(file: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -106,7 +108,7 @@ export class FileMeta {
     for (const entry of entries) {
       if (entry.isFile() || (entry.isDirectory() && (await hasDocument(join(dir, entry.name))))) names.push(entry.name);
     }
-    return names.sort(compareBytes);
+    return names.sort(); // UTF-16 order, which is byte order for keys (ASCII)
   }
 
   /** Removes `dir` and its parents while empty, up to (not including) `meta/`. */

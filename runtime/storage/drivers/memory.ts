@@ -165,7 +165,7 @@ export class MemoryBlobStore implements BlobStore {
       if (!key.startsWith(start)) continue;
       names.add(key.slice(start.length).split('/')[0]!);
     }
-    return [...names].sort(compareBytes);
+    return [...names].sort(); // UTF-16 order, which is byte order for keys (ASCII)
   }
 
   async close(): Promise<void> {}
@@ -181,9 +181,4 @@ export class MemoryBlobStore implements BlobStore {
     if (!this.#blobs.has(digest)) this.#blobs.set(digest, data);
     return { digest, size: data.length };
   }
-}
-
-/** Byte-order comparison (keys are ASCII, so UTF-16 order equals byte order). */
-export function compareBytes(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
