@@ -36,12 +36,3 @@ export function flattenGroup(name: string, byName: ReadonlyMap<string, Repositor
   visit(name, [name]);
   return { members, cycles };
 }
-
-/** `*` matches any run of characters; everything else is literal. */
-export function matchesGlob(pattern: string, name: string): boolean {
-  const source = pattern
-    .split('*')
-    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${source}$`).test(name);
-}

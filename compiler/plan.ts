@@ -147,9 +147,22 @@ export interface ListenerPlan {
 // Security
 
 export interface PermissionPlan {
-  /** Repository names or globs (`*` matches any run of characters, `docker-*`). */
+  /** Repository names or globs (`*` matches any run of characters, `docker-*`): see {@link compileGlob}. */
   readonly repositories: readonly string[];
   readonly actions: readonly Action[];
+}
+
+/**
+ * What a repository glob in a permission means, for the compiler's checks and the runtime's
+ * access policy alike: `*` matches any run of characters (including none), everything else is
+ * literal. `docker-*` matches `docker-hub` and `docker-`; `*` matches every repository.
+ */
+export function compileGlob(pattern: string): RegExp {
+  const source = pattern
+    .split('*')
+    .map((part) => part.replace(/[\\^$.|?+()[\]{}]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${source}$`);
 }
 
 export interface UserPlan {

@@ -1,6 +1,6 @@
 import type { Config } from '../../schema/index.ts';
 import { type Diagnostic, warning } from '../diagnostics.ts';
-import { matchesGlob } from '../groups.ts';
+import { compileGlob } from '../plan.ts';
 import type { Rule } from './types.ts';
 
 function userCanPush(config: Config, names: string[]): boolean {
@@ -9,7 +9,11 @@ function userCanPush(config: Config, names: string[]): boolean {
     user.roles.some((role) =>
       (roles[role] ?? []).some(
         (p) =>
-          p.actions.includes('push') && p.repositories.some((pattern) => names.some((n) => matchesGlob(pattern, n))),
+          p.actions.includes('push') &&
+          p.repositories.some((pattern) => {
+            const glob = compileGlob(pattern);
+            return names.some((n) => glob.test(n));
+          }),
       ),
     ),
   );

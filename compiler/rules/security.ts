@@ -1,5 +1,5 @@
 import { type Diagnostic, didYouMean, error, warning } from '../diagnostics.ts';
-import { matchesGlob } from '../groups.ts';
+import { compileGlob } from '../plan.ts';
 import type { Rule } from './types.ts';
 
 const BCRYPT = /^\$2[abxy]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
@@ -29,7 +29,8 @@ export const security: Rule = (config) => {
   for (const [role, permissions] of Object.entries(config.security.roles)) {
     permissions.forEach((permission, p) => {
       permission.repositories.forEach((pattern, i) => {
-        if (!repos.some((name) => matchesGlob(pattern, name))) {
+        const glob = compileGlob(pattern);
+        if (!repos.some((name) => glob.test(name))) {
           out.push(
             warning(
               'pattern-matches-nothing',

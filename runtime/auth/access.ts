@@ -9,21 +9,9 @@
  *   takes rights away;
  * - permissions are written against plan repository names, never the name a client sees.
  */
-import type { Action, PermissionPlan, Plan } from '../../compiler/plan.ts';
+import { type Action, compileGlob, type PermissionPlan, type Plan } from '../../compiler/plan.ts';
 
 const NO_ACTIONS: ReadonlySet<Action> = new Set();
-
-/**
- * Compiles a repository glob: `*` matches any run of characters (including none), everything else
- * is literal. `docker-*` matches `docker-hub` and `docker-`; `*` matches every repository.
- */
-export function compileGlob(pattern: string): RegExp {
-  const source = pattern
-    .split('*')
-    .map((part) => part.replace(/[\\^$.|?+()[\]{}]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${source}$`);
-}
 
 interface CompiledPermission {
   readonly patterns: readonly RegExp[];

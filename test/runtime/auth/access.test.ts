@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Plan } from '../../../compiler/plan.ts';
-import { AccessPolicy, compileGlob, coversAll } from '../../../runtime/auth/access.ts';
+import { compileGlob } from '../../../compiler/plan.ts';
+import { AccessPolicy, coversAll } from '../../../runtime/auth/access.ts';
 import { createAccessController } from '../../../runtime/auth/index.ts';
 import { captureLog, makePlan } from './fixtures.ts';
 
