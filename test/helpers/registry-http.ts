@@ -47,7 +47,10 @@ export async function patchChunk(
   };
 }
 
-/** PATCH a whole stream (no Content-Range: a streamed, "chunked" upload of unknown length). */
+/**
+ * PATCH a whole stream (no Content-Range: a streamed, "chunked" upload of unknown length); the
+ * new Location comes back absolute, like {@link patchChunk}'s.
+ */
 export async function patchStream(uploadUrl: string, body: Readable, headers: Record<string, string> = {}) {
   const res = await fetch(uploadUrl, {
     method: 'PATCH',
@@ -55,7 +58,8 @@ export async function patchStream(uploadUrl: string, body: Readable, headers: Re
     body: body as unknown as ReadableStream,
     duplex: 'half',
   } as RequestInit);
-  return { status: res.status, location: res.headers.get('location'), body: await res.text() };
+  const location = res.headers.get('location');
+  return { status: res.status, location: location ? absolute(uploadUrl, location) : null, body: await res.text() };
 }
 
 /** PUT `?digest=` (optionally with a last chunk) to finish an upload; 201 expected. */
