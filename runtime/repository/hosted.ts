@@ -1,9 +1,10 @@
 /**
  * HostedRepository: images pushed by clients, kept in one blob store.
  *
- * All state lives in the store (blobs, and the image metadata of `metadata.ts`: tags, manifest and
+ * All state lives in the store (blobs, and the image metadata of `hosted-metadata.ts`: tags, manifest and
  * layer links, referrers, the catalog), so replicas sharing a store see the same repository and a
- * restart loses nothing. The instance itself holds only its plan, store and logger.
+ * restart loses nothing. The instance itself holds only its plan, store, logger and a cache of
+ * immutable content (hosted-cache.ts).
  *
  * Write order makes every intermediate state harmless to readers: a manifest's bytes are stored
  * (verified by digest) before it is linked, it is linked before its referrer entry, and the tag
@@ -15,7 +16,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { HostedRepositoryPlan } from '../../compiler/plan.ts';
-import { RegistryError } from '../errors.ts';
+import { isStorageError, RegistryError } from '../errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../storage/blob-store.ts';
 import { isDigest } from '../storage/digest.ts';
 import { HostedBlobs } from './hosted-blobs.ts';
@@ -29,6 +30,21 @@ import { toRegistryError } from './storage-errors.ts';
 export interface HostedRepositoryDeps {
   readonly store: BlobStore;
   readonly log: FastifyBaseLogger;
+}
+
+/** A manifest's bytes, or undefined when there are more than {@link MAX_MANIFEST_BYTES}. */
+async function readManifestStream(stream: Readable): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_MANIFEST_BYTES) {
+      stream.destroy();
+      return undefined;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size);
 }
 
 /** Creates the hosted repository of `plan` over `deps.store`; no I/O happens until a request. */
@@ -232,21 +248,26 @@ export class HostedRepository implements Repository {
     return TAG.test(reference) ? this.#meta.getTag(image, reference) : undefined;
   }
 
+  /**
+   * The body of a linked manifest: from the cache, else one read of the store (no stat first: on
+   * S3 that is a HEAD saved per cold GET), bounded by {@link MAX_MANIFEST_BYTES}. Linked but
+   * missing or oversized content is damage to the store: logged, and MANIFEST_UNKNOWN to the client.
+   */
   async #readManifestBody(image: string, digest: Digest): Promise<Buffer> {
     const cached = this.#cache.body(digest);
     if (cached !== undefined) return cached;
-    const info = await this.#store.stat(digest);
-    if (info === undefined || info.size > MAX_MANIFEST_BYTES) {
-      this.#log.error({ image, digest, size: info?.size }, 'linked manifest missing from the store or oversized');
+    const body = await this.#store.read(digest).then(readManifestStream, (error: unknown) => {
+      if (isStorageError(error, 'STORAGE_NOT_FOUND')) return undefined;
+      throw error;
+    });
+    if (body === undefined) {
+      this.#log.error({ image, digest }, 'linked manifest missing from the store or oversized');
       throw new RegistryError('MANIFEST_UNKNOWN', {
         message: `manifest ${digest} of ${image} is linked but its content is missing from the blob store`,
         detail: { name: image, reference: digest },
       });
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of await this.#store.read(digest)) chunks.push(chunk as Buffer);
-    const body = Buffer.concat(chunks);
-    if (body.length === info.size) this.#cache.setBody(digest, body);
+    this.#cache.setBody(digest, body);
     return body;
   }
 

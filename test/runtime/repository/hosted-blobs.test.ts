@@ -5,11 +5,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { HostedRepositoryPlan } from '../../../compiler/plan.ts';
 import { StorageError } from '../../../runtime/errors.ts';
 import { createHostedRepository } from '../../../runtime/repository/hosted.ts';
+import { openHostedMetadata } from '../../../runtime/repository/hosted-metadata.ts';
+import { MAX_MANIFEST_BYTES } from '../../../runtime/repository/manifest.ts';
 import type { BlobStore } from '../../../runtime/storage/blob-store.ts';
 import { createFileBlobStore } from '../../../runtime/storage/drivers/file.ts';
 import { createMemoryBlobStore } from '../../../runtime/storage/drivers/memory.ts';
 import { TmpDirs } from '../../helpers/tmp.ts';
-import { pushBlob, pushImage, readAll, rejection, sha256 } from '../../suites/repository.ts';
+import { OCI_MANIFEST, pushBlob, pushImage, readAll, rejection, sha256 } from '../../suites/repository.ts';
 
 const silent = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
 const dirs = new TmpDirs();
@@ -225,6 +227,26 @@ describe('hosted: storage failures', () => {
     const error = await rejection(repository.listTags('app'), 'UNAVAILABLE');
     expect(error.headers).toEqual({ 'Retry-After': '1' });
     expect(lines.map((l) => l.level)).toEqual(['warn']);
+  });
+
+  it('answers MANIFEST_UNKNOWN (and logs the damage) for a linked manifest whose content is gone or oversized', async () => {
+    const store = createMemoryBlobStore({ name: 'default' });
+    const pushed = await pushImage(hosted(store), 'app', 'v1');
+    await store.delete(pushed.digest);
+    const { log, lines } = recordingLog();
+    const repository = hosted(store, 'private', log); // a fresh instance: nothing cached
+    for (const reference of ['v1', pushed.digest]) {
+      const error = await rejection(repository.getManifest('app', reference), 'MANIFEST_UNKNOWN');
+      expect(error.message).toContain('content is missing from the blob store');
+    }
+    expect(lines.map((line) => line.level)).toEqual(['error', 'error']);
+
+    const huge = Buffer.alloc(MAX_MANIFEST_BYTES + 1, 0x20);
+    const digest = sha256(huge);
+    await store.putBlob(digest, Readable.from([huge]));
+    await openHostedMetadata(store, 'private').linkManifest('app', digest, { mediaType: OCI_MANIFEST });
+    await rejection(repository.getManifest('app', digest), 'MANIFEST_UNKNOWN');
+    expect(lines).toHaveLength(3);
   });
 
   it('does not turn registry errors into anything else', async () => {
