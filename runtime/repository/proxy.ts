@@ -131,9 +131,13 @@ export class ProxyRepository implements Repository {
     const name = this.upstreamName(image);
     const cached = await this.#cachedBlob(name, digest);
     if (cached !== undefined) return cached;
-    const inflight = this.#blobFlights.get(digest);
-    if (inflight !== undefined) return this.#settled(inflight, name, digest);
     const notFound = blobUnknown(image, digest);
+    const inflight = this.#blobFlights.get(digest);
+    if (inflight !== undefined) {
+      // Once it is stored, ask again: linked for this image, or confirmed upstream by a HEAD.
+      await this.#joined(inflight, notFound);
+      return this.statBlob(image, digest);
+    }
     if (this.plan.offline || this.#negative.has(`b:${name}@${digest}`)) throw notFound;
     try {
       const { size } = await this.#client.headBlob(name, digest);
@@ -172,43 +176,40 @@ export class ProxyRepository implements Repository {
     });
     const { promise, joined } = this.#blobFlights.run(digest, async () => {
       const upstream = await this.#client.getBlob(name, digest);
-      if (upstream.size === undefined || range !== undefined) {
-        // No length to announce, or only a range wanted: fill the cache, then serve from it.
-        const { done } = streamThrough({
-          source: upstream.body,
-          digest,
-          size: upstream.size,
-          store: this.#store,
-          client: false,
-        });
-        return done.then(async (info) => {
-          await this.#cache.linkBlob(name, digest);
-          return info;
-        });
-      }
-      const tee = streamThrough({ source: upstream.body, digest, size: upstream.size, store: this.#store });
-      tee.client.on('error', () => {}); // reported through `done` and the HTTP layer
-      leader = { client: tee.client, size: upstream.size };
-      announce?.();
-      return tee.done.then(async (info) => {
-        await this.#cache.linkBlob(name, digest);
-        this.#negative.delete(`b:${name}@${digest}`);
-        return info;
+      // No length to announce, or only a range wanted: fill the cache, then serve from it.
+      const toClient = upstream.size !== undefined && range === undefined;
+      const tee = streamThrough({
+        source: upstream.body,
+        digest,
+        size: upstream.size,
+        store: this.#store,
+        client: toClient,
       });
+      if (toClient) {
+        tee.client.on('error', () => {}); // reported through `done` and the HTTP layer
+        leader = { client: tee.client, size: upstream.size! };
+        announce?.();
+      }
+      const info = await tee.done;
+      await this.#cache.linkBlob(name, digest);
+      this.#negative.delete(`b:${name}@${digest}`);
+      return info;
     });
     promise.catch((error: unknown) => {
       if (isUpstreamError(error, 'UPSTREAM_NOT_FOUND')) this.#negative.add(`b:${name}@${digest}`);
       else if (!joined) this.#log.warn({ err: error, image, digest }, 'proxy blob fetch failed; nothing cached');
     });
     if (joined) {
+      // Once it is stored, ask again: linked for this image, or confirmed upstream by a HEAD.
       try {
-        return this.#fromStore(await this.#settled(promise, name, digest), range);
+        await this.#joined(promise, notFound);
       } catch (error) {
         if (retry && isRegistryError(error) && error.code === 'UNAVAILABLE') {
           return this.#getBlob(image, digest, range, false);
         }
         throw error;
       }
+      return this.#getBlob(image, digest, range, false);
     }
     try {
       await Promise.race([started, promise]);
@@ -218,16 +219,15 @@ export class ProxyRepository implements Repository {
     if (leader !== undefined) {
       return { info: { digest, size: leader.size }, body: { stream: leader.client } };
     }
-    return this.#fromStore(await this.#settled(promise, name, digest), range);
+    return this.#fromStore(await promise, range);
   }
 
-  async #settled(flight: Promise<BlobInfo>, name: string, digest: Digest): Promise<BlobInfo> {
+  /** Waits for another request's fetch of the blob; its failure as this request's error. */
+  async #joined(flight: Promise<BlobInfo>, notFound: RegistryError): Promise<void> {
     try {
-      const info = await flight;
-      await this.#cache.linkBlob(name, digest);
-      return info;
+      await flight;
     } catch (error) {
-      throw this.#translate(error, blobUnknown(name, digest));
+      throw this.#translate(error, notFound);
     }
   }
 

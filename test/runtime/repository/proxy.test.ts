@@ -181,6 +181,22 @@ describe('ProxyRepository', () => {
     expect(await repo.listTags('alpine')).toEqual(['3']);
   });
 
+  it("a request joining another image's fetch of the same blob is served only if the upstream has it for its image", async () => {
+    const layer = randomBytes(200_000);
+    const image = upstream.addImage('team/a', 'v1', [layer]);
+    upstream.addImage('team/b', 'v1', [Buffer.from('other')]);
+    upstream.faults.responseDelayMs = 50;
+    const { repo } = make();
+    const [a, b] = await Promise.allSettled([
+      repo.getBlob('team/a', image.layers[0]!).then(bytes),
+      repo.getBlob('team/b', image.layers[0]!).then(bytes),
+    ]);
+    expect(a).toMatchObject({ status: 'fulfilled', value: layer });
+    expect(b).toMatchObject({ status: 'rejected', reason: { code: 'BLOB_UNKNOWN' } });
+    expect(upstream.count('GET', `/blobs/${image.layers[0]}`)).toBe(1);
+    await expect(repo.statBlob('team/b', image.layers[0]!)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+  });
+
   it('offline serves only the cache', async () => {
     const image = upstream.addImage('app', 'v1', [Buffer.from('a')]);
     const store = createMemoryBlobStore();
