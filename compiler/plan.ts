@@ -165,6 +165,16 @@ export function compileGlob(pattern: string): RegExp {
   return new RegExp(`^${source}$`);
 }
 
+/**
+ * True when `value` is a bcrypt hash that bcrypt can check: `$2a$`, `$2b$` or `$2y$`, a cost
+ * of 04–31, and 53 characters of salt and hash. The compiler rejects other config hashes with
+ * this test and the runtime applies it to hashes from the environment, so a hash that passes
+ * `regctl validate` never fails at startup or at login.
+ */
+export function isBcryptHash(value: string): boolean {
+  return /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/.test(value);
+}
+
 export interface UserPlan {
   readonly name: string;
   /** A bcrypt hash from the config, or the env variable holding the password (or a bcrypt hash). */

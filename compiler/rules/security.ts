@@ -1,8 +1,6 @@
 import { type Diagnostic, didYouMean, error, warning } from '../diagnostics.ts';
-import { compileGlob } from '../plan.ts';
+import { compileGlob, isBcryptHash } from '../plan.ts';
 import type { Rule } from './types.ts';
-
-const BCRYPT = /^\$2[abxy]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
 
 /** Users' roles exist, bcrypt hashes are well formed, role patterns match some repository. */
 export const security: Rule = (config) => {
@@ -14,7 +12,7 @@ export const security: Rule = (config) => {
       if (!roles.includes(role))
         out.push(error('unknown-role', [...base, 'roles', r], `unknown role \`${role}\``, didYouMean(role, roles)));
     });
-    if ('bcrypt' in user.password && !BCRYPT.test(user.password.bcrypt)) {
+    if ('bcrypt' in user.password && !isBcryptHash(user.password.bcrypt)) {
       out.push(
         error(
           'invalid-bcrypt',

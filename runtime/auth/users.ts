@@ -8,7 +8,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { compare } from 'bcryptjs';
-import type { PermissionPlan, UserPlan } from '../../compiler/plan.ts';
+import { isBcryptHash, type PermissionPlan, type UserPlan } from '../../compiler/plan.ts';
 
 /** Why a controller cannot start; never carries a secret's value, only where it was expected. */
 export class AuthSetupError extends Error {
@@ -29,13 +29,6 @@ export interface ResolvedUser {
   readonly name: string;
   readonly verifier: PasswordVerifier;
   readonly permissions: readonly PermissionPlan[];
-}
-
-const BCRYPT_HASH = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
-
-/** True when `value` looks like a bcrypt hash (`$2a$`, `$2b$` or `$2y$`, cost, 53 chars of salt+hash). */
-export function isBcryptHash(value: string): boolean {
-  return BCRYPT_HASH.test(value);
 }
 
 function sha256(value: string): Buffer {

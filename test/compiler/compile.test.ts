@@ -344,4 +344,14 @@ describe('semantic checks', () => {
     });
     expect(errors).toEqual([]);
   });
+
+  it('rejects a bcrypt hash the runtime would refuse ($2x$, a cost outside 04-31)', () => {
+    for (const hash of [`$2x$05$${'a'.repeat(53)}`, `$2b$99$${'a'.repeat(53)}`]) {
+      const errors = errorsOf({
+        repositories: [hosted('private')],
+        security: { users: [{ name: 'u', password: { bcrypt: hash }, roles: [] }] },
+      });
+      expect(errors).toMatchObject([{ code: 'invalid-bcrypt', path: ['security', 'users', 0, 'password', 'bcrypt'] }]);
+    }
+  });
 });

@@ -1,7 +1,8 @@
 import bcrypt from 'bcryptjs';
 import { describe, expect, it } from 'vitest';
 import type { UserPlan } from '../../../compiler/plan.ts';
-import { AuthSetupError, isBcryptHash, resolveUsers, verifyPassword } from '../../../runtime/auth/users.ts';
+import { isBcryptHash } from '../../../compiler/plan.ts';
+import { AuthSetupError, resolveUsers, verifyPassword } from '../../../runtime/auth/users.ts';
 
 /** Made with `htpasswd -nbBC 4 dave dave-htpasswd-pw` (apache2-utils writes the `$2y$` variant). */
 const HTPASSWD_HASH = '$2y$04$oLOdkxBDl/PpEVx5rMkcruNUg.qrN1oNcof9L9hBMDVDSKrqIU3Pu';
@@ -68,5 +69,14 @@ describe('resolveUsers', () => {
     expect(isBcryptHash('$2x$04$oLOdkxBDl/PpEVx5rMkcruNUg.qrN1oNcof9L9hBMDVDSKrqIU3Pu')).toBe(false);
     expect(isBcryptHash(`dave:${HTPASSWD_HASH}`)).toBe(false);
     expect(isBcryptHash('$2b$04$short')).toBe(false);
+    // A cost bcrypt refuses (4-31) would make every login with it throw: not a hash.
+    expect(isBcryptHash(`$2b$99$${'a'.repeat(53)}`)).toBe(false);
+    expect(isBcryptHash(`$2b$03$${'a'.repeat(53)}`)).toBe(false);
+    expect(isBcryptHash(`$2b$31$${'a'.repeat(53)}`)).toBe(true);
+  });
+
+  it('refuses at startup a bcrypt hash from the environment with a cost bcrypt cannot check', () => {
+    const users = [{ name: 'x', password: { env: 'X_PW' }, roles: [], permissions: [] }];
+    expect(() => resolveUsers(users, { X_PW: `$2b$99$${'a'.repeat(53)}` })).toThrow(AuthSetupError);
   });
 });
