@@ -9,6 +9,7 @@
  * interleaved rounds keeping the best, in one process, so the ratios are what matter: absolute figures drift between machines and runs.
  */
 import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import bcrypt from 'bcryptjs';
 import Fastify from 'fastify';
@@ -161,7 +162,7 @@ export async function benchAuth(iterations = 200_000): Promise<AuthBenchResult[]
   return results;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const { values } = parseArgs({ options: { iterations: { type: 'string' }, json: { type: 'boolean' } } });
   const results = await benchAuth(values.iterations === undefined ? undefined : Number(values.iterations));
   if (values.json) {

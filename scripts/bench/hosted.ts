@@ -9,7 +9,9 @@
  * regctl's peak RSS while a 2 GiB blob goes in and out. Throughputs take the better of two
  * rounds, alternating which registry goes first, since these shared machines drift.
  */
+import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { buildImage } from '../../test/helpers/oci-image.ts';
 import { TmpDirs } from '../../test/helpers/tmp.ts';
 import { BlobFactory, MiB } from './lib/blobs.ts';
@@ -24,6 +26,8 @@ import { runWrk } from './lib/wrk.ts';
 const CONCURRENCY = 8;
 const ROUNDS = 2;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+/** The phases `--only` (BenchOptions.only) selects from. */
+const PHASES = ['push', 'pull', 'get', 'rss'] as const;
 
 type Side = 'regctl' | 'distribution';
 
@@ -60,6 +64,9 @@ async function parallelThroughput(
 
 export async function bench(options: BenchOptions): Promise<BenchReport> {
   const { scale, log } = options;
+  if (!(scale > 0)) throw new Error(`hosted: the scale must be a positive number, got ${scale}`);
+  const unknown = options.only?.filter((phase) => !(PHASES as readonly string[]).includes(phase)) ?? [];
+  if (unknown.length) throw new Error(`hosted: unknown phase ${unknown.join(', ')} (phases: ${PHASES.join(', ')})`);
   const blobSize = Math.max(1, Math.round(64 * scale)) * MiB;
   const bigSize = Math.max(64, Math.round(2048 * scale)) * MiB;
   const pulls = Math.max(CONCURRENCY, Math.round(32 * scale));
@@ -141,16 +148,11 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       });
       const seedImage = async (client: RegistryClient, name: string) => {
         for (const b of [image.config, ...image.layers]) {
-          const blob = {
-            seed: 0,
-            size: b.bytes.length,
+          await client.pushMonolithic(name, {
             digest: b.digest,
-            stream: () =>
-              (async function* () {
-                yield b.bytes;
-              })(),
-          };
-          await client.pushMonolithic(name, blob as never);
+            size: b.bytes.length,
+            stream: () => Readable.from([b.bytes]),
+          });
         }
         await client.putManifest(name, '1', image.manifest.bytes, OCI_MANIFEST);
       };
@@ -302,14 +304,16 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const scaleArg = process.argv.indexOf('--scale');
-  const scale = scaleArg > 0 ? Number(process.argv[scaleArg + 1]) : 1;
-  const onlyArg = process.argv.indexOf('--only');
-  const only = onlyArg > 0 ? (process.argv[onlyArg + 1] ?? '').split(',') : undefined;
-  const report = await bench({
-    scale,
-    ...(only ? { only } : {}),
-    log: (line) => process.stderr.write(`[hosted] ${line}\n`),
-  });
-  console.log(formatReport(report));
+  try {
+    const { values } = parseArgs({ options: { scale: { type: 'string', default: '1' }, only: { type: 'string' } } });
+    const report = await bench({
+      scale: Number(values.scale),
+      ...(values.only === undefined ? {} : { only: values.only.split(',') }),
+      log: (line) => process.stderr.write(`[hosted] ${line}\n`),
+    });
+    console.log(formatReport(report));
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exitCode = 1;
+  }
 }

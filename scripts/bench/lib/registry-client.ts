@@ -66,8 +66,8 @@ export class RegistryClient {
     return `${url.pathname}${url.search}`;
   }
 
-  /** POST, then one PUT `?digest=` carrying the whole blob. */
-  async pushMonolithic(name: string, blob: BenchBlob): Promise<void> {
+  /** POST, then one PUT `?digest=` carrying the whole blob (any streamable content of known digest). */
+  async pushMonolithic(name: string, blob: Pick<BenchBlob, 'digest' | 'size' | 'stream'>): Promise<void> {
     const upload = await this.#startUpload(name);
     const sep = upload.includes('?') ? '&' : '?';
     const res = await this.#request('PUT', `${upload}${sep}digest=${blob.digest}`, {
