@@ -59,7 +59,7 @@ const emptyDesc = desc('application/vnd.oci.empty.v1+json', emptyJson);
 export const refBlobA = Buffer.from('NHL Peanut Butter on my NHL bagel');
 export const refBlobB = Buffer.from('NBA Strawberry Jam on my NBA croissant');
 export const typeA = 'application/vnd.nhl.peanut.butter.bagel';
-export const typeB = 'application/vnd.nba.strawberry.jam.croissant';
+const typeB = 'application/vnd.nba.strawberry.jam.croissant';
 const subject4 = desc(MANIFEST, manifests[4]!);
 export const annotations = new Map<string, string>();
 const artifact = (body: Record<string, unknown>, note?: string) => {

@@ -15,7 +15,7 @@ export const REPO2 = 'conformance/repo2';
 export const IMAGE = 'application/vnd.oci.image.manifest.v1+json';
 export const INDEX = 'application/vnd.oci.image.index.v1+json';
 export const EMPTY = 'application/vnd.oci.empty.v1+json';
-export const EXAMPLE = 'application/vnd.example.oci.conformance.v1';
+const EXAMPLE = 'application/vnd.example.oci.conformance.v1';
 
 /** A descriptor as the data sets write them into manifests and indexes. */
 export interface Desc {

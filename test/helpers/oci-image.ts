@@ -111,7 +111,7 @@ function tarHeader(name: string, size: number): Buffer {
 }
 
 /** A tar archive (ustar, mtime 0, root-owned) of the given files, in the given order. */
-export function tarFiles(files: readonly { name: string; content: Buffer }[]): Buffer {
+function tarFiles(files: readonly { name: string; content: Buffer }[]): Buffer {
   const parts: Buffer[] = [];
   for (const file of files) {
     parts.push(tarHeader(file.name, file.content.length), file.content);
@@ -192,7 +192,7 @@ export function buildIndex(
 }
 
 /** Every blob of an image or index (manifests included), each once. */
-export function allBlobs(item: Image | ImageIndex): Blob[] {
+function allBlobs(item: Image | ImageIndex): Blob[] {
   const seen = new Map<string, Blob>();
   const add = (b: Blob) => seen.set(b.digest, b);
   add(item.manifest);

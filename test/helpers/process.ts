@@ -78,7 +78,7 @@ export async function run(command: string, args: readonly string[], options: Run
 }
 
 /** Status code of a GET (0 when the connection fails). */
-export async function httpStatus(url: string, timeoutMs = 2000): Promise<number> {
+async function httpStatus(url: string, timeoutMs = 2000): Promise<number> {
   return new Promise((resolve) => {
     const req = request(url, { method: 'GET', timeout: timeoutMs }, (res) => {
       res.resume();

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** Makes a fresh, empty directory under the OS temp dir; the caller removes it. */
-export async function makeTmpDir(prefix = 'regctl-test-'): Promise<string> {
+async function makeTmpDir(prefix = 'regctl-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 

@@ -30,7 +30,7 @@ export interface WrkOptions {
 }
 
 /** Converts wrk's `1.23ms` / `850.00us` / `1.02s` to milliseconds. */
-export function parseWrkDuration(text: string): number {
+function parseWrkDuration(text: string): number {
   const match = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
   if (!match) return Number.NaN;
   const value = Number(match[1]);
@@ -39,7 +39,7 @@ export function parseWrkDuration(text: string): number {
 }
 
 /** Reads requests, errors, req/s and p50/p99 from wrk's `--latency` report. */
-export function parseWrkReport(report: string, seconds: number): LoadResult {
+function parseWrkReport(report: string, seconds: number): LoadResult {
   const requests = Number(/(\d+) requests in/.exec(report)?.[1] ?? Number.NaN);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(report)?.[1] ?? Number.NaN);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(report)?.[1] ?? 0);
