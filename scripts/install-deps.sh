@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# scripts/install-deps.sh - make this machine ready for `npm test`: the Debian packages the
-# end-to-end tests drive (real registries, real clients) and the npm dependencies.
+# scripts/install-deps.sh - make this machine ready for `npm test` (and `npm run bench`): the Debian
+# packages the end-to-end tests drive (real registries, real clients) and the npm dependencies.
 #
 # Idempotent and quiet when nothing is missing: `apt-get update` runs only when a package has to
 # be installed, `npm ci` only when node_modules is missing or older than package-lock.json.
@@ -18,12 +18,13 @@ APT_PACKAGES=(
   umoci           # OCI image layouts
   docker.io       # dockerd + docker CLI
   apache2-utils   # htpasswd -Bbn for basic-auth upstreams
+  wrk             # load generator of `npm run bench` (docs/benchmarks.md)
   jq
   openssl
 )
 
-# Packages installed with --no-install-recommends.
-# S3 engineer: append the Ceph RADOS Gateway packages here (one-node cluster for the s3 driver).
+# Packages installed with --no-install-recommends: the Ceph RADOS Gateway and what a one-node
+# cluster needs (test/helpers/ceph.ts), the S3 endpoint of the s3 driver's tests.
 APT_PACKAGES_NO_RECOMMENDS=(
   radosgw
   ceph-mon
