@@ -6,9 +6,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { buffer as readAll } from 'node:stream/consumers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isStorageError, type StorageErrorCode } from '../../runtime/errors.ts';
 import type { BlobStore } from '../../runtime/storage/blob-store.ts';
+import { digestOf } from '../../runtime/storage/digest.ts';
 
 export interface BlobStoreFixture {
   store: BlobStore;
@@ -17,15 +19,8 @@ export interface BlobStoreFixture {
 
 const MiB = 1024 * 1024;
 
-export function digestOf(data: Buffer, algorithm: 'sha256' | 'sha512' = 'sha256'): string {
-  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
-}
-
-export async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
+export { buffer as readAll } from 'node:stream/consumers';
+export { digestOf } from '../../runtime/storage/digest.ts';
 
 /** The StorageError code a promise rejects with, or what happened instead. */
 export async function codeOf(promise: Promise<unknown>): Promise<StorageErrorCode | 'resolved' | 'other error'> {

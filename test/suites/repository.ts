@@ -8,11 +8,13 @@
  * Every test gets a fresh, empty repository from the factory. Policies (redeploy, read-only) and
  * implementation details (what is stored where) are tested beside each implementation, not here.
  */
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { buffer as readAll } from 'node:stream/consumers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RegistryError, type RegistryErrorCode } from '../../runtime/errors.ts';
+import { OCI_INDEX, OCI_MANIFEST } from '../../runtime/repository/media-types.ts';
 import type { Repository } from '../../runtime/repository/repository.ts';
+import { digestOf } from '../../runtime/storage/digest.ts';
 
 /** What a factory hands the suite: a fresh, empty, writable repository and how to dispose of it. */
 export interface RepositoryFixture {
@@ -20,21 +22,15 @@ export interface RepositoryFixture {
   readonly close?: () => Promise<void>;
 }
 
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+export { OCI_INDEX, OCI_MANIFEST } from '../../runtime/repository/media-types.ts';
 export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
-export function sha256(data: Buffer | string): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
-}
+/** The sha256 digest of `data`. */
+export const sha256 = (data: Buffer | string): string => digestOf(data);
 
 /** Reads a whole stream (test data is small). */
-export async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}
+export { buffer as readAll } from 'node:stream/consumers';
 
 /** The RegistryError a promise rejects with; fails when it resolves or rejects with anything else. */
 export async function rejection(promise: Promise<unknown>, code: RegistryErrorCode): Promise<RegistryError> {
