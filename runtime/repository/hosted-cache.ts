@@ -5,8 +5,9 @@
  * links it — is still read from the store on every request by the caller. Replicas sharing a store
  * therefore stay correct with their own caches.
  *
- * Both maps are bounded (bodies by total bytes, sizes by entry count) and evict least recently
- * used first, using a Map's insertion order (a hit re-inserts the entry).
+ * Both maps are bounded, using a Map's insertion order: bodies by total bytes, least recently used
+ * first (a hit re-inserts the entry); sizes by entry count, oldest first (a hit costs nothing on
+ * the blob HEAD/GET path, and an evicted size costs one stat).
  */
 import type { Digest } from '../storage/blob-store.ts';
 
