@@ -12,6 +12,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { fromNetworkError, UpstreamError } from './errors.ts';
+import { discard, parseJson, readBounded } from './responses.ts';
 
 /** One parsed `WWW-Authenticate` challenge. */
 export interface AuthChallenge {
@@ -92,6 +93,8 @@ const EXPIRY_MARGIN_MS = 10_000;
 const DEFAULT_EXPIRES_IN_S = 60;
 /** Bound on the token cache (one entry per scope); the oldest entries go first. */
 const MAX_TOKENS = 1000;
+/** Largest token response read (a JWT with many scopes is a few KiB). */
+const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
 
 /** Options of {@link TokenAuth}. */
 export interface TokenAuthOptions {
@@ -198,25 +201,21 @@ export class TokenAuth {
     } catch (error) {
       throw fromNetworkError(error, `token request to ${url.origin}`);
     }
-    const text = await response.body.text().catch(() => '');
+    const what = `token server ${url.origin}`;
     if (response.statusCode === 401 || response.statusCode === 403) {
-      throw new UpstreamError('UPSTREAM_UNAUTHORIZED', `token server ${url.origin} refused the credentials`, {
+      await discard(response.body);
+      throw new UpstreamError('UPSTREAM_UNAUTHORIZED', `${what} refused the credentials`, {
         status: response.statusCode,
       });
     }
     if (response.statusCode !== 200) {
-      throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `token server ${url.origin} answered ${response.statusCode}`, {
+      await discard(response.body);
+      throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `${what} answered ${response.statusCode}`, {
         status: response.statusCode,
       });
     }
-    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    try {
-      body = JSON.parse(text);
-    } catch (error) {
-      throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `token server ${url.origin} sent invalid JSON`, {
-        cause: error,
-      });
-    }
+    const parsed = parseJson(await readBounded(response.body, MAX_TOKEN_RESPONSE_BYTES, what), what);
+    const body = (parsed ?? {}) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
     const token = typeof body.token === 'string' ? body.token : body.access_token;
     if (typeof token !== 'string' || token === '') {
       throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `token server ${url.origin} sent no token`);

@@ -261,4 +261,30 @@ describe('UpstreamClient', () => {
       message: expect.stringMatching(/Content-Length/),
     });
   });
+
+  it('refuses an oversized, null or token-less token response with UPSTREAM_BAD_RESPONSE', async () => {
+    const pool = agent.get(UPSTREAM);
+    const auth = agent.get(AUTH);
+    const bodies = ['x'.repeat(2 * 1024 * 1024), 'null', '{"expires_in":60}'];
+    for (const [i, body] of bodies.entries()) {
+      const challenge = `Bearer realm="${AUTH}/token",service="reg",scope="repository:r${i}:pull"`;
+      pool
+        .intercept({ path: `/v2/r${i}/manifests/1`, method: 'GET' })
+        .reply(401, '', { headers: { 'www-authenticate': challenge } });
+      auth.intercept({ path: (p) => p.includes(`r${i}`), method: 'GET' }).reply(200, body);
+    }
+    const c = client();
+    await expect(c.getManifest('r0', '1')).rejects.toMatchObject({
+      code: 'UPSTREAM_BAD_RESPONSE',
+      message: expect.stringMatching(/larger than/),
+    });
+    await expect(c.getManifest('r1', '1')).rejects.toMatchObject({
+      code: 'UPSTREAM_BAD_RESPONSE',
+      message: expect.stringMatching(/sent no token/),
+    });
+    await expect(c.getManifest('r2', '1')).rejects.toMatchObject({
+      code: 'UPSTREAM_BAD_RESPONSE',
+      message: expect.stringMatching(/sent no token/),
+    });
+  });
 });
