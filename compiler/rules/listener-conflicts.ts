@@ -1,24 +1,7 @@
 import type { ListenerConfig } from '../../schema/index.ts';
 import { type Diagnostic, error } from '../diagnostics.ts';
+import { routeEntries } from './route-entries.ts';
 import type { Rule } from './types.ts';
-
-/** Normalised route entries of a listener: `kind:key` → repository. */
-export function routeEntries(listener: ListenerConfig): [string, string, (string | number)[]][] {
-  const entries: [string, string, (string | number)[]][] = [];
-  if (listener.repository !== undefined) entries.push(['default repository', listener.repository, ['repository']]);
-  if (Array.isArray(listener.paths))
-    listener.paths.forEach((name, i) => {
-      entries.push([`path prefix \`${name}\``, name, ['paths', i]]);
-    });
-  else
-    for (const [prefix, name] of Object.entries(listener.paths))
-      entries.push([`path prefix \`${prefix}\``, name, ['paths', prefix]]);
-  for (const [host, name] of Object.entries(listener.virtualHosts))
-    entries.push([`virtual host \`${host.toLowerCase()}\``, name, ['virtualHosts', host]]);
-  for (const [ns, name] of Object.entries(listener.mirrors))
-    entries.push([`mirror namespace \`${ns.toLowerCase()}\``, name, ['mirrors', ns]]);
-  return entries;
-}
 
 /**
  * Several listeners on one host:port are merged into one, which is only allowed when their

@@ -1,4 +1,5 @@
 import { type Diagnostic, didYouMean, error, warning } from '../diagnostics.ts';
+import { routeEntries } from './route-entries.ts';
 import type { Rule } from './types.ts';
 
 const HOST_NAME =
@@ -25,15 +26,9 @@ export const listenerRoutes: Rule = (config) => {
   };
   config.listeners.forEach((listener, index) => {
     const base = ['listeners', index];
-    if (listener.repository !== undefined) check(listener.repository, [...base, 'repository']);
-    if (Array.isArray(listener.paths))
-      listener.paths.forEach((name, i) => {
-        check(name, [...base, 'paths', i]);
-      });
-    else for (const [prefix, name] of Object.entries(listener.paths)) check(name, [...base, 'paths', prefix]);
-    for (const [host, name] of Object.entries(listener.virtualHosts)) check(name, [...base, 'virtualHosts', host]);
-    for (const [ns, name] of Object.entries(listener.mirrors)) {
-      check(name, [...base, 'mirrors', ns]);
+    const routes = routeEntries(listener);
+    for (const [, name, path] of routes) check(name, [...base, ...path]);
+    for (const ns of Object.keys(listener.mirrors)) {
       if (!REGISTRY_HOST.test(ns)) {
         out.push(
           error(
@@ -57,12 +52,7 @@ export const listenerRoutes: Rule = (config) => {
         );
       }
     }
-    const routes =
-      (listener.repository ? 1 : 0) +
-      Object.keys(listener.paths).length +
-      Object.keys(listener.virtualHosts).length +
-      Object.keys(listener.mirrors).length;
-    if (routes === 0) {
+    if (routes.length === 0) {
       out.push(
         warning(
           'listener-without-routes',
