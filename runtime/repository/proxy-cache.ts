@@ -15,6 +15,7 @@
  * shared with hosted repositories).
  */
 import type { BlobStore, Digest } from '../storage/blob-store.ts';
+import { isDigest } from '../storage/digest.ts';
 
 /** A cached tag. */
 export interface CachedTag {
@@ -31,6 +32,26 @@ export interface CachedManifestLink {
 }
 
 const digestKey = (digest: Digest) => digest.replace(':', '/');
+
+/** A stored JSON document, or undefined when it is missing, torn or of another shape. */
+function readDocument<T>(
+  raw: Buffer | undefined,
+  isShaped: (value: Record<string, unknown>) => boolean,
+): T | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(raw.toString('utf8'));
+    return typeof value === 'object' && value !== null && isShaped(value as Record<string, unknown>)
+      ? (value as T)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const isCachedTag = (v: Record<string, unknown>) =>
+  isDigest(v.digest) && typeof v.mediaType === 'string' && typeof v.checkedAt === 'number';
+const isManifestLink = (v: Record<string, unknown>) => typeof v.mediaType === 'string' && typeof v.size === 'number';
 
 /** Typed access to one proxy repository's records in `store`. No state besides the store. */
 export class ProxyCache {
@@ -50,14 +71,9 @@ export class ProxyCache {
     return this.#store.putMeta(`${this.#root}/_catalog/${image.replaceAll('/', '%2F')}`, '');
   }
 
+  /** The cached tag; a torn or foreign document counts as not cached. */
   async getTag(image: string, tag: string): Promise<CachedTag | undefined> {
-    const raw = await this.#store.getMeta(`${this.#image(image)}/_tags/${tag}`);
-    if (raw === undefined) return undefined;
-    try {
-      return JSON.parse(raw.toString('utf8')) as CachedTag;
-    } catch {
-      return undefined; // a torn or foreign document: treat as not cached
-    }
+    return readDocument(await this.#store.getMeta(`${this.#image(image)}/_tags/${tag}`), isCachedTag);
   }
 
   async setTag(image: string, tag: string, value: CachedTag): Promise<void> {
@@ -73,14 +89,12 @@ export class ProxyCache {
     return this.#store.listMeta(`${this.#image(image)}/_tags`);
   }
 
+  /** The manifest's link record; a torn or foreign document counts as not cached. */
   async getManifestLink(image: string, digest: Digest): Promise<CachedManifestLink | undefined> {
-    const raw = await this.#store.getMeta(`${this.#image(image)}/_manifests/${digestKey(digest)}`);
-    if (raw === undefined) return undefined;
-    try {
-      return JSON.parse(raw.toString('utf8')) as CachedManifestLink;
-    } catch {
-      return undefined;
-    }
+    return readDocument(
+      await this.#store.getMeta(`${this.#image(image)}/_manifests/${digestKey(digest)}`),
+      isManifestLink,
+    );
   }
 
   async linkManifest(image: string, digest: Digest, link: CachedManifestLink): Promise<void> {

@@ -197,6 +197,16 @@ describe('ProxyRepository', () => {
     await expect(repo.statBlob('team/b', image.layers[0]!)).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
   });
 
+  it('treats a torn or foreign cached tag or manifest link as not cached', async () => {
+    const image = upstream.addImage('app', 'v1', [Buffer.from('a')]);
+    const store = createMemoryBlobStore();
+    await store.putMeta('proxy/upstream/images/app/_tags/v1', '{}');
+    await store.putMeta(`proxy/upstream/images/app/_manifests/${image.digest.replace(':', '/')}`, 'null');
+    const { repo } = make({}, store);
+    expect((await repo.getManifest('app', image.digest)).digest).toBe(image.digest);
+    expect((await repo.getManifest('app', 'v1')).digest).toBe(image.digest);
+  });
+
   it('offline serves only the cache', async () => {
     const image = upstream.addImage('app', 'v1', [Buffer.from('a')]);
     const store = createMemoryBlobStore();
