@@ -2,6 +2,7 @@
  * The two registries of a hosted benchmark, started side by side on loopback for the same run:
  * `regctl serve` (file blob store) and the CNCF distribution registry (filesystem storage).
  */
+import { parseChallenges } from '../../../runtime/upstream/token-auth.ts';
 import { type Distribution, startDistribution } from '../../../test/helpers/distribution.ts';
 import { type RegctlServer, startRegctl } from '../../../test/helpers/regctl-server.ts';
 
@@ -58,10 +59,10 @@ export async function fetchBearerToken(
 ): Promise<string | null> {
   const challenge = await fetch(`${base}${path}`);
   await challenge.arrayBuffer();
-  const header = challenge.headers.get('www-authenticate') ?? '';
-  if (!/^Bearer /i.test(header)) return null;
-  const params = Object.fromEntries([...header.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-  if (!params.realm) return null;
+  const params = parseChallenges(challenge.headers.get('www-authenticate') ?? undefined).find(
+    (c) => c.scheme === 'bearer',
+  )?.params;
+  if (!params?.realm) return null;
   const url = new URL(params.realm, base);
   if (params.service) url.searchParams.set('service', params.service);
   url.searchParams.set('scope', scope);
