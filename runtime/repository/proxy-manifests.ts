@@ -12,7 +12,7 @@ import { digestOf, isDigest } from '../storage/digest.ts';
 import type { UpstreamClient } from '../upstream/client.ts';
 import { isUpstreamError, isUpstreamUnavailable, UpstreamError } from '../upstream/errors.ts';
 import type { SingleFlight } from '../upstream/single-flight.ts';
-import { OCI_INDEX, OCI_MANIFEST } from './media-types.ts';
+import { isGenericContentType, OCI_INDEX, OCI_MANIFEST } from './media-types.ts';
 import type { NegativeCache, ProxyCache } from './proxy-cache.ts';
 import type { Manifest } from './repository.ts';
 
@@ -37,7 +37,7 @@ function manifestUnknown(image: string, reference: string): RegistryError {
 
 /** The media type of a fetched manifest: the Content-Type, else the body's own, else its shape. */
 function mediaTypeOf(contentType: string, body: Buffer): string {
-  if (contentType !== '' && contentType !== 'application/json' && contentType !== 'text/plain') return contentType;
+  if (!isGenericContentType(contentType)) return contentType;
   try {
     const parsed = JSON.parse(body.toString('utf8')) as { mediaType?: unknown; manifests?: unknown };
     if (typeof parsed.mediaType === 'string') return parsed.mediaType;
