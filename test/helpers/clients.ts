@@ -77,9 +77,12 @@ export async function createContainersTools(dir: string): Promise<ContainersTool
     https_proxy: '',
   };
   const podmanRoot = join(dir, 'podman');
+  // Looked up on first use (a test of one client does not need the other installed), then kept.
+  let skopeoBinary: string | undefined;
+  let podmanBinary: string | undefined;
   const skopeo: ClientCommand = (args, options = {}) => {
-    const binary = requireBinary('skopeo', 'skopeo');
-    return run(binary, ['--policy', policy, ...args], { ...options, env: { ...env, ...options.env } });
+    skopeoBinary ??= requireBinary('skopeo', 'skopeo');
+    return run(skopeoBinary, ['--policy', policy, ...args], { ...options, env: { ...env, ...options.env } });
   };
   return {
     dir,
@@ -92,7 +95,7 @@ export async function createContainersTools(dir: string): Promise<ContainersTool
       return { text: stdout, digest: sha256(Buffer.from(stdout)) };
     },
     async podman(args, options = {}) {
-      const binary = requireBinary('podman', 'podman');
+      podmanBinary ??= requireBinary('podman', 'podman');
       const globals = [
         '--root',
         join(podmanRoot, 'root'),
@@ -107,7 +110,7 @@ export async function createContainersTools(dir: string): Promise<ContainersTool
         '--events-backend',
         'file',
       ];
-      return run(binary, [...globals, ...args], { ...options, env: { ...env, ...options.env } });
+      return run(podmanBinary, [...globals, ...args], { ...options, env: { ...env, ...options.env } });
     },
   };
 }

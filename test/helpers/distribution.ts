@@ -66,9 +66,9 @@ export async function startDistribution(options: DistributionOptions): Promise<D
   };
   if (options.htpasswd) {
     const path = join(dir, 'htpasswd');
+    const htpasswd = requireBinary('htpasswd', 'apache2-utils');
     let lines = '';
     for (const [user, password] of Object.entries(options.htpasswd)) {
-      const htpasswd = requireBinary('htpasswd', 'apache2-utils');
       lines += (await run(htpasswd, ['-Bbn', user, password])).stdout.trim() + '\n';
     }
     await writeFile(path, lines);
