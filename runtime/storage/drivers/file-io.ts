@@ -29,21 +29,32 @@ export function toStorageIo(error: unknown, action: string): StorageError {
 
 /**
  * `pipeline(body, hasher, sink)`, telling whose fault a failure is, as the BlobStore contract
- * asks: the body's own error (the client went away, bad framing) is rethrown as is; any other
- * failure (the disk: ENOSPC, EIO …) becomes `STORAGE_IO`, never mistaken for the client's.
+ * asks: a failure of the body (the client went away, bad framing) is rethrown as is; a failure of
+ * the store's side (the disk: ENOSPC, EIO …) becomes `STORAGE_IO`, never passed off as the
+ * client's. The side that emits the first 'error' is the origin: `pipeline` then destroys the
+ * other streams with that same error, so the error alone cannot tell.
  */
 export async function pipeBody(body: Readable, hasher: Transform, sink: Writable, action: string): Promise<void> {
-  let bodyError: unknown;
-  const onError = (error: unknown) => {
-    bodyError ??= error;
+  let storeFailed = false;
+  let settled = body.destroyed; // a body that broke before the write began is the origin
+  const onBodyError = () => {
+    settled = true;
   };
-  body.on('error', onError);
+  const onStoreError = () => {
+    if (!settled) storeFailed = true;
+    settled = true;
+  };
+  body.on('error', onBodyError);
+  hasher.on('error', onStoreError);
+  sink.on('error', onStoreError);
   try {
     await pipeline(body, hasher, sink);
   } catch (error) {
-    throw error === bodyError ? error : toStorageIo(error, action);
+    throw storeFailed ? toStorageIo(error, action) : error;
   } finally {
-    body.off('error', onError);
+    body.off('error', onBodyError);
+    hasher.off('error', onStoreError);
+    sink.off('error', onStoreError);
   }
 }
 

@@ -32,18 +32,28 @@ describe('pipeBody', () => {
       code: 'ENOSPC',
       syscall: 'write',
     });
-    const error = await pipeBody(
-      Readable.from([Buffer.from('x')]),
-      new HashingStream(),
-      sink(full),
-      'writing blob',
-    ).then(
+    // A body that is still sending, like a request stream: `pipeline` destroys it with the disk's
+    // error, so it too emits that error — which must not make it look like the client's failure.
+    const sending = new Readable({
+      read() {
+        setTimeout(() => this.push(Buffer.alloc(1024)), 1);
+      },
+    });
+    const error = await pipeBody(sending, new HashingStream(), sink(full), 'writing blob').then(
       () => undefined,
       (e: unknown) => e,
     );
     expect(isStorageError(error, 'STORAGE_IO')).toBe(true);
     expect((error as Error).message).toBe('writing blob: ENOSPC: no space left on device, write');
     expect((error as Error).cause).toBe(full);
+  });
+
+  it('rethrows as is a body that had already failed before the write began', async () => {
+    const aborted = new Readable({ read() {} });
+    aborted.on('error', () => {});
+    aborted.destroy(new Error('aborted'));
+    await new Promise((done) => setImmediate(done));
+    await expect(pipeBody(aborted, new HashingStream(), sink(), 'writing')).rejects.toThrow(/^aborted$/);
   });
 
   it('hashes what went through', async () => {
