@@ -11,10 +11,11 @@
  * module by construction, and esbuild's metafile lists exactly the local files the config is made
  * of — the watcher's list.
  *
- * What the bundle keeps of the original files: `import.meta.url` is the config file's URL (for
- * every bundled file, which is right for the config itself and close enough for its imports).
- * Local files must be ES modules or TypeScript (a bare `require()` in a local file is not
- * supported; packages, CommonJS or not, load as usual). Each load leaves its module in Node's ESM cache (a `data:` URL cannot be
+ * What the bundle keeps of the original files: `import.meta.url`, `__filename` and `__dirname`
+ * are the config file's (for every bundled file, which is right for the config itself and close
+ * enough for its imports), and `require` is a real one made for the config's folder, so
+ * CommonJS configs (`.cjs`, or `.ts` written with `require`/`module.exports`) load as they would
+ * under Node. Each load leaves its module in Node's ESM cache (a `data:` URL cannot be
  * evicted): ≈ the bundle's size per reload, the same order as any fresh-import scheme.
  */
 import { dirname, isAbsolute, resolve, sep } from 'node:path';
@@ -41,6 +42,8 @@ const externalPackages: Plugin = {
       });
       if (resolved.errors.length > 0) return { errors: resolved.errors };
       if (resolved.external) return { path: args.path, external: true }; // a Node built-in
+      // `import` needs a URL; `require` (the bundle's createRequire, see the banner) a path.
+      if (args.kind === 'require-call') return { path: resolved.path, external: true };
       return { path: pathToFileURL(resolved.path).href, external: true };
     });
   },
@@ -77,7 +80,15 @@ function bundle(configPath: string) {
     plugins: [externalPackages],
     logLevel: 'silent',
     sourcemap: 'inline',
-    define: { 'import.meta.url': JSON.stringify(pathToFileURL(configPath).href) },
+    define: {
+      'import.meta.url': JSON.stringify(pathToFileURL(configPath).href),
+      __filename: JSON.stringify(configPath),
+      __dirname: JSON.stringify(dirname(configPath)),
+    },
+    // A real `require` for CommonJS configs and files: esbuild's require shim calls it for packages.
+    banner: {
+      js: `import { createRequire as __regctlCreateRequire } from 'node:module';\nconst require = __regctlCreateRequire(${JSON.stringify(pathToFileURL(configPath).href)});`,
+    },
   });
 }
 

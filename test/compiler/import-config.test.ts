@@ -53,6 +53,17 @@ describe('importConfigModule', () => {
     expect(module.default).toBe(`file://${join(dir, 'registry.config.ts')}`);
   });
 
+  it('loads CommonJS: require of packages and local files, module.exports, __dirname', async () => {
+    const dir = await project({
+      'registry.config.cjs':
+        "const { z } = require('zod');\nconst { port } = require('./port.cjs');\nmodule.exports = { port: z.number().parse(port), dir: __dirname, file: __filename };\n",
+      'port.cjs': 'exports.port = 5000;\n',
+    });
+    const { module, files } = await importConfigModule(join(dir, 'registry.config.cjs'));
+    expect(module.default).toEqual({ port: 5000, dir, file: join(dir, 'registry.config.cjs') });
+    expect(files).toEqual([join(dir, 'port.cjs'), join(dir, 'registry.config.cjs')]);
+  });
+
   it('reports a syntax error with file, line and column', async () => {
     const dir = await project({ 'registry.config.ts': 'export default {\n  port: ,\n};\n' });
     const failure = await importConfigModule(join(dir, 'registry.config.ts')).catch((error: unknown) => error);
