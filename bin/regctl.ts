@@ -208,8 +208,9 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    if (command === undefined) return usageError('no command given', 'main');
     io.stdout(HELP.main!);
-    return command === undefined ? 2 : 0;
+    return 0;
   }
   const run = COMMANDS[command];
   if (!run) return usageError(`unknown command "${command}"`, 'main');

@@ -31,6 +31,7 @@ describe('regctl with bad input', () => {
   it.each([
     ['an unknown flag', ['validate', '--bogus'], 2, "regctl: Unknown option '--bogus'"],
     ['an unknown command', ['frob'], 2, 'regctl: unknown command "frob"'],
+    ['no command (usage on stderr)', [], 2, 'regctl: no command given'],
     [
       'a missing config file',
       ['validate', '--config', 'missing.config.ts'],
@@ -73,6 +74,7 @@ describe('regctl with bad input', () => {
     const result = regctl(args);
     expect(result.code).toBe(code);
     const output = result.stdout + result.stderr;
+    if (code === 2 && args.length <= 1) expect(result.stdout).toBe(''); // usage errors go to stderr
     expect(output).toContain(message);
     expect(output).not.toMatch(/\n\s+at /);
   });
