@@ -10,20 +10,21 @@ import { z } from 'zod';
 /** Repository, blob store, user and role names: checked for OCI validity by a compiler rule. */
 export const NameSchema = z.string().min(1, 'must not be empty').describe('A name, unique in its list');
 
+/** A number and a unit; the one pattern both the schema and the parsers below use. */
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const SIZE = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)$/;
+
 /** `'30s' | '15m' | '24h' | '7d' | '250ms'` or a number of seconds. */
 export const DurationSchema = z
   .union([
     z.number().nonnegative(),
-    z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'expected a duration such as "30s", "15m", "24h" or "7d"'),
+    z.string().regex(DURATION, 'expected a duration such as "30s", "15m", "24h" or "7d"'),
   ])
   .describe('A duration: a number of seconds, or a string such as "30s", "15m", "24h", "7d"');
 
 /** `'16MiB'`, `'5MB'`, `'1GiB'` or a number of bytes. */
 export const SizeSchema = z
-  .union([
-    z.number().int().nonnegative(),
-    z.string().regex(/^\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB)$/, 'expected a size such as "16MiB" or "5MB"'),
-  ])
+  .union([z.number().int().nonnegative(), z.string().regex(SIZE, 'expected a size such as "16MiB" or "5MB"')])
   .describe('A size: a number of bytes, or a string such as "16MiB", "5MB", "1GiB"');
 
 /** What a client may do on a repository. */
@@ -40,7 +41,7 @@ const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_0
  */
 export function parseDuration(value: DurationInput): number {
   if (typeof value === 'number') return Math.round(value * 1000);
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value);
+  const match = DURATION.exec(value);
   if (!match) throw new TypeError(`invalid duration: ${value}`);
   return Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2] as keyof typeof DURATION_UNITS_MS]);
 }
@@ -50,7 +51,7 @@ const SIZE_UNITS = { B: 1, KB: 1e3, KiB: 1024, MB: 1e6, MiB: 1024 ** 2, GB: 1e9,
 /** Converts a validated size to bytes. Pure; throws only on input the schema would have rejected. */
 export function parseSize(value: SizeInput): number {
   if (typeof value === 'number') return value;
-  const match = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)$/.exec(value);
+  const match = SIZE.exec(value);
   if (!match) throw new TypeError(`invalid size: ${value}`);
   return Math.round(Number(match[1]) * SIZE_UNITS[match[2] as keyof typeof SIZE_UNITS]);
 }
