@@ -7,7 +7,9 @@
  *
  * A failed append stream (client gone, body error) **keeps** the bytes that reached the file: the
  * file is flushed, the offset set to its size, and the error rethrown; the client resumes from the
- * offset it reads back (`GET` on the upload), as the distribution spec intends.
+ * offset it reads back (`GET` on the upload), as the distribution spec intends. A failure of the
+ * disk instead is `STORAGE_IO` and leaves the recorded offset as it was (the next append cuts off
+ * whatever was written); `pipeBody` (file-io.ts) tells the two apart.
  *
  * Hashing: appends run the bytes through a sha256 hasher resumed from the state left by the
  * previous append, kept in this instance under `<id>:<offset>`; commit then needs no re-read. When
