@@ -53,16 +53,14 @@ export class BasicAuthenticator {
   readonly #users: ReadonlyMap<string, ResolvedUser>;
   readonly #cache: CredentialCache<Promise<BasicResult>>;
   readonly #log: FastifyBaseLogger;
-  readonly #failureTtlMs: number;
 
   constructor(users: ReadonlyMap<string, ResolvedUser>, options: BasicAuthenticatorOptions) {
     this.#users = users;
     this.#log = options.log;
-    this.#failureTtlMs = options.failureTtlMs ?? 10_000;
     this.#cache = new CredentialCache({
       maxEntries: options.maxEntries ?? 10_000,
       ttlMs: options.ttlMs ?? 5 * 60_000,
-      failureTtlMs: this.#failureTtlMs,
+      failureTtlMs: options.failureTtlMs ?? 10_000,
       now: options.now,
     });
   }
@@ -79,7 +77,7 @@ export class BasicAuthenticator {
       throw error;
     }
     if (!result.ok) {
-      if (!hit) this.#cache.expireWithin(key, this.#failureTtlMs);
+      if (!hit) this.#cache.markFailed(key);
       const entry = { user: credentials.username, ip, reason: result.reason, cached: hit };
       if (hit) this.#log.debug(entry, 'authentication failed');
       else this.#log.warn(entry, 'authentication failed');

@@ -91,6 +91,14 @@ export class CredentialCache<V> {
   }
 
   /**
+   * Marks an entry stored by {@link getOrCreate} as a failure once its verification concluded so:
+   * it lives at most `failureTtlMs` from now.
+   */
+  markFailed(key: string): void {
+    this.expireWithin(key, this.#options.failureTtlMs);
+  }
+
+  /**
    * The cached value for `key`, or the result of `create()` stored as a success. Used with
    * promise values so one verification serves every concurrent request with the same credential.
    */

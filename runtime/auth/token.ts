@@ -139,7 +139,7 @@ export class TokenService {
     const verdict = await value;
     if (!hit) {
       if (verdict.ok) this.#cache.expireWithin(key, verdict.expiresAtMs - this.#now());
-      else this.#cache.expireWithin(key, 10_000);
+      else this.#cache.markFailed(key);
     }
     return verdict.ok ? { ok: true, token: verdict.token } : verdict;
   }

@@ -62,6 +62,22 @@ describe('CredentialCache', () => {
     expect(cache.get('k')).toBeUndefined();
   });
 
+  it('markFailed gives a getOrCreate entry the failure TTL, never a longer life', () => {
+    const time = clock();
+    const cache = new CredentialCache<string>({ maxEntries: 10, ttlMs: 1000, failureTtlMs: 100, now: time.now });
+    cache.getOrCreate('k', () => 'no');
+    cache.markFailed('k');
+    time.advance(99);
+    expect(cache.get('k')).toBe('no');
+    time.advance(1);
+    expect(cache.get('k')).toBeUndefined();
+    cache.set('short', 'v');
+    cache.expireWithin('short', 10);
+    cache.markFailed('short');
+    time.advance(10);
+    expect(cache.get('short')).toBeUndefined();
+  });
+
   it('getOrCreate creates once and then hits', () => {
     const cache = new CredentialCache<Promise<number>>({ maxEntries: 10, ttlMs: 1000, failureTtlMs: 100 });
     let calls = 0;
