@@ -4,9 +4,9 @@
  * connection cut mid-blob, 429s, a slow body, Bearer or Basic auth). Only what a proxy reads
  * (GET/HEAD of manifests and blobs, tags/list) is implemented.
  */
-import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { sha256 } from './oci-image.ts';
 
 export interface UpstreamImage {
   readonly name: string;
@@ -15,7 +15,8 @@ export interface UpstreamImage {
   readonly blobs: Map<string, Buffer>;
 }
 
-export const sha256 = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+/** Re-exported for the tests that build images here: one digest helper for all fixtures. */
+export { sha256 };
 
 /** Misbehaviours, mutable by the test at any time. */
 export interface UpstreamFaults {
