@@ -11,7 +11,7 @@
  * state still uses.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type { BlobStorePlan, Plan } from '../compiler/plan.ts';
+import { type BlobStorePlan, canonicalJson, type Plan } from '../compiler/plan.ts';
 import type { AccessController } from './auth/types.ts';
 import { RouteResolver } from './http/resolve-repository.ts';
 import type { Repository } from './repository/repository.ts';
@@ -76,34 +76,18 @@ export class ResourcePool {
   }
 }
 
-/** Same definition → same JSON, whatever the key order. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-        )
-      : v,
-  );
-}
-
-/**
- * The real factories, imported on first use so unit tests that pass fakes load none of them.
- * The specifiers are variables on purpose: this file must not depend on the build order of its
- * siblings; the shapes are pinned by {@link RuntimeFactories}.
- */
+/** The real factories, imported on first use so unit tests that pass fakes load none of them. */
 async function loadFactories(): Promise<RuntimeFactories> {
-  const load = (specifier: string) => import(specifier);
   const [storage, repository, auth] = await Promise.all([
-    load('./storage/index.ts'),
-    load('./repository/index.ts'),
-    load('./auth/index.ts'),
+    import('./storage/index.ts'),
+    import('./repository/index.ts'),
+    import('./auth/index.ts'),
   ]);
   return {
     createBlobStore: storage.createBlobStore,
     createRepositories: repository.createRepositories,
     createAccessController: auth.createAccessController,
-  } as RuntimeFactories;
+  };
 }
 
 /** The live state of a plan, with the pool it shares with its predecessors and successors. */
@@ -154,7 +138,7 @@ export async function createRuntimeState(plan: Plan, options: RuntimeStateOption
     const stores = new Map<string, BlobStore>();
     for (const [name, definition] of Object.entries(plan.blobStores)) {
       const old = previous?.stores.get(name);
-      if (old && canonical(previous?.plan.blobStores[name]) === canonical(definition)) {
+      if (old && canonicalJson(previous?.plan.blobStores[name]) === canonicalJson(definition)) {
         stores.set(name, old);
         continue;
       }
