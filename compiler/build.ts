@@ -25,6 +25,14 @@ export interface BuildOptions {
    * is comparable with the original's.
    */
   baseDir?: string;
+  /**
+   * Place the diagnostics of a TS/JS config at line:column (default true). That loads the
+   * TypeScript parser, ≈ 50 MiB that a long-running process never gets back (an ES module cannot
+   * be unloaded, and a worker thread's heap stays with the process's allocator after it exits:
+   * both measured), so `serve` and its reloads pass false and report exact paths only, placing
+   * them with {@link locateDiagnostics} only when the process is about to exit anyway.
+   */
+  positions?: boolean;
 }
 
 /**
@@ -44,13 +52,10 @@ export async function buildPlan(options: BuildOptions = {}): Promise<BuildResult
   const checked = checkConfig(loaded.value);
   if (checked.config !== null && options.env !== undefined)
     checked.diagnostics.push(...checkEnvironment(checked.config, options.env));
-  let locate = loaded.locate;
-  if (checked.diagnostics.length > 0 && /\.[cm]?[jt]s$/.test(configPath))
-    locate = (await createTsLocator(configPath)) ?? locate;
-  // In file order when positions are known (stable: same-position diagnostics keep rule order).
-  const diagnostics = checked.diagnostics
-    .map((d) => place(d, configPath, locate))
-    .sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+  const diagnostics =
+    options.positions === false || !/\.[cm]?[jt]s$/.test(configPath)
+      ? placeAll(checked.diagnostics, configPath, loaded.locate)
+      : await locateDiagnostics(configPath, checked.diagnostics);
   if (checked.config === null || hasErrors(diagnostics))
     return { ok: false, stage: 'check', configPath, files, diagnostics };
   try {
@@ -66,6 +71,26 @@ export async function buildPlan(options: BuildOptions = {}): Promise<BuildResult
       diagnostics: [...diagnostics, { code: 'compile-failed', severity: 'error', path: [], message, file: configPath }],
     };
   }
+}
+
+/**
+ * Places diagnostics of a TS/JS config at line:column with the TypeScript parser (see
+ * {@link BuildOptions.positions} for its cost); without TypeScript they keep only their paths.
+ */
+export async function locateDiagnostics(configPath: string, diagnostics: readonly Diagnostic[]): Promise<Diagnostic[]> {
+  if (diagnostics.length === 0) return [];
+  const locate = (await createTsLocator(configPath)) ?? noLocation;
+  return placeAll(diagnostics, configPath, locate);
+}
+
+const noLocation: Locate = () => undefined;
+
+/** Sets `file` (and line:column where `locate` knows them), in file order when positions are known. */
+function placeAll(diagnostics: readonly Diagnostic[], file: string, locate: Locate): Diagnostic[] {
+  // Stable: diagnostics at the same position keep rule order.
+  return diagnostics
+    .map((d) => place(d, file, locate))
+    .sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 }
 
 function place(d: Diagnostic, file: string, locate: Locate): Diagnostic {

@@ -2,7 +2,7 @@
  * The compiler's public entry: load → validate → compile. Used by the CLI (`validate`, `plan`),
  * by the runtime at start and on every hot reload, and by tests. Re-exports only.
  */
-export { type BuildOptions, type BuildResult, buildPlan } from './build.ts';
+export { type BuildOptions, type BuildResult, buildPlan, locateDiagnostics } from './build.ts';
 export { checkConfig } from './check.ts';
 export { compilePlan, DOCKER_HUB_HOSTS } from './compile.ts';
 export type { Diagnostic, DiagnosticFormat, Severity } from './diagnostics.ts';

@@ -109,7 +109,8 @@ export class Reloader {
     const old = holder.state;
     const elapsed = () => Math.round((performance.now() - startedAt) * 10) / 10;
     const build = this.#options.build ?? buildPlan;
-    const built = await build({ configPath, env });
+    // Paths only: line:column would keep the TypeScript parser in the serving process (build.ts).
+    const built = await build({ configPath, env, positions: false });
     const base = { previousPlanId: old.plan.id, files: built.files } as const;
     if (!built.ok) {
       const error = `config invalid, keeping plan ${old.plan.id.slice(0, 12)}:\n${formatDiagnostics(built.diagnostics, 'text')}`;

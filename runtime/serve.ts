@@ -9,7 +9,7 @@
  * whether or not `watch` is on.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { buildPlan, formatDiagnostics } from '../compiler/index.ts';
+import { buildPlan, formatDiagnostics, locateDiagnostics } from '../compiler/index.ts';
 import type { Plan } from '../compiler/plan.ts';
 import { ConfigWatcher } from './config-watcher.ts';
 import { ListenerSet } from './listeners.ts';
@@ -77,7 +77,11 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     ...(options.configPath === undefined ? {} : { configPath: options.configPath }),
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     env,
+    positions: false, // line:column would keep the TypeScript parser in this process for good
   });
+  if (!built.ok && built.configPath !== undefined)
+    // Not serving: the process ends, so the parser's memory no longer matters.
+    built.diagnostics = await locateDiagnostics(built.configPath, built.diagnostics);
   if (built.diagnostics.length > 0) process.stderr.write(`${formatDiagnostics(built.diagnostics, 'text')}\n`);
   if (!built.ok) {
     process.exitCode = built.stage === 'load' ? 2 : 1;

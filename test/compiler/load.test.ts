@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildPlan } from '../../compiler/index.ts';
+import { buildPlan, locateDiagnostics } from '../../compiler/index.ts';
 
 const schema = join(import.meta.dirname, '..', '..', 'schema', 'index.ts');
 let dir: string;
@@ -59,6 +59,31 @@ export default defineConfig({ repositories, listeners: [{ port: 5000, repository
     );
     const result = await buildPlan({ cwd: dir });
     expect(result.diagnostics).toMatchObject([{ code: 'unknown-member', line: 4, column: 68 }]);
+  });
+
+  it('with positions: false keeps exact paths only, and locateDiagnostics places them afterwards', async () => {
+    const file = join(dir, 'registry.config.ts');
+    await writeFile(
+      file,
+      `import { defineConfig } from '${schema}';
+export default defineConfig({
+  repositories: [
+    { name: 'private', type: 'hosted', anonymous: ['pull'] },
+    { name: 'registry', type: 'group', members: ['private', 'privte'] },
+  ],
+  listeners: [{ port: 5000, repository: 'private' }],
+});
+`,
+    );
+    const result = await buildPlan({ cwd: dir, positions: false });
+    const unplaced = result.diagnostics.find((d) => d.code === 'unknown-member');
+    expect(unplaced).toMatchObject({ path: ['repositories', 1, 'members', 1], file });
+    for (const d of result.diagnostics) expect(d).not.toHaveProperty('line');
+    const placed = await locateDiagnostics(file, result.diagnostics);
+    expect(placed).toHaveLength(result.diagnostics.length);
+    expect(placed.find((d) => d.code === 'unknown-member')).toMatchObject({ file, line: 5, column: 61 });
+    for (const d of placed) expect(d.line).toBeGreaterThan(0);
+    expect(await locateDiagnostics(file, [])).toEqual([]);
   });
 
   it('reports a syntax error in a TS config as a load failure', async () => {

@@ -31,22 +31,22 @@ function freePort(): Promise<number> {
   });
 }
 
-/** A temp dir with a TS config serving hosted `private` (file store ./data) on `port`. */
-async function writeConfig(port: number, extra = ''): Promise<{ dir: string; file: string }> {
+/** A temp dir with a TS config whose `defineConfig({ … })` holds `body`. */
+async function writeConfigFile(body: string): Promise<{ dir: string; file: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'regctl-serve-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'registry.config.ts');
-  await writeFile(
-    file,
-    `import { defineConfig } from ${JSON.stringify(join(ROOT, 'schema/index.ts'))};
-export default defineConfig({
+  const schema = JSON.stringify(join(ROOT, 'schema/index.ts'));
+  await writeFile(file, `import { defineConfig } from ${schema};\nexport default defineConfig({${body}\n});\n`);
+  return { dir, file };
+}
+
+/** A temp dir with a TS config serving hosted `private` (file store ./data) on `port`. */
+function writeConfig(port: number, extra = ''): Promise<{ dir: string; file: string }> {
+  return writeConfigFile(`
   blobStores: [{ name: 'default', type: 'file', path: './data' }],
   repositories: [{ name: 'private', type: 'hosted', anonymous: ['pull', 'push', 'delete'] }],
-  listeners: [{ host: '127.0.0.1', port: ${port}, repository: 'private' }],${extra}
-});
-`,
-  );
-  return { dir, file };
+  listeners: [{ host: '127.0.0.1', port: ${port}, repository: 'private' }],${extra}`);
 }
 
 async function getJson(url: string): Promise<{ status: number; headers: Record<string, unknown>; body: unknown }> {
@@ -207,6 +207,24 @@ describe('node bin/regctl.mjs serve', () => {
     });
     const code = await new Promise<number | null>((resolveExit) => child.on('exit', resolveExit));
     expect(code).not.toBe(0);
-    expect(stderr).toMatch(/error/i);
+    // Not serving, so the diagnostics are placed at line:column (the security line is line 6).
+    expect(stderr).toMatch(/registry\.config\.ts:6:\d+: error security\.users\[0\]/);
+  });
+
+  it("serves a config with a warning, reporting it by exact path (line:column would cost the parser's memory)", async () => {
+    const port = await freePort();
+    const { file } = await writeConfigFile(`
+  blobStores: [{ name: 'default', type: 'file', path: './data' }],
+  repositories: [
+    { name: 'open', type: 'hosted', anonymous: ['pull'] },
+    { name: 'team', type: 'hosted', anonymous: ['pull'] },
+  ],
+  listeners: [{ host: '127.0.0.1', port: ${port}, repository: 'open', paths: ['team'] }],`);
+    const cli = await startCli(file, `http://127.0.0.1:${port}`);
+    expect(cli.output()).toMatch(
+      /registry\.config\.ts: warning listeners\[0\]\.paths\[0\]: path prefix `team` shadows/,
+    );
+    const status = await getJson(`http://127.0.0.1:${port}/-/status`);
+    expect(status.status).toBe(200);
   });
 });
