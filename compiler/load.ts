@@ -1,13 +1,16 @@
 /**
  * Finding and loading a config file: the first of `registry.config.{ts,mts,js,mjs,json,yaml,yml}`
- * in `cwd`, or `configPath`. TS/JS configs are imported by `importConfigModule` (one esbuild
- * bundle per call, so a reload sees edits to the config and to everything it imports, and its
- * metafile lists the local files for the watcher; no loader hooks). JSON/YAML are parsed with
- * `yaml`, keeping the document so diagnostics can point at line:column.
+ * in `cwd`, or `configPath`. Loading goes through a cosmiconfig explorer (the design's loader:
+ * it reads the file, treats an empty one as empty and picks the loader by extension) whose
+ * loaders are ours, because a load yields more than a value: the files to watch, and positions.
+ * TS/JS configs are imported by `importConfigModule` (one esbuild bundle per call, so a reload
+ * sees edits to the config and to everything it imports, and its metafile lists the local files
+ * for the watcher; no loader hooks). JSON/YAML are parsed with `yaml`, keeping the document so
+ * diagnostics can point at line:column. cosmiconfig's own caches are off: every load is fresh.
  */
 import { statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { extname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { cosmiconfig, type Loader } from 'cosmiconfig';
 import type { Document, LineCounter } from 'yaml';
 import { type Diagnostic, type DiagnosticPath, error } from './diagnostics.ts';
 import { ConfigImportError, type ImportedConfig, importConfigModule } from './import-config.ts';
@@ -67,20 +70,52 @@ export function findConfigFile(options: LoadOptions = {}): ConfigFileResult {
   return { ok: true, configPath };
 }
 
+/** What our cosmiconfig loaders return: the whole result, not just the value. */
+interface Loaded {
+  readonly loaded: LoadResult;
+}
+
+const MODULE_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'] as const;
+const DOCUMENT_EXTENSIONS = ['.json', '.yaml', '.yml'] as const;
+
+function createExplorer() {
+  const moduleLoader: Loader = async (file): Promise<Loaded> => ({ loaded: await loadModule(file) });
+  const documentLoader: Loader = async (file, text): Promise<Loaded> => ({ loaded: await loadDocument(file, text) });
+  return cosmiconfig('registry', {
+    searchPlaces: [...CONFIG_FILE_NAMES],
+    searchStrategy: 'none',
+    cache: false,
+    loaders: Object.fromEntries([
+      ...MODULE_EXTENSIONS.map((ext) => [ext, moduleLoader] as const),
+      ...DOCUMENT_EXTENSIONS.map((ext) => [ext, documentLoader] as const),
+    ]),
+  });
+}
+
 /** Loads the config value (not yet validated). Never throws: failures become diagnostics. */
 export async function loadConfig(options: LoadOptions = {}): Promise<LoadResult> {
   const found = findConfigFile(options);
   if (!found.ok) return { ok: false, files: [], diagnostics: found.diagnostics };
   const { configPath } = found;
-  const ext = extname(configPath);
-  if (['.json', '.yaml', '.yml'].includes(ext)) return loadDocument(configPath);
-  if (['.ts', '.mts', '.js', '.mjs', '.cts', '.cjs'].includes(ext)) return loadModule(configPath);
-  return {
+  const failed = (text: string, hint?: string): LoadResult => ({
     ok: false,
     configPath,
     files: [configPath],
-    diagnostics: [loadError([], `unsupported config file extension "${ext}"`, configPath)],
-  };
+    diagnostics: [loadError([], text, configPath, hint)],
+  });
+  let result: Awaited<ReturnType<ReturnType<typeof createExplorer>['load']>>;
+  try {
+    result = await createExplorer().load(configPath);
+  } catch (cause) {
+    // Only cosmiconfig's own failures land here (unreadable file, unknown extension): ours are results.
+    const text = message(cause);
+    if (/no loader specified/i.test(text))
+      return failed(`unsupported config file extension of ${configPath}`, `name it ${CONFIG_FILE_NAMES.join(', ')}`);
+    return failed(`could not read: ${text}`);
+  }
+  if (result === null || result.isEmpty)
+    return failed('the config file is empty', 'export default defineConfig({ … })');
+  return (result.config as Loaded).loaded;
 }
 
 function message(cause: unknown): string {
@@ -130,18 +165,7 @@ async function loadModule(configPath: string): Promise<LoadResult> {
   }
 }
 
-async function loadDocument(configPath: string): Promise<LoadResult> {
-  let text: string;
-  try {
-    text = await readFile(configPath, 'utf8');
-  } catch (cause) {
-    return {
-      ok: false,
-      configPath,
-      files: [configPath],
-      diagnostics: [loadError([], `could not read: ${message(cause)}`, configPath)],
-    };
-  }
+async function loadDocument(configPath: string, text: string): Promise<LoadResult> {
   // Loaded on demand: TS configs, the common case, do not pay for the YAML parser.
   const { LineCounter, parseDocument } = await import('yaml');
   const lineCounter = new LineCounter();

@@ -86,6 +86,22 @@ export default defineConfig({
     expect(await locateDiagnostics(file, [])).toEqual([]);
   });
 
+  it('reports an empty config file and an unsupported extension as load failures with a hint', async () => {
+    await writeFile(join(dir, 'registry.config.ts'), '  \n');
+    const empty = await buildPlan({ cwd: dir });
+    expect(empty).toMatchObject({ ok: false, stage: 'load' });
+    expect(empty.diagnostics[0]).toMatchObject({
+      code: 'load-failed',
+      message: 'the config file is empty',
+      hint: 'export default defineConfig({ … })',
+    });
+    await writeFile(join(dir, 'registry.toml'), 'listeners = []\n');
+    const toml = await buildPlan({ cwd: dir, configPath: 'registry.toml' });
+    expect(toml).toMatchObject({ ok: false, stage: 'load', files: [join(dir, 'registry.toml')] });
+    expect(toml.diagnostics[0]!.message).toBe(`unsupported config file extension of ${join(dir, 'registry.toml')}`);
+    expect(toml.diagnostics[0]!.hint).toMatch(/^name it registry\.config\.ts, /);
+  });
+
   it('reports a syntax error in a TS config as a load failure', async () => {
     await writeFile(join(dir, 'registry.config.ts'), 'export default {{{;\n');
     const result = await buildPlan({ cwd: dir });
