@@ -6,7 +6,12 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/compiler/**/*.test.ts', 'test/runtime/**/*.test.ts', 'test/schema/**/*.test.ts', 'test/cli/**/*.test.ts'],
+          include: [
+            'test/compiler/**/*.test.ts',
+            'test/runtime/**/*.test.ts',
+            'test/schema/**/*.test.ts',
+            'test/cli/**/*.test.ts',
+          ],
           testTimeout: 30_000,
         },
       },

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # scripts/test.sh - what `npm test` (and therefore CI) runs: install what the tests need, then
-# every vitest project (unit and e2e), printing vitest's summary and exiting with its code.
+# (for a full run, with no arguments) the type check and the linter, then every vitest project
+# (unit and e2e), printing vitest's summary and exiting with its code. Arguments go to vitest.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-deps.sh
+
+if [ "$#" -eq 0 ]; then
+  echo "== typecheck (tsc --noEmit) and lint (biome check)"
+  npx tsc --noEmit -p .
+  npx biome check .
+fi
 
 # No stdin in CI, and nothing may wait on a TTY.
 exec npx vitest run "$@" </dev/null
