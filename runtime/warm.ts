@@ -105,16 +105,21 @@ function matchesPlatform(entry: Platformed, wanted: string) {
   return p?.os === os && p?.architecture === architecture && (variant === undefined || p?.variant === variant);
 }
 
-async function registryFromConfig(options: WarmOptions): Promise<string> {
-  const { buildPlan } = (await import('../compiler/index.ts')) as {
-    buildPlan: (o: { configPath?: string; env?: NodeJS.ProcessEnv }) => Promise<{
-      ok: boolean;
-      plan?: { listeners: readonly { host: string; port: number; tls: unknown }[] };
-    }>;
-  };
-  const built = await buildPlan({ configPath: options.configPath, env: options.env });
-  const listener = built.ok ? built.plan?.listeners[0] : undefined;
-  if (listener === undefined) throw new Error('no --registry given and the config has no listener');
+/**
+ * The base URL of the config's first listener (`--config`, or the config found in the working
+ * directory), for `warm` without `--registry`. The compiler is imported only on this path.
+ */
+async function registryFromConfig(options: WarmOptions, env: NodeJS.ProcessEnv): Promise<string> {
+  const { buildPlan, formatDiagnostics } = await import('../compiler/index.ts');
+  const built = await buildPlan({ configPath: options.configPath, env });
+  if (!built.ok) {
+    const errors = built.diagnostics.filter((d) => d.severity === 'error');
+    throw new Error(
+      `no --registry given, and the config that would name it cannot be used:\n${formatDiagnostics(errors, 'text')}`,
+    );
+  }
+  const listener = built.plan.listeners[0];
+  if (listener === undefined) throw new Error(`no --registry given, and ${built.configPath} has no listener`);
   const host = listener.host === '0.0.0.0' || listener.host === '::' ? '127.0.0.1' : listener.host;
   return `${listener.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${listener.port}`;
 }
@@ -135,7 +140,7 @@ export async function warm(options: WarmOptions): Promise<WarmSummary> {
   if (references.length === 0) throw new Error('nothing to warm: name images or give --list FILE');
   const platform = options.platform ?? hostPlatform();
   if (!PLATFORM.test(platform)) throw new Error(`--platform ${platform}: expected OS/ARCH[/VARIANT], e.g. linux/amd64`);
-  const registry = registryUrl(options.registry ?? (await registryFromConfig(options)));
+  const registry = registryUrl(options.registry ?? (await registryFromConfig(options, env)));
   const username = options.username ?? env.REGCTL_USERNAME;
   const password = options.password ?? env.REGCTL_PASSWORD;
   const client = new UpstreamClient({

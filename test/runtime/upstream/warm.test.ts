@@ -92,6 +92,33 @@ describe('warm', () => {
     expect(registry.requests).toEqual([]);
   });
 
+  it('without --registry, pulls from the first listener of the config, or says why the config cannot name one', async () => {
+    registry.addImage('team/app', 'v1', [Buffer.from('layer')]);
+    const port = Number(new URL(registry.url).port);
+    const configPath = join(dir, 'registry.config.json');
+    const repositories = [{ name: 'private', type: 'hosted', anonymous: ['pull'] }];
+    await writeFile(
+      configPath,
+      JSON.stringify({ repositories, listeners: [{ host: '127.0.0.1', port, repository: 'private' }] }),
+    );
+    const summary = await warm({ configPath, images: ['team/app:v1'], stderr: sink().stream });
+    expect(summary).toMatchObject({ images: 1, blobs: 2, failed: [] });
+    expect(registry.count('GET', '/v2/team/app/manifests/v1')).toBe(1);
+
+    const stderr = sink().stream;
+    const missing = join(dir, 'missing.config.ts');
+    await expect(warm({ configPath: missing, images: ['app'], stderr })).rejects.toThrow(
+      `no --registry given, and the config that would name it cannot be used:\n`,
+    );
+    await expect(warm({ configPath: missing, images: ['app'], stderr })).rejects.toThrow(
+      /missing\.config\.ts does not exist/,
+    );
+    await writeFile(configPath, JSON.stringify({ repositories }));
+    await expect(warm({ configPath, images: ['app'], stderr })).rejects.toThrow(
+      `no --registry given, and ${configPath} has no listener`,
+    );
+  });
+
   it('fails an invalid reference without a request, and a manifest the registry would refuse with its reason', async () => {
     registry.addImage('old', 'v1', [Buffer.from('a')], {
       mediaType: 'application/vnd.docker.distribution.manifest.v1+json',
