@@ -12,14 +12,15 @@
  *
  * Every loop is bounded (by count or by time); nothing leaves 127.0.0.1.
  */
-import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort } from '../../test/helpers/free-port.ts';
+import { sha256 } from '../../test/helpers/oci-image.ts';
+import { startRegctl } from '../../test/helpers/regctl-server.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const { values } = parseArgs({
@@ -34,17 +35,6 @@ const RELOADS = Number(values.reloads);
 const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
 const EVERY_MS = Number(values.every);
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => ok(port));
-    });
-  });
-}
 
 function configText(port: number, extras: number): string {
   const repos = Array.from(
@@ -105,20 +95,8 @@ const port = await freePort();
 const url = `http://127.0.0.1:${port}`;
 const file = join(dir, 'registry.config.ts');
 await writeFile(file, configText(port, 0));
-const child = spawn(process.execPath, [join(REPO, 'bin/regctl.mjs'), 'serve', '--config', file], {
-  cwd: dir,
-  stdio: 'ignore',
-  env: { ...process.env, LOG_LEVEL: 'warn' },
-});
+const regctl = await startRegctl({ dir, configFile: file, ports: [port], env: { LOG_LEVEL: 'warn' } });
 try {
-  for (let i = 0; i < 300; i += 1) {
-    const ok = await fetch(`${url}/-/health`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
   // 1. write → serving
   const times: number[] = [];
   let current = await planId(url);
@@ -142,7 +120,7 @@ try {
 
   // 2. request latency, steady vs during reloads
   const blob = randomBytes(4096);
-  const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+  const digest = sha256(blob);
   const put = await fetch(`${url}/v2/bench/blobs/uploads/?digest=${digest}`, {
     method: 'POST',
     headers: { 'content-type': 'application/octet-stream' },
@@ -172,7 +150,6 @@ try {
   const ratio = percentile(during.latencies, 99) / percentile(steady.latencies, 99);
   console.log(`  p99 ratio ${ratio.toFixed(2)}× over ${rewrites} rewrites (target ≤ 2×)`);
 } finally {
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
+  await regctl.stop();
   await rm(dir, { recursive: true, force: true });
 }

@@ -6,11 +6,12 @@
  * never fail; new repositories answer right after their reload; moved listeners close; the invalid
  * config is rejected while the old plan serves; a chunked upload spans a reload; SIGHUP reloads.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/free-port.ts';
+import { sha256 } from '../helpers/oci-image.ts';
 import { REPO_ROOT, type RegctlServer, startRegctl } from '../helpers/regctl-server.ts';
 import { finishUpload, patchChunk, startUpload } from '../helpers/registry-http.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
@@ -72,10 +73,6 @@ async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000)
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error('condition not met in time');
-}
-
-function sha256(data: Buffer): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
 /** Push one small blob monolithically and read it back; returns the failure, if any. */
