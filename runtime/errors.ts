@@ -23,6 +23,8 @@ export const REGISTRY_ERROR_CODES = {
   TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
   /** Not in the OCI table, used by distribution for a chunk out of order (416). */
   RANGE_INVALID: { status: 416, message: 'invalid content range' },
+  /** Not in the OCI table, used by distribution for a bad `?n=` on a listing (400). */
+  PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested' },
   /** Not in the OCI table: the repository or an upstream cannot serve now (503). */
   UNAVAILABLE: { status: 503, message: 'service unavailable' },
   /** Not in the OCI table: an unexpected failure (500); details go to the log, never to the client. */

@@ -71,16 +71,28 @@ export function parseAccept(header: string | string[] | undefined): string[] {
     .filter((type) => type.length > 0);
 }
 
-/** `?n=&last=` of a listing; `n` absent or not a non-negative integer means "everything". */
+/** `?n=&last=` of a listing; `n` absent means "everything". */
 export interface Page {
   readonly n: number | undefined;
   readonly last: string | undefined;
 }
 
+/**
+ * Reads `?n=&last=`. An `n` that is not a non-negative decimal integer (`abc`, `-1`, `1.5`, or
+ * more digits than any listing could use) is the client's mistake and gets a 400, as distribution
+ * answers it; silently listing everything would hide it.
+ *
+ * @throws RegistryError `PAGINATION_NUMBER_INVALID`
+ */
 export function parsePage(query: URLSearchParams): Page {
   const raw = query.get('n');
-  const n = raw !== null && /^\d{1,9}$/.test(raw) ? Number(raw) : undefined;
-  return { n, last: query.get('last') ?? undefined };
+  if (raw !== null && !/^\d{1,9}$/.test(raw)) {
+    throw new RegistryError('PAGINATION_NUMBER_INVALID', {
+      message: `n=${JSON.stringify(raw).slice(1, -1)} is not a number of results: give a non-negative integer below 10^9`,
+      detail: { n: raw },
+    });
+  }
+  return { n: raw === null ? undefined : Number(raw), last: query.get('last') ?? undefined };
 }
 
 /**

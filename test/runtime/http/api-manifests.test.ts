@@ -221,6 +221,18 @@ describe('tags and catalog', () => {
     expect(next.json().repositories).toEqual(['zeta']);
     expect(next.headers.link).toBeUndefined();
   });
+
+  it('a bad ?n= on tags/list or the catalog is PAGINATION_NUMBER_INVALID (400), not the whole list', async () => {
+    await putManifest('app', 'v1', manifest());
+    for (const n of ['abc', '-1', '1.5', '', '1e3', '1234567890']) {
+      for (const url of [`/v2/app/tags/list?n=${n}`, `/v2/_catalog?n=${n}`]) {
+        const res = await h.app.inject({ method: 'GET', url });
+        expect(res.statusCode, url).toBe(400);
+        expect(res.json().errors[0]).toMatchObject({ code: 'PAGINATION_NUMBER_INVALID', detail: { n } });
+        expect(res.json().errors[0].message).toMatch(/is not a number of results/);
+      }
+    }
+  });
 });
 
 describe('auth', () => {
