@@ -2,7 +2,8 @@
  * Replays the OCI distribution-spec conformance suite of the spec repository's main branch (the
  * rewritten runner: `conformance/run.go`, `api.go`, `testdata.go`) against a real `regctl serve`
  * of `examples/minimal`, with its default settings (OCI_REPO1=conformance/repo1,
- * OCI_REPO2=conformance/repo2, every API and data set enabled except sparse manifests and sha512).
+ * OCI_REPO2=conformance/repo2, every API and data set enabled except sparse manifests; the sha512
+ * variants are in `oci-conformance-main-sha512.test.ts`).
  *
  * Written from a reading of that runner, not copied. This file is its first half, in its order:
  * ping, empty repository, the blob APIs (post only, post+put, chunked single/multi/out-of-order
