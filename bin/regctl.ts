@@ -40,10 +40,11 @@ Exit: 0 ok, 1 invalid config, 2 could not load.`,
   schema: `Usage: regctl schema
 
 Prints the JSON Schema of the config (also checked in as schema/config.schema.json).`,
-  serve: `Usage: regctl serve [--config PATH] [--watch | --no-watch]
+  serve: `Usage: regctl serve [--config PATH] [--watch | --no-watch] [--watch-poll]
 
-Runs the registry described by the config; with --watch, recompiles and swaps the plan when the
-config or a file it imports changes.`,
+Runs the registry described by the config; with --watch (the default), recompiles and swaps the
+plan when the config or a file it imports changes. --watch-poll checks the files every second
+instead of relying on change notifications (network file systems, some container volumes).`,
   warm: `Usage: regctl warm [--config PATH] [--registry URL] [--list FILE] [--concurrency N] [--platform OS/ARCH] [--all] [IMAGE…]
 
 Pulls images through the registry so proxy caches hold them.`,
@@ -148,11 +149,15 @@ async function serve(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     allowNegative: true,
-    options: { config: { type: 'string', short: 'c' }, watch: { type: 'boolean', default: true } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      watch: { type: 'boolean', default: true },
+      'watch-poll': { type: 'boolean', default: false },
+    },
   });
   const { serve, ServeError } = await import('../runtime/serve.ts');
   try {
-    await serve({ configPath: values.config, watch: values.watch });
+    await serve({ configPath: values.config, watch: values.watch, watchPolling: values['watch-poll'] });
   } catch (cause) {
     if (!(cause instanceof ServeError)) throw cause;
     // serve() printed the diagnostics and chose the code (2: could not load, 1: invalid or failed to start).

@@ -7,13 +7,21 @@
  * *folders* that hold the files and filters events by path: a rename-replace then shows up as one
  * `add`/`change` of the watched path, whatever the editor or tool did.
  *
+ * How a folder is watched: by default with the kernel's notifications (`fs.watch`, inotify on
+ * Linux), filtered by the file name each event carries, so a busy file beside the config (an
+ * access log written there on every request) costs one ignored callback and no system call.
+ * chokidar's folder watch, used here before, stats every watched file of the folder on any event
+ * in it: two thread-pool calls and a rescan per log write (measured: ~35 % of the CPU of a manifest
+ * GET when the log sat beside the config). On file systems without notifications (NFS, some
+ * container volumes) `usePolling` polls with chokidar, whose polling stats only the watched paths.
+ *
  * Bursts (a checkout touching ten files, an editor's write-then-rename) are debounced into one
  * notification. The set of watched files is replaced after each reload, since the imports may have
  * changed with the config.
  */
-import { realpathSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { type FSWatcher, watch } from 'chokidar';
+import { type FSWatcher as NodeWatcher, realpathSync, watch as watchFolder } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { watch as watchWithChokidar } from 'chokidar';
 
 export interface ConfigWatcherOptions {
   /** Absolute or relative paths of the files to watch (the config first, then its imports). */
@@ -22,8 +30,10 @@ export interface ConfigWatcherOptions {
   onChange: (paths: string[]) => void;
   /** Quiet time that ends a burst, in milliseconds. */
   debounceMs?: number;
-  /** Polling instead of inotify (network filesystems, some container volumes). */
+  /** Polling instead of notifications: network file systems, some container volumes. */
   usePolling?: boolean;
+  /** How often polling checks the files, in milliseconds (default 1000). */
+  pollIntervalMs?: number;
   /**
    * How often to check whether a watched folder is reached through a symlink that now points
    * elsewhere (git-sync swaps `current` → a new worktree), in milliseconds; 0 turns it off.
@@ -40,37 +50,90 @@ function realpathOrSelf(path: string): string {
   }
 }
 
+/** Watches whole folders (not their subfolders) and says which path in them changed. */
+interface FolderWatch {
+  add(dir: string): void;
+  remove(dir: string): void;
+  /** Resolves once the folders added so far report changes. */
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Kernel notifications, one `fs.watch` per folder; every event names its file, nothing is stat'ed. */
+function notificationWatch(onPath: (path: string) => void): FolderWatch {
+  const watches = new Map<string, NodeWatcher>();
+  const remove = (dir: string) => {
+    watches.get(dir)?.close();
+    watches.delete(dir);
+  };
+  return {
+    add(dir) {
+      if (watches.has(dir)) return;
+      let handle: NodeWatcher;
+      try {
+        handle = watchFolder(dir, (_event, name) => {
+          if (name !== null) onPath(join(dir, name.toString()));
+        });
+      } catch {
+        return; // A folder that is gone (a git-sync worktree swap) is added again by setFiles or the symlink check.
+      }
+      handle.on('error', () => remove(dir));
+      watches.set(dir, handle);
+    },
+    remove,
+    ready: () => Promise.resolve(),
+    async close() {
+      for (const dir of [...watches.keys()]) remove(dir);
+    },
+  };
+}
+
+/** chokidar's polling: stats the watched paths every `intervalMs`, for file systems without notifications. */
+function pollingWatch(
+  onPath: (path: string) => void,
+  isWatched: (path: string) => boolean,
+  intervalMs: number,
+): FolderWatch {
+  const watcher = watchWithChokidar([], {
+    ignoreInitial: true,
+    depth: 0,
+    usePolling: true,
+    interval: intervalMs,
+    ignored: (path, stats) => stats?.isFile() === true && !isWatched(resolve(path)),
+  });
+  const ready = new Promise<void>((resolveReady) => watcher.once('ready', () => resolveReady()));
+  for (const event of ['add', 'change', 'unlink'] as const) watcher.on(event, (path: string) => onPath(resolve(path)));
+  watcher.on('error', () => {
+    // A folder that disappears is re-added by setFiles or the symlink check.
+  });
+  return {
+    add: (dir) => void watcher.add(dir),
+    remove: (dir) => void watcher.unwatch(dir),
+    ready: () => ready,
+    close: () => watcher.close(),
+  };
+}
+
 export class ConfigWatcher {
   #files = new Set<string>();
   #dirs = new Set<string>();
   /** Where each watched folder resolved to at the last check. */
   #targets = new Map<string, string>();
   #symlinkTimer: NodeJS.Timeout | undefined;
-  #watcher: FSWatcher;
+  readonly #folders: FolderWatch;
   #pending = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   readonly #onChange: (paths: string[]) => void;
   readonly #debounceMs: number;
-  readonly #ready: Promise<void>;
 
   constructor(options: ConfigWatcherOptions) {
     this.#onChange = options.onChange;
     this.#debounceMs = options.debounceMs ?? 75;
-    this.#watcher = watch([], {
-      ignoreInitial: true,
-      depth: 0,
-      usePolling: options.usePolling ?? false,
-      // Only events of the files we track matter; ignore the rest of each folder cheaply.
-      ignored: (path, stats) => stats?.isFile() === true && !this.#files.has(resolve(path)),
-    });
-    this.#ready = new Promise((resolveReady) => this.#watcher.once('ready', () => resolveReady()));
-    for (const event of ['add', 'change', 'unlink'] as const) {
-      this.#watcher.on(event, (path: string) => this.#record(resolve(path)));
-    }
-    this.#watcher.on('error', () => {
-      // A folder that disappears (e.g. a git-sync worktree swap) is re-added by setFiles on reload.
-    });
+    const record = (path: string) => this.#record(path);
+    this.#folders = options.usePolling
+      ? pollingWatch(record, (path) => this.#files.has(path), options.pollIntervalMs ?? 1000)
+      : notificationWatch(record);
     this.setFiles(options.files);
     const every = options.symlinkCheckMs ?? 1000;
     if (every > 0) {
@@ -81,7 +144,7 @@ export class ConfigWatcher {
 
   /** Resolves when the initial scan is done and changes from now on are reported. */
   ready(): Promise<void> {
-    return this.#ready;
+    return this.#folders.ready();
   }
 
   /** The files currently watched, absolute. */
@@ -96,8 +159,8 @@ export class ConfigWatcher {
     const dirs = new Set([...this.#files].map((file) => dirname(file)));
     const added = [...dirs].filter((dir) => !this.#dirs.has(dir));
     const removed = [...this.#dirs].filter((dir) => !dirs.has(dir));
-    if (added.length > 0) this.#watcher.add(added);
-    if (removed.length > 0) this.#watcher.unwatch(removed);
+    for (const dir of added) this.#folders.add(dir);
+    for (const dir of removed) this.#folders.remove(dir);
     this.#dirs = dirs;
     this.#targets = new Map([...dirs].map((dir) => [dir, realpathOrSelf(dir)]));
   }
@@ -106,7 +169,7 @@ export class ConfigWatcher {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#symlinkTimer) clearInterval(this.#symlinkTimer);
-    await this.#watcher.close();
+    await this.#folders.close();
   }
 
   /**
@@ -119,8 +182,8 @@ export class ConfigWatcher {
       const now = realpathOrSelf(dir);
       if (now === before) continue;
       this.#targets.set(dir, now);
-      this.#watcher.unwatch(dir);
-      this.#watcher.add(dir);
+      this.#folders.remove(dir);
+      this.#folders.add(dir);
       for (const file of this.#files) if (dirname(file) === dir) this.#record(file);
     }
   }

@@ -26,6 +26,8 @@ export interface ServeOptions {
   readonly watch?: boolean;
   /** Quiet time that ends a burst of file changes before a reload (default 50 ms). */
   readonly watchDebounceMs?: number;
+  /** Poll the config's files (every second) instead of kernel notifications: NFS, some volumes. */
+  readonly watchPolling?: boolean;
   readonly env?: NodeJS.ProcessEnv;
   readonly log?: FastifyBaseLogger;
   /** Install SIGTERM/SIGINT handlers that close the server (default true). */
@@ -150,6 +152,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     ? new ConfigWatcher({
         files: built.files,
         debounceMs: options.watchDebounceMs ?? 50,
+        usePolling: options.watchPolling ?? false,
         onChange: (paths) => void reloader.trigger(`changed: ${paths.join(', ')}`),
       })
     : undefined;

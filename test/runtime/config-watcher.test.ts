@@ -1,13 +1,16 @@
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigWatcher } from '../../runtime/config-watcher.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
+
+/** The mode under test (see the describe.each below). */
+let usePolling = false;
 
 async function setup(debounceMs = 50) {
   const dir = await mkdtemp(join(tmpdir(), 'regctl-watch-'));
@@ -19,6 +22,8 @@ async function setup(debounceMs = 50) {
   const watcher = new ConfigWatcher({
     files: [config, imported],
     debounceMs,
+    usePolling,
+    pollIntervalMs: 50,
     onChange: (paths) => batches.push(paths),
   });
   await watcher.ready();
@@ -39,7 +44,14 @@ async function waitFor(check: () => boolean, timeoutMs = 3000): Promise<void> {
   }
 }
 
-describe('ConfigWatcher', () => {
+describe.each([
+  ['kernel notifications', false],
+  ['polling', true],
+])('ConfigWatcher with %s', (_mode, polling) => {
+  beforeEach(() => {
+    usePolling = polling;
+  });
+
   it('reports an in-place edit of the config', async () => {
     const { config, batches } = await setup();
     await writeFile(config, 'export default { changed: true }\n');
@@ -107,6 +119,8 @@ describe('ConfigWatcher', () => {
       files: [config],
       debounceMs: 50,
       symlinkCheckMs: 100,
+      usePolling,
+      pollIntervalMs: 50,
       onChange: (p) => batches.push(p),
     });
     await watcher.ready();
