@@ -14,8 +14,8 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildImage } from '../../test/helpers/oci-image.ts';
 import { TmpDirs } from '../../test/helpers/tmp.ts';
+import { runAb } from './lib/ab.ts';
 import { BlobFactory, MiB } from './lib/blobs.ts';
-import { runLoadInChild } from './lib/load-child.ts';
 import { RegistryClient } from './lib/registry-client.ts';
 import { readRss, sampleRss } from './lib/rss.ts';
 import { BENCH_USER, fetchBearerToken, startHostedServers } from './lib/servers.ts';
@@ -160,7 +160,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       await seedImage(clients.distribution, 'bench/app');
       await seedImage(securedClient, 'secured/bench/app');
 
-      // The load client runs in its own process: wrk for GET, a child Node process for HEAD
+      // The load client runs in its own process: wrk for GET, ApacheBench (`ab -k -i`) for HEAD
       // (wrk 4.1 waits for a body after a HEAD answer with Content-Length). Both registries get
       // the same client for the same metric.
       const load = (
@@ -179,16 +179,14 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
               seconds: loadSeconds,
               warmupSeconds: 1,
             })
-          : runLoadInChild({
+          : runAb({
               origin: client.origin,
               connections: CONCURRENCY,
               method,
               path,
               headers: { ...client.headers, ...headers },
-              expectStatus: 200,
-              maxRequests: 200_000,
-              maxSeconds: loadSeconds,
-              warmup: 400,
+              seconds: loadSeconds,
+              warmupRequests: 400,
             });
       const accept = { accept: OCI_MANIFEST };
       const latencyRows = async (
@@ -198,7 +196,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
         headers: Record<string, string>,
       ) => {
         log(
-          `${what}: ${method === 'GET' ? 'wrk' : 'child node client'}, ${CONCURRENCY} connections, ${loadSeconds} s after a warm-up`,
+          `${what}: ${method === 'GET' ? 'wrk' : 'ab -k -i'}, ${CONCURRENCY} connections, ${loadSeconds} s after a warm-up`,
         );
         const d = await load(clients.distribution, method, path, headers);
         const r = await load(clients.regctl, method, path, headers);
