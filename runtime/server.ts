@@ -39,13 +39,15 @@ export function createRegistryApp(options: RegistryAppOptions): FastifyInstance 
   }) as unknown as FastifyInstance;
 
   app.decorateRequest('regctl', null);
-  app.addHook('onRequest', async (request, reply) => {
+  // Both hooks take `done` rather than being async: no promise per request for synchronous work.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header(API_VERSION_HEADER, API_VERSION);
     const lease = options.holder.acquire();
     request.regctl = { lease };
     reply.raw.once('close', lease.release);
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const length = reply.getHeader('content-length');
     request.log.info(
       {
@@ -59,6 +61,7 @@ export function createRegistryApp(options: RegistryAppOptions): FastifyInstance 
       },
       'request',
     );
+    done();
   });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   app.setNotFoundHandler((request, reply) => notFound(request, reply));

@@ -11,18 +11,24 @@ import { RegistryError } from '../errors.ts';
 import { AccessPolicy, coversAll } from './access.ts';
 import { type BasicAuthenticator, parseBasicAuthorization } from './basic.ts';
 import { type BearerError, formatBasicChallenge, formatBearerChallenge, formatScope, tokenRealm } from './challenge.ts';
-import { parseScopes, type TokenAccess, type TokenService, type VerifiedToken } from './token.ts';
+import { parseScopes, type TokenAccess, type TokenService, type TokenVerdict, type VerifiedToken } from './token.ts';
 import type { AccessController, AuthRequest, AuthScope, Principal, TokenQuery, TokenResponse } from './types.ts';
 import type { ResolvedUser } from './users.ts';
 
 /** Most repository scopes honoured in one token request; the rest are ignored. */
 const MAX_SCOPES = 100;
 
+const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i;
+const BASIC = /^basic[ \t]/i;
+
 type Authenticated =
   | { readonly kind: 'anonymous' }
   | { readonly kind: 'basic'; readonly user: ResolvedUser }
   | { readonly kind: 'bearer'; readonly user: ResolvedUser | null; readonly token: VerifiedToken }
   | { readonly kind: 'invalid'; readonly scheme: 'basic' | 'bearer' | 'other' };
+
+const ANONYMOUS: Authenticated = { kind: 'anonymous' };
+const INVALID_BASIC: Authenticated = { kind: 'invalid', scheme: 'basic' };
 
 /** What a controller is assembled from; secrets already resolved by `createAccessController`. */
 export interface ControllerParts {
@@ -46,7 +52,7 @@ export class PlanAccessController implements AccessController {
   }
 
   async authorize(request: AuthRequest, scope: AuthScope): Promise<Principal> {
-    const who = await this.#authenticate(request);
+    const who = this.#authenticateCached(request) ?? (await this.#authenticate(request));
     if (who.kind === 'invalid') {
       throw this.#unauthorized(request, scope, who.scheme === 'bearer' ? 'invalid_token' : undefined);
     }
@@ -90,7 +96,7 @@ export class PlanAccessController implements AccessController {
     }
     let user: ResolvedUser | null = null;
     const header = authorizationOf(request);
-    if (header !== undefined && /^basic[ \t]/i.test(header)) {
+    if (header !== undefined && BASIC.test(header)) {
       const who = await this.#basic(header, request.ip);
       if (who.kind !== 'basic') {
         throw new RegistryError('UNAUTHORIZED', {
@@ -143,27 +149,51 @@ export class PlanAccessController implements AccessController {
     this.#parts.tokens?.clear();
   }
 
+  /**
+   * The request's identity without waiting, when that needs no new verification: no credentials,
+   * or credentials whose check is cached and concluded (the common case: a client re-sending what
+   * it logged in with). Undefined sends the request through {@link #authenticate}.
+   */
+  #authenticateCached(request: AuthRequest): Authenticated | undefined {
+    const header = authorizationOf(request);
+    if (header === undefined || header.trim() === '') return ANONYMOUS;
+    if (BASIC.test(header)) {
+      const credentials = parseBasicAuthorization(header);
+      const result = credentials === 'malformed' ? undefined : this.#parts.basic.verifyCached(credentials, request.ip);
+      if (result === undefined) return undefined;
+      return result.ok ? { kind: 'basic', user: result.user } : INVALID_BASIC;
+    }
+    const bearer = BEARER.exec(header);
+    if (bearer === null || this.#parts.tokens === null) return undefined;
+    const verdict = this.#parts.tokens.verifyCached(bearer[1]!);
+    return verdict === undefined ? undefined : this.#fromVerdict(verdict, request.ip);
+  }
+
   async #authenticate(request: AuthRequest): Promise<Authenticated> {
     const header = authorizationOf(request);
-    if (header === undefined || header.trim() === '') return { kind: 'anonymous' };
-    if (/^basic[ \t]/i.test(header)) return this.#basic(header, request.ip);
-    const bearer = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+    if (header === undefined || header.trim() === '') return ANONYMOUS;
+    if (BASIC.test(header)) return this.#basic(header, request.ip);
+    const bearer = BEARER.exec(header);
     if (bearer && this.#parts.tokens !== null) {
-      const verdict = await this.#parts.tokens.verify(bearer[1]!);
-      if (!verdict.ok) {
-        this.#parts.log.info({ ip: request.ip, reason: verdict.reason }, 'bearer token refused');
-        return { kind: 'invalid', scheme: 'bearer' };
-      }
-      const subject = verdict.token.subject;
-      const user = subject === null ? null : (this.#parts.users.get(subject) ?? null);
-      if (subject !== null && user === null) {
-        this.#parts.log.info({ ip: request.ip, user: subject, reason: 'unknown user' }, 'bearer token refused');
-        return { kind: 'invalid', scheme: 'bearer' };
-      }
-      return { kind: 'bearer', user, token: verdict.token };
+      return this.#fromVerdict(await this.#parts.tokens.verify(bearer[1]!), request.ip);
     }
     this.#parts.log.info({ ip: request.ip, scheme: header.split(/[ \t]/, 1)[0] }, 'unsupported authorization scheme');
     return { kind: 'invalid', scheme: bearer ? 'bearer' : 'other' };
+  }
+
+  /** What a token verdict makes of the request; refusals are logged (never the token). */
+  #fromVerdict(verdict: TokenVerdict, ip: string): Authenticated {
+    if (!verdict.ok) {
+      this.#parts.log.info({ ip, reason: verdict.reason }, 'bearer token refused');
+      return { kind: 'invalid', scheme: 'bearer' };
+    }
+    const subject = verdict.token.subject;
+    const user = subject === null ? null : (this.#parts.users.get(subject) ?? null);
+    if (subject !== null && user === null) {
+      this.#parts.log.info({ ip, user: subject, reason: 'unknown user' }, 'bearer token refused');
+      return { kind: 'invalid', scheme: 'bearer' };
+    }
+    return { kind: 'bearer', user, token: verdict.token };
   }
 
   async #basic(header: string, ip: string): Promise<Authenticated> {
@@ -173,7 +203,7 @@ export class PlanAccessController implements AccessController {
       return { kind: 'invalid', scheme: 'basic' };
     }
     const result = await this.#parts.basic.verify(credentials, ip);
-    return result.ok ? { kind: 'basic', user: result.user } : { kind: 'invalid', scheme: 'basic' };
+    return result.ok ? { kind: 'basic', user: result.user } : INVALID_BASIC;
   }
 
   #unauthorized(request: AuthRequest, scope: AuthScope, error?: BearerError): RegistryError {

@@ -72,6 +72,12 @@ type InternalVerdict =
   | { readonly ok: true; readonly token: VerifiedToken; readonly expiresAtMs: number }
   | { readonly ok: false; readonly reason: string };
 
+/** A cached verification: its promise, and its verdict once settled (see `verifyCached`). */
+interface Verification {
+  readonly promise: Promise<InternalVerdict>;
+  verdict?: InternalVerdict;
+}
+
 /** Where a {@link TokenService} finds its key, logs, and tells the time. */
 export interface TokenServiceOptions {
   readonly env: NodeJS.ProcessEnv;
@@ -92,7 +98,7 @@ export class TokenService {
   readonly #plan: SecurityPlan['token'];
   readonly #key: Uint8Array;
   readonly #now: () => number;
-  readonly #cache: CredentialCache<Promise<InternalVerdict>>;
+  readonly #cache: CredentialCache<Verification>;
 
   /** @throws AuthSetupError `AUTH_ENV_MISSING` when the signing key's variable is unset or empty. */
   constructor(plan: SecurityPlan['token'], options: TokenServiceOptions) {
@@ -135,13 +141,36 @@ export class TokenService {
   /** Checks a token (cached under a keyed hash of it); never rejects for a bad token: resolves `{ ok: false }`. */
   async verify(token: string): Promise<TokenVerdict> {
     const key = this.#cache.keyOf(token);
-    const { value, hit } = this.#cache.getOrCreate(key, () => this.#verify(token));
-    const verdict = await value;
+    const { value, hit } = this.#cache.getOrCreate(key, () => this.#start(token));
+    const verdict = await value.promise;
     if (!hit) {
       if (verdict.ok) this.#cache.expireWithin(key, verdict.expiresAtMs - this.#now());
       else this.#cache.markFailed(key);
     }
     return verdict.ok ? { ok: true, token: verdict.token } : verdict;
+  }
+
+  /**
+   * The cached verdict on a token, synchronously, when an earlier verification of it has
+   * concluded and is still cached (an accepted token never past its expiry); undefined otherwise
+   * (then call {@link verify}).
+   */
+  verifyCached(token: string): TokenVerdict | undefined {
+    const verdict = this.#cache.get(this.#cache.keyOf(token))?.verdict;
+    if (verdict === undefined) return undefined;
+    if (!verdict.ok) return verdict;
+    return verdict.expiresAtMs > this.#now() ? { ok: true, token: verdict.token } : undefined;
+  }
+
+  #start(token: string): Verification {
+    const verification: Verification = { promise: this.#verify(token) };
+    verification.promise.then(
+      (verdict) => {
+        verification.verdict = verdict;
+      },
+      () => {},
+    );
+    return verification;
   }
 
   clear(): void {

@@ -12,7 +12,7 @@ import { isRegistryError, isStorageError, RegistryError } from '../errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest, UploadState } from '../storage/blob-store.ts';
 import { isDigest } from '../storage/digest.ts';
 import type { ContentCache } from './hosted-cache.ts';
-import type { HostedMetadata } from './hosted-metadata.ts';
+import type { CachedHostedMetadata } from './hosted-meta-cache.ts';
 import type { BlobResponse, UploadStatus } from './repository.ts';
 
 /** What an upload session records as its `owner`. */
@@ -25,11 +25,15 @@ export interface UploadOwner {
 export class HostedBlobs {
   readonly #repository: string;
   readonly #store: BlobStore;
-  readonly #meta: HostedMetadata;
+  readonly #meta: CachedHostedMetadata;
   readonly #cache: ContentCache | undefined;
 
-  /** `cache` holds blob sizes by digest (immutable); links are always read from the store. */
-  constructor(repository: string, store: BlobStore, meta: HostedMetadata, cache?: ContentCache) {
+  /**
+   * `cache` holds blob sizes by digest (immutable). Links come from `meta`'s short-lived cache for
+   * reads that answer a pull ({@link stat}, {@link get}) and from the store for everything that
+   * decides a write (a pushed manifest's references, a delete, a mount).
+   */
+  constructor(repository: string, store: BlobStore, meta: CachedHostedMetadata, cache?: ContentCache) {
     this.#repository = repository;
     this.#store = store;
     this.#meta = meta;
@@ -50,10 +54,15 @@ export class HostedBlobs {
     return (await this.#meta.isBlobLinked(image, digest)) && (await this.#statStored(digest)) !== undefined;
   }
 
-  /** Throws BLOB_UNKNOWN unless `digest` is linked in `image` (and present). */
-  async stat(image: string, digest: Digest): Promise<BlobInfo> {
-    const info =
-      isDigest(digest) && (await this.#meta.isBlobLinked(image, digest)) ? await this.#statStored(digest) : undefined;
+  /**
+   * Throws BLOB_UNKNOWN unless `digest` is linked in `image` (and present). A pull (`fresh` false)
+   * may see the link as it was up to the metadata cache's bound ago; a delete asks the store.
+   */
+  async stat(image: string, digest: Digest, fresh = false): Promise<BlobInfo> {
+    const linked =
+      isDigest(digest) &&
+      (await (fresh ? this.#meta.isBlobLinked(image, digest) : this.#meta.cachedBlobLinked(image, digest)));
+    const info = linked ? await this.#statStored(digest) : undefined;
     if (info === undefined) {
       throw new RegistryError('BLOB_UNKNOWN', {
         message: `blob ${digest} is not in ${image} of repository ${this.#repository}`,
@@ -81,7 +90,7 @@ export class HostedBlobs {
 
   /** Removes the link; the bytes stay (other images may link them; garbage collection is separate). */
   async unlink(image: string, digest: Digest): Promise<void> {
-    await this.stat(image, digest);
+    await this.stat(image, digest, true);
     await this.#meta.unlinkBlob(image, digest);
   }
 

@@ -3,8 +3,10 @@
  *
  * All state lives in the store (blobs, and the image metadata of `hosted-metadata.ts`: tags, manifest and
  * layer links, referrers, the catalog), so replicas sharing a store see the same repository and a
- * restart loses nothing. The instance itself holds only its plan, store, logger and a cache of
- * immutable content (hosted-cache.ts).
+ * restart loses nothing. The instance itself holds only its plan, store, logger, a cache of
+ * immutable content (hosted-cache.ts) and a short-lived cache of what pulls read (tags, links:
+ * hosted-meta-cache.ts, which states the consistency guarantee). Pushes, deletes and the redeploy
+ * check always read the store.
  *
  * Write order makes every intermediate state harmless to readers: a manifest's bytes are stored
  * (verified by digest) before it is linked, it is linked before its referrer entry, and the tag
@@ -21,7 +23,8 @@ import type { BlobInfo, BlobStore, ByteRange, Digest } from '../storage/blob-sto
 import { isDigest } from '../storage/digest.ts';
 import { HostedBlobs } from './hosted-blobs.ts';
 import { ContentCache } from './hosted-cache.ts';
-import { type HostedMetadata, openHostedMetadata } from './hosted-metadata.ts';
+import { CachedHostedMetadata, type MetadataCacheOptions } from './hosted-meta-cache.ts';
+import { openHostedMetadata } from './hosted-metadata.ts';
 import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest, referrerDescriptor } from './manifest.ts';
 import type { BlobResponse, Descriptor, Manifest, Repository, UploadStatus } from './repository.ts';
 import { toRegistryError } from './storage-errors.ts';
@@ -30,6 +33,8 @@ import { toRegistryError } from './storage-errors.ts';
 export interface HostedRepositoryDeps {
   readonly store: BlobStore;
   readonly log: FastifyBaseLogger;
+  /** Bounds of the pull-side metadata cache (hosted-meta-cache.ts); defaults: 1 s, 10 000 entries. */
+  readonly metadataCache?: MetadataCacheOptions;
 }
 
 /** A manifest's bytes, or undefined when there are more than {@link MAX_MANIFEST_BYTES}. */
@@ -60,9 +65,10 @@ export class HostedRepository implements Repository {
   readonly plan: HostedRepositoryPlan;
   readonly #store: BlobStore;
   readonly #log: FastifyBaseLogger;
-  readonly #meta: HostedMetadata;
+  /** Reads through its interface go to the store; pulls use its `cached*` reads. */
+  readonly #meta: CachedHostedMetadata;
   readonly #blobs: HostedBlobs;
-  /** Manifest bodies and blob sizes by digest (immutable); tags and links are always read. */
+  /** Manifest bodies and blob sizes by digest (immutable). */
   readonly #cache = new ContentCache();
 
   constructor(plan: HostedRepositoryPlan, deps: HostedRepositoryDeps) {
@@ -70,7 +76,7 @@ export class HostedRepository implements Repository {
     this.plan = plan;
     this.#store = deps.store;
     this.#log = deps.log;
-    this.#meta = openHostedMetadata(deps.store, plan.name);
+    this.#meta = new CachedHostedMetadata(openHostedMetadata(deps.store, plan.name), deps.metadataCache);
     this.#blobs = new HostedBlobs(plan.name, deps.store, this.#meta, this.#cache);
   }
 
@@ -81,8 +87,12 @@ export class HostedRepository implements Repository {
    */
   async getManifest(image: string, reference: string): Promise<Manifest> {
     return this.#run('getManifest', 'read', async () => {
-      const digest = await this.#resolve(image, reference);
-      const link = digest === undefined ? undefined : await this.#meta.getManifestLink(image, digest);
+      const digest = isDigest(reference)
+        ? reference
+        : TAG.test(reference)
+          ? await this.#meta.cachedTag(image, reference)
+          : undefined;
+      const link = digest === undefined ? undefined : await this.#meta.cachedManifestLink(image, digest);
       if (digest === undefined || link === undefined) {
         throw new RegistryError('MANIFEST_UNKNOWN', {
           message: `manifest ${reference} of ${image} is not in repository ${this.name}`,

@@ -14,8 +14,8 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildImage } from '../../test/helpers/oci-image.ts';
 import { TmpDirs } from '../../test/helpers/tmp.ts';
+import { runAb } from './lib/ab.ts';
 import { BlobFactory, MiB } from './lib/blobs.ts';
-import { runLoadInChild } from './lib/load-child.ts';
 import { RegistryClient } from './lib/registry-client.ts';
 import { readRss, sampleRss } from './lib/rss.ts';
 import { BENCH_USER, fetchBearerToken, startHostedServers } from './lib/servers.ts';
@@ -160,7 +160,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       await seedImage(clients.distribution, 'bench/app');
       await seedImage(securedClient, 'secured/bench/app');
 
-      // The load client runs in its own process: wrk for GET, a child Node process for HEAD
+      // The load client runs in its own process: wrk for GET, ApacheBench (`ab -k -i`) for HEAD
       // (wrk 4.1 waits for a body after a HEAD answer with Content-Length). Both registries get
       // the same client for the same metric.
       const load = (
@@ -179,16 +179,14 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
               seconds: loadSeconds,
               warmupSeconds: 1,
             })
-          : runLoadInChild({
+          : runAb({
               origin: client.origin,
               connections: CONCURRENCY,
               method,
               path,
               headers: { ...client.headers, ...headers },
-              expectStatus: 200,
-              maxRequests: 200_000,
-              maxSeconds: loadSeconds,
-              warmup: 400,
+              seconds: loadSeconds,
+              warmupRequests: 400,
             });
       const accept = { accept: OCI_MANIFEST };
       const latencyRows = async (
@@ -198,7 +196,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
         headers: Record<string, string>,
       ) => {
         log(
-          `${what}: ${method === 'GET' ? 'wrk' : 'child node client'}, ${CONCURRENCY} connections, ${loadSeconds} s after a warm-up`,
+          `${what}: ${method === 'GET' ? 'wrk' : 'ab -k -i'}, ${CONCURRENCY} connections, ${loadSeconds} s after a warm-up`,
         );
         const d = await load(clients.distribution, method, path, headers);
         const r = await load(clients.regctl, method, path, headers);
@@ -226,38 +224,46 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       const anonymous = await latencyRows('manifest GET by tag', 'GET', '/v2/bench/app/manifests/1', accept);
       await latencyRows('blob HEAD', 'HEAD', `/v2/bench/app/blobs/${image.layers[0]!.digest}`, {});
 
-      log('authenticated manifest GET (Basic, then Bearer) on regctl');
-      const basicRun = await load(securedClient, 'GET', '/v2/secured/bench/app/manifests/1', accept);
-      rows.push({
-        metric: 'manifest GET, Basic auth vs anonymous (regctl)',
-        unit: 'req/s',
-        regctl: basicRun.rps,
-        baseline: anonymous.rps,
-        ratio: basicRun.rps / anonymous.rps,
-        target: '≥ 0.9× (within 10%)',
-        pass: basicRun.rps / anonymous.rps >= 0.9,
-      });
+      // Authenticated against anonymous: the loops run back to back, so the machine's drift between
+      // them would weigh as much as authentication itself. Two rounds in opposite orders, the best
+      // of each, as for the throughputs.
       const token = await fetchBearerToken(
         servers.regctl.url,
         '/v2/secured/bench/app/manifests/1',
         'repository:secured/bench/app:pull',
         basic,
       );
+      const secured = '/v2/secured/bench/app/manifests/1';
+      type Variant = [name: string, run: () => ReturnType<typeof load>];
+      const variants: Variant[] = [
+        ['anonymous', () => load(clients.regctl, 'GET', '/v2/bench/app/manifests/1', accept)],
+        ['Basic auth', () => load(securedClient, 'GET', secured, accept)],
+      ];
       if (token) {
-        const bearerRun = await load(clients.regctl, 'GET', '/v2/secured/bench/app/manifests/1', {
-          ...accept,
-          authorization: `Bearer ${token}`,
-        });
+        const bearer = { ...accept, authorization: `Bearer ${token}` };
+        variants.push(['Bearer token', () => load(clients.regctl, 'GET', secured, bearer)]);
+      }
+      log(`authenticated manifest GET on regctl: ${variants.map(([name]) => name).join(', ')}, two rounds`);
+      const best = new Map<string, number>();
+      for (const round of [0, 1]) {
+        for (const [name, run] of round === 0 ? variants : [...variants].reverse()) {
+          best.set(name, Math.max(best.get(name) ?? 0, (await run()).rps));
+        }
+      }
+      const anonymousBest = best.get('anonymous') ?? anonymous.rps;
+      for (const [name] of variants.slice(1)) {
+        const rps = best.get(name) ?? 0;
         rows.push({
-          metric: 'manifest GET, Bearer token vs anonymous (regctl)',
+          metric: `manifest GET, ${name} vs anonymous (regctl, best of 2 rounds each)`,
           unit: 'req/s',
-          regctl: bearerRun.rps,
-          baseline: anonymous.rps,
-          ratio: bearerRun.rps / anonymous.rps,
+          regctl: rps,
+          baseline: anonymousBest,
+          ratio: rps / anonymousBest,
           target: '≥ 0.9× (within 10%)',
-          pass: bearerRun.rps / anonymous.rps >= 0.9,
+          pass: rps / anonymousBest >= 0.9,
         });
-      } else {
+      }
+      if (!token) {
         notes.push(
           'Bearer token row skipped: the secured repository did not challenge with Bearer or the token endpoint refused',
         );

@@ -40,6 +40,11 @@ export interface RegctlServerOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra arguments after `serve --config FILE` (e.g. `--watch`). */
   args?: readonly string[];
+  /**
+   * Where the server's output goes (default `DIR/regctl.log`). The benchmark puts it outside the
+   * config folder, which `serve` watches: every write to a file in that folder wakes the watcher.
+   */
+  logFile?: string;
   /** Milliseconds to wait for `/-/health` (default 30 s). */
   startTimeoutMs?: number;
 }
@@ -89,7 +94,7 @@ export async function startRegctl(options: RegctlServerOptions): Promise<RegctlS
   } else {
     throw new Error('startRegctl: give `config`, or `configFile` with `ports`');
   }
-  const logFile = join(options.dir, 'regctl.log');
+  const logFile = options.logFile ?? join(options.dir, 'regctl.log');
   const port = ports[0];
   if (port === undefined) throw new Error('startRegctl: the config needs at least one listener');
   let child: ChildProcess | undefined;

@@ -2,6 +2,8 @@
  * The two registries of a hosted benchmark, started side by side on loopback for the same run:
  * `regctl serve` (file blob store) and the CNCF distribution registry (filesystem storage).
  */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseChallenges } from '../../../runtime/upstream/token-auth.ts';
 import { type Distribution, startDistribution } from '../../../test/helpers/distribution.ts';
 import { type RegctlServer, startRegctl } from '../../../test/helpers/regctl-server.ts';
@@ -18,11 +20,19 @@ export interface HostedServers {
 /**
  * regctl with two hosted repositories on one listener: `open` (default route, anonymous
  * pull/push) and `secured` (path `/v2/secured/...`, forced authentication, user `bench`).
+ *
+ * regctl's config (and its `./data` store) go in `REGCTL_DIR/config`, its log in `REGCTL_DIR`:
+ * `serve` watches the config's folder, and a log written there would wake the watcher on every
+ * write (a directory rescan each time, about a third of the CPU of a manifest GET when measured);
+ * a deployment logs to stdout, not into its config folder. distribution's log is in its own dir.
  */
 export async function startHostedServers(regctlDir: string, distributionDir: string): Promise<HostedServers> {
   const distribution = await startDistribution({ dir: distributionDir });
+  const configDir = join(regctlDir, 'config');
+  await mkdir(configDir, { recursive: true });
   const regctl = await startRegctl({
-    dir: regctlDir,
+    dir: configDir,
+    logFile: join(regctlDir, 'regctl.log'),
     env: { BENCH_PASSWORD: BENCH_USER.password },
     config: {
       blobStores: [{ name: 'default', type: 'file', path: './data' }],

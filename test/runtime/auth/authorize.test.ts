@@ -194,6 +194,16 @@ describe('authorize: credential cache', () => {
     expect(failures.map((entry) => entry.level)).toEqual([40, 20, 20, 20, 20]);
   });
 
+  it('refuses a bad token again from the cache, logging each refusal', async () => {
+    const { access, lines } = await createTestController();
+    for (let i = 0; i < 3; i++) {
+      const refused = await rejection(access.authorize(request('Bearer not.a.jwt'), pull('private')));
+      expect(refused.headers['WWW-Authenticate']).toContain('error="invalid_token"');
+    }
+    const logged = lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'bearer token refused');
+    expect(logged).toHaveLength(3);
+  });
+
   it('keeps a different password for the same user separate', async () => {
     const { access } = await createTestController();
     await access.authorize(request(basic('alice', 'wrong-pw')), pull('private')).catch(() => undefined);

@@ -87,6 +87,29 @@ describe('BasicAuthenticator', () => {
     expect(compare).toHaveBeenCalledTimes(1);
   });
 
+  it('answers a concluded check synchronously with verifyCached, and nothing before or after it', async () => {
+    const { basic, advance, lines } = authenticator();
+    const right = { username: 'ci', password: 'right' };
+    expect(basic.verifyCached(right, '10.0.0.5')).toBeUndefined();
+    const pending = basic.verify(right, '10.0.0.5');
+    expect(basic.verifyCached(right, '10.0.0.5')).toBeUndefined(); // bcrypt still running
+    expect((await pending).ok).toBe(true);
+    expect(basic.verifyCached(right, '10.0.0.5')).toMatchObject({ ok: true, user: { name: 'ci' } });
+    expect(basic.verifyCached({ username: 'ci', password: 'other' }, '10.0.0.5')).toBeUndefined();
+    advance(60_000);
+    expect(basic.verifyCached(right, '10.0.0.5')).toBeUndefined();
+
+    const wrong = { username: 'ci', password: 'wrong' };
+    await basic.verify(wrong, '10.0.0.6');
+    expect(basic.verifyCached(wrong, '10.0.0.6')).toEqual({ ok: false, reason: 'wrong password' });
+    expect(compare).toHaveBeenCalledTimes(2);
+    const failures = lines.map((line) => JSON.parse(line)).filter((entry) => entry.user === 'ci');
+    expect(failures.map((entry) => [entry.level, entry.ip, entry.cached])).toEqual([
+      [40, '10.0.0.6', false],
+      [20, '10.0.0.6', true],
+    ]);
+  });
+
   it('does not cache an error thrown while verifying', async () => {
     const { basic } = authenticator();
     vi.mocked(compare).mockRejectedValueOnce(new Error('boom'));

@@ -273,3 +273,28 @@ describe('authorize with Bearer tokens', () => {
     expect(error.headers['WWW-Authenticate']).toMatch(/^Basic /);
   });
 });
+
+describe('TokenService.verifyCached', () => {
+  it('answers only once a verification concluded, and never for an expired token', async () => {
+    const { TokenService } = await import('../../../runtime/auth/token.ts');
+    const { captureLog } = await import('./fixtures.ts');
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const service = new TokenService(
+      { enabled: true, issuer: 'regctl', service: 'registry', ttlMs: 60_000, signingKey: null },
+      { env: {}, log: captureLog().log, now: () => now },
+    );
+    const { token } = await service.sign('alice', [{ type: 'repository', name: 'team/app', actions: ['pull'] }]);
+    expect(service.verifyCached(token)).toBeUndefined();
+    const pending = service.verify(token);
+    expect(service.verifyCached(token)).toBeUndefined();
+    expect((await pending).ok).toBe(true);
+    const cached = service.verifyCached(token);
+    expect(cached?.ok && cached.token.subject).toBe('alice');
+    expect(cached?.ok && [...(cached.token.access.get('team/app') ?? [])]).toEqual(['pull']);
+    now += 71_000; // past exp and the 10 s clock tolerance
+    expect(service.verifyCached(token)).toBeUndefined();
+    expect((await service.verify(token)).ok).toBe(false);
+    expect(service.verifyCached(token)).toMatchObject({ ok: false });
+    expect(service.verifyCached(`${token}x`)).toBeUndefined();
+  });
+});
