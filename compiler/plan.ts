@@ -166,6 +166,16 @@ export function compileGlob(pattern: string): RegExp {
 }
 
 /**
+ * One component of an OCI repository name, as the distribution spec's grammar has it:
+ * `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`. The compiler holds repository names to it (a repository's
+ * name is the first path component clients use), the runtime every image name a client sends.
+ */
+export const NAME_COMPONENT_SOURCE = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
+
+/** An OCI tag: a word character first, then up to 127 of `[a-zA-Z0-9._-]`. */
+export const TAG_PATTERN = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+
+/**
  * True when `value` is a bcrypt hash that bcrypt can check: `$2a$`, `$2b$` or `$2y$`, a cost
  * of 04–31, and 53 characters of salt and hash. The compiler rejects other config hashes with
  * this test and the runtime applies it to hashes from the environment, so a hash that passes

@@ -1,8 +1,8 @@
 import { type Diagnostic, error } from '../diagnostics.ts';
+import { NAME_COMPONENT_SOURCE } from '../plan.ts';
 import type { Rule } from './types.ts';
 
-/** One OCI distribution name component. */
-const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const COMPONENT = new RegExp(`^${NAME_COMPONENT_SOURCE}$`);
 /** Names that would collide with the URL space: `/v2/`, `/-/token`, `/repository/<name>/v2/`. */
 export const RESERVED_REPOSITORY_NAMES = ['v2', '-', 'repository'] as const;
 

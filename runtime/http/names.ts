@@ -5,13 +5,11 @@
  * Names arrive percent-decoded (see {@link decodePathSegment}), so `%2e%2e` is checked as `..`
  * and refused like it: the grammar only allows components that start and end with `[a-z0-9]`.
  */
+import { NAME_COMPONENT_SOURCE, TAG_PATTERN } from '../../compiler/plan.ts';
 import { RegistryError } from '../errors.ts';
 import { isDigest } from '../storage/digest.ts';
 
-/** One path component of a name: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`. */
-const COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
-const NAME_PATTERN = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
-const TAG_PATTERN = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+const NAME_PATTERN = new RegExp(`^${NAME_COMPONENT_SOURCE}(?:/${NAME_COMPONENT_SOURCE})*$`);
 /** The spec's limit on a whole name, routing prefix included. */
 export const MAX_NAME_LENGTH = 255;
 

@@ -17,7 +17,7 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
-import type { HostedRepositoryPlan } from '../../compiler/plan.ts';
+import { type HostedRepositoryPlan, TAG_PATTERN } from '../../compiler/plan.ts';
 import { isStorageError, RegistryError } from '../errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../storage/blob-store.ts';
 import { isDigest } from '../storage/digest.ts';
@@ -57,8 +57,6 @@ export function createHostedRepository(plan: HostedRepositoryPlan, deps: HostedR
   return new HostedRepository(plan, deps);
 }
 
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-
 /** See the module comment. Every method checks `online` and the deployment policy first. */
 export class HostedRepository implements Repository {
   readonly name: string;
@@ -89,7 +87,7 @@ export class HostedRepository implements Repository {
     return this.#run('getManifest', 'read', async () => {
       const digest = isDigest(reference)
         ? reference
-        : TAG.test(reference)
+        : TAG_PATTERN.test(reference)
           ? await this.#meta.cachedTag(image, reference)
           : undefined;
       const link = digest === undefined ? undefined : await this.#meta.cachedManifestLink(image, digest);
@@ -112,7 +110,7 @@ export class HostedRepository implements Repository {
   ): Promise<{ digest: Digest; subject?: Digest }> {
     return this.#run('putManifest', 'write', async () => {
       const byDigest = isDigest(reference);
-      if (!byDigest && !TAG.test(reference)) {
+      if (!byDigest && !TAG_PATTERN.test(reference)) {
         throw new RegistryError('MANIFEST_INVALID', {
           message: `${reference} is neither a digest nor a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})`,
           detail: { reference },
@@ -255,7 +253,7 @@ export class HostedRepository implements Repository {
   /** The digest `reference` names in `image`: itself, or what the tag points to (a malformed tag names nothing). */
   async #resolve(image: string, reference: string): Promise<Digest | undefined> {
     if (isDigest(reference)) return reference;
-    return TAG.test(reference) ? this.#meta.getTag(image, reference) : undefined;
+    return TAG_PATTERN.test(reference) ? this.#meta.getTag(image, reference) : undefined;
   }
 
   /**

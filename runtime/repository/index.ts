@@ -16,8 +16,9 @@ export interface RepositoryDeps {
   readonly log: FastifyBaseLogger;
   /**
    * The repositories of the state being replaced at a reload. A proxy whose previous instance is
-   * handed to it may keep its connection pool and caches when its plan did not change; nothing
-   * else reuses anything, because hosted and group repositories hold no state of their own.
+   * handed to it may keep its connection pool and caches when its plan did not change. Hosted and
+   * group repositories start afresh: their only state is caches (content by digest, pull metadata
+   * trusted for a second), which a new instance refills from the store.
    */
   readonly previous?: ReadonlyMap<string, Repository>;
 }
