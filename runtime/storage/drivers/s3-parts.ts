@@ -17,8 +17,8 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { StorageError } from '../../errors.ts';
+import type { DigestAlgorithm } from '../digest.ts';
 import { type S3Connection, toStorageError } from './s3-client.ts';
-import type { DigestAlgorithm } from './s3-layout.ts';
 
 /** S3's limits: parts 1..10000, every part but the last ≥ 5 MiB, CopyObject ≤ 5 GiB. */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
