@@ -16,7 +16,8 @@
  * - `parallel`: `count` blobs at once, pushed then pulled.
  * Pushes go like skopeo's: POST, one streamed PATCH, PUT `?digest=`. Pulls count bytes and
  * discard them. Ceph is started by scripts/ceph/start.sh on free ports (or reused from
- * REGCTL_TEST_S3_*), with STORE_GB raised so every blob fits.
+ * REGCTL_TEST_S3_*); its memstore OSD holds every object in RAM, so each phase deletes what the
+ * registries stored, and STORE_GB caps it (a full store refuses writes instead of exhausting RAM).
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -25,6 +26,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { stringify } from 'yaml';
 import { type CephS3, startCeph } from '../../test/helpers/ceph.ts';
 import { freePort } from '../../test/helpers/free-port.ts';
@@ -50,6 +52,8 @@ interface Target {
   readonly side: Side;
   readonly url: string;
   readonly pid: number;
+  /** The key prefix of everything this registry stores in the bucket (wiped between phases). */
+  readonly prefix: string;
   stop(): Promise<unknown>;
 }
 
@@ -126,6 +130,7 @@ async function idleRss(pid: number): Promise<number> {
 }
 
 async function startDistributionS3(dir: string, ceph: CephS3): Promise<Target> {
+  const prefix = `distribution-${randomBytes(4).toString('hex')}`;
   const binary = requireBinary('docker-registry', 'docker-registry');
   const port = await freePort();
   const config = {
@@ -142,7 +147,7 @@ async function startDistributionS3(dir: string, ceph: CephS3): Promise<Target> {
         secure: false,
         v4auth: true,
         chunksize: PART_MIB * MiB,
-        rootdirectory: `/distribution-${randomBytes(4).toString('hex')}`,
+        rootdirectory: `/${prefix}`,
       },
       delete: { enabled: true },
       redirect: { disable: true },
@@ -158,10 +163,12 @@ async function startDistributionS3(dir: string, ceph: CephS3): Promise<Target> {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir },
   });
   await waitForHttp(`http://127.0.0.1:${port}/v2/`, { child, describe: () => readLog(logFile).slice(-3000) });
-  return { side: 'distribution', url: `http://127.0.0.1:${port}`, pid: child.pid ?? 0, stop: () => stopChild(child) };
+  const url = `http://127.0.0.1:${port}`;
+  return { side: 'distribution', url, pid: child.pid ?? 0, prefix, stop: () => stopChild(child) };
 }
 
 async function startRegctlS3(dir: string, ceph: CephS3): Promise<Target> {
+  const prefix = `regctl-${randomBytes(4).toString('hex')}`;
   const server = await startRegctl({
     dir,
     env: { ...ceph.env },
@@ -174,7 +181,7 @@ async function startRegctlS3(dir: string, ceph: CephS3): Promise<Target> {
           endpoint: { env: 'S3_ENDPOINT' },
           region: ceph.region,
           forcePathStyle: true,
-          prefix: `regctl-${randomBytes(4).toString('hex')}`,
+          prefix,
           partSize: `${PART_MIB}MiB`,
           credentials: { accessKeyId: { env: 'S3_ACCESS_KEY' }, secretAccessKey: { env: 'S3_SECRET_KEY' } },
         },
@@ -183,7 +190,30 @@ async function startRegctlS3(dir: string, ceph: CephS3): Promise<Target> {
       listeners: [{ host: '127.0.0.1', repository: 'bench' }],
     },
   });
-  return { side: 'regctl', url: server.url, pid: server.pid(), stop: () => server.stop() };
+  return { side: 'regctl', url: server.url, pid: server.pid(), prefix, stop: () => server.stop() };
+}
+
+/**
+ * Deletes everything a registry stored (a page of 1000 keys at a time, bounded): the gateway's
+ * memstore keeps every object in RAM, so each phase starts from an empty prefix.
+ */
+async function wipe(ceph: CephS3, target: Target): Promise<void> {
+  const client = new S3Client({
+    region: ceph.region,
+    endpoint: ceph.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey },
+  });
+  try {
+    for (let page = 0; page < 10_000; page++) {
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: ceph.bucket, Prefix: `${target.prefix}/` }));
+      const keys = (listed.Contents ?? []).map((object) => ({ Key: object.Key! }));
+      if (keys.length === 0) return;
+      await client.send(new DeleteObjectsCommand({ Bucket: ceph.bucket, Delete: { Objects: keys } }));
+    }
+  } finally {
+    client.destroy();
+  }
 }
 
 function row(metric: string, unit: string, r: number, d: number | undefined, target: string, pass: boolean | null) {
@@ -201,7 +231,8 @@ export async function bench(options: S3BenchOptions): Promise<BenchReport> {
   const size = Math.max(16, Math.round(256 * scale)) * MiB;
   const count = 4;
   const bigSize = (options.bigMiB ?? Math.max(256, Math.round(2048 * scale))) * MiB;
-  process.env.STORE_GB ??= String(Math.max(8, Math.ceil((bigSize * 2 + size * count * 6) / 1024 ** 3) * 2 + 2));
+  // Phases wipe what they stored; the largest holds one big blob, copied once by each registry.
+  process.env.STORE_GB ??= String(Math.max(6, Math.ceil((bigSize * 3 + size * count * 4) / 1024 ** 3) + 1));
 
   const dirs = new TmpDirs();
   const cephStarted = performance.now();
@@ -260,6 +291,7 @@ export async function bench(options: S3BenchOptions): Promise<BenchReport> {
         const { mibps } = await measure(target, bigSize, () => push(target.url, image(target, 'big'), big!));
         const { peakBytes, samples } = await bigSampler.stop();
         growth.set(target.side, (peakBytes - fresh) / MiB);
+        await wipe(ceph, target);
         const mib = (bytes: number) => (bytes / MiB).toFixed(0);
         notes.push(
           `${target.side}: RSS fresh ${mib(fresh)} MiB, peak ${mib(smallPeak)} MiB during the ${mib(small!.size)} MiB push, ` +
@@ -301,6 +333,7 @@ export async function bench(options: S3BenchOptions): Promise<BenchReport> {
       );
       throughputRows(`pull, ${count} × ${size / MiB} MiB sequential`, pulled);
     }
+    for (const target of targets) await wipe(ceph, target);
     if (want('parallel')) {
       const parallel = new Map(targets.map((target) => [target.side, blobs(count, size)]));
       let round = 0;
@@ -317,6 +350,7 @@ export async function bench(options: S3BenchOptions): Promise<BenchReport> {
         ),
       );
       throughputRows(`pull, ${count} × ${size / MiB} MiB in parallel`, pulled);
+      for (const target of targets) await wipe(ceph, target);
     }
     notes.push(
       `one-node Ceph RGW (memstore) on loopback; regctl partSize ${PART_MIB} MiB, distribution chunksize ${PART_MIB} MiB; best of ${ROUNDS} rounds`,
