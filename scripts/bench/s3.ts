@@ -1,73 +1,86 @@
 /**
- * Push and pull throughput of regctl on its s3 blob store against the CNCF distribution registry
- * (`docker-registry`, its `s3` storage driver), both on the same Ceph RADOS Gateway in the same
- * run, plus the registries' RSS while a 2 GiB blob is pushed.
+ * regctl on its s3 blob store against the CNCF distribution registry (`docker-registry`, its `s3`
+ * storage driver), both on the same Ceph RADOS Gateway in the same run (issue #6).
  *
- *   node bin/run-ts.mjs scripts/bench/s3.ts [--size-mib 256] [--count 4] [--parallel 4] [--big-mib 2048]
- *     [--registries regctl,distribution] [--json]
+ *   node bin/run-ts.mjs scripts/bench/s3.ts [--scale 0.25] [--only big,push,pull,parallel]
+ *     [--big-mib 2048] [--registries regctl,distribution]          (or `npm run bench -- s3`)
  *
- * Ceph is started by scripts/ceph/start.sh on free ports (or reused from REGCTL_TEST_S3_*), with
- * STORE_GB raised so a 2 GiB blob fits twice. Blobs are pseudo-random (AES-CTR keystream, so
- * neither side can compress or dedupe them) and pushed like skopeo does: POST, one streamed PATCH,
- * PUT `?digest=`. Pulls stream the whole blob and discard it. Figures on these shared 2-core
- * machines drift from run to run: compare the ratios.
+ * Phases, each for both registries, alternating which goes first:
+ * - `big`: the idle RSS of the fresh process (median of 10 samples), then the peak RSS (every 25 ms)
+ *   during a push of two parts and one byte and during one big push: the peak may exceed the fresh
+ *   start by at most {@link RSS_GROWTH_BOUND_MIB}, and should not move between the two pushes
+ *   (flat: memory does not depend on the blob size);
+ * - `push` / `pull`: `count` blobs one after the other, best of {@link ROUNDS} rounds, with the
+ *   server's CPU time per GiB moved (from /proc: user + system), which is far less noisy than
+ *   MiB/s on a shared machine;
+ * - `parallel`: `count` blobs at once, pushed then pulled.
+ * Pushes go like skopeo's: POST, one streamed PATCH, PUT `?digest=`. Pulls count bytes and
+ * discard them. Ceph is started by scripts/ceph/start.sh on free ports (or reused from
+ * REGCTL_TEST_S3_*); its memstore OSD holds every object in RAM, so each phase deletes what the
+ * registries stored, and STORE_GB caps it (a full store refuses writes instead of exhausting RAM).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { stringify } from 'yaml';
 import { type CephS3, startCeph } from '../../test/helpers/ceph.ts';
 import { freePort } from '../../test/helpers/free-port.ts';
-import { stopChild, waitForHttp } from '../../test/helpers/process.ts';
+import { readLog, requireBinary, spawnLogged, stopChild, waitForHttp } from '../../test/helpers/process.ts';
 import { startRegctl } from '../../test/helpers/regctl-server.ts';
+import { TmpDirs } from '../../test/helpers/tmp.ts';
+import { type BenchBlob, BlobFactory, MiB } from './lib/blobs.ts';
+import { readRss, sampleRss } from './lib/rss.ts';
+import { formatReport } from './lib/table.ts';
+import type { BenchOptions, BenchReport, BenchRow } from './lib/types.ts';
 
-const MiB = 1024 * 1024;
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+const PHASES = ['big', 'push', 'pull', 'parallel'] as const;
+const ROUNDS = 2;
+/** Issue #6's bound: a push may grow the server's RSS by a few parts (16 MiB each), no more. */
+export const RSS_GROWTH_BOUND_MIB = 64;
+const PART_MIB = 16;
+/** Clock ticks per second of /proc/<pid>/stat (Linux's USER_HZ). */
+const TICKS_PER_SECOND = 100;
+
+type Side = 'regctl' | 'distribution';
 
 interface Target {
-  readonly name: string;
+  readonly side: Side;
   readonly url: string;
-  readonly pid: () => number;
+  readonly pid: number;
+  /** The key prefix of everything this registry stores in the bucket (wiped between phases). */
+  readonly prefix: string;
   stop(): Promise<unknown>;
 }
 
-/** A deterministic incompressible stream of `size` bytes: the AES-256-CTR keystream of `seed`. */
-function blobStream(seed: string, size: number): Readable {
-  const key = createHash('sha256').update(seed).digest();
-  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  const zeros = Buffer.alloc(MiB);
-  return Readable.from(
-    (function* () {
-      for (let sent = 0; sent < size; sent += MiB) yield cipher.update(zeros.subarray(0, Math.min(MiB, size - sent)));
-    })(),
-  );
+/** Options of {@link bench} beyond the shared ones. */
+export interface S3BenchOptions extends BenchOptions {
+  /** Size of the `big` phase's blob (default 2048 × scale, at least 256). */
+  readonly bigMiB?: number;
+  /** Which registries to run (default both). */
+  readonly registries?: readonly Side[];
 }
 
-async function blobDigest(seed: string, size: number): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of blobStream(seed, size)) hash.update(chunk as Buffer);
-  return `sha256:${hash.digest('hex')}`;
-}
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 function call(
   method: string,
   url: string,
   body?: Readable,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; headers: Record<string, unknown>; bytes: number }> {
+): Promise<{ status: number; location: string; bytes: number }> {
   return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = body ? { 'content-type': 'application/octet-stream' } : {};
+    if (!body && method !== 'GET') headers['content-length'] = '0';
     const req = request(url, { method, agent, headers }, (res) => {
       let bytes = 0;
       res.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: String(res.headers.location), bytes }));
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -76,51 +89,49 @@ function call(
   });
 }
 
-async function push(base: string, image: string, seed: string, size: number, digest: string): Promise<void> {
+async function push(base: string, image: string, blob: BenchBlob): Promise<void> {
   const started = await call('POST', `${base}/v2/${image}/blobs/uploads/`);
   if (started.status !== 202) throw new Error(`POST upload: HTTP ${started.status}`);
-  const location = new URL(String(started.headers.location), base).href;
-  const patched = await call('PATCH', location, blobStream(seed, size), { 'content-type': 'application/octet-stream' });
+  const patched = await call('PATCH', new URL(started.location, base).href, blob.stream());
   if (patched.status !== 202) throw new Error(`PATCH: HTTP ${patched.status}`);
-  const next = new URL(String(patched.headers.location), base);
-  next.searchParams.set('digest', digest);
-  const put = await call('PUT', next.href, undefined, { 'content-length': '0' });
+  const next = new URL(patched.location, base);
+  next.searchParams.set('digest', blob.digest);
+  const put = await call('PUT', next.href);
   if (put.status !== 201) throw new Error(`PUT ?digest: HTTP ${put.status}`);
 }
 
-async function pull(base: string, image: string, digest: string, size: number): Promise<void> {
-  const got = await call('GET', `${base}/v2/${image}/blobs/${digest}`);
-  if (got.status !== 200 || got.bytes !== size) throw new Error(`GET blob: HTTP ${got.status}, ${got.bytes} bytes`);
+async function pull(base: string, image: string, blob: BenchBlob): Promise<void> {
+  const got = await call('GET', `${base}/v2/${image}/blobs/${blob.digest}`);
+  if (got.status !== 200 || got.bytes !== blob.size) throw new Error(`GET blob: HTTP ${got.status}, ${got.bytes} B`);
 }
 
-/** Peak RSS (MiB) of `pid` while `work` runs, sampled every 50 ms from /proc. */
-function rssMiB(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) / 1024 : 0;
+/** CPU time (user + system) the process used so far, in ms. */
+async function cpuMs(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
 }
 
-async function peakRss(pid: number, work: () => Promise<void>): Promise<{ peakMiB: number; idleMiB: number }> {
-  const rss = () => rssMiB(pid);
-  const idleMiB = rss();
-  let peakMiB = idleMiB;
-  const timer = setInterval(() => {
-    peakMiB = Math.max(peakMiB, rss());
-  }, 50);
-  try {
-    await work();
-  } finally {
-    clearInterval(timer);
-  }
-  return { peakMiB: Math.round(peakMiB), idleMiB: Math.round(idleMiB) };
-}
-
-async function timed(work: () => Promise<void>): Promise<number> {
-  const start = performance.now();
+/** Runs `work` moving `bytes`: MiB/s over the wall time, and the server's CPU ms per GiB. */
+async function measure(target: Target, bytes: number, work: () => Promise<unknown>) {
+  const cpuBefore = await cpuMs(target.pid);
+  const started = performance.now();
   await work();
-  return (performance.now() - start) / 1000;
+  const seconds = (performance.now() - started) / 1000;
+  return { mibps: bytes / MiB / seconds, cpuMsPerGiB: ((await cpuMs(target.pid)) - cpuBefore) / (bytes / 1024 / MiB) };
+}
+
+async function idleRss(pid: number): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    samples.push((await readRss(pid)) ?? 0);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return samples.sort((a, b) => a - b)[5]!;
 }
 
 async function startDistributionS3(dir: string, ceph: CephS3): Promise<Target> {
+  const prefix = `distribution-${randomBytes(4).toString('hex')}`;
+  const binary = requireBinary('docker-registry', 'docker-registry');
   const port = await freePort();
   const config = {
     version: 0.1,
@@ -135,8 +146,8 @@ async function startDistributionS3(dir: string, ceph: CephS3): Promise<Target> {
         forcepathstyle: true,
         secure: false,
         v4auth: true,
-        chunksize: 16 * MiB,
-        rootdirectory: `/distribution-${randomBytes(4).toString('hex')}`,
+        chunksize: PART_MIB * MiB,
+        rootdirectory: `/${prefix}`,
       },
       delete: { enabled: true },
       redirect: { disable: true },
@@ -144,30 +155,20 @@ async function startDistributionS3(dir: string, ceph: CephS3): Promise<Target> {
     },
     http: { addr: `127.0.0.1:${port}`, secret: randomBytes(16).toString('hex') },
   };
-  await writeFile(join(dir, 'distribution.yml'), stringify(config));
-  const fd = openSync(join(dir, 'distribution.log'), 'a');
-  let child: ChildProcess;
-  try {
-    child = spawn('docker-registry', ['serve', join(dir, 'distribution.yml')], {
-      stdio: ['ignore', fd, fd],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir }, // no AWS_CA_BUNDLE or proxies
-    });
-  } finally {
-    closeSync(fd);
-  }
-  await waitForHttp(`http://127.0.0.1:${port}/v2/`, {
-    child,
-    describe: () => readFileSync(join(dir, 'distribution.log'), 'utf8').slice(-3000),
+  const configFile = join(dir, 'distribution.yml');
+  const logFile = join(dir, 'distribution.log');
+  await writeFile(configFile, stringify(config));
+  // No AWS_CA_BUNDLE, proxies or cloud credentials from the caller's environment.
+  const child = spawnLogged(binary, ['serve', configFile], logFile, {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir },
   });
-  return {
-    name: 'distribution (s3)',
-    url: `http://127.0.0.1:${port}`,
-    pid: () => child.pid ?? 0,
-    stop: () => stopChild(child),
-  };
+  await waitForHttp(`http://127.0.0.1:${port}/v2/`, { child, describe: () => readLog(logFile).slice(-3000) });
+  const url = `http://127.0.0.1:${port}`;
+  return { side: 'distribution', url, pid: child.pid ?? 0, prefix, stop: () => stopChild(child) };
 }
 
 async function startRegctlS3(dir: string, ceph: CephS3): Promise<Target> {
+  const prefix = `regctl-${randomBytes(4).toString('hex')}`;
   const server = await startRegctl({
     dir,
     env: { ...ceph.env },
@@ -180,7 +181,8 @@ async function startRegctlS3(dir: string, ceph: CephS3): Promise<Target> {
           endpoint: { env: 'S3_ENDPOINT' },
           region: ceph.region,
           forcePathStyle: true,
-          prefix: `regctl-${randomBytes(4).toString('hex')}`,
+          prefix,
+          partSize: `${PART_MIB}MiB`,
           credentials: { accessKeyId: { env: 'S3_ACCESS_KEY' }, secretAccessKey: { env: 'S3_SECRET_KEY' } },
         },
       ],
@@ -188,139 +190,201 @@ async function startRegctlS3(dir: string, ceph: CephS3): Promise<Target> {
       listeners: [{ host: '127.0.0.1', repository: 'bench' }],
     },
   });
-  return { name: 'regctl (s3)', url: server.url, pid: () => server.pid(), stop: () => server.stop() };
+  return { side: 'regctl', url: server.url, pid: server.pid(), prefix, stop: () => server.stop() };
 }
 
-export interface S3BenchRow {
-  readonly registry: string;
-  readonly pushMiBps: number;
-  readonly pullMiBps: number;
-  readonly parallelPushMiBps: number;
-  readonly parallelPullMiBps: number;
-  readonly bigPushSeconds: number;
-  readonly bigPushPeakRssMiB: number;
-  /** RSS right after the start, before any request. */
-  readonly startRssMiB: number;
-  /** RSS just before the big push (its first request). */
-  readonly beforeBigRssMiB: number;
-}
-
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      'size-mib': { type: 'string', default: '256' },
-      count: { type: 'string', default: '4' },
-      parallel: { type: 'string', default: '4' },
-      'big-mib': { type: 'string', default: '2048' },
-      json: { type: 'boolean', default: false },
-      registries: { type: 'string', default: 'regctl,distribution' },
-    },
+/**
+ * Deletes everything a registry stored (a page of 1000 keys at a time, bounded): the gateway's
+ * memstore keeps every object in RAM, so each phase starts from an empty prefix.
+ */
+async function wipe(ceph: CephS3, target: Target): Promise<void> {
+  const client = new S3Client({
+    region: ceph.region,
+    endpoint: ceph.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey },
   });
-  const size = Number(values['size-mib']) * MiB;
-  const count = Number(values.count);
-  const parallel = Number(values.parallel);
-  const big = Number(values['big-mib']) * MiB;
-  process.env.STORE_GB ??= String(Math.max(8, Math.ceil((big * 3 + size * (count + parallel) * 3) / 1024 ** 3) + 2));
-
-  const dir = await mkdtemp(join(tmpdir(), 'regctl-bench-s3-'));
-  const cephStart = performance.now();
-  const ceph = await startCeph({ bucket: 'bench' });
-  const cephSeconds = (performance.now() - cephStart) / 1000;
-  const targets: Target[] = [];
-  const rows: S3BenchRow[] = [];
   try {
-    const wanted = values.registries.split(',');
-    if (wanted.includes('regctl')) {
-      await mkdir(join(dir, 'regctl'));
-      targets.push(await startRegctlS3(join(dir, 'regctl'), ceph));
+    for (let page = 0; page < 10_000; page++) {
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: ceph.bucket, Prefix: `${target.prefix}/` }));
+      const keys = (listed.Contents ?? []).map((object) => ({ Key: object.Key! }));
+      if (keys.length === 0) return;
+      await client.send(new DeleteObjectsCommand({ Bucket: ceph.bucket, Delete: { Objects: keys } }));
     }
-    if (wanted.includes('distribution')) targets.push(await startDistributionS3(dir, ceph));
-    const startRss = new Map(targets.map((target) => [target, Math.round(rssMiB(target.pid()))]));
-    const seeds = Array.from({ length: count }, (_, i) => `blob-${i}-${randomBytes(4).toString('hex')}`);
-    const digests = await Promise.all(seeds.map((seed) => blobDigest(seed, size)));
-    const parallelSeeds = Array.from({ length: parallel }, (_, i) => `parallel-${i}-${randomBytes(4).toString('hex')}`);
-    const parallelDigests = new Map<Target, string[]>();
-    for (const target of targets) {
-      const forTarget = parallelSeeds.map((seed) => blobDigest(`${seed}-${target.name}`, size));
-      parallelDigests.set(target, await Promise.all(forTarget));
+  } finally {
+    client.destroy();
+  }
+}
+
+function row(metric: string, unit: string, r: number, d: number | undefined, target: string, pass: boolean | null) {
+  const higherIsBetter = unit === 'MiB/s';
+  const ratio = d === undefined || r === 0 || d === 0 ? null : higherIsBetter ? r / d : d / r;
+  return { metric, unit, regctl: r, baseline: d ?? null, ratio, target, pass } satisfies BenchRow;
+}
+
+export async function bench(options: S3BenchOptions): Promise<BenchReport> {
+  const { scale, log } = options;
+  if (!(scale > 0)) throw new Error(`s3: the scale must be a positive number, got ${scale}`);
+  const unknown = options.only?.filter((phase) => !(PHASES as readonly string[]).includes(phase)) ?? [];
+  if (unknown.length) throw new Error(`s3: unknown phase ${unknown.join(', ')} (phases: ${PHASES.join(', ')})`);
+  const want = (phase: (typeof PHASES)[number]) => !options.only || options.only.includes(phase);
+  const size = Math.max(16, Math.round(256 * scale)) * MiB;
+  const count = 4;
+  const bigSize = (options.bigMiB ?? Math.max(256, Math.round(2048 * scale))) * MiB;
+  // Phases wipe what they stored; the largest holds one big blob, copied once by each registry.
+  process.env.STORE_GB ??= String(Math.max(6, Math.ceil((bigSize * 3 + size * count * 4) / 1024 ** 3) + 1));
+
+  const dirs = new TmpDirs();
+  const cephStarted = performance.now();
+  const ceph = await startCeph({ bucket: 'bench' });
+  log(`Ceph RGW up in ${((performance.now() - cephStarted) / 1000).toFixed(1)} s`);
+  const targets: Target[] = [];
+  const rows: BenchRow[] = [];
+  const notes: string[] = [];
+  try {
+    const sides = options.registries ?? ['regctl', 'distribution'];
+    if (sides.includes('regctl')) targets.push(await startRegctlS3(await dirs.make('regctl-bench-s3-'), ceph));
+    if (sides.includes('distribution')) targets.push(await startDistributionS3(await dirs.make('dist-s3-'), ceph));
+    const of = (side: Side) => targets.find((target) => target.side === side);
+    const factory = new BlobFactory();
+    let seed = (Date.now() % 1_000_000) * 100;
+    const blobs = (n: number, bytes: number) => Array.from({ length: n }, () => factory.create(seed++, bytes));
+    const image = (target: Target, what: string) => `bench/${target.side}-${what}`;
+    /** Both sides, ROUNDS times, alternating who goes first; the best figures of each side. */
+    const bestOf = async (task: (target: Target) => Promise<{ mibps: number; cpuMsPerGiB: number }>) => {
+      const best = new Map<Side, { mibps: number; cpuMsPerGiB: number }>();
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
+          const got = await task(target);
+          const previous = best.get(target.side);
+          best.set(target.side, {
+            mibps: Math.max(previous?.mibps ?? 0, got.mibps),
+            cpuMsPerGiB: Math.min(previous?.cpuMsPerGiB ?? Number.POSITIVE_INFINITY, got.cpuMsPerGiB),
+          });
+        }
+      }
+      return best;
+    };
+    const throughputRows = (what: string, best: Map<Side, { mibps: number; cpuMsPerGiB: number }>) => {
+      const [r, d] = [best.get('regctl'), best.get('distribution')];
+      const ratio = r && d ? r.mibps / d.mibps : null;
+      rows.push(
+        row(`${what} throughput`, 'MiB/s', r?.mibps ?? 0, d?.mibps, '≥ 1.0×', ratio === null ? null : ratio >= 1),
+      );
+      rows.push(row(`${what}: server CPU per GiB`, 'ms', r?.cpuMsPerGiB ?? 0, d?.cpuMsPerGiB, '–', null));
+      log(
+        `${what}: ${[...best].map(([side, b]) => `${side} ${b.mibps.toFixed(0)} MiB/s, ${b.cpuMsPerGiB.toFixed(0)} ms CPU/GiB`).join('; ')}`,
+      );
+    };
+
+    if (want('big')) {
+      log(`big: RSS from the fresh start, through a ${2 * PART_MIB + 1} MiB push, to one ${bigSize / MiB} MiB push`);
+      const [small] = blobs(1, (2 * PART_MIB + 1) * MiB);
+      const [big] = blobs(1, bigSize);
+      const growth = new Map<Side, number>();
+      for (const target of targets) {
+        const fresh = await idleRss(target.pid);
+        const smallSampler = sampleRss(target.pid, 25);
+        await push(target.url, image(target, 'small'), small!);
+        const smallPeak = (await smallSampler.stop()).peakBytes;
+        const bigSampler = sampleRss(target.pid, 25);
+        const { mibps } = await measure(target, bigSize, () => push(target.url, image(target, 'big'), big!));
+        const { peakBytes, samples } = await bigSampler.stop();
+        growth.set(target.side, (peakBytes - fresh) / MiB);
+        await wipe(ceph, target);
+        const mib = (bytes: number) => (bytes / MiB).toFixed(0);
+        notes.push(
+          `${target.side}: RSS fresh ${mib(fresh)} MiB, peak ${mib(smallPeak)} MiB during the ${mib(small!.size)} MiB push, ` +
+            `${mib(peakBytes)} MiB during the ${mib(bigSize)} MiB push (${mibps.toFixed(0)} MiB/s, ${samples} samples)`,
+        );
+        log(notes.at(-1)!);
+      }
+      const r = growth.get('regctl') ?? 0;
+      rows.push(
+        row(
+          `peak RSS growth over the fresh start, ${bigSize / MiB} MiB push`,
+          'MiB',
+          r,
+          growth.get('distribution'),
+          `≤ ${RSS_GROWTH_BOUND_MIB} MiB`,
+          growth.has('regctl') ? r <= RSS_GROWTH_BOUND_MIB : null,
+        ),
+      );
     }
-    const bigSeed = `big-${randomBytes(4).toString('hex')}`;
-    const bigDigest = await blobDigest(bigSeed, big);
-    for (const target of targets) {
-      const image = `bench/${target.name.startsWith('regctl') ? 'r' : 'd'}${randomBytes(3).toString('hex')}`;
-      // The big push first, on a fresh process: its RSS peak is then the push's alone.
-      let bigS = 0;
-      const rss = await peakRss(target.pid(), async () => {
-        bigS = await timed(() => push(target.url, `${image}-big`, bigSeed, big, bigDigest));
+
+    const sequential = new Map(targets.map((target) => [target.side, blobs(count, size)]));
+    if (want('push') || want('pull')) {
+      log(`push: ${count} × ${size / MiB} MiB one after the other (the first round's blobs are then pulled)`);
+      let round = 0;
+      const pushed = await bestOf((target) => {
+        // Fresh blobs every round: no store may skip work because a blob exists.
+        const set = round++ < targets.length ? sequential.get(target.side)! : blobs(count, size);
+        return measure(target, count * size, async () => {
+          for (const blob of set) await push(target.url, image(target, 'seq'), blob);
+        });
       });
-      await pull(target.url, `${image}-big`, bigDigest, big);
-      const pushS = await timed(async () => {
-        for (let i = 0; i < count; i++) await push(target.url, image, seeds[i]!, size, digests[i]!);
-      });
-      const pullS = await timed(async () => {
-        for (let i = 0; i < count; i++) await pull(target.url, image, digests[i]!, size);
-      });
-      // Other blobs for the parallel round, so no store can skip work because a blob exists.
-      const pimage = `${image}-p`;
-      const ppushS = await timed(async () => {
-        await Promise.all(
-          parallelSeeds.map((seed, i) =>
-            push(target.url, pimage, `${seed}-${target.name}`, size, parallelDigests.get(target)![i]!),
-          ),
+      if (want('push')) throughputRows(`push, ${count} × ${size / MiB} MiB sequential`, pushed);
+    }
+    if (want('pull')) {
+      const pulled = await bestOf((target) =>
+        measure(target, count * size, async () => {
+          for (const blob of sequential.get(target.side)!) await pull(target.url, image(target, 'seq'), blob);
+        }),
+      );
+      throughputRows(`pull, ${count} × ${size / MiB} MiB sequential`, pulled);
+    }
+    for (const target of targets) await wipe(ceph, target);
+    if (want('parallel')) {
+      const parallel = new Map(targets.map((target) => [target.side, blobs(count, size)]));
+      let round = 0;
+      const pushed = await bestOf((target) => {
+        const set = round++ < targets.length ? parallel.get(target.side)! : blobs(count, size);
+        return measure(target, count * size, () =>
+          Promise.all(set.map((blob) => push(target.url, image(target, 'par'), blob))),
         );
       });
-      const ppullS = await timed(async () => {
-        await Promise.all(parallelDigests.get(target)!.map((digest) => pull(target.url, pimage, digest, size)));
-      });
-      const mibps = (bytes: number, seconds: number) => Math.round(bytes / MiB / seconds);
-      rows.push({
-        registry: target.name,
-        pushMiBps: mibps(size * count, pushS),
-        pullMiBps: mibps(size * count, pullS),
-        parallelPushMiBps: mibps(size * parallel, ppushS),
-        parallelPullMiBps: mibps(size * parallel, ppullS),
-        bigPushSeconds: Math.round(bigS * 10) / 10,
-        bigPushPeakRssMiB: rss.peakMiB,
-        startRssMiB: startRss.get(target) ?? 0,
-        beforeBigRssMiB: rss.idleMiB,
-      });
+      throughputRows(`push, ${count} × ${size / MiB} MiB in parallel`, pushed);
+      const pulled = await bestOf((target) =>
+        measure(target, count * size, () =>
+          Promise.all(parallel.get(target.side)!.map((blob) => pull(target.url, image(target, 'par'), blob))),
+        ),
+      );
+      throughputRows(`pull, ${count} × ${size / MiB} MiB in parallel`, pulled);
+      for (const target of targets) await wipe(ceph, target);
     }
+    notes.push(
+      `one-node Ceph RGW (memstore) on loopback; regctl partSize ${PART_MIB} MiB, distribution chunksize ${PART_MIB} MiB; best of ${ROUNDS} rounds`,
+    );
   } finally {
     for (const target of targets) await target.stop().catch(() => undefined);
     await ceph.stop();
-    await rm(dir, { recursive: true, force: true });
+    await dirs.cleanup();
     agent.destroy();
   }
-  const setup = {
-    cephStartSeconds: Math.round(cephSeconds * 10) / 10,
-    blobMiB: size / MiB,
-    count,
-    parallel,
-    bigMiB: big / MiB,
-  };
-  if (values.json) {
-    console.log(JSON.stringify({ setup, rows }, null, 2));
-    return;
-  }
-  console.log(
-    `Ceph RGW up in ${setup.cephStartSeconds} s; ${count} × ${setup.blobMiB} MiB sequential, ${parallel} parallel, one ${setup.bigMiB} MiB push`,
-  );
-  const bigLabel = `${setup.bigMiB} MiB push s`;
-  console.log(
-    `registry            push MiB/s  pull MiB/s  ‖push MiB/s  ‖pull MiB/s  ${bigLabel}  RSS MiB: start / before / peak`,
-  );
-  for (const row of rows) {
-    console.log(
-      `${row.registry.padEnd(18)}  ${String(row.pushMiBps).padStart(10)}  ${String(row.pullMiBps).padStart(10)}  ${String(row.parallelPushMiBps).padStart(11)}  ${String(row.parallelPullMiBps).padStart(11)}  ${String(row.bigPushSeconds).padStart(bigLabel.length)}  ${String(row.startRssMiB).padStart(13)} / ${String(row.beforeBigRssMiB).padStart(6)} / ${String(row.bigPushPeakRssMiB).padStart(4)}`,
-    );
-  }
-  const [a, b] = rows;
-  if (a && b) {
-    const ratio = (x: number, y: number) => (y ? (x / y).toFixed(2) : 'n/a');
-    console.log(
-      `regctl / distribution: push ${ratio(a.pushMiBps, b.pushMiBps)}×, pull ${ratio(a.pullMiBps, b.pullMiBps)}×, parallel push ${ratio(a.parallelPushMiBps, b.parallelPushMiBps)}×, parallel pull ${ratio(a.parallelPullMiBps, b.parallelPullMiBps)}×`,
-    );
-  }
+  return { name: 's3', baseline: 'distribution 2.8 (docker-registry, s3 driver on the same RGW)', rows, notes };
 }
 
-await main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  try {
+    const { values } = parseArgs({
+      options: {
+        scale: { type: 'string', default: '1' },
+        only: { type: 'string' },
+        'big-mib': { type: 'string' },
+        registries: { type: 'string' },
+        json: { type: 'boolean', default: false },
+      },
+    });
+    const report = await bench({
+      scale: Number(values.scale),
+      ...(values.only === undefined ? {} : { only: values.only.split(',') }),
+      ...(values['big-mib'] === undefined ? {} : { bigMiB: Number(values['big-mib']) }),
+      ...(values.registries === undefined ? {} : { registries: values.registries.split(',') as Side[] }),
+      log: (line) => process.stderr.write(`[s3] ${line}\n`),
+    });
+    console.log(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
+  } catch (error) {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    process.exitCode = 1;
+  }
+}

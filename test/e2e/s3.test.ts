@@ -6,12 +6,12 @@
  * Not covered yet: hot reload of both replicas (a config change seen by each replica's watcher
  * while the other keeps serving) — left for when reload lands.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CephS3, startCeph } from '../helpers/ceph.ts';
-import { buildImage, writeOciLayout } from '../helpers/oci-image.ts';
+import { buildImage, sha256, writeOciLayout } from '../helpers/oci-image.ts';
 import { requireBinary, run } from '../helpers/process.ts';
 import { type RegctlServer, startRegctl, type TestConfig } from '../helpers/regctl-server.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
@@ -61,22 +61,18 @@ afterAll(async () => {
   await tmp.cleanup();
 }, 60_000);
 
-function digestOf(bytes: Buffer): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
-
 async function upload(server: RegctlServer, image: string, bytes: Buffer): Promise<string> {
   const started = await fetch(`${server.url}/v2/${image}/blobs/uploads/`, { method: 'POST' });
   expect(started.status).toBe(202);
   const location = new URL(started.headers.get('location')!, server.url);
-  location.searchParams.set('digest', digestOf(bytes));
+  location.searchParams.set('digest', sha256(bytes));
   const put = await fetch(location, {
     method: 'PUT',
     body: bytes,
     headers: { 'content-type': 'application/octet-stream' },
   });
   expect(put.status).toBe(201);
-  return digestOf(bytes);
+  return sha256(bytes);
 }
 
 describe('regctl on the s3 blob store (Ceph RGW)', () => {
@@ -111,7 +107,7 @@ describe('regctl on the s3 blob store (Ceph RGW)', () => {
       headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
     });
     expect(put.status).toBe(201);
-    expect(put.headers.get('docker-content-digest')).toBe(digestOf(manifest));
+    expect(put.headers.get('docker-content-digest')).toBe(sha256(manifest));
     const got = await fetch(`${a.url}/v2/basics/app/manifests/v1`, {
       headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
     });
@@ -119,7 +115,7 @@ describe('regctl on the s3 blob store (Ceph RGW)', () => {
     expect(Buffer.from(await got.arrayBuffer()).equals(manifest)).toBe(true);
     const tags = await (await fetch(`${a.url}/v2/basics/app/tags/list`)).json();
     expect(tags).toEqual({ name: 'basics/app', tags: ['v1'] });
-    const missing = await fetch(`${a.url}/v2/basics/app/blobs/${digestOf(Buffer.from('nope'))}`);
+    const missing = await fetch(`${a.url}/v2/basics/app/blobs/${sha256(Buffer.from('nope'))}`);
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('BLOB_UNKNOWN');
   });
@@ -145,7 +141,7 @@ describe('regctl on the s3 blob store (Ceph RGW)', () => {
     expect(index.manifests[0].digest).toBe(image.manifest.digest);
     for (const layer of image.layers) {
       const bytes = await readFile(join(dir, 'back', 'blobs', 'sha256', layer.digest.slice(7)));
-      expect(digestOf(bytes)).toBe(layer.digest);
+      expect(sha256(bytes)).toBe(layer.digest);
     }
     const inspect = await run(skopeo, ['inspect', '--tls-verify=false', `docker://${b.host}/team/app:v1`]);
     expect(JSON.parse(inspect.stdout).Digest).toBe(image.manifest.digest);
@@ -178,12 +174,12 @@ describe('regctl on the s3 blob store (Ceph RGW)', () => {
     expect(status.status).toBe(204);
     expect(status.headers.get('range')).toBe(`0-${bytes.length - 1}`);
     const done = new URL(location, b.url);
-    done.searchParams.set('digest', digestOf(bytes));
+    done.searchParams.set('digest', sha256(bytes));
     const put = await fetch(done, { method: 'PUT' });
     expect(put.status).toBe(201);
-    const got = await fetch(`${a.url}/v2/chunked/app/blobs/${digestOf(bytes)}`);
+    const got = await fetch(`${a.url}/v2/chunked/app/blobs/${sha256(bytes)}`);
     expect(got.status).toBe(200);
-    expect(digestOf(Buffer.from(await got.arrayBuffer()))).toBe(digestOf(bytes));
+    expect(sha256(Buffer.from(await got.arrayBuffer()))).toBe(sha256(bytes));
   });
 
   it('two replicas moving one tag at the same time agree on where it points', async () => {
@@ -217,7 +213,7 @@ describe('regctl on the s3 blob store (Ceph RGW)', () => {
     const seenByB = (
       await fetch(`${b.url}/v2/race/app/manifests/latest`, { method: 'HEAD', headers: accept })
     ).headers.get('docker-content-digest');
-    expect(manifests.map(digestOf)).toContain(seenByA);
+    expect(manifests.map(sha256)).toContain(seenByA);
     expect(seenByB).toBe(seenByA);
   });
 
@@ -232,8 +228,8 @@ describe('regctl on the s3 blob store (Ceph RGW)', () => {
       expect(location.startsWith(`${ceph.endpoint}/${ceph.bucket}/${prefix}/blobs/sha256/`)).toBe(true);
       const followed = await fetch(location);
       expect(followed.status).toBe(200);
-      expect(digestOf(Buffer.from(await followed.arrayBuffer()))).toBe(pushed);
-      const unknown = await fetch(`${c.url}/v2/redirect/app/blobs/${digestOf(Buffer.from('absent'))}`, {
+      expect(sha256(Buffer.from(await followed.arrayBuffer()))).toBe(pushed);
+      const unknown = await fetch(`${c.url}/v2/redirect/app/blobs/${sha256(Buffer.from('absent'))}`, {
         redirect: 'manual',
       });
       expect(unknown.status).toBe(404);
@@ -258,7 +254,7 @@ describe('regctl on the s3 blob store (Ceph RGW)', () => {
     });
     expect(wrong.status).toBe(416);
     const done = new URL(first.headers.get('location')!, a.url);
-    const claimed = digestOf(Buffer.alloc(100, 3));
+    const claimed = sha256(Buffer.alloc(100, 3));
     done.searchParams.set('digest', claimed);
     const put = await fetch(done, { method: 'PUT' });
     expect(put.status).toBe(400);

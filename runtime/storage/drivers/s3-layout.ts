@@ -15,12 +15,10 @@
  * Nothing outside `blobs/` is ever read as a blob, and nothing reaches `blobs/` unverified.
  */
 import { StorageError } from '../../errors.ts';
+import { parseDigest } from '../digest.ts';
 
-const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 const SEGMENT = /^[A-Za-z0-9._%-]+$/;
 const UPLOAD_ID = /^[A-Za-z0-9_-]{8,64}$/;
-
-export type DigestAlgorithm = 'sha256' | 'sha512';
 
 /** Key builder for one store's prefix. */
 export class S3Layout {
@@ -32,7 +30,7 @@ export class S3Layout {
     this.#root = trimmed === '' ? '' : `${trimmed}/`;
   }
 
-  /** `<prefix>/blobs/<algorithm>/<hex>`; throws STORAGE_INVALID_KEY for anything but a digest. */
+  /** `<prefix>/blobs/<algorithm>/<hex>`; throws STORAGE_INVALID_KEY for anything but a digest (../digest.ts). */
   blob(digest: string): string {
     const { algorithm, hex } = parseDigest(digest);
     return `${this.#root}blobs/${algorithm}/${hex}`;
@@ -71,13 +69,6 @@ export class S3Layout {
   root(): string {
     return this.#root;
   }
-}
-
-/** Splits a validated digest; anything else is STORAGE_INVALID_KEY. */
-export function parseDigest(digest: string): { algorithm: DigestAlgorithm; hex: string } {
-  if (!DIGEST.test(digest)) throw new StorageError('STORAGE_INVALID_KEY', `not a supported digest: ${digest}`);
-  const [algorithm, hex] = digest.split(':') as [DigestAlgorithm, string];
-  return { algorithm, hex };
 }
 
 function checkUploadId(id: string): string {

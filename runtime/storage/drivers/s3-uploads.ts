@@ -28,8 +28,9 @@ import type { Readable } from 'node:stream';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { StorageError } from '../../errors.ts';
 import type { BlobInfo, UploadState } from '../../storage/blob-store.ts';
+import { type DigestAlgorithm, digestOf, parseDigest, verifyContent } from '../digest.ts';
 import { headEtag, httpStatusOf, type S3Connection, toStorageError } from './s3-client.ts';
-import { isUploadId, parseDigest, type S3Layout } from './s3-layout.ts';
+import { isUploadId, type S3Layout } from './s3-layout.ts';
 import { deleteQuietly, getSmallObject, objectExists, putSmallObject } from './s3-objects.ts';
 import { abortMultipart, copyObject, hashObject, type PartRecord, PartSink } from './s3-parts.ts';
 
@@ -178,7 +179,7 @@ export class S3Uploads {
     const loaded = await this.#load(id);
     if (!loaded) throw new StorageError('STORAGE_UPLOAD_UNKNOWN', `upload ${id} is unknown`);
     const { doc } = loaded;
-    const { algorithm, hex } = parseDigest(digest);
+    const { algorithm } = parseDigest(digest);
     const target = this.#layout.blob(digest);
     const hashState = this.#hashes.get(id);
     const known =
@@ -192,10 +193,9 @@ export class S3Uploads {
           `upload ${id} has ${doc.offset} bytes, expected ${expectedSize}`,
         );
       }
-      if (known !== undefined && known !== hex) throw mismatch(digest, `${algorithm}:${known}`);
+      if (known !== undefined) verifyContent(digest, { digest: `${algorithm}:${known}`, size: doc.offset });
       if (doc.offset === 0) {
-        const empty = createHash(algorithm).digest('hex');
-        if (empty !== hex) throw mismatch(digest, `${algorithm}:${empty}`);
+        verifyContent(digest, { digest: digestOf(Buffer.alloc(0), algorithm), size: 0 });
         await putSmallObject(this.#s3, target, Buffer.alloc(0));
       } else if (doc.multipartId === null && doc.tail) {
         await this.#verifyAndCopy(
@@ -203,7 +203,6 @@ export class S3Uploads {
           target,
           doc.offset,
           known === undefined ? algorithm : undefined,
-          hex,
           digest,
         );
       } else {
@@ -218,14 +217,7 @@ export class S3Uploads {
           await sink.complete();
           const data = this.#layout.data(id);
           try {
-            await this.#verifyAndCopy(
-              data,
-              target,
-              doc.offset,
-              known === undefined ? algorithm : undefined,
-              hex,
-              digest,
-            );
+            await this.#verifyAndCopy(data, target, doc.offset, known === undefined ? algorithm : undefined, digest);
           } finally {
             await deleteQuietly(this.#s3, data);
           }
@@ -274,15 +266,12 @@ export class S3Uploads {
     from: string,
     to: string,
     size: number,
-    rehash: 'sha256' | 'sha512' | undefined,
-    hex: string,
+    rehash: DigestAlgorithm | undefined,
     digest: string,
   ): Promise<void> {
     if (rehash !== undefined) {
       const actual = await hashObject(this.#s3, from, rehash);
-      if (actual.hex !== hex) throw mismatch(digest, `${rehash}:${actual.hex}`);
-      if (actual.size !== size)
-        throw new StorageError('STORAGE_SIZE_MISMATCH', `${from} has ${actual.size} bytes, expected ${size}`);
+      verifyContent(digest, { digest: `${rehash}:${actual.hex}`, size: actual.size }, size);
     }
     await copyObject(this.#s3, from, to, size);
   }
@@ -341,8 +330,4 @@ export class S3Uploads {
 
 function toState(doc: S3SessionDoc): UploadState {
   return { id: doc.id, offset: doc.offset, startedAt: doc.startedAt, owner: doc.owner };
-}
-
-function mismatch(expected: string, actual: string): StorageError {
-  return new StorageError('STORAGE_DIGEST_MISMATCH', `content hashes to ${actual}, not ${expected}`);
 }

@@ -26,8 +26,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { S3BlobStorePlan } from '../../../compiler/plan.ts';
 import { StorageError } from '../../errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest, UploadState } from '../blob-store.ts';
+import { parseDigest, verifyContent } from '../digest.ts';
 import { createS3Connection, isNotFound, presignGet, type S3Connection, toStorageError } from './s3-client.ts';
-import { parseDigest, S3Layout } from './s3-layout.ts';
+import { S3Layout } from './s3-layout.ts';
 import { S3Meta } from './s3-meta.ts';
 import { MIN_PART_SIZE, PartSink } from './s3-parts.ts';
 import { S3Uploads } from './s3-uploads.ts';
@@ -148,7 +149,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async putBlob(digest: Digest, body: Readable, expectedSize?: number): Promise<BlobInfo> {
-    const { algorithm, hex } = parseDigest(digest);
+    const { algorithm } = parseDigest(digest);
     const key = this.#layout.blob(digest);
     const hash = createHash(algorithm);
     const sink = new PartSink(this.#s3, key, Math.max(this.#plan.partSize, MIN_PART_SIZE), {
@@ -163,12 +164,7 @@ export class S3BlobStore implements BlobStore {
         size += bytes.length;
         await sink.write(bytes);
       }
-      if (expectedSize !== undefined && size !== expectedSize) {
-        throw new StorageError('STORAGE_SIZE_MISMATCH', `blob has ${size} bytes, expected ${expectedSize}`);
-      }
-      const actual = hash.digest('hex');
-      if (actual !== hex)
-        throw new StorageError('STORAGE_DIGEST_MISMATCH', `content hashes to ${algorithm}:${actual}, not ${digest}`);
+      verifyContent(digest, { digest: `${algorithm}:${hash.digest('hex')}`, size }, expectedSize);
       if (sink.uploadId === null) {
         await this.#s3.client.send(
           new PutObjectCommand({ Bucket: this.#s3.bucket, Key: key, Body: sink.pending(), ContentLength: size }),
