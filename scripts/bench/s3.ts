@@ -245,7 +245,6 @@ export async function bench(options: S3BenchOptions): Promise<BenchReport> {
     const sides = options.registries ?? ['regctl', 'distribution'];
     if (sides.includes('regctl')) targets.push(await startRegctlS3(await dirs.make('regctl-bench-s3-'), ceph));
     if (sides.includes('distribution')) targets.push(await startDistributionS3(await dirs.make('dist-s3-'), ceph));
-    const of = (side: Side) => targets.find((target) => target.side === side);
     const factory = new BlobFactory();
     let seed = (Date.now() % 1_000_000) * 100;
     const blobs = (n: number, bytes: number) => Array.from({ length: n }, () => factory.create(seed++, bytes));
