@@ -17,7 +17,7 @@
  *   arrived; after a failed write (the disk), nothing more is written and the error is the sink's;
  * - the file is closed before `'close'`, which `pipeline` waits for.
  */
-import { close, fdatasync, open, writev } from 'node:fs';
+import { close, fdatasync, ftruncate, open, writev } from 'node:fs';
 import { Writable } from 'node:stream';
 
 /** Bytes gathered before one `writev` (a sixteenth of the syscalls of 64 KiB writes). */
@@ -29,6 +29,8 @@ export interface FileSinkOptions {
   readonly flags: 'wx' | 'r+';
   /** Byte position of the first write (default 0). */
   readonly start?: number;
+  /** Truncate the file to `start` once open, before any write (default false). */
+  readonly truncate?: boolean;
   /** `fdatasync` before `'finish'` (default false). */
   readonly sync?: boolean;
   /** Bytes gathered before a write (default {@link DEFAULT_BATCH_BYTES}). */
@@ -40,6 +42,7 @@ export class FileSink extends Writable {
   readonly #path: string;
   readonly #flags: 'wx' | 'r+';
   readonly #sync: boolean;
+  readonly #truncate: boolean;
   readonly #batchBytes: number;
   #position: number;
   #fd: number | undefined;
@@ -58,19 +61,38 @@ export class FileSink extends Writable {
     this.#path = path;
     this.#flags = options.flags;
     this.#sync = options.sync ?? false;
+    this.#truncate = options.truncate ?? false;
     this.#batchBytes = options.batchBytes ?? DEFAULT_BATCH_BYTES;
     this.#position = options.start ?? 0;
   }
 
-  /** Bytes written to the file so far (not counting a batch still being gathered). */
-  get bytesWritten(): number {
+  /**
+   * Where the next write goes: `start` plus the bytes written so far (a batch still being gathered
+   * is not counted). Once the sink has closed, where the written content ends.
+   */
+  get position(): number {
     return this.#position;
+  }
+
+  /**
+   * Resolves once the file is closed, whatever the outcome (never rejects). `pipeline` may settle
+   * on a body's failure before the sink has written what it held and closed: wait for this before
+   * reading {@link position} or the file.
+   */
+  whenClosed(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.once('close', () => resolve()));
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
     open(this.#path, this.#flags, (error, fd) => {
-      if (!error) this.#fd = fd;
-      callback(error);
+      if (error) {
+        callback(error);
+        return;
+      }
+      this.#fd = fd;
+      if (this.#truncate) ftruncate(fd, this.#position, callback);
+      else callback();
     });
   }
 

@@ -34,6 +34,7 @@ import type { BlobInfo, Digest, UploadState } from '../blob-store.ts';
 import { type DigestAlgorithm, HashingStream, parseDigest, verifyContent } from '../digest.ts';
 import { type FileStorePaths, newUploadId } from '../paths.ts';
 import { isMissing, pipeBody, publishBlob, replaceFile, toStorageIo } from './file-io.ts';
+import { readSmallFile } from './file-meta.ts';
 import { FileSink } from './file-sink.ts';
 
 /** Upload sessions of one store root, with this instance's hash cache and append locks. */
@@ -72,7 +73,8 @@ export class FileUploads {
       return undefined;
     }
     try {
-      return JSON.parse(await readFile(files.state, 'utf8')) as UploadState;
+      // Read on every request of an upload (twice per PATCH): the two-round-trip small read.
+      return JSON.parse((await readSmallFile(files.state)).toString('utf8')) as UploadState;
     } catch (error) {
       if (isMissing(error) || error instanceof SyntaxError) return undefined;
       throw toStorageIo(error, `reading upload ${id}`);
@@ -87,19 +89,15 @@ export class FileUploads {
     let size = offset;
     let failure: unknown;
     try {
-      const handle = await open(files.data, 'r+');
-      try {
-        await handle.truncate(offset); // cut off debris of a crashed append
-      } finally {
-        await handle.close();
-      }
-      // No fsync per append: the commit syncs the data before publishing (see the module comment).
-      const sink = new FileSink(files.data, { flags: 'r+', start: offset });
+      // `truncate` cuts off debris of a crashed append before the first write. No fsync per
+      // append: the commit syncs the data before publishing (see the module comment).
+      const sink = new FileSink(files.data, { flags: 'r+', start: offset, truncate: true });
       await pipeBody(body, hasher, sink, `appending to upload ${id}`).catch((error: unknown) => {
         if (isStorageError(error)) throw error; // the disk failed: the recorded offset stays
         failure = error; // the body failed: record the bytes that arrived, then rethrow
       });
-      size = (await stat(files.data)).size;
+      await sink.whenClosed();
+      size = sink.position; // the file ends there: truncated to `offset`, then written on from it
       this.#hashes.delete(`${id}:${offset}`);
       if ((resume !== undefined || offset === 0) && hasher.size === size)
         this.#hashes.set(`${id}:${size}`, hasher.hash());

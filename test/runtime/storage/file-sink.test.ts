@@ -29,13 +29,13 @@ describe('FileSink', () => {
     const sink = new FileSink(file, { flags: 'r+', start: 5, batchBytes: 8 });
     await write(sink, bytes('abc'));
     await write(sink, bytes('def'));
-    expect(sink.bytesWritten).toBe(5); // 6 bytes gathered, below the batch: nothing written yet
+    expect(sink.position).toBe(5); // 6 bytes gathered, below the batch: nothing written yet
     expect(await readFile(file, 'utf8')).toBe('keep:XXXXXXXXXXXX');
     await write(sink, bytes('ghij'));
-    expect(sink.bytesWritten).toBe(15); // the batch filled up: one write of all three chunks
+    expect(sink.position).toBe(15); // the batch filled up: one write of all three chunks
     sink.end(bytes('kl'));
     await once(sink, 'close');
-    expect(sink.bytesWritten).toBe(17);
+    expect(sink.position).toBe(17);
     expect(await readFile(file, 'utf8')).toBe('keep:abcdefghijkl');
   });
 
@@ -44,6 +44,20 @@ describe('FileSink', () => {
     const chunks = Array.from({ length: 40 }, (_, i) => Buffer.alloc(50_000 + i, i));
     await pipeline(Readable.from(chunks), new FileSink(file, { flags: 'wx', sync: true, batchBytes: 256 * 1024 }));
     expect((await readFile(file)).equals(Buffer.concat(chunks))).toBe(true);
+  });
+
+  it('with `truncate`, cuts the file at `start` before writing (debris of a crashed append)', async () => {
+    const file = join(await dirs.make(), 'data');
+    await writeFile(file, 'keep-debris-debris');
+    const sink = new FileSink(file, { flags: 'r+', start: 4, truncate: true });
+    sink.end(bytes('!'));
+    await sink.whenClosed();
+    expect(sink.position).toBe(5);
+    expect(await readFile(file, 'utf8')).toBe('keep!');
+    const empty = new FileSink(file, { flags: 'r+', start: 2, truncate: true });
+    empty.end();
+    await empty.whenClosed();
+    expect(await readFile(file, 'utf8')).toBe('ke');
   });
 
   it('refuses to overwrite an existing file with `wx`', async () => {
@@ -73,7 +87,7 @@ describe('FileSink', () => {
     await writeFile(file, '');
     const sink = new FileSink(file, { flags: 'r+', batchBytes: 4 });
     // What had been written when 'close' came: the descriptor must outlive the running write.
-    const closed = new Promise<number>((done) => sink.on('close', () => done(sink.bytesWritten)));
+    const closed = new Promise<number>((done) => sink.on('close', () => done(sink.position)));
     sink.on('error', () => {});
     await write(sink, bytes('ab')); // the file is open now
     sink.write(Buffer.alloc(1 << 20, 1)); // fills a batch: a write is running now
@@ -93,7 +107,7 @@ describe('FileSink', () => {
     );
     expect(isStorageError(error, 'STORAGE_IO')).toBe(true);
     expect((error as Error).message).toMatch(/^writing blob: ENOSPC/);
-    expect(sink.bytesWritten).toBe(0);
+    expect(sink.position).toBe(0);
   });
 
   it('a failure while gathering the last batch is reported by `end`, not swallowed', async () => {
