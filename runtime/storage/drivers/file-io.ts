@@ -91,17 +91,21 @@ export async function replaceFile(temp: string, target: string, data: Buffer | s
   await renameInto(temp, target);
 }
 
-/** `rename(from, to)` after creating `to`'s parents; on failure `from` is removed and the error thrown. */
+/**
+ * `rename(from, to)`, creating `to`'s parents when the rename says they are missing (usually they
+ * exist: trying the rename first saves a `mkdir` round trip on every write); on failure `from` is
+ * removed and the error thrown.
+ */
 export async function renameInto(from: string, to: string): Promise<void> {
   try {
     for (let attempt = 0; ; attempt++) {
-      await mkdir(dirname(to), { recursive: true });
       try {
         await rename(from, to);
         return;
       } catch (error) {
         if (errnoOf(error) !== 'ENOENT' || attempt >= 4) throw error;
       }
+      await mkdir(dirname(to), { recursive: true });
     }
   } catch (error) {
     await rm(from, { force: true });

@@ -35,7 +35,7 @@ const FIRST_READ_BYTES = 2048;
  * peak = concurrency + base at 200…5000 concurrent reads, back to base after). Its error is
  * ignored on purpose: the fd was opened read-only and used once, so a close cannot lose data.
  */
-function readSmallFile(file: string): Promise<Buffer> {
+export function readSmallFile(file: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     fs.open(file, 'r', (openError, fd) => {
       if (openError) return reject(openError);

@@ -11,14 +11,22 @@
  * disk instead is `STORAGE_IO` and leaves the recorded offset as it was (the next append cuts off
  * whatever was written); `pipeBody` (file-io.ts) tells the two apart.
  *
+ * Durability: an append does not fsync its bytes; the commit does (`fdatasync` of the data file
+ * before it is renamed into `blobs/`), so a committed blob survives a power loss, and one sync per
+ * blob is what the distribution registry does too. What a power loss can cost is an acknowledged
+ * chunk of an upload still in progress: `state.json` may then record more bytes than reached the
+ * disk. That is caught, never published: without this instance's hash state the commit hashes the
+ * data file from disk, so missing or zeroed bytes make it a digest (or size) mismatch, and the
+ * client pushes the blob again. (A crash of the process alone loses nothing: the kernel has the bytes.)
+ *
  * Hashing: appends run the bytes through a sha256 hasher resumed from the state left by the
  * previous append, kept in this instance under `<id>:<offset>`; commit then needs no re-read. When
  * that state is missing (a restart, another process appended, a failed append, a sha512 digest),
  * commit hashes the data file from disk instead: correct, only slower.
  */
 import type { Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isStorageError, StorageError } from '../../errors.ts';
@@ -26,6 +34,8 @@ import type { BlobInfo, Digest, UploadState } from '../blob-store.ts';
 import { type DigestAlgorithm, HashingStream, parseDigest, verifyContent } from '../digest.ts';
 import { type FileStorePaths, newUploadId } from '../paths.ts';
 import { isMissing, pipeBody, publishBlob, replaceFile, toStorageIo } from './file-io.ts';
+import { readSmallFile } from './file-meta.ts';
+import { FileSink } from './file-sink.ts';
 
 /** Upload sessions of one store root, with this instance's hash cache and append locks. */
 export class FileUploads {
@@ -63,7 +73,8 @@ export class FileUploads {
       return undefined;
     }
     try {
-      return JSON.parse(await readFile(files.state, 'utf8')) as UploadState;
+      // Read on every request of an upload (twice per PATCH): the two-round-trip small read.
+      return JSON.parse((await readSmallFile(files.state)).toString('utf8')) as UploadState;
     } catch (error) {
       if (isMissing(error) || error instanceof SyntaxError) return undefined;
       throw toStorageIo(error, `reading upload ${id}`);
@@ -78,20 +89,15 @@ export class FileUploads {
     let size = offset;
     let failure: unknown;
     try {
-      const handle = await open(files.data, 'r+');
-      try {
-        await handle.truncate(offset); // cut off debris of a crashed append
-      } finally {
-        await handle.close();
-      }
-      // A stream of its own (not the handle's, whose `autoClose: false` stream never emits
-      // 'close', so `pipeline` would wait forever); `flush` makes it fsync before 'finish'.
-      const sink = createWriteStream(files.data, { flags: 'r+', start: offset, flush: true });
+      // `truncate` cuts off debris of a crashed append before the first write. No fsync per
+      // append: the commit syncs the data before publishing (see the module comment).
+      const sink = new FileSink(files.data, { flags: 'r+', start: offset, truncate: true });
       await pipeBody(body, hasher, sink, `appending to upload ${id}`).catch((error: unknown) => {
         if (isStorageError(error)) throw error; // the disk failed: the recorded offset stays
         failure = error; // the body failed: record the bytes that arrived, then rethrow
       });
-      size = (await stat(files.data)).size;
+      await sink.whenClosed();
+      size = sink.position; // the file ends there: truncated to `offset`, then written on from it
       this.#hashes.delete(`${id}:${offset}`);
       if ((resume !== undefined || offset === 0) && hasher.size === size)
         this.#hashes.set(`${id}:${size}`, hasher.hash());

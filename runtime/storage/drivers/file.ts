@@ -12,7 +12,6 @@
  * and temp files untouched for `tempMaxAgeMs` (debris of killed writes); it runs when the store
  * opens and then every `sweepIntervalMs`.
  */
-import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -24,6 +23,7 @@ import { HashingStream, parseDigest, verifyContent } from '../digest.ts';
 import { FileStorePaths } from '../paths.ts';
 import { isMissing, pipeBody, publishBlob, toStorageIo } from './file-io.ts';
 import { FileMeta } from './file-meta.ts';
+import { FileSink } from './file-sink.ts';
 import { FileUploads } from './file-uploads.ts';
 
 /** Size of each read of a blob being served. */
@@ -164,8 +164,8 @@ export class FileBlobStore implements BlobStore {
     const target = this.paths.blob(digest);
     const temp = this.paths.temp('blob');
     try {
-      // `wx`: a fresh temp name, never an existing file; `flush`: fsync before 'finish'.
-      await pipeBody(body, hasher, createWriteStream(temp, { flags: 'wx', flush: true }), `writing blob ${digest}`);
+      // `wx`: a fresh temp name, never an existing file; `sync`: on disk before 'finish'.
+      await pipeBody(body, hasher, new FileSink(temp, { flags: 'wx', sync: true }), `writing blob ${digest}`);
       const result = hasher.result();
       verifyContent(digest, result, expectedSize);
       await publishBlob(temp, target);

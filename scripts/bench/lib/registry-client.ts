@@ -42,7 +42,11 @@ export class RegistryClient {
   async #request(
     method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH',
     path: string,
-    options: { headers?: Record<string, string>; body?: NodeJS.ReadableStream | Buffer | null; expect: number },
+    options: {
+      headers?: Record<string, string>;
+      body?: NodeJS.ReadableStream | Buffer | readonly Buffer[] | null;
+      expect: number;
+    },
   ) {
     const res = await this.#pool.request({
       method,
@@ -86,20 +90,22 @@ export class RegistryClient {
     let pendingBytes = 0;
     let offset = 0;
     const flush = async () => {
-      const chunk = Buffer.concat(pending, pendingBytes);
+      // The pieces go out as they are (undici writes an iterable body piece by piece): no copy.
+      const pieces = pending;
+      const length = pendingBytes;
       pending = [];
       pendingBytes = 0;
       const res = await this.#request('PATCH', upload, {
         headers: {
           'content-type': 'application/octet-stream',
-          'content-range': `${offset}-${offset + chunk.length - 1}`,
-          'content-length': String(chunk.length),
+          'content-range': `${offset}-${offset + length - 1}`,
+          'content-length': String(length),
         },
-        body: chunk,
+        body: pieces,
         expect: 202,
       });
       await res.body.dump();
-      offset += chunk.length;
+      offset += length;
       const location = res.headers.location;
       if (typeof location === 'string') {
         const url = new URL(location, this.origin);

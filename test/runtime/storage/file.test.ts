@@ -84,6 +84,49 @@ describe('file blob store specifics', () => {
     await store.close();
   }, 120_000);
 
+  it('a body failing with a batch still gathered leaves nothing visible and no temp file', async () => {
+    const root = await tempRoot();
+    const store = await createFileBlobStore(plan(root), { sweepIntervalMs: 0 });
+    const whole = Buffer.alloc(4 * 1024 * 1024, 7);
+    const digest = digestOf(whole);
+    const broken = new Error('client went away');
+    // 3.5 MiB arrive: three 1 MiB batches reach the temp file, half a batch is still gathered.
+    const body = Readable.from(
+      (async function* () {
+        for (let offset = 0; offset < 3.5 * 1024 * 1024; offset += 64 * 1024)
+          yield whole.subarray(offset, offset + 64 * 1024);
+        throw broken;
+      })(),
+    );
+    await expect(store.putBlob(digest, body)).rejects.toBe(broken);
+    expect(await store.stat(digest)).toBeUndefined();
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+    expect(await store.putBlob(digest, Readable.from([whole]))).toEqual({ digest, size: whole.length });
+    expect((await readAll(await store.read(digest))).equals(whole)).toBe(true);
+    await store.close();
+  });
+
+  it('an append breaking off mid-batch keeps every byte that arrived, and the upload commits', async () => {
+    const root = await tempRoot();
+    const store = await createFileBlobStore(plan(root), { sweepIntervalMs: 0 });
+    const whole = Buffer.alloc(3 * 1024 * 1024, 3);
+    const arrived = 1.5 * 1024 * 1024; // one full batch written, half a batch gathered
+    const upload = await store.createUpload(null);
+    const body = Readable.from(
+      (async function* () {
+        for (let offset = 0; offset < arrived; offset += 64 * 1024) yield whole.subarray(offset, offset + 64 * 1024);
+        throw new Error('client went away');
+      })(),
+    );
+    await expect(store.appendUpload(upload.id, 0, body)).rejects.toThrow('client went away');
+    expect((await store.getUpload(upload.id))?.offset).toBe(arrived);
+    await store.appendUpload(upload.id, arrived, Readable.from([whole.subarray(arrived)]));
+    const digest = digestOf(whole);
+    expect(await store.commitUpload(upload.id, digest, whole.length)).toEqual({ digest, size: whole.length });
+    expect((await readAll(await store.read(digest))).equals(whole)).toBe(true);
+    await store.close();
+  });
+
   it('refuses invalid digests before touching the disk', async () => {
     const root = await tempRoot();
     const store = await createFileBlobStore(plan(root), { sweepIntervalMs: 0 });
