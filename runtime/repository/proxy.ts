@@ -18,11 +18,12 @@
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ProxyRepositoryPlan } from '../../compiler/plan.ts';
-import { isRegistryError, RegistryError } from '../errors.ts';
+import { isRegistryError, isStorageError, RegistryError } from '../errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../storage/blob-store.ts';
 import { UpstreamClient } from '../upstream/client.ts';
 import { isUpstreamError, isUpstreamUnavailable } from '../upstream/errors.ts';
 import { SingleFlight } from '../upstream/single-flight.ts';
+import { ContentCache } from './hosted-cache.ts';
 import { NegativeCache, ProxyCache } from './proxy-cache.ts';
 import { fetchManifest } from './proxy-manifests.ts';
 import { blobUnknown, clientIdentity, resolveSecret, translateProxyError } from './proxy-support.ts';
@@ -58,6 +59,8 @@ export class ProxyRepository implements Repository {
   readonly #negative: NegativeCache;
   readonly #manifestFlights = new SingleFlight<Manifest>();
   readonly #blobFlights = new SingleFlight<BlobInfo>();
+  /** Sizes of cached blobs by digest (immutable), as in hosted repositories: a warm GET costs no stat. */
+  readonly #sizes = new ContentCache({ bodyBytes: 0 });
   readonly #now: () => number;
 
   constructor(plan: ProxyRepositoryPlan, deps: ProxyRepositoryDeps) {
@@ -158,7 +161,10 @@ export class ProxyRepository implements Repository {
   async #getBlob(image: string, digest: Digest, range: ByteRange | undefined, retry: boolean): Promise<BlobResponse> {
     const name = this.upstreamName(image);
     const cached = await this.#cachedBlob(name, digest);
-    if (cached !== undefined) return this.#fromStore(cached, range);
+    if (cached !== undefined) {
+      const served = await this.#fromStore(cached, range, true);
+      if (served !== undefined) return served;
+    }
     const notFound = blobUnknown(image, digest);
     if (this.plan.offline) throw notFound;
     const inflight = this.#blobFlights.get(digest);
@@ -191,6 +197,7 @@ export class ProxyRepository implements Repository {
         announce?.();
       }
       const info = await tee.done;
+      this.#sizes.setSize(digest, info.size);
       await this.#cache.linkBlob(name, digest);
       this.#negative.delete(`b:${name}@${digest}`);
       return info;
@@ -231,7 +238,14 @@ export class ProxyRepository implements Repository {
     }
   }
 
-  async #fromStore(info: BlobInfo, range: ByteRange | undefined): Promise<BlobResponse> {
+  /**
+   * The stored blob as a response. `missingOk`: when the bytes are gone although the size was
+   * known (removed behind this replica's back), forget the size and answer undefined, so the
+   * caller fetches the blob again instead of failing.
+   */
+  async #fromStore(info: BlobInfo, range: ByteRange | undefined): Promise<BlobResponse>;
+  async #fromStore(info: BlobInfo, range: ByteRange | undefined, missingOk: true): Promise<BlobResponse | undefined>;
+  async #fromStore(info: BlobInfo, range: ByteRange | undefined, missingOk = false): Promise<BlobResponse | undefined> {
     try {
       if (range === undefined && this.#store.redirectUrl !== undefined) {
         const redirect = await this.#store.redirectUrl(info.digest);
@@ -239,23 +253,29 @@ export class ProxyRepository implements Repository {
       }
       return { info, body: { stream: await this.#store.read(info.digest, range) } };
     } catch (error) {
+      if (isStorageError(error, 'STORAGE_NOT_FOUND')) this.#sizes.forget(info.digest);
+      if (missingOk && isStorageError(error, 'STORAGE_NOT_FOUND')) return undefined;
       throw this.#translate(error, blobUnknown('', info.digest));
     }
   }
 
-  /** The blob when cached and linked in `name`. */
+  /** The blob when cached and linked in `name` (the link is read every time; the size is cached). */
   async #cachedBlob(name: string, digest: Digest): Promise<BlobInfo | undefined> {
     try {
       if (!(await this.#cache.isBlobLinked(name, digest))) return undefined;
-      return await this.#store.stat(digest);
+      return await this.#storeStat(digest);
     } catch (error) {
       throw this.#translate(error, blobUnknown(name, digest));
     }
   }
 
   async #storeStat(digest: Digest): Promise<BlobInfo | undefined> {
+    const size = this.#sizes.size(digest);
+    if (size !== undefined) return { digest, size };
     try {
-      return await this.#store.stat(digest);
+      const info = await this.#store.stat(digest);
+      if (info !== undefined) this.#sizes.setSize(digest, info.size);
+      return info;
     } catch (error) {
       throw this.#translate(error, blobUnknown('', digest));
     }

@@ -11,8 +11,9 @@
  *   under `/`-separated keys whose segments match `[A-Za-z0-9._%-]+` (never `.` or `..`).
  *
  * Guarantees every driver gives (checked by `test/suites/blob-store.ts`):
- * - a blob becomes visible only after its content was hashed and matched its digest; a crash, an
- *   aborted stream or a mismatch never leaves a visible partial blob;
+ * - a blob becomes visible only after its content was hashed (by the store, or by the caller of
+ *   `putHashedBlob`) and matched its digest; a crash, an aborted stream or a mismatch never leaves
+ *   a visible partial blob;
  * - concurrent writes of the same blob or key are safe (last complete writer wins, content equal);
  * - errors are `StorageError`s with a stable `code` (see runtime/errors.ts);
  * - bodies are streamed: memory stays flat whatever the blob size.
@@ -41,6 +42,18 @@ export interface UploadState {
   readonly startedAt: string;
   /** Free-form JSON the caller attached at creation (e.g. the repository and image it belongs to). */
   readonly owner: unknown;
+}
+
+/** What {@link BlobStore.putHashedBlob} needs besides the digest and the body. */
+export interface HashedBlobOptions {
+  /**
+   * Called by the store once, after the body has ended: the digest and size the caller computed
+   * over exactly the bytes it wrote into the body. The caller must have finished hashing by the
+   * time it ends the body.
+   */
+  readonly hashed: () => BlobInfo;
+  /** The size announced for the blob (e.g. an upstream's Content-Length), checked when given. */
+  readonly expectedSize?: number;
 }
 
 export interface BlobStore {
@@ -80,6 +93,22 @@ export interface BlobStore {
   cancelUpload(id: string): Promise<void>;
   /** Writes a whole blob in one call, with the same verification as an upload. */
   putBlob(digest: Digest, body: Readable, expectedSize?: number): Promise<BlobInfo>;
+  /**
+   * Optional: {@link putBlob} for a caller that hashes `body` itself anyway, so the bytes are
+   * hashed once, not twice (the proxy's stream-through must hash what it sends its client, and
+   * the store's own hash of the same bytes was half of its CPU per byte). Callers fall back to
+   * `putBlob` when a driver lacks it.
+   *
+   * The store writes `body` under a temporary name and does not hash it; it counts the bytes.
+   * Once `body` has ended and the bytes are durable it calls `hashed()` once: the caller answers
+   * with the digest and size of exactly the bytes it wrote into `body`, in order. The blob becomes
+   * visible only when that digest is `digest` and that size equals the store's count (and
+   * `expectedSize` when given), else `STORAGE_DIGEST_MISMATCH` / `STORAGE_SIZE_MISMATCH`. What
+   * `hashed()` throws is rethrown. On any failure (a mismatch, a body that errors or is destroyed,
+   * a throwing `hashed()`, a disk error) nothing is visible and the temporary is removed; a body's
+   * own error is rethrown as is, as in {@link appendUpload}, and `hashed()` is not called.
+   */
+  putHashedBlob?(digest: Digest, body: Readable, options: HashedBlobOptions): Promise<BlobInfo>;
 
   /** A metadata document, or undefined. */
   getMeta(key: string): Promise<Buffer | undefined>;

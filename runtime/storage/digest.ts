@@ -112,3 +112,18 @@ export function verifyContent(digest: Digest, actual: HashResult, expectedSize?:
     throw new StorageError('STORAGE_SIZE_MISMATCH', `expected ${expectedSize} bytes, received ${actual.size}`);
   }
 }
+
+/**
+ * The check of `putHashedBlob` (blob-store.ts), in every driver: the caller's `hashed` result must
+ * name `digest` and cover exactly the `received` bytes the store counted, and `received` must be
+ * `expectedSize` when given. Throws `STORAGE_DIGEST_MISMATCH` / `STORAGE_SIZE_MISMATCH`.
+ */
+export function verifyHashed(digest: Digest, hashed: HashResult, received: number, expectedSize?: number): void {
+  verifyContent(digest, { digest: hashed.digest, size: received }, expectedSize);
+  if (hashed.size !== received) {
+    throw new StorageError(
+      'STORAGE_SIZE_MISMATCH',
+      `the caller hashed ${hashed.size} bytes, the store received ${received}`,
+    );
+  }
+}

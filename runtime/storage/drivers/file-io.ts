@@ -28,13 +28,19 @@ export function toStorageIo(error: unknown, action: string): StorageError {
 }
 
 /**
- * `pipeline(body, hasher, sink)`, telling whose fault a failure is, as the BlobStore contract
+ * `pipeline(body, hasher, sink)` (or `pipeline(body, sink)` when the caller hashes the body
+ * itself, see `putHashedBlob`), telling whose fault a failure is, as the BlobStore contract
  * asks: a failure of the body (the client went away, bad framing) is rethrown as is; a failure of
  * the store's side (the disk: ENOSPC, EIO …) becomes `STORAGE_IO`, never passed off as the
  * client's. The side that emits the first 'error' is the origin: `pipeline` then destroys the
  * other streams with that same error, so the error alone cannot tell.
  */
-export async function pipeBody(body: Readable, hasher: Transform, sink: Writable, action: string): Promise<void> {
+export async function pipeBody(
+  body: Readable,
+  hasher: Transform | undefined,
+  sink: Writable,
+  action: string,
+): Promise<void> {
   let storeFailed = false;
   let settled = body.destroyed; // a body that broke before the write began is the origin
   const onBodyError = () => {
@@ -45,15 +51,15 @@ export async function pipeBody(body: Readable, hasher: Transform, sink: Writable
     settled = true;
   };
   body.on('error', onBodyError);
-  hasher.on('error', onStoreError);
+  hasher?.on('error', onStoreError);
   sink.on('error', onStoreError);
   try {
-    await pipeline(body, hasher, sink);
+    await (hasher === undefined ? pipeline(body, sink) : pipeline(body, hasher, sink));
   } catch (error) {
     throw storeFailed ? toStorageIo(error, action) : error;
   } finally {
     body.off('error', onBodyError);
-    hasher.off('error', onStoreError);
+    hasher?.off('error', onStoreError);
     sink.off('error', onStoreError);
   }
 }

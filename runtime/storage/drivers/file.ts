@@ -5,7 +5,8 @@
  * Blobs are streamed, never buffered: body → hasher → temp file under `tmp/`, flushed, verified
  * against the digest and size, then renamed into `blobs/` (atomic; when the blob is already there
  * the temp is dropped: content addressing makes both copies equal). A mismatch or a failed stream
- * removes the temp, so nothing partial is ever visible. Upload sessions and metadata live in
+ * removes the temp, so nothing partial is ever visible. `putHashedBlob` is the same without the
+ * hasher: the caller's hash is checked instead. Upload sessions and metadata live in
  * file-uploads.ts and file-meta.ts.
  *
  * Housekeeping: {@link FileBlobStore.sweep} removes upload sessions older than `uploadMaxAgeMs`
@@ -18,8 +19,8 @@ import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { FileBlobStorePlan } from '../../../compiler/plan.ts';
 import { StorageError } from '../../errors.ts';
-import type { BlobInfo, BlobStore, ByteRange, Digest, UploadState } from '../blob-store.ts';
-import { HashingStream, parseDigest, verifyContent } from '../digest.ts';
+import type { BlobInfo, BlobStore, ByteRange, Digest, HashedBlobOptions, UploadState } from '../blob-store.ts';
+import { HashingStream, parseDigest, verifyContent, verifyHashed } from '../digest.ts';
 import { FileStorePaths } from '../paths.ts';
 import { isMissing, pipeBody, publishBlob, toStorageIo } from './file-io.ts';
 import { FileMeta } from './file-meta.ts';
@@ -170,6 +171,25 @@ export class FileBlobStore implements BlobStore {
       verifyContent(digest, result, expectedSize);
       await publishBlob(temp, target);
       return { digest, size: result.size };
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  /**
+   * `putBlob` without the store's hash (see the BlobStore contract): body → temp file, flushed;
+   * then the caller's digest, its size and the bytes the file received are checked before the
+   * same rename. The temp file is removed whatever happens.
+   */
+  async putHashedBlob(digest: Digest, body: Readable, options: HashedBlobOptions): Promise<BlobInfo> {
+    const target = this.paths.blob(digest);
+    const temp = this.paths.temp('blob');
+    try {
+      const sink = createWriteStream(temp, { flags: 'wx', flush: true });
+      await pipeBody(body, undefined, sink, `writing blob ${digest}`);
+      verifyHashed(digest, options.hashed(), sink.bytesWritten, options.expectedSize);
+      await publishBlob(temp, target);
+      return { digest, size: sink.bytesWritten };
     } finally {
       await rm(temp, { force: true });
     }

@@ -10,8 +10,8 @@
 import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { StorageError } from '../../errors.ts';
-import type { BlobInfo, BlobStore, ByteRange, Digest, UploadState } from '../blob-store.ts';
-import { parseDigest, verifyContent } from '../digest.ts';
+import type { BlobInfo, BlobStore, ByteRange, Digest, HashedBlobOptions, UploadState } from '../blob-store.ts';
+import { parseDigest, verifyContent, verifyHashed } from '../digest.ts';
 import { isUploadId, parseMetaKey } from '../keys.ts';
 
 /** Options of {@link createMemoryBlobStore}. */
@@ -139,6 +139,17 @@ export class MemoryBlobStore implements BlobStore {
       chunks.push(buffer);
     }
     return this.#publish(digest, `${algorithm}:${hash.digest('hex')}`, Buffer.concat(chunks), expectedSize);
+  }
+
+  /** Collects the body without hashing it, then checks the caller's result (see the contract). */
+  async putHashedBlob(digest: Digest, body: Readable, options: HashedBlobOptions): Promise<BlobInfo> {
+    parseDigest(digest);
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(Buffer.from(chunk as Buffer));
+    const data = Buffer.concat(chunks);
+    verifyHashed(digest, options.hashed(), data.length, options.expectedSize);
+    if (!this.#blobs.has(digest)) this.#blobs.set(digest, data);
+    return { digest, size: data.length };
   }
 
   async getMeta(key: string): Promise<Buffer | undefined> {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createMemoryBlobStore } from '../../../runtime/storage/drivers/memory.ts';
 import { type CountingUpstream, sha256, startCountingUpstream } from '../../helpers/counting-upstream.ts';
 import {
@@ -48,6 +48,32 @@ describe('ProxyRepository', () => {
     expect(upstream.requests.length).toBe(before);
     expect(upstream.count('GET', '/blobs/')).toBe(1);
     expect(await repo.listImages()).toEqual(['team/app']);
+  });
+
+  it('serves a warm blob with no stat (size cached), and fetches again a blob removed behind its back', async () => {
+    const layer = randomBytes(200_000);
+    const image = upstream.addImage('app', 'v1', [layer]);
+    const memory = createMemoryBlobStore();
+    const stat = vi.fn(memory.stat.bind(memory));
+    const store = new Proxy(memory, {
+      get(target, key) {
+        if (key === 'stat') return stat;
+        const value = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const { repo } = make({}, store);
+    expect(await bytes(await repo.getBlob('app', image.layers[0]!))).toEqual(layer);
+    stat.mockClear();
+    expect(await bytes(await repo.getBlob('app', image.layers[0]!))).toEqual(layer);
+    expect(await repo.statBlob('app', image.layers[0]!)).toEqual({ digest: image.layers[0], size: layer.length });
+    expect(stat).not.toHaveBeenCalled();
+    expect(upstream.count('GET', '/blobs/')).toBe(1);
+    // The bytes vanish (another replica's clean-up, an operator): the cached size must not make it a 404.
+    await memory.delete(image.layers[0]!);
+    expect(await bytes(await repo.getBlob('app', image.layers[0]!))).toEqual(layer);
+    expect(upstream.count('GET', '/blobs/')).toBe(2);
+    expect(await memory.stat(image.layers[0]!)).toEqual({ digest: image.layers[0], size: layer.length });
   });
 
   it('revalidates a tag with a HEAD only after metadataMaxAge, and re-downloads only when it moved', async () => {

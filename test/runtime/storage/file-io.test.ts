@@ -15,7 +15,11 @@ const sink = (fail?: Error) =>
     },
   });
 
-describe('pipeBody', () => {
+// Without a hasher is how `putHashedBlob` writes (the caller hashes): the same fault rules apply.
+describe.each([
+  ['with a hasher', () => new HashingStream()],
+  ['without a hasher', () => undefined],
+])('pipeBody %s', (_label, hasher) => {
   it('rethrows the body’s own failure as is', async () => {
     const broken = new Error('client went away');
     const body = Readable.from(
@@ -24,7 +28,7 @@ describe('pipeBody', () => {
         throw broken;
       })(),
     );
-    await expect(pipeBody(body, new HashingStream(), sink(), 'writing')).rejects.toBe(broken);
+    await expect(pipeBody(body, hasher(), sink(), 'writing')).rejects.toBe(broken);
   });
 
   it('turns a failure of the disk into STORAGE_IO, never passing it off as the client’s', async () => {
@@ -39,7 +43,7 @@ describe('pipeBody', () => {
         setTimeout(() => this.push(Buffer.alloc(1024)), 1);
       },
     });
-    const error = await pipeBody(sending, new HashingStream(), sink(full), 'writing blob').then(
+    const error = await pipeBody(sending, hasher(), sink(full), 'writing blob').then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -53,9 +57,11 @@ describe('pipeBody', () => {
     aborted.on('error', () => {});
     aborted.destroy(new Error('aborted'));
     await new Promise((done) => setImmediate(done));
-    await expect(pipeBody(aborted, new HashingStream(), sink(), 'writing')).rejects.toThrow(/^aborted$/);
+    await expect(pipeBody(aborted, hasher(), sink(), 'writing')).rejects.toThrow(/^aborted$/);
   });
+});
 
+describe('pipeBody', () => {
   it('hashes what went through', async () => {
     const hasher = new HashingStream();
     await pipeBody(Readable.from([Buffer.from('abc')]), hasher, sink(), 'writing');

@@ -5,16 +5,20 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FileBlobStorePlan } from '../../../compiler/plan.ts';
-import { createFileBlobStore } from '../../../runtime/storage/drivers/file.ts';
+import { createFileBlobStore, type FileBlobStore } from '../../../runtime/storage/drivers/file.ts';
 import { codeOf, describeBlobStore, digestOf, readAll } from '../../suites/blob-store.ts';
+import { describeHashedBlobWrites } from '../../suites/hashed-blob-writes.ts';
 
 const plan = (path: string): FileBlobStorePlan => ({ name: 'default', driver: 'file', path });
 
-describeBlobStore('file', async () => {
+const factory = async () => {
   const dir = await mkdtemp(join(tmpdir(), 'regctl-file-store-'));
   const store = await createFileBlobStore(plan(dir), { sweepIntervalMs: 0 });
   return { store, cleanup: () => rm(dir, { recursive: true, force: true }) };
-});
+};
+
+describeBlobStore('file', factory);
+describeHashedBlobWrites('file', factory, { leftovers: (store) => readdir((store as FileBlobStore).paths.tmp) });
 
 describe('file blob store specifics', () => {
   const dirs: string[] = [];
