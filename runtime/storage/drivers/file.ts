@@ -185,11 +185,13 @@ export class FileBlobStore implements BlobStore {
     const target = this.paths.blob(digest);
     const temp = this.paths.temp('blob');
     try {
-      const sink = createWriteStream(temp, { flags: 'wx', flush: true });
+      // The same batching sink as putBlob: written with `wx`, on disk before 'finish'.
+      const sink = new FileSink(temp, { flags: 'wx', sync: true });
       await pipeBody(body, undefined, sink, `writing blob ${digest}`);
-      verifyHashed(digest, options.hashed(), sink.bytesWritten, options.expectedSize);
+      await sink.whenClosed(); // `position` is final once the file is closed
+      verifyHashed(digest, options.hashed(), sink.position, options.expectedSize);
       await publishBlob(temp, target);
-      return { digest, size: sink.bytesWritten };
+      return { digest, size: sink.position };
     } finally {
       await rm(temp, { force: true });
     }
