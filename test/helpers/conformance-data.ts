@@ -163,106 +163,96 @@ const amd64arm64 = [
   { os: 'linux', architecture: 'arm64' },
 ];
 const emptyConfig = (d: DataSet) => d.blob(Buffer.from('{}'), EMPTY);
+/** A data set made fresh on each call by `build`. */
+const dataSet = (build: (d: DataSet) => void) => (): DataSet => {
+  const d = new DataSet();
+  build(d);
+  return d;
+};
+/** One artifact manifest (empty config, one example layer) per platform of `amd64arm64`. */
+const artifactPerPlatform = (d: DataSet) =>
+  amd64arm64.map((p) => ({
+    ...d.manifest({ artifactType: EXAMPLE, config: emptyConfig(d), layers: [d.blob(randomBytes(256), EXAMPLE)] }),
+    platform: p,
+  }));
 /** The runner's data sets by name, each made fresh (random content) when called. */
 export const dataSets: [string, () => DataSet][] = [
   [
     'image',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       d.manifest({ tag: 'image' });
-      return d;
-    },
+    }),
   ],
   [
     'image-uncompressed',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       d.manifest({
         tag: 'image-uncompressed',
         layers: [0, 1].map(() => d.blob(randomBytes(256), 'application/vnd.oci.image.layer.v1.tar')),
       });
-      return d;
-    },
+    }),
   ],
   [
     'large-manifest (390 annotations of 10000 bytes)',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       const annotations = Object.fromEntries(
         Array.from({ length: 390 }, (_, i) => [`large-annotation-${i}`, 'A'.repeat(10_000)]),
       );
       d.manifest({ tag: 'large-manifest', annotations });
-      return d;
-    },
+    }),
   ],
   [
     'index',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       d.imageIndex(amd64arm64, { indexTag: 'index' });
-      return d;
-    },
+    }),
   ],
   [
     'nested-index',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       const a = d.imageIndex(amd64arm64);
       const b = d.imageIndex(amd64arm64);
       d.index([a, b], { tag: 'index-of-index' });
-      return d;
-    },
+    }),
   ],
   [
     'empty-index',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       d.index([], { tag: 'index' });
-      return d;
-    },
+    }),
   ],
   [
     'artifact',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       d.manifest({
         tag: 'artifact',
         artifactType: EXAMPLE,
         config: emptyConfig(d),
         layers: [d.blob(randomBytes(256), EXAMPLE)],
       });
-      return d;
-    },
+    }),
   ],
   [
     'artifact-index',
-    () => {
-      const d = new DataSet();
-      const kids = amd64arm64.map((p) => ({
-        ...d.manifest({ artifactType: EXAMPLE, config: emptyConfig(d), layers: [d.blob(randomBytes(256), EXAMPLE)] }),
-        platform: p,
-      }));
+    dataSet((d) => {
+      const kids = artifactPerPlatform(d);
       d.index(kids, { tag: 'artifact-index', artifactType: EXAMPLE });
-      return d;
-    },
+    }),
   ],
   [
     'artifact-without-layers',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       d.manifest({
         tag: 'artifact-without-layers',
         artifactType: EXAMPLE,
         config: emptyConfig(d),
         layers: [d.blob(Buffer.from('{}'), EMPTY)],
       });
-      return d;
-    },
+    }),
   ],
   [
     'artifacts-with-subject',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       const subject = d.manifest({ tag: 'image' });
       d.manifest({ subject });
       d.manifest({
@@ -281,26 +271,19 @@ export const dataSets: [string, () => DataSet][] = [
         layers: [d.blob(randomBytes(256), 'application/octet-stream')],
         tag: 'tagged-artifact2',
       });
-      return d;
-    },
+    }),
   ],
   [
     'index-with-subject',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       const subject = d.imageIndex(amd64arm64, { indexTag: 'index' });
-      const kids = amd64arm64.map((p) => ({
-        ...d.manifest({ artifactType: EXAMPLE, config: emptyConfig(d), layers: [d.blob(randomBytes(256), EXAMPLE)] }),
-        platform: p,
-      }));
+      const kids = artifactPerPlatform(d);
       d.index(kids, { subject, artifactType: EXAMPLE, annotations: d.annotations(), tag: 'tagged-artifact' });
-      return d;
-    },
+    }),
   ],
   [
     'missing-subject',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       const subject = { mediaType: IMAGE, size: 123, digest: sha('missing content') };
       d.manifest({
         subject,
@@ -310,21 +293,17 @@ export const dataSets: [string, () => DataSet][] = [
         layers: [d.blob(randomBytes(256), EXAMPLE)],
         tag: 'tagged-artifact',
       });
-      return d;
-    },
+    }),
   ],
   [
     'data-field',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       d.manifest({ tag: 'data-field', data: true });
-      return d;
-    },
+    }),
   ],
   [
     'non-distributable-layers',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       const foreign = (mediaType: string, size: number): Desc => {
         const digest = sha(randomBytes(256));
         return { mediaType, digest, size, urls: [`https://store.example.com/blobs/sha256/${digest.slice(7)}`] };
@@ -335,31 +314,24 @@ export const dataSets: [string, () => DataSet][] = [
         d.blob(randomBytes(256), 'application/vnd.oci.image.layer.v1.tar+gzip'),
       ];
       d.manifest({ tag: 'non-distributable-image', layers });
-      return d;
-    },
+    }),
   ],
   [
     'custom-fields',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       d.imageIndex(amd64arm64, { indexTag: 'custom-fields', extra: true });
-      return d;
-    },
+    }),
   ],
   [
     'no-layers',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       d.manifest({ tag: 'no-layers', layers: [] });
-      return d;
-    },
+    }),
   ],
   [
     'empty-blob',
-    () => {
-      const d = new DataSet();
+    dataSet((d) => {
       d.manifest({ tag: 'empty-blob', layers: [d.blob(Buffer.alloc(0), 'application/vnd.oci.image.layer.v1.tar')] });
-      return d;
-    },
+    }),
   ],
 ];
