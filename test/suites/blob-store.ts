@@ -53,31 +53,42 @@ function generated(total: number, chunk = MiB): { stream: Readable; digest: () =
   return { stream, digest: () => `sha256:${hash.digest('hex')}` };
 }
 
-/** A body that delivers `good` bytes and then fails. */
-function failingBody(good: Buffer): Readable {
+/** A body that sends `good`, then is destroyed (with `error`, or without one: an abort). */
+export function brokenBody(good: Buffer, error?: Error): Readable {
+  let sent = false;
   return new Readable({
     read() {
+      if (sent) return;
+      sent = true;
       this.push(good);
-      this.destroy(new Error('client went away'));
+      setImmediate(() => this.destroy(error));
     },
   });
 }
 
+/**
+ * Opens stores from `factory` for the tests of the enclosing describe block, and closes and
+ * cleans up every store a test opened after it.
+ */
+export function useStores(factory: () => Promise<BlobStoreFixture>): () => Promise<BlobStore> {
+  let fixtures: BlobStoreFixture[] = [];
+  afterEach(async () => {
+    for (const fixture of fixtures) {
+      await fixture.store.close();
+      await fixture.cleanup();
+    }
+    fixtures = [];
+  });
+  return async () => {
+    const fixture = await factory();
+    fixtures.push(fixture);
+    return fixture.store;
+  };
+}
+
 export function describeBlobStore(name: string, factory: () => Promise<BlobStoreFixture>): void {
   describe(`BlobStore conformance: ${name}`, () => {
-    let fixtures: BlobStoreFixture[] = [];
-    afterEach(async () => {
-      for (const fixture of fixtures) {
-        await fixture.store.close();
-        await fixture.cleanup();
-      }
-      fixtures = [];
-    });
-    const open = async (): Promise<BlobStore> => {
-      const fixture = await factory();
-      fixtures.push(fixture);
-      return fixture.store;
-    };
+    const open = useStores(factory);
 
     it('stores a blob, stats it, reads it whole and by range, deletes it idempotently', async () => {
       const store = await open();
@@ -173,7 +184,7 @@ export function describeBlobStore(name: string, factory: () => Promise<BlobStore
       const store = await open();
       const good = randomBytes(1000);
       const upload = await store.createUpload(null);
-      await expect(store.appendUpload(upload.id, 0, failingBody(good))).rejects.toThrow();
+      await expect(store.appendUpload(upload.id, 0, brokenBody(good, new Error('client went away')))).rejects.toThrow();
       const state = await store.getUpload(upload.id);
       expect(state).toBeDefined();
       expect([0, good.length]).toContain(state!.offset);
@@ -182,7 +193,9 @@ export function describeBlobStore(name: string, factory: () => Promise<BlobStore
       await store.appendUpload(upload.id, state!.offset, Readable.from([rest]));
       expect(await store.commitUpload(upload.id, digestOf(good))).toEqual({ digest: digestOf(good), size: 1000 });
       const failed = randomBytes(2000);
-      await expect(store.putBlob(digestOf(failed), failingBody(failed.subarray(0, 500)))).rejects.toThrow();
+      await expect(
+        store.putBlob(digestOf(failed), brokenBody(failed.subarray(0, 500), new Error('client went away'))),
+      ).rejects.toThrow();
       expect(await store.stat(digestOf(failed))).toBeUndefined();
     });
 

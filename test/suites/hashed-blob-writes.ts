@@ -10,9 +10,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { BlobInfo, BlobStore } from '../../runtime/storage/blob-store.ts';
-import { type BlobStoreFixture, codeOf, digestOf, readAll } from './blob-store.ts';
+import { type BlobStoreFixture, brokenBody, codeOf, digestOf, readAll, useStores } from './blob-store.ts';
 
 /** What the suite needs besides a fresh store. */
 export interface HashedWritesOptions {
@@ -27,38 +27,13 @@ function hashedWrite(store: BlobStore) {
   return put;
 }
 
-/** A body that sends `good`, then is destroyed (with `error`, or without one: an abort). */
-function brokenBody(good: Buffer, error?: Error): Readable {
-  let sent = false;
-  return new Readable({
-    read() {
-      if (sent) return;
-      sent = true;
-      this.push(good);
-      setImmediate(() => this.destroy(error));
-    },
-  });
-}
-
 export function describeHashedBlobWrites(
   name: string,
   factory: () => Promise<BlobStoreFixture>,
   options: HashedWritesOptions,
 ): void {
   describe(`BlobStore.putHashedBlob conformance: ${name}`, () => {
-    let fixtures: BlobStoreFixture[] = [];
-    afterEach(async () => {
-      for (const fixture of fixtures) {
-        await fixture.store.close();
-        await fixture.cleanup();
-      }
-      fixtures = [];
-    });
-    const open = async (): Promise<BlobStore> => {
-      const fixture = await factory();
-      fixtures.push(fixture);
-      return fixture.store;
-    };
+    const open = useStores(factory);
     const honest = (data: Buffer, expectedSize?: number): { hashed: () => BlobInfo; expectedSize?: number } => ({
       hashed: vi.fn(() => ({ digest: digestOf(data), size: data.length })),
       expectedSize,
