@@ -3,7 +3,7 @@
  * cached so that only the first request of a client pays for bcrypt.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { CredentialCache } from './credential-cache.ts';
+import { CredentialCache, type SettlingCheck, settling } from './credential-cache.ts';
 import { DECOY_BCRYPT_HASH, type ResolvedUser, verifyPassword } from './users.ts';
 
 /** A decoded `Authorization: Basic` header. */
@@ -43,12 +43,6 @@ export interface BasicAuthenticatorOptions {
   readonly now?: () => number;
 }
 
-/** A cached check: its promise, and its result once settled (for {@link BasicAuthenticator.verifyCached}). */
-interface Check {
-  readonly promise: Promise<BasicResult>;
-  result?: BasicResult;
-}
-
 /**
  * Verifies user name + password pairs. Results are cached per pair (keyed by an HMAC, see
  * {@link CredentialCache}); concurrent first requests with the same pair share one bcrypt.
@@ -57,7 +51,7 @@ interface Check {
  */
 export class BasicAuthenticator {
   readonly #users: ReadonlyMap<string, ResolvedUser>;
-  readonly #cache: CredentialCache<Check>;
+  readonly #cache: CredentialCache<SettlingCheck<BasicResult>>;
   readonly #log: FastifyBaseLogger;
 
   constructor(users: ReadonlyMap<string, ResolvedUser>, options: BasicAuthenticatorOptions) {
@@ -74,7 +68,7 @@ export class BasicAuthenticator {
   /** Checks a pair; `ip` is only for the log. Never rejects for wrong credentials: resolves `{ ok: false }`. */
   async verify(credentials: BasicCredentials, ip: string): Promise<BasicResult> {
     const key = this.#cache.keyOf(credentials.username, credentials.password);
-    const { value, hit } = this.#cache.getOrCreate(key, () => this.#start(credentials));
+    const { value, hit } = this.#cache.getOrCreate(key, () => settling(this.#check(credentials)));
     let result: BasicResult;
     try {
       result = await value.promise;
@@ -103,17 +97,6 @@ export class BasicAuthenticator {
   /** Drops every cached result. */
   clear(): void {
     this.#cache.clear();
-  }
-
-  #start(credentials: BasicCredentials): Check {
-    const check: Check = { promise: this.#check(credentials) };
-    check.promise.then(
-      (result) => {
-        check.result = result;
-      },
-      () => {},
-    );
-    return check;
   }
 
   #logFailure(credentials: BasicCredentials, ip: string, reason: BasicFailure, cached: boolean): void {

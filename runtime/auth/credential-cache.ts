@@ -21,6 +21,28 @@ export interface CredentialCacheOptions {
   readonly now?: () => number;
 }
 
+/**
+ * A verification in flight that concurrent requests share (`promise`), with its outcome readable
+ * synchronously once it has settled (`result`), so the common request — credentials verified
+ * before — answers without awaiting anything.
+ */
+export interface SettlingCheck<T> {
+  readonly promise: Promise<T>;
+  result?: T;
+}
+
+/** Wraps `promise` so its outcome is recorded on the returned check when it resolves. */
+export function settling<T>(promise: Promise<T>): SettlingCheck<T> {
+  const check: SettlingCheck<T> = { promise };
+  promise.then(
+    (result) => {
+      check.result = result;
+    },
+    () => {},
+  );
+  return check;
+}
+
 interface Entry<V> {
   readonly value: V;
   expiresAt: number;

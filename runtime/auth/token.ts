@@ -12,7 +12,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { jwtVerify, SignJWT } from 'jose';
 import type { Action, SecurityPlan } from '../../compiler/plan.ts';
-import { CredentialCache } from './credential-cache.ts';
+import { CredentialCache, type SettlingCheck, settling } from './credential-cache.ts';
 import { AuthSetupError } from './users.ts';
 
 const ACTIONS: readonly Action[] = ['pull', 'push', 'delete'];
@@ -72,12 +72,6 @@ type InternalVerdict =
   | { readonly ok: true; readonly token: VerifiedToken; readonly expiresAtMs: number }
   | { readonly ok: false; readonly reason: string };
 
-/** A cached verification: its promise, and its verdict once settled (see `verifyCached`). */
-interface Verification {
-  readonly promise: Promise<InternalVerdict>;
-  verdict?: InternalVerdict;
-}
-
 /** Where a {@link TokenService} finds its key, logs, and tells the time. */
 export interface TokenServiceOptions {
   readonly env: NodeJS.ProcessEnv;
@@ -98,7 +92,7 @@ export class TokenService {
   readonly #plan: SecurityPlan['token'];
   readonly #key: Uint8Array;
   readonly #now: () => number;
-  readonly #cache: CredentialCache<Verification>;
+  readonly #cache: CredentialCache<SettlingCheck<InternalVerdict>>;
 
   /** @throws AuthSetupError `AUTH_ENV_MISSING` when the signing key's variable is unset or empty. */
   constructor(plan: SecurityPlan['token'], options: TokenServiceOptions) {
@@ -141,7 +135,7 @@ export class TokenService {
   /** Checks a token (cached under a keyed hash of it); never rejects for a bad token: resolves `{ ok: false }`. */
   async verify(token: string): Promise<TokenVerdict> {
     const key = this.#cache.keyOf(token);
-    const { value, hit } = this.#cache.getOrCreate(key, () => this.#start(token));
+    const { value, hit } = this.#cache.getOrCreate(key, () => settling(this.#verify(token)));
     const verdict = await value.promise;
     if (!hit) {
       if (verdict.ok) this.#cache.expireWithin(key, verdict.expiresAtMs - this.#now());
@@ -156,21 +150,10 @@ export class TokenService {
    * (then call {@link verify}).
    */
   verifyCached(token: string): TokenVerdict | undefined {
-    const verdict = this.#cache.get(this.#cache.keyOf(token))?.verdict;
+    const verdict = this.#cache.get(this.#cache.keyOf(token))?.result;
     if (verdict === undefined) return undefined;
     if (!verdict.ok) return verdict;
     return verdict.expiresAtMs > this.#now() ? { ok: true, token: verdict.token } : undefined;
-  }
-
-  #start(token: string): Verification {
-    const verification: Verification = { promise: this.#verify(token) };
-    verification.promise.then(
-      (verdict) => {
-        verification.verdict = verdict;
-      },
-      () => {},
-    );
-    return verification;
   }
 
   clear(): void {

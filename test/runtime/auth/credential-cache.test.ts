@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CredentialCache } from '../../../runtime/auth/credential-cache.ts';
+import { CredentialCache, settling } from '../../../runtime/auth/credential-cache.ts';
 
 function clock(start = 1_000) {
   let now = start;
@@ -85,5 +85,18 @@ describe('CredentialCache', () => {
     const second = cache.getOrCreate('k', () => Promise.resolve(++calls));
     expect([first.hit, second.hit, calls]).toEqual([false, true, 1]);
     expect(second.value).toBe(first.value);
+  });
+});
+
+describe('settling', () => {
+  it('records a resolved outcome once it settles, and none for a rejection (the caller awaits the promise)', async () => {
+    const ok = settling(Promise.resolve('verified'));
+    expect(ok.result).toBeUndefined();
+    await ok.promise;
+    expect(ok.result).toBe('verified');
+    const failure = new Error('verifier crashed');
+    const broken = settling(Promise.reject(failure));
+    await expect(broken.promise).rejects.toBe(failure);
+    expect(broken.result).toBeUndefined();
   });
 });
