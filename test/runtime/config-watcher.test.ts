@@ -106,6 +106,34 @@ describe.each([
     expect(batches).toEqual([[config]]);
   });
 
+  it('starts on a folder that does not exist yet, and watches it once setFiles names it again', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'regctl-watch-missing-'));
+    const config = join(root, 'later', 'registry.config.ts');
+    const batches: string[][] = [];
+    const watcher = new ConfigWatcher({
+      files: [config],
+      debounceMs: 50,
+      usePolling,
+      pollIntervalMs: 50,
+      onChange: (p) => batches.push(p),
+    });
+    await watcher.ready();
+    cleanups.push(async () => {
+      await watcher.close();
+      await rm(root, { recursive: true, force: true });
+    });
+    await mkdir(join(root, 'later'));
+    await writeFile(config, 'export default {}\n');
+    watcher.setFiles([]);
+    watcher.setFiles([config]);
+    await watcher.ready();
+    await settle(200);
+    batches.length = 0;
+    await writeFile(config, 'export default { edited: true }\n');
+    await waitFor(() => batches.length > 0);
+    expect(batches).toEqual([[config]]);
+  });
+
   it('sees a git-sync style symlink swap of the config folder, and edits in the new target after it', async () => {
     const root = await mkdtemp(join(tmpdir(), 'regctl-watch-link-'));
     for (const name of ['rev1', 'rev2']) {
