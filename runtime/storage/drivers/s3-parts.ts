@@ -2,8 +2,9 @@
  * Streaming bytes into S3 multipart uploads, and the server-side helpers around them.
  *
  * Memory contract: a {@link PartSink} holds at most one part (`partSize` bytes, one buffer reused
- * for every part) plus the chunk being added, whatever the blob size. While a part uploads, the source stream is not read (the caller
- * awaits `write`), so back-pressure reaches the client's socket.
+ * for every part) plus the chunk being added, whatever the blob size. While a part uploads, the
+ * source stream is not read (the caller awaits `write`), so back-pressure reaches the client's
+ * socket.
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
