@@ -160,9 +160,9 @@ async function serve(args: string[]): Promise<number> {
     await serve({ configPath: values.config, watch: values.watch, watchPolling: values['watch-poll'] });
   } catch (cause) {
     if (!(cause instanceof ServeError)) throw cause;
-    // serve() printed the diagnostics and chose the code (2: could not load, 1: invalid or failed to start).
+    // serve() printed the diagnostics; its error carries the code (2: could not load, 1: invalid or failed to start).
     io.stderr(`regctl serve: ${cause.message}`);
-    return typeof process.exitCode === 'number' && process.exitCode > 0 ? process.exitCode : 1;
+    return cause.exitCode;
   }
   return -1; // keep running: the server holds the process open
 }

@@ -3,8 +3,8 @@
  * SIGTERM/SIGINT, then shut down gracefully: stop accepting, let in-flight requests finish
  * (bounded by the drain timeout), close stores and pools.
  *
- * An invalid config prints its diagnostics to stderr, sets a non-zero `process.exitCode` and
- * rejects with a {@link ServeError}, without binding anything. With `watch`, a {@link Reloader}
+ * An invalid config prints its diagnostics to stderr and rejects with a {@link ServeError} (whose
+ * `exitCode` the CLI exits with), without binding anything. With `watch`, a {@link Reloader}
  * recompiles and swaps the plan when the config or a module it imports changes; SIGHUP reloads
  * whether or not `watch` is on.
  */
@@ -60,13 +60,19 @@ export interface RunningServer {
   readonly closed: Promise<void>;
 }
 
-/** Startup failure; its `stack` is only the message, since the diagnostics were printed already. */
+/**
+ * Startup failure; its `stack` is only the message, since the diagnostics were printed already.
+ * `exitCode` is the CLI's: 2 when the config could not be loaded, 1 when it is invalid or the
+ * server could not start.
+ */
 export class ServeError extends Error {
   readonly code: 'CONFIG_INVALID' | 'STARTUP_FAILED';
-  constructor(code: ServeError['code'], message: string, options: { cause?: unknown } = {}) {
+  readonly exitCode: 1 | 2;
+  constructor(code: ServeError['code'], message: string, options: { cause?: unknown; exitCode?: 1 | 2 } = {}) {
     super(message, options);
     this.name = 'ServeError';
     this.code = code;
+    this.exitCode = options.exitCode ?? 1;
     this.stack = message;
   }
 }
@@ -86,10 +92,10 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     built.diagnostics = await locateDiagnostics(built.configPath, built.diagnostics);
   if (built.diagnostics.length > 0) process.stderr.write(`${formatDiagnostics(built.diagnostics, 'text')}\n`);
   if (!built.ok) {
-    process.exitCode = built.stage === 'load' ? 2 : 1;
     throw new ServeError(
       'CONFIG_INVALID',
       `config ${built.configPath ?? ''} is invalid: not serving`.replace('  ', ' '),
+      { exitCode: built.stage === 'load' ? 2 : 1 },
     );
   }
   const { plan } = built;
@@ -116,7 +122,6 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       throw error;
     }
   } catch (error) {
-    process.exitCode = 1;
     const message = `cannot start: ${error instanceof Error ? error.message : String(error)}`;
     log.error({ err: error }, message);
     throw new ServeError('STARTUP_FAILED', message, { cause: error });

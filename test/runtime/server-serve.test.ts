@@ -97,23 +97,21 @@ describe('serve() in process', () => {
     expect(world.controllers[0]!.closed).toBe(1);
   });
 
-  it('an invalid config prints diagnostics, sets a non-zero exit code and binds nothing', async () => {
+  it('an invalid config prints diagnostics, rejects with exit code 1 and binds nothing', async () => {
     const port = await freePort();
     const { file } = await writeConfig(
       port,
       "\n  security: { users: [{ name: 'ci', password: 'plain', roles: ['nope'] }] },",
     );
     const previousExitCode = process.exitCode;
-    try {
-      const error = await serve({ configPath: file, env: {}, log: silentLog, handleSignals: false }).catch(
-        (e: unknown) => e,
-      );
-      expect(error).toBeInstanceOf(ServeError);
-      expect((error as ServeError).code).toBe('CONFIG_INVALID');
-      expect(process.exitCode).toBe(1);
-    } finally {
-      process.exitCode = previousExitCode;
-    }
+    const error = await serve({ configPath: file, env: {}, log: silentLog, handleSignals: false }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ServeError);
+    expect((error as ServeError).code).toBe('CONFIG_INVALID');
+    expect((error as ServeError).exitCode).toBe(1);
+    // The exit code travels with the error; serve() leaves the process's own alone.
+    expect(process.exitCode).toBe(previousExitCode);
   });
 });
 
