@@ -35,6 +35,12 @@ export interface FileSinkOptions {
   readonly sync?: boolean;
   /** Bytes gathered before a write (default {@link DEFAULT_BATCH_BYTES}). */
   readonly batchBytes?: number;
+  /**
+   * Called after each successful write with the file range it covered, and the buffers that
+   * filled it when the write was whole (a short write passes none): how the store's hash follows
+   * the file (file-hash.ts). Called before the write's callback, so before `'finish'`.
+   */
+  readonly onWritten?: (from: number, to: number, buffers?: readonly Buffer[]) => void;
 }
 
 /** See the module comment. */
@@ -44,6 +50,7 @@ export class FileSink extends Writable {
   readonly #sync: boolean;
   readonly #truncate: boolean;
   readonly #batchBytes: number;
+  readonly #onWritten: FileSinkOptions['onWritten'];
   #position: number;
   #fd: number | undefined;
   #pending: Buffer[] = [];
@@ -63,6 +70,7 @@ export class FileSink extends Writable {
     this.#sync = options.sync ?? false;
     this.#truncate = options.truncate ?? false;
     this.#batchBytes = options.batchBytes ?? DEFAULT_BATCH_BYTES;
+    this.#onWritten = options.onWritten;
     this.#position = options.start ?? 0;
   }
 
@@ -168,7 +176,9 @@ export class FileSink extends Writable {
         callback(error);
         return;
       }
+      const from = this.#position;
       this.#position += written;
+      this.#onWritten?.(from, this.#position, written === total ? buffers : undefined);
       if (written === total) {
         this.#idle();
         callback();

@@ -19,20 +19,21 @@
  * data file from disk, so missing or zeroed bytes make it a digest (or size) mismatch, and the
  * client pushes the blob again. (A crash of the process alone loses nothing: the kernel has the bytes.)
  *
- * Hashing: appends run the bytes through a sha256 hasher resumed from the state left by the
- * previous append, kept in this instance under `<id>:<offset>`; commit then needs no re-read. When
- * that state is missing (a restart, another process appended, a failed append, a sha512 digest),
- * commit hashes the data file from disk instead: correct, only slower.
+ * Hashing: each session has a running sha256 of its data file in this instance (file-hash.ts: on
+ * the event loop while small, then in the store's worker, which reads the file back), fed by every
+ * append's writes; commit then only waits for the last bytes. The state is used only when it ends
+ * exactly where the session's recorded offset does; when it does not (a restart, another process
+ * appended, an append the disk failed, a sha512 digest), a fresh one hashes the data file from
+ * disk: correct, only slower.
  */
-import type { Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { isStorageError, StorageError } from '../../errors.ts';
 import type { BlobInfo, Digest, UploadState } from '../blob-store.ts';
-import { type DigestAlgorithm, HashingStream, parseDigest, verifyContent } from '../digest.ts';
+import { parseDigest, verifyContent } from '../digest.ts';
 import { type FileStorePaths, newUploadId } from '../paths.ts';
+import { FileHash } from './file-hash.ts';
+import type { FileHashPool } from './file-hash-pool.ts';
 import { isMissing, pipeBody, publishBlob, replaceFile, toStorageIo } from './file-io.ts';
 import { readSmallFile } from './file-meta.ts';
 import { FileSink } from './file-sink.ts';
@@ -40,13 +41,15 @@ import { FileSink } from './file-sink.ts';
 /** Upload sessions of one store root, with this instance's hash cache and append locks. */
 export class FileUploads {
   readonly #paths: FileStorePaths;
-  /** Running sha256 states by `<id>:<offset>`; dropped at commit, cancel, or the next append. */
-  readonly #hashes = new Map<string, Hash>();
+  readonly #pool: FileHashPool;
+  /** Running sha256 of each session's data file; dropped at commit, cancel, or a sweep. */
+  readonly #hashes = new Map<string, FileHash>();
   /** Ids with an append or commit running in this instance. */
   readonly #busy = new Set<string>();
 
-  constructor(paths: FileStorePaths) {
+  constructor(paths: FileStorePaths, pool: FileHashPool) {
     this.#paths = paths;
+    this.#pool = pool;
   }
 
   async create(owner: unknown): Promise<UploadState> {
@@ -61,7 +64,7 @@ export class FileUploads {
       await rm(files.dir, { recursive: true, force: true });
       throw toStorageIo(error, 'starting an upload');
     }
-    this.#hashes.set(`${id}:0`, new HashingStream('sha256').hash());
+    this.#hashes.set(id, new FileHash(this.#pool, files.data, 'sha256'));
     return JSON.parse(JSON.stringify(state)) as UploadState;
   }
 
@@ -84,23 +87,19 @@ export class FileUploads {
   async append(id: string, offset: number, body: Readable): Promise<UploadState> {
     const state = await this.#lock(id, offset, body);
     const files = this.#paths.upload(id);
-    const resume = this.#hashes.get(`${id}:${offset}`);
-    const hasher = new HashingStream('sha256', resume && { hash: resume.copy(), size: offset });
+    const hash = this.#hashOf(id, files.data, offset);
     let size = offset;
     let failure: unknown;
     try {
       // `truncate` cuts off debris of a crashed append before the first write. No fsync per
       // append: the commit syncs the data before publishing (see the module comment).
-      const sink = new FileSink(files.data, { flags: 'r+', start: offset, truncate: true });
-      await pipeBody(body, hasher, sink, `appending to upload ${id}`).catch((error: unknown) => {
+      const sink = new FileSink(files.data, { flags: 'r+', start: offset, truncate: true, onWritten: hash.written });
+      await pipeBody(body, undefined, sink, `appending to upload ${id}`).catch((error: unknown) => {
         if (isStorageError(error)) throw error; // the disk failed: the recorded offset stays
         failure = error; // the body failed: record the bytes that arrived, then rethrow
       });
       await sink.whenClosed();
       size = sink.position; // the file ends there: truncated to `offset`, then written on from it
-      this.#hashes.delete(`${id}:${offset}`);
-      if ((resume !== undefined || offset === 0) && hasher.size === size)
-        this.#hashes.set(`${id}:${size}`, hasher.hash());
       const next: UploadState = { ...state, offset: size };
       await replaceFile(this.#paths.temp('state'), files.state, JSON.stringify(next));
       if (failure !== undefined) throw failure;
@@ -123,11 +122,14 @@ export class FileUploads {
     const state = await this.#lock(id, undefined);
     const files = this.#paths.upload(id);
     try {
-      const cached = algorithm === 'sha256' ? this.#hashes.get(`${id}:${state.offset}`) : undefined;
-      const actual =
-        cached !== undefined
-          ? `sha256:${cached.copy().digest('hex')}`
-          : await hashFile(files.data, algorithm, state.offset);
+      const hash = algorithm === 'sha256' ? this.#hashOf(id, files.data, state.offset) : undefined;
+      const actual = await (hash ?? new FileHash(this.#pool, files.data, algorithm))
+        .digest(state.offset)
+        .catch((error: unknown) => {
+          throw new StorageError('STORAGE_IO', `upload data does not match its recorded offset: ${String(error)}`, {
+            cause: error,
+          });
+        });
       verifyContent(digest, { digest: actual, size: state.offset }, expectedSize);
       const handle = await open(files.data, 'r+');
       try {
@@ -167,10 +169,23 @@ export class FileUploads {
 
   /** Drops cached hash states of sessions that no longer exist (after a sweep). */
   async forgetMissing(): Promise<void> {
-    for (const key of [...this.#hashes.keys()]) {
-      const id = key.slice(0, key.indexOf(':'));
+    for (const id of [...this.#hashes.keys()]) {
       if (!this.#busy.has(id) && (await this.get(id)) === undefined) this.#forget(id);
     }
+  }
+
+  /**
+   * The session's running hash when it ends at `offset` (the recorded offset an append starts
+   * from or a commit ends at); otherwise a fresh one in its place, which hashes the data file from
+   * byte 0 when asked (see the module comment).
+   */
+  #hashOf(id: string, file: string, offset: number): FileHash {
+    const cached = this.#hashes.get(id);
+    if (cached !== undefined && cached.offset === offset) return cached;
+    cached?.dispose();
+    const fresh = new FileHash(this.#pool, file, 'sha256');
+    this.#hashes.set(id, fresh);
+    return fresh;
   }
 
   /** Reads the state, checks the offset (when given) and marks the id busy; consumes `body` on refusal. */
@@ -202,18 +217,7 @@ export class FileUploads {
   }
 
   #forget(id: string): void {
-    for (const key of this.#hashes.keys()) if (key.startsWith(`${id}:`)) this.#hashes.delete(key);
+    this.#hashes.get(id)?.dispose();
+    this.#hashes.delete(id);
   }
-}
-
-/** The digest of the first `length` bytes of `file`, streamed from disk. */
-async function hashFile(file: string, algorithm: DigestAlgorithm, length: number): Promise<Digest> {
-  const hasher = new HashingStream(algorithm);
-  if (length > 0) {
-    await pipeline(createReadStream(file, { start: 0, end: length - 1 }), hasher, async (source) => {
-      for await (const _ of source);
-    });
-  }
-  if (hasher.size !== length) throw new StorageError('STORAGE_IO', `upload data is shorter than its recorded offset`);
-  return hasher.result().digest;
 }

@@ -2,11 +2,12 @@
  * `FileBlobStore`: the blob store on a local (or shared POSIX) filesystem, laid out as drawn in
  * storage/paths.ts.
  *
- * Blobs are streamed, never buffered: body → hasher → temp file under `tmp/`, flushed, verified
- * against the digest and size, then renamed into `blobs/` (atomic; when the blob is already there
- * the temp is dropped: content addressing makes both copies equal). A mismatch or a failed stream
- * removes the temp, so nothing partial is ever visible. `putHashedBlob` is the same without the
- * hasher: the caller's hash is checked instead. Upload sessions and metadata live in
+ * Blobs are streamed, never buffered: body → temp file under `tmp/`, flushed, verified against the
+ * digest and size, then renamed into `blobs/` (atomic; when the blob is already there the temp is
+ * dropped: content addressing makes both copies equal). A mismatch or a failed stream removes the
+ * temp, so nothing partial is ever visible. The hash follows the file as it is written
+ * (file-hash.ts): on the event loop for small blobs, in the store's worker thread for the rest.
+ * `putHashedBlob` is the same without the hash: the caller's is checked instead. Upload sessions and metadata live in
  * file-uploads.ts and file-meta.ts.
  *
  * Housekeeping: {@link FileBlobStore.sweep} removes upload sessions older than `uploadMaxAgeMs`
@@ -20,8 +21,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { FileBlobStorePlan } from '../../../compiler/plan.ts';
 import { StorageError } from '../../errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest, HashedBlobOptions, UploadState } from '../blob-store.ts';
-import { HashingStream, parseDigest, verifyContent, verifyHashed } from '../digest.ts';
+import { parseDigest, verifyContent, verifyHashed } from '../digest.ts';
 import { FileStorePaths } from '../paths.ts';
+import { FileHash } from './file-hash.ts';
+import { FileHashPool } from './file-hash-pool.ts';
 import { isMissing, pipeBody, publishBlob, toStorageIo } from './file-io.ts';
 import { FileMeta } from './file-meta.ts';
 import { FileSink } from './file-sink.ts';
@@ -69,6 +72,8 @@ export class FileBlobStore implements BlobStore {
   readonly #log: FastifyBaseLogger | undefined;
   readonly #uploads: FileUploads;
   readonly #meta: FileMeta;
+  /** The worker hashing what this store writes (started on the first blob over 1 MiB). */
+  readonly #hashes = new FileHashPool();
   readonly #uploadMaxAgeMs: number;
   readonly #tempMaxAgeMs: number;
   readonly #sweepIntervalMs: number;
@@ -78,7 +83,7 @@ export class FileBlobStore implements BlobStore {
     this.name = plan.name;
     this.paths = new FileStorePaths(plan.path);
     this.#log = options.log;
-    this.#uploads = new FileUploads(this.paths);
+    this.#uploads = new FileUploads(this.paths, this.#hashes);
     this.#meta = new FileMeta(this.paths);
     this.#uploadMaxAgeMs = options.uploadMaxAgeMs ?? 24 * HOUR;
     this.#tempMaxAgeMs = options.tempMaxAgeMs ?? HOUR;
@@ -161,17 +166,24 @@ export class FileBlobStore implements BlobStore {
   }
 
   async putBlob(digest: Digest, body: Readable, expectedSize?: number): Promise<BlobInfo> {
-    const hasher = new HashingStream(parseDigest(digest).algorithm);
     const target = this.paths.blob(digest);
     const temp = this.paths.temp('blob');
+    const hash = new FileHash(this.#hashes, temp, parseDigest(digest).algorithm);
     try {
-      // `wx`: a fresh temp name, never an existing file; `sync`: on disk before 'finish'.
-      await pipeBody(body, hasher, new FileSink(temp, { flags: 'wx', sync: true }), `writing blob ${digest}`);
-      const result = hasher.result();
-      verifyContent(digest, result, expectedSize);
+      // `wx`: a fresh temp name, never an existing file; `sync`: on disk before 'finish'. The hash
+      // follows the writes (inline when small, else in the worker reading the file back).
+      const sink = new FileSink(temp, { flags: 'wx', sync: true, onWritten: hash.written });
+      await pipeBody(body, undefined, sink, `writing blob ${digest}`);
+      await sink.whenClosed(); // `position` is final once the file is closed
+      const size = sink.position;
+      const actual = await hash.digest(size).catch((error: unknown) => {
+        throw toStorageIo(error, `hashing blob ${digest}`);
+      });
+      verifyContent(digest, { digest: actual, size }, expectedSize);
       await publishBlob(temp, target);
-      return { digest, size: result.size };
+      return { digest, size };
     } finally {
+      hash.dispose();
       await rm(temp, { force: true });
     }
   }
@@ -245,6 +257,7 @@ export class FileBlobStore implements BlobStore {
   async close(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    await this.#hashes.close();
   }
 }
 
