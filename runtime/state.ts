@@ -24,7 +24,7 @@ export interface RuntimeFactories {
     plan: Plan,
     stores: Map<string, BlobStore>,
     deps: { env: NodeJS.ProcessEnv; log: FastifyBaseLogger; previous?: Map<string, Repository> },
-  ): Map<string, Repository>;
+  ): Promise<Map<string, Repository>>;
   createAccessController(
     plan: Plan,
     options: { env: NodeJS.ProcessEnv; log: FastifyBaseLogger; previous?: AccessController },
@@ -152,7 +152,7 @@ export async function createRuntimeState(plan: Plan, options: RuntimeStateOption
         });
       });
     }
-    const repositories = factories.createRepositories(plan, stores, {
+    const repositories = await factories.createRepositories(plan, stores, {
       env,
       log,
       ...(previous ? { previous: new Map(previous.repositories) } : {}),

@@ -325,7 +325,7 @@ export class FakeWorld {
         };
         return store as unknown as BlobStore;
       },
-      createRepositories: (plan, _stores, deps) => {
+      createRepositories: async (plan, _stores, deps) => {
         const result = new Map<string, Repository>();
         for (const repository of Object.values(plan.repositories)) {
           const old = deps.previous?.get(repository.name);

@@ -79,8 +79,8 @@ describe('createRepositories', () => {
     ]);
   });
 
-  it('builds leaves first, groups over the member instances, and keeps the plan order', () => {
-    const repositories = createRepositories(makePlan(), stores, { env: {}, log });
+  it('builds leaves first, groups over the member instances, and keeps the plan order', async () => {
+    const repositories = await createRepositories(makePlan(), stores, { env: {}, log });
     expect([...repositories.keys()]).toEqual(['all', 'private', 'hub', 'pulls']);
     const hostedRepository = repositories.get('private');
     expect(hostedRepository).toBeInstanceOf(HostedRepository);
@@ -96,17 +96,17 @@ describe('createRepositories', () => {
     expect(groups[1]?.[1].writable).toBeNull();
   });
 
-  it('hands a proxy its previous instance, and nothing else reuses one', () => {
-    const first = createRepositories(makePlan(), stores, { env: {}, log });
-    const second = createRepositories(makePlan(), stores, { env: {}, log, previous: first });
+  it('hands a proxy its previous instance, and nothing else reuses one', async () => {
+    const first = await createRepositories(makePlan(), stores, { env: {}, log });
+    const second = await createRepositories(makePlan(), stores, { env: {}, log, previous: first });
     const [, deps] = calls.proxy[1] as [RepositoryPlan, { previous?: unknown }];
     expect(deps.previous).toBe(first.get('hub'));
     expect(second.get('private')).not.toBe(first.get('private'));
   });
 
-  it('throws on a blob store that was not opened or a member that is not a leaf', () => {
+  it('rejects a blob store that was not opened or a member that is not a leaf', async () => {
     stores.delete('cache');
-    expect(() => createRepositories(makePlan(), stores, { env: {}, log })).toThrow(
+    await expect(createRepositories(makePlan(), stores, { env: {}, log })).rejects.toThrow(
       'repository hub: blob store cache was not opened',
     );
     stores.set('cache', createMemoryBlobStore({ name: 'cache' }));
@@ -115,8 +115,26 @@ describe('createRepositories', () => {
       ...plan,
       repositories: { ...plan.repositories, all: { ...plan.repositories.all, members: ['pulls'] } },
     };
-    expect(() => createRepositories(broken as Plan, stores, { env: {}, log })).toThrow(
+    await expect(createRepositories(broken as Plan, stores, { env: {}, log })).rejects.toThrow(
       'group all: member pulls is not a hosted or proxy repository of the plan',
     );
+  });
+
+  it('imports the proxy implementation only for a plan that has a proxy repository', async () => {
+    vi.resetModules(); // a fresh module graph, with a proxy module that counts its imports
+    let loads = 0;
+    vi.doMock('../../../runtime/repository/proxy.ts', () => {
+      loads += 1;
+      return { createProxyRepository: (plan: RepositoryPlan) => ({ name: plan.name, plan, kind: 'counted proxy' }) };
+    });
+    const fresh = await import('../../../runtime/repository/index.ts');
+    const plan = makePlan();
+    const hostedOnly = { ...plan, repositories: { private: plan.repositories.private } } as Plan;
+    const built = await fresh.createRepositories(hostedOnly, stores, { env: {}, log });
+    expect([...built.keys()]).toEqual(['private']);
+    expect(loads).toBe(0);
+    const all = await fresh.createRepositories(plan, stores, { env: {}, log });
+    expect(loads).toBe(1);
+    expect(all.get('hub')).toMatchObject({ kind: 'counted proxy' });
   });
 });
