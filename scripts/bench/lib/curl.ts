@@ -218,3 +218,32 @@ export async function curlPull(options: CurlPullOptions): Promise<CurlPullResult
     transfers: results,
   };
 }
+
+/**
+ * `count` transfers of the blobs of repository `name` at `origin` (cycling through `blobs` when
+ * `count` is larger), each expecting the blob's size.
+ */
+export function blobTransfers(
+  origin: string,
+  name: string,
+  blobs: readonly { readonly digest: string; readonly size: number }[],
+  count = blobs.length,
+): CurlTransfer[] {
+  if (blobs.length === 0) throw new Error('curl: no blobs to pull');
+  return Array.from({ length: count }, (_, i) => {
+    const blob = blobs[i % blobs.length]!;
+    return { url: `${origin}/v2/${name}/blobs/${blob.digest}`, size: blob.size };
+  });
+}
+
+/** MiB/s of a pull over its wall time. */
+export function mibPerSecond(result: CurlPullResult): number {
+  return result.bytes / (1024 * 1024) / (result.wallMs / 1000);
+}
+
+/** The client's CPU ms per GiB received, or null when curl's CPU time was not read. */
+export function cpuMsPerGiB(result: CurlPullResult): number | null {
+  return result.cpuSeconds === null || result.bytes === 0
+    ? null
+    : (result.cpuSeconds * 1000) / (result.bytes / 1024 ** 3);
+}
