@@ -7,11 +7,14 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  blobTransfers,
   CurlPullError,
   checkTransfers,
+  cpuMsPerGiB,
   curlArgs,
   curlPull,
   formatCurlConfig,
+  mibPerSecond,
   parseTimes,
   parseWriteOut,
 } from '../../scripts/bench/lib/curl.ts';
@@ -120,6 +123,30 @@ describe('parseTimes', () => {
     expect(parseTimes('0m0.003s 0m0.001s\n1m2.500s 0m0.250s\n')).toBeCloseTo(62.75, 6);
     expect(parseTimes('')).toBeNull();
     expect(parseTimes('0m0.003s 0m0.001s\n')).toBeNull();
+  });
+});
+
+describe('blobTransfers, mibPerSecond, cpuMsPerGiB', () => {
+  it('cycles through the blobs for the count asked, each with its size', () => {
+    const blobs = [
+      { digest: 'sha256:aa', size: 3 },
+      { digest: 'sha256:bb', size: 5 },
+    ];
+    expect(blobTransfers('http://127.0.0.1:1', 'x/y', blobs, 3)).toEqual([
+      { url: 'http://127.0.0.1:1/v2/x/y/blobs/sha256:aa', size: 3 },
+      { url: 'http://127.0.0.1:1/v2/x/y/blobs/sha256:bb', size: 5 },
+      { url: 'http://127.0.0.1:1/v2/x/y/blobs/sha256:aa', size: 3 },
+    ]);
+    expect(blobTransfers('http://h', 'n', blobs)).toHaveLength(2);
+    expect(() => blobTransfers('http://h', 'n', [], 1)).toThrow(/no blobs/);
+  });
+
+  it('turns a result into MiB/s and client CPU ms per GiB', () => {
+    const result = { wallMs: 500, bytes: 512 * 1024 * 1024, cpuSeconds: 0.1, transfers: [] };
+    expect(mibPerSecond(result)).toBeCloseTo(1024, 6);
+    expect(cpuMsPerGiB(result)).toBeCloseTo(200, 6);
+    expect(cpuMsPerGiB({ ...result, cpuSeconds: null })).toBeNull();
+    expect(cpuMsPerGiB({ ...result, bytes: 0 })).toBeNull();
   });
 });
 
