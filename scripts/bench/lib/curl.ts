@@ -41,7 +41,7 @@ export interface CurlPullOptions {
   readonly parallel: number;
   /** Headers sent with every request (e.g. `authorization`). */
   readonly headers?: Readonly<Record<string, string>>;
-  /** Bound on the whole call; the process group is killed past it (default 10 min). */
+  /** Bound in ms on each transfer (curl's `--max-time`) and on the whole call (default 10 min). */
   readonly timeoutMs?: number;
 }
 
@@ -178,8 +178,8 @@ export async function curlPull(options: CurlPullOptions): Promise<CurlPullResult
   const started = performance.now();
   // `times` after curl: the shell's children (curl alone) used this much CPU. fd 3 carries it.
   const child = spawn('bash', ['-c', 'curl "$@"; rc=$?; times >&3; exit $rc', 'bash', ...args], {
+    // Same process group: a Ctrl-C of the benchmark reaches curl too.
     stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-    detached: true,
   });
   const text = { stdout: '', stderr: '', times: '' };
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -194,9 +194,8 @@ export async function curlPull(options: CurlPullOptions): Promise<CurlPullResult
   });
   child.stdin.on('error', () => undefined); // curl gone early: its exit status says why
   child.stdin.end(config);
-  const timer = setTimeout(() => {
-    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-  }, timeoutMs + 5000);
+  // curl's own --max-time bounds the transfers; this only catches a curl that ignores it.
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 5000);
   const exitCode = await new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code) => resolve(code));
