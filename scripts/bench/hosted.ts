@@ -127,11 +127,13 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       // curl, in its own process, checks every transfer's status and size (lib/curl.ts); its CPU
       // per GiB is printed so the client's share of the two cores is visible.
       const clientCpu: Record<Side, number[]> = { regctl: [], distribution: [] };
+      const rounds: Record<Side, number[]> = { regctl: [], distribution: [] };
       const pull = await bestOf(async (side) => {
         const transfers = blobTransfers(clients[side].origin, 'bench/pull', pullSet, pulls);
         const result = await curlPull({ transfers, parallel: CONCURRENCY });
         const cpu = cpuMsPerGiB(result);
         if (cpu !== null) clientCpu[side].push(cpu);
+        rounds[side].push(mibPerSecond(result));
         return mibPerSecond(result);
       });
       rows.push(
@@ -142,10 +144,11 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           1.0,
         ),
       );
-      const cpuNote = (side: Side) => clientCpu[side].map((ms) => ms.toFixed(0)).join(' / ') || '–';
+      const each = (values: number[]) => values.map((v) => v.toFixed(0)).join(' / ') || '–';
       notes.push(
-        `blob pull client: curl, ${CONCURRENCY} parallel transfers; its CPU per GiB (each round): ` +
-          `regctl ${cpuNote('regctl')} ms, distribution ${cpuNote('distribution')} ms`,
+        `blob pull, each round: regctl ${each(rounds.regctl)} MiB/s, distribution ${each(rounds.distribution)} MiB/s; ` +
+          `client curl (${CONCURRENCY} parallel transfers), its CPU per GiB: regctl ${each(clientCpu.regctl)} ms, ` +
+          `distribution ${each(clientCpu.distribution)} ms`,
       );
     }
     if (want('get')) {
