@@ -19,6 +19,7 @@ APT_PACKAGES=(
   docker.io       # dockerd + docker CLI
   apache2-utils   # htpasswd -Bbn for basic-auth upstreams
   wrk             # load generator of `npm run bench` (docs/benchmarks.md)
+  curl            # pull client of `npm run bench` and of its unit test (scripts/bench/lib/curl.ts)
   jq
   openssl
 )

@@ -1,6 +1,7 @@
 /**
  * Hosted-repository benchmark: regctl (file store) against the CNCF distribution registry
- * (filesystem storage) in the same run, on loopback, with the same undici client.
+ * (filesystem storage) in the same run, on loopback, with the same clients: undici for pushes,
+ * curl (one process, lib/curl.ts) for the pull throughput, wrk and ab for request rates.
  *
  *   node bin/run-ts.mjs scripts/bench/hosted.ts [--scale 0.25]     (or `npm run bench`)
  *
@@ -16,6 +17,7 @@ import { buildImage } from '../../test/helpers/oci-image.ts';
 import { TmpDirs } from '../../test/helpers/tmp.ts';
 import { runAb } from './lib/ab.ts';
 import { BlobFactory, MiB } from './lib/blobs.ts';
+import { blobTransfers, cpuMsPerGiB, curlPull, mibPerSecond } from './lib/curl.ts';
 import { RegistryClient } from './lib/registry-client.ts';
 import { readRss, sampleRss } from './lib/rss.ts';
 import { BENCH_USER, fetchBearerToken, startHostedServers } from './lib/servers.ts';
@@ -117,18 +119,23 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       );
     }
     if (want('pull')) {
-      log(`pull: ${pulls} × ${blobSize / MiB} MiB, ${CONCURRENCY} concurrent`);
+      log(`pull: ${pulls} × ${blobSize / MiB} MiB, ${CONCURRENCY} concurrent, one curl process`);
       const pullSet = freshBlobs(CONCURRENCY, blobSize);
       for (const side of ['regctl', 'distribution'] as const) {
         await Promise.all(pullSet.map((b) => clients[side].pushMonolithic('bench/pull', b)));
       }
-      const pull = await bestOf((side) =>
-        parallelThroughput(pulls, blobSize, async (i) => {
-          const blob = pullSet[i % pullSet.length]!;
-          const bytes = await clients[side].pullBlob('bench/pull', blob.digest);
-          if (bytes !== blob.size) throw new Error(`${side}: pulled ${bytes} bytes of ${blob.size}`);
-        }),
-      );
+      // curl, in its own process, checks every transfer's status and size (lib/curl.ts); its CPU
+      // per GiB is printed so the client's share of the two cores is visible.
+      const clientCpu: Record<Side, number[]> = { regctl: [], distribution: [] };
+      const rounds: Record<Side, number[]> = { regctl: [], distribution: [] };
+      const pull = await bestOf(async (side) => {
+        const transfers = blobTransfers(clients[side].origin, 'bench/pull', pullSet, pulls);
+        const result = await curlPull({ transfers, parallel: CONCURRENCY });
+        const cpu = cpuMsPerGiB(result);
+        if (cpu !== null) clientCpu[side].push(cpu);
+        rounds[side].push(mibPerSecond(result));
+        return mibPerSecond(result);
+      });
       rows.push(
         throughputRow(
           `blob pull (${blobSize / MiB} MiB × ${CONCURRENCY} concurrent)`,
@@ -136,6 +143,12 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           pull.distribution,
           1.0,
         ),
+      );
+      const each = (values: number[]) => values.map((v) => v.toFixed(0)).join(' / ') || '–';
+      notes.push(
+        `blob pull, each round: regctl ${each(rounds.regctl)} MiB/s, distribution ${each(rounds.distribution)} MiB/s; ` +
+          `client curl (${CONCURRENCY} parallel transfers), its CPU per GiB: regctl ${each(clientCpu.regctl)} ms, ` +
+          `distribution ${each(clientCpu.distribution)} ms`,
       );
     }
     if (want('get')) {

@@ -1,20 +1,26 @@
 /**
  * Proxy-repository benchmark: regctl's proxy in front of the CNCF distribution registry, against
- * pulling from that registry directly, in the same run, on loopback, with the same undici client.
+ * pulling from that registry directly, in the same run, on loopback, with the same clients.
  *
- *   node bin/run-ts.mjs scripts/bench/proxy.ts [--scale 0.25]     (or `npm run bench -- proxy`)
+ *   node bin/run-ts.mjs scripts/bench/proxy.ts [--scale 0.25] [--upstream-rate 1gbit]
+ *     (or `npm run bench -- proxy`)
  *
  * - cold pull: time to last byte of a blob the proxy has never seen (stream-through: fetched from
  *   the upstream, verified and written to the cache while sent) ÷ the same size pulled directly
- *   from distribution. Target ≤ 1.1× (reported as direct ÷ proxy ≥ 0.91).
- * - warm pull: throughput of cached blobs through regctl ÷ distribution serving the same blobs.
- *   Target ≥ 1.0×.
+ *   from distribution, by the undici client. Target ≤ 1.1× (reported as direct ÷ proxy ≥ 0.91).
+ *   On bare loopback both paths run at CPU speed, so this is the proxy's CPU ceiling; with
+ *   `--upstream-rate R` the round runs again with everything the upstream sends shaped to R (a
+ *   modelled network link, lib/link-shaper.ts), which both the direct pull and the proxy's
+ *   upstream fetch cross while the client ↔ proxy hop stays unshaped.
+ * - warm pull: throughput of cached blobs through regctl ÷ distribution serving the same blobs,
+ *   by one curl process per side (lib/curl.ts: the client must not be the bottleneck). Target ≥ 1.0×.
  * - idle vs peak RSS of regctl while a 2 GiB blob goes through cold: memory must stay flat.
  *
  * Flags (when run on its own): `--scale N`; `--big-mib N` sets the big cold blob's size (2048 at
  * scale 1); `--big-only` skips the cold/warm rounds and measures only the big blob; `--node-options
  * STR` starts regctl with NODE_OPTIONS=STR (e.g. `--import` of a profiler hook: Node refuses
- * `--cpu-prof` there).
+ * `--cpu-prof` there); `--upstream-rate R` (a tc rate: `1gbit`, `500mbit`; needs root, `tc` and
+ * no qdisc on `lo`) adds the shaped cold round.
  */
 
 import { pathToFileURL } from 'node:url';
@@ -23,6 +29,8 @@ import { startDistribution } from '../../test/helpers/distribution.ts';
 import { startRegctl } from '../../test/helpers/regctl-server.ts';
 import { TmpDirs } from '../../test/helpers/tmp.ts';
 import { type BenchBlob, BlobFactory, MiB } from './lib/blobs.ts';
+import { blobTransfers, curlPull, mibPerSecond } from './lib/curl.ts';
+import { parseRate, shapePort } from './lib/link-shaper.ts';
 import { RegistryClient } from './lib/registry-client.ts';
 import { readRss, sampleRss } from './lib/rss.ts';
 import { formatReport } from './lib/table.ts';
@@ -45,6 +53,11 @@ export interface ProxyBenchOptions extends BenchOptions {
   readonly bigOnly?: boolean;
   /** NODE_OPTIONS for the regctl process (profiling hooks). */
   readonly nodeOptions?: string;
+  /**
+   * When set (a tc rate such as `1gbit`), the cold round runs a second time with every packet the
+   * upstream sends shaped to this rate on `lo` (lib/link-shaper.ts; needs root and a bare `lo`).
+   */
+  readonly upstreamRate?: string;
 }
 
 /** Median of a few idle samples of `pid`'s RSS, taken `intervalMs` apart. */
@@ -64,6 +77,8 @@ export async function bench(options: ProxyBenchOptions): Promise<BenchReport> {
   const blobSize = Math.max(1, Math.round(64 * scale)) * MiB;
   const bigSize = (options.bigMiB ?? Math.max(64, Math.round(2048 * scale))) * MiB;
   const coldCount = Math.max(4, Math.round(8 * scale));
+  // Validated before anything starts: a bad rate fails fast.
+  if (options.upstreamRate !== undefined) parseRate(options.upstreamRate);
   const dirs = new TmpDirs();
   const upstream = await startDistribution({ dir: await dirs.make('dist-proxy-bench-') });
   const regctl = await startRegctl({
@@ -82,9 +97,12 @@ export async function bench(options: ProxyBenchOptions): Promise<BenchReport> {
   const proxy = new RegistryClient(regctl.url, { connections: CONCURRENCY });
   const rows: BenchRow[] = [];
   const notes: string[] = [];
-  async function coldAndWarm(blobs: readonly BenchBlob[]): Promise<void> {
-    // Cold: pair i pulls blob 2i directly and blob 2i+1 (never seen by the proxy) through regctl,
-    // alternating which goes first; both come from distribution's warm page cache.
+
+  /**
+   * Cold: pair i pulls blob 2i directly and blob 2i+1 (never seen by the proxy) through regctl,
+   * alternating which goes first; distribution serves both from its warm page cache.
+   */
+  async function cold(blobs: readonly BenchBlob[], link: string): Promise<void> {
     let directMs = 0;
     let coldMs = 0;
     for (let i = 0; i < coldCount; i++) {
@@ -99,9 +117,11 @@ export async function bench(options: ProxyBenchOptions): Promise<BenchReport> {
       }
     }
     const coldRatio = coldMs / directMs;
-    log(`cold pull: proxy ${coldMs.toFixed(0)} ms vs direct ${directMs.toFixed(0)} ms (${coldRatio.toFixed(2)}×)`);
+    log(
+      `cold pull, ${link}: proxy ${coldMs.toFixed(0)} ms vs direct ${directMs.toFixed(0)} ms (${coldRatio.toFixed(2)}×)`,
+    );
     rows.push({
-      metric: `cold pull time to last byte, ${coldCount} × ${blobSize / MiB} MiB sequential`,
+      metric: `cold pull time to last byte, ${coldCount} × ${blobSize / MiB} MiB sequential, ${link}`,
       unit: 'ms',
       regctl: coldMs,
       baseline: directMs,
@@ -109,51 +129,68 @@ export async function bench(options: ProxyBenchOptions): Promise<BenchReport> {
       target: '≤ 1.1× direct (ratio ≥ 0.91)',
       pass: coldRatio <= 1.1,
     });
+  }
 
-    // Warm: the blobs pulled through the proxy are cached now; the same set, 8 concurrent, both sides.
-    const cached = blobs.filter((_, i) => i % 2 === 1);
-    const throughput = async (client: RegistryClient) => {
-      let next = 0;
-      const started = performance.now();
-      await Promise.all(
-        Array.from({ length: CONCURRENCY }, async () => {
-          while (next < cached.length * 2) await client.pullBlob(NAME, cached[next++ % cached.length]!.digest);
-        }),
-      );
-      return (cached.length * 2 * blobSize) / MiB / ((performance.now() - started) / 1000);
-    };
-    const warm = { regctl: 0, distribution: 0 };
+  /** Warm: the blobs the cold round cached, twice over, 8 concurrent, by one curl process per side. */
+  async function warm(cached: readonly BenchBlob[]): Promise<void> {
+    const count = cached.length * 2;
+    const pull = (client: RegistryClient) =>
+      curlPull({ transfers: blobTransfers(client.origin, NAME, cached, count), parallel: CONCURRENCY });
+    const best = { regctl: 0, distribution: 0 };
     for (let round = 0; round < 2; round++) {
-      if (round === 0) {
-        warm.distribution = Math.max(warm.distribution, await throughput(direct));
-        warm.regctl = Math.max(warm.regctl, await throughput(proxy));
-      } else {
-        warm.regctl = Math.max(warm.regctl, await throughput(proxy));
-        warm.distribution = Math.max(warm.distribution, await throughput(direct));
+      const order = round === 0 ? (['distribution', 'regctl'] as const) : (['regctl', 'distribution'] as const);
+      for (const side of order) {
+        best[side] = Math.max(best[side], mibPerSecond(await pull(side === 'regctl' ? proxy : direct)));
       }
     }
-    log(`warm pull: regctl ${warm.regctl.toFixed(0)} MiB/s vs distribution ${warm.distribution.toFixed(0)} MiB/s`);
+    log(`warm pull: regctl ${best.regctl.toFixed(0)} MiB/s vs distribution ${best.distribution.toFixed(0)} MiB/s`);
     rows.push({
-      metric: `warm pull (cached), ${cached.length * 2} × ${blobSize / MiB} MiB, ${CONCURRENCY} concurrent`,
+      metric: `warm pull (cached), ${count} × ${blobSize / MiB} MiB, ${CONCURRENCY} concurrent (curl)`,
       unit: 'MiB/s',
-      regctl: warm.regctl,
-      baseline: warm.distribution,
-      ratio: warm.regctl / warm.distribution,
+      regctl: best.regctl,
+      baseline: best.distribution,
+      ratio: best.regctl / best.distribution,
       target: '≥ 1.0×',
-      pass: warm.regctl / warm.distribution >= 1.0,
+      pass: best.regctl / best.distribution >= 1.0,
     });
+  }
+
+  /** The cold round again with the upstream's traffic shaped to `rate`, checked by a direct pull. */
+  async function shapedCold(blobs: readonly BenchBlob[], rate: string): Promise<void> {
+    const link = await shapePort(upstream.port, rate);
+    try {
+      // The link check: one blob pulled directly by curl (its own clock, no process start-up).
+      const probe = blobs[0]!;
+      const [got] = (await curlPull({ transfers: blobTransfers(upstream.url, NAME, [probe]), parallel: 1 })).transfers;
+      const mbit = (probe.size * 8) / got!.seconds / 1e6;
+      const share = (mbit * 1e6) / link.bitsPerSecond;
+      notes.push(
+        `shaped upstream link check: a direct ${probe.size / MiB} MiB pull ran at ${mbit.toFixed(0)} Mbit/s ` +
+          `(${(share * 100).toFixed(0)} % of ${rate}; the link is HTB on lo, rate only, no delay)`,
+      );
+      log(notes.at(-1)!);
+      if (share > 1.25) throw new Error(`link shaper: ${mbit.toFixed(0)} Mbit/s is not limited to ${rate}`);
+      await cold(blobs, `upstream link shaped to ${rate}`);
+    } finally {
+      await link.remove();
+    }
   }
 
   try {
     const factory = new BlobFactory();
-    log(`seeding the upstream: ${coldCount * 2} × ${blobSize / MiB} MiB and one ${bigSize / MiB} MiB blob`);
-    const blobs = options.bigOnly
-      ? []
-      : Array.from({ length: coldCount * 2 }, (_, i) => factory.create(1000 + i, blobSize));
+    const shaped = options.upstreamRate !== undefined && !options.bigOnly;
+    const sets = options.bigOnly ? 0 : shaped ? 2 : 1;
+    log(`seeding the upstream: ${sets} × ${coldCount * 2} × ${blobSize / MiB} MiB and one ${bigSize / MiB} MiB blob`);
+    const blobs = Array.from({ length: sets * coldCount * 2 }, (_, i) => factory.create(1000 + i, blobSize));
     for (const blob of blobs) await direct.pushMonolithic(NAME, blob);
     const big = factory.create(9999, bigSize);
     await direct.pushMonolithic(NAME, big);
-    if (!options.bigOnly) await coldAndWarm(blobs);
+    if (!options.bigOnly) {
+      const unshaped = blobs.slice(0, coldCount * 2);
+      await cold(unshaped, 'loopback');
+      await warm(unshaped.filter((_, i) => i % 2 === 1));
+      if (shaped) await shapedCold(blobs.slice(coldCount * 2), options.upstreamRate!);
+    }
 
     // Memory: a big blob, cold, through the proxy; idle first (after the rounds above, so it is
     // the process's settled baseline), then the peak while the blob goes through.
@@ -186,7 +223,8 @@ export async function bench(options: ProxyBenchOptions): Promise<BenchReport> {
     });
     notes.push(
       `big cold pull throughput ${(bigSize / MiB / (bigMs / 1000)).toFixed(0)} MiB/s; ${samples} RSS samples`,
-      'cold: distribution serves both sides from its page cache; the proxy also hashes and writes every byte',
+      'cold: distribution serves both sides from its page cache; the proxy also hashes and writes every byte; ' +
+        'cold pulls use the undici client, warm pulls one curl process per side',
     );
   } finally {
     await Promise.all([direct.close(), proxy.close()]);
@@ -203,6 +241,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       'big-mib': { type: 'string' },
       'big-only': { type: 'boolean', default: false },
       'node-options': { type: 'string' },
+      'upstream-rate': { type: 'string' },
     },
   });
   const report = await bench({
@@ -210,6 +249,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     bigMiB: values['big-mib'] === undefined ? undefined : Number(values['big-mib']),
     bigOnly: values['big-only'],
     nodeOptions: values['node-options'],
+    upstreamRate: values['upstream-rate'],
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(`${formatReport(report)}\n`);

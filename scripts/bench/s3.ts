@@ -14,10 +14,12 @@
  *   server's CPU time per GiB moved (from /proc: user + system), which is far less noisy than
  *   MiB/s on a shared machine;
  * - `parallel`: `count` blobs at once, pushed then pulled.
- * Pushes go like skopeo's: POST, one streamed PATCH, PUT `?digest=`. Pulls count bytes and
- * discard them. Ceph is started by scripts/ceph/start.sh on free ports (or reused from
- * REGCTL_TEST_S3_*); its memstore OSD holds every object in RAM, so each phase deletes what the
- * registries stored, and STORE_GB caps it (a full store refuses writes instead of exhausting RAM).
+ * Pushes go like skopeo's: POST, one streamed PATCH, PUT `?digest=`. Pulls are one curl process
+ * per measurement (lib/curl.ts; sequential = one transfer at a time, parallel = `count` at once),
+ * every transfer checked for status and size, bytes discarded. Ceph is started by
+ * scripts/ceph/start.sh on free ports (or reused from REGCTL_TEST_S3_*); its memstore OSD holds
+ * every object in RAM, so each phase deletes what the registries stored, and STORE_GB caps it (a
+ * full store refuses writes instead of exhausting RAM).
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -34,6 +36,7 @@ import { readLog, requireBinary, spawnLogged, stopChild, waitForHttp } from '../
 import { startRegctl } from '../../test/helpers/regctl-server.ts';
 import { TmpDirs } from '../../test/helpers/tmp.ts';
 import { type BenchBlob, BlobFactory, MiB } from './lib/blobs.ts';
+import { blobTransfers, curlPull } from './lib/curl.ts';
 import { readRss, sampleRss } from './lib/rss.ts';
 import { formatReport } from './lib/table.ts';
 import type { BenchOptions, BenchReport, BenchRow } from './lib/types.ts';
@@ -100,9 +103,13 @@ async function push(base: string, image: string, blob: BenchBlob): Promise<void>
   if (put.status !== 201) throw new Error(`PUT ?digest: HTTP ${put.status}`);
 }
 
-async function pull(base: string, image: string, blob: BenchBlob): Promise<void> {
-  const got = await call('GET', `${base}/v2/${image}/blobs/${blob.digest}`);
-  if (got.status !== 200 || got.bytes !== blob.size) throw new Error(`GET blob: HTTP ${got.status}, ${got.bytes} B`);
+/**
+ * Pulls `blobs` from `image` with one curl process, `parallel` at a time, every transfer checked
+ * (status 200, exact size): curl's CPU per byte is a fraction of a Node client's, and it runs in its
+ * own process, so the pull measures the server (and the gateway), not the client.
+ */
+async function pull(base: string, image: string, blobs: readonly BenchBlob[], parallel: number): Promise<void> {
+  await curlPull({ transfers: blobTransfers(base, image, blobs), parallel });
 }
 
 /** CPU time (user + system) the process used so far, in ms. */
@@ -327,7 +334,7 @@ export async function bench(options: S3BenchOptions): Promise<BenchReport> {
     if (want('pull')) {
       const pulled = await bestOf((target) =>
         measure(target, count * size, async () => {
-          for (const blob of sequential.get(target.side)!) await pull(target.url, image(target, 'seq'), blob);
+          await pull(target.url, image(target, 'seq'), sequential.get(target.side)!, 1);
         }),
       );
       throughputRows(`pull, ${count} × ${size / MiB} MiB sequential`, pulled);
@@ -344,9 +351,7 @@ export async function bench(options: S3BenchOptions): Promise<BenchReport> {
       });
       throughputRows(`push, ${count} × ${size / MiB} MiB in parallel`, pushed);
       const pulled = await bestOf((target) =>
-        measure(target, count * size, () =>
-          Promise.all(parallel.get(target.side)!.map((blob) => pull(target.url, image(target, 'par'), blob))),
-        ),
+        measure(target, count * size, () => pull(target.url, image(target, 'par'), parallel.get(target.side)!, count)),
       );
       throughputRows(`pull, ${count} × ${size / MiB} MiB in parallel`, pulled);
       for (const target of targets) await wipe(ceph, target);
