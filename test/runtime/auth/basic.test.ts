@@ -112,6 +112,28 @@ describe('BasicAuthenticator', () => {
     ]);
   });
 
+  it('refuses a wrong password after a cached good one, and keeps the good one cached', async () => {
+    const { basic } = authenticator();
+    expect((await basic.verify(pair('ci', 'right'), '10.0.0.7')).ok).toBe(true);
+    expect(await basic.verify(pair('ci', 'wrong'), '10.0.0.7')).toEqual({ ok: false, reason: 'wrong password' });
+    expect(basic.verifyCached(pair('ci', 'right'), '10.0.0.7')).toMatchObject({ ok: true });
+    expect(basic.verifyCached(pair('ci', 'wrong'), '10.0.0.7')).toMatchObject({ ok: false });
+    expect(compare).toHaveBeenCalledTimes(2);
+  });
+
+  it('refuses credentials that do not decode without caching them, logging each attempt', async () => {
+    const { basic, lines } = authenticator();
+    for (const encoded of [encode('nocolon'), encode(':nouser'), 'a b']) {
+      expect(await basic.verify(encoded, '10.0.0.8')).toEqual({ ok: false, reason: 'malformed Basic credentials' });
+      expect(basic.verifyCached(encoded, '10.0.0.8')).toBeUndefined();
+    }
+    expect(compare).not.toHaveBeenCalled();
+    const entries = lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'authentication failed');
+    expect(entries.map((entry) => [entry.level, entry.reason, entry.user])).toEqual(
+      Array(3).fill([40, 'malformed Basic credentials', undefined]),
+    );
+  });
+
   it('does not cache an error thrown while verifying', async () => {
     const { basic } = authenticator();
     vi.mocked(compare).mockRejectedValueOnce(new Error('boom'));
