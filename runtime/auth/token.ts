@@ -104,7 +104,7 @@ interface CachedCheck {
  * JWT: its header and claims are base64url JSON that anyone holding the token can read and nobody
  * without the key can re-sign. An entry keeps that signed part and answers only a token whose
  * signed part is identical, so it answers for exactly the token it verified, while the per-request
- * hash covers 43 characters instead of the whole 400-500-character token.
+ * hash covers 43 characters instead of the whole token (about 375 for one repository scope).
  */
 export class TokenService {
   readonly #plan: SecurityPlan['token'];
