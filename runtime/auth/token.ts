@@ -186,7 +186,9 @@ export class TokenService {
 
   /**
    * Verifies a token and sets the life of its cache entry (`key`) before the verdict settles, so
-   * {@link verifyCached} never sees an accepted token with a life longer than the token's.
+   * {@link verifyCached} never sees an accepted token with a life longer than the token's. Both
+   * adjustments only ever shorten a life: should another token with the same signature have taken
+   * the slot meanwhile, its entry can only be dropped sooner, never kept longer.
    */
   async #verify(token: string, key: string): Promise<InternalVerdict> {
     const verdict = await this.#check(token);
