@@ -31,11 +31,16 @@ export interface PolicySubject {
   readonly permissions: readonly PermissionPlan[];
 }
 
-/** Evaluates the plan's access rules. One instance per plan; its memo never outlives the plan. */
+/**
+ * Evaluates the plan's access rules. One instance per plan; its memo never outlives the plan.
+ * Memoised per subject *object* (the controller's users are fixed for its plan), so a lookup
+ * builds no key string; a subject object that goes away takes its memo with it.
+ */
 export class AccessPolicy {
   readonly #plan: Plan;
-  readonly #compiled = new Map<string, CompiledPermission[]>();
-  readonly #memo = new Map<string, Map<string, ReadonlySet<Action>>>();
+  readonly #compiled = new WeakMap<PolicySubject, CompiledPermission[]>();
+  readonly #memo = new WeakMap<PolicySubject, Map<string, ReadonlySet<Action>>>();
+  readonly #anonymous = new Map<string, ReadonlySet<Action>>();
 
   constructor(plan: Plan) {
     this.#plan = plan;
@@ -48,12 +53,11 @@ export class AccessPolicy {
 
   /** What `subject` (null = anonymous) may do on `repository`. */
   allowed(subject: PolicySubject | null, repository: string): ReadonlySet<Action> {
-    const plan = this.#plan.repositories[repository];
-    if (plan === undefined) return NO_ACTIONS;
-    const memoKey = subject === null ? '' : `u:${subject.name}`;
-    let perRepository = this.#memo.get(memoKey);
+    let perRepository = subject === null ? this.#anonymous : this.#memo.get(subject);
     const known = perRepository?.get(repository);
     if (known !== undefined) return known;
+    const plan = this.#plan.repositories[repository];
+    if (plan === undefined) return NO_ACTIONS;
     const actions = new Set<Action>(plan.access.anonymous);
     if (subject !== null) {
       for (const permission of this.#permissionsOf(subject)) {
@@ -64,7 +68,7 @@ export class AccessPolicy {
     }
     if (perRepository === undefined) {
       perRepository = new Map();
-      this.#memo.set(memoKey, perRepository);
+      this.#memo.set(subject!, perRepository);
     }
     perRepository.set(repository, actions);
     return actions;
@@ -76,10 +80,10 @@ export class AccessPolicy {
   }
 
   #permissionsOf(subject: PolicySubject): CompiledPermission[] {
-    let compiled = this.#compiled.get(subject.name);
+    let compiled = this.#compiled.get(subject);
     if (compiled === undefined) {
       compiled = compilePermissions(subject.permissions);
-      this.#compiled.set(subject.name, compiled);
+      this.#compiled.set(subject, compiled);
     }
     return compiled;
   }

@@ -3,6 +3,7 @@
  * cached so that only the first request of a client pays for bcrypt.
  */
 import type { FastifyBaseLogger } from 'fastify';
+import { credentialsAfter, isBasicCredentials } from './authorization.ts';
 import { CredentialCache, type SettlingCheck, settling } from './credential-cache.ts';
 import { DECOY_BCRYPT_HASH, type ResolvedUser, verifyPassword } from './users.ts';
 
@@ -17,21 +18,31 @@ export interface BasicCredentials {
  * `'malformed'` when the value is Basic but cannot be decoded (no colon, empty user name).
  */
 export function parseBasicAuthorization(value: string): BasicCredentials | 'malformed' {
-  const match = /^basic[ \t]+([A-Za-z0-9+/=._-]*)[ \t]*$/i.exec(value);
-  if (!match) return 'malformed';
-  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const encoded = credentialsAfter(value, 'basic');
+  return encoded === undefined ? 'malformed' : decodeBasicCredentials(encoded);
+}
+
+/**
+ * Decodes the base64 `user:password` that follows `Basic `; `'malformed'` when it holds other
+ * characters, no colon, or an empty user name.
+ */
+export function decodeBasicCredentials(encoded: string): BasicCredentials | 'malformed' {
+  if (!isBasicCredentials(encoded)) return 'malformed';
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon <= 0) return 'malformed';
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
 /** Why Basic credentials were refused; logged, never shown to the client in more detail than 401. */
-export type BasicFailure = 'unknown user' | 'wrong password';
+export type BasicFailure = 'unknown user' | 'wrong password' | 'malformed Basic credentials';
 
 /** The outcome of a Basic check: the user, or why not. */
 export type BasicResult =
   | { readonly ok: true; readonly user: ResolvedUser }
   | { readonly ok: false; readonly reason: BasicFailure };
+
+const MALFORMED: BasicResult = { ok: false, reason: 'malformed Basic credentials' };
 
 /** Log sink and cache sizing of a {@link BasicAuthenticator}. */
 export interface BasicAuthenticatorOptions {
@@ -44,10 +55,12 @@ export interface BasicAuthenticatorOptions {
 }
 
 /**
- * Verifies user name + password pairs. Results are cached per pair (keyed by an HMAC, see
- * {@link CredentialCache}); concurrent first requests with the same pair share one bcrypt.
- * Failures are cached briefly too, so a client hammering with a wrong password costs little,
- * and each fresh failure is logged as a warning with the user name, client address and reason.
+ * Verifies the credentials of `Authorization: Basic` values. Results are cached per credential,
+ * keyed by a keyed hash of the base64 text as the client sent it (see {@link CredentialCache}),
+ * so a client re-sending what it logged in with costs one hash and one lookup: no base64 decoding,
+ * no bcrypt. Concurrent first requests with the same credentials share one bcrypt. Failures are
+ * cached briefly too, so a client hammering with a wrong password costs little, and each fresh
+ * failure is logged as a warning with the user name, client address and reason.
  */
 export class BasicAuthenticator {
   readonly #users: ReadonlyMap<string, ResolvedUser>;
@@ -65,9 +78,18 @@ export class BasicAuthenticator {
     });
   }
 
-  /** Checks a pair; `ip` is only for the log. Never rejects for wrong credentials: resolves `{ ok: false }`. */
-  async verify(credentials: BasicCredentials, ip: string): Promise<BasicResult> {
-    const key = this.#cache.keyOf(credentials.username, credentials.password);
+  /**
+   * Checks `encoded`, the base64 credentials after `Basic ` (see `credentialsAfter`); `ip` is only
+   * for the log. Never rejects for wrong credentials: resolves `{ ok: false }`. Credentials that do
+   * not decode are refused without being cached.
+   */
+  async verify(encoded: string, ip: string): Promise<BasicResult> {
+    const credentials = decodeBasicCredentials(encoded);
+    if (credentials === 'malformed') {
+      this.#logFailure(undefined, ip, 'malformed Basic credentials', false);
+      return MALFORMED;
+    }
+    const key = this.#cache.keyOf(encoded);
     const { value, hit } = this.#cache.getOrCreate(key, () => settling(this.#check(credentials)));
     let result: BasicResult;
     try {
@@ -78,19 +100,23 @@ export class BasicAuthenticator {
     }
     if (!result.ok) {
       if (!hit) this.#cache.markFailed(key);
-      this.#logFailure(credentials, ip, result.reason, hit);
+      this.#logFailure(credentials.username, ip, result.reason, hit);
     }
     return result;
   }
 
   /**
-   * The cached outcome of a pair, synchronously, when an earlier check of it has concluded and is
-   * still cached; undefined otherwise (then call {@link verify}). Saves the promise hops of the
-   * common case, a client sending the credentials it already logged in with.
+   * The cached outcome for `encoded`, synchronously, when an earlier {@link verify} of the same
+   * text has concluded and is still cached; undefined otherwise (then call {@link verify}). The
+   * common request, a client sending the credentials it already logged in with, thus costs a
+   * keyed hash and a map lookup. Text that never passed {@link verify}'s decoding is never found.
    */
-  verifyCached(credentials: BasicCredentials, ip: string): BasicResult | undefined {
-    const result = this.#cache.get(this.#cache.keyOf(credentials.username, credentials.password))?.result;
-    if (result?.ok === false) this.#logFailure(credentials, ip, result.reason, true);
+  verifyCached(encoded: string, ip: string): BasicResult | undefined {
+    const result = this.#cache.get(this.#cache.keyOf(encoded))?.result;
+    if (result?.ok === false) {
+      const credentials = decodeBasicCredentials(encoded);
+      this.#logFailure(credentials === 'malformed' ? undefined : credentials.username, ip, result.reason, true);
+    }
     return result;
   }
 
@@ -99,8 +125,8 @@ export class BasicAuthenticator {
     this.#cache.clear();
   }
 
-  #logFailure(credentials: BasicCredentials, ip: string, reason: BasicFailure, cached: boolean): void {
-    const entry = { user: credentials.username, ip, reason, cached };
+  #logFailure(user: string | undefined, ip: string, reason: BasicFailure, cached: boolean): void {
+    const entry = { user, ip, reason, cached };
     if (cached) this.#log.debug(entry, 'authentication failed');
     else this.#log.warn(entry, 'authentication failed');
   }

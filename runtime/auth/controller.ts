@@ -9,7 +9,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Action, Plan } from '../../compiler/plan.ts';
 import { RegistryError } from '../errors.ts';
 import { AccessPolicy, coversAll } from './access.ts';
-import { type BasicAuthenticator, parseBasicAuthorization } from './basic.ts';
+import { credentialsAfter, isBearerToken } from './authorization.ts';
+import type { BasicAuthenticator, BasicResult } from './basic.ts';
 import { type BearerError, formatBasicChallenge, formatBearerChallenge, formatScope, tokenRealm } from './challenge.ts';
 import { parseScopes, type TokenAccess, type TokenService, type TokenVerdict, type VerifiedToken } from './token.ts';
 import type { AccessController, AuthRequest, AuthScope, Principal, TokenQuery, TokenResponse } from './types.ts';
@@ -18,17 +19,25 @@ import type { ResolvedUser } from './users.ts';
 /** Most repository scopes honoured in one token request; the rest are ignored. */
 const MAX_SCOPES = 100;
 
-const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i;
-const BASIC = /^basic[ \t]/i;
-
+/**
+ * Who a request is. Built once per user (Basic) or per verified token (Bearer) and reused for
+ * every request that presents the same credentials, together with the {@link Principal} handed
+ * back, so an authenticated request allocates nothing to find out who it is.
+ */
 type Authenticated =
   | { readonly kind: 'anonymous' }
-  | { readonly kind: 'basic'; readonly user: ResolvedUser }
-  | { readonly kind: 'bearer'; readonly user: ResolvedUser | null; readonly token: VerifiedToken }
+  | { readonly kind: 'basic'; readonly user: ResolvedUser; readonly principal: Principal }
+  | {
+      readonly kind: 'bearer';
+      readonly user: ResolvedUser | null;
+      readonly token: VerifiedToken;
+      readonly principal: Principal;
+    }
   | { readonly kind: 'invalid'; readonly scheme: 'basic' | 'bearer' | 'other' };
 
 const ANONYMOUS: Authenticated = { kind: 'anonymous' };
 const INVALID_BASIC: Authenticated = { kind: 'invalid', scheme: 'basic' };
+const ANONYMOUS_PRINCIPAL: Principal = Object.freeze({ user: null });
 
 /** What a controller is assembled from; secrets already resolved by `createAccessController`. */
 export interface ControllerParts {
@@ -44,6 +53,10 @@ export class PlanAccessController implements AccessController {
   readonly #plan: Plan;
   readonly #policy: AccessPolicy;
   readonly #parts: ControllerParts;
+  /** One `basic` identity per user (bounded by the plan's users). */
+  readonly #basicIdentities = new Map<ResolvedUser, Authenticated>();
+  /** One `bearer` identity per verified token, kept as long as the token service caches the token. */
+  readonly #bearerIdentities = new WeakMap<VerifiedToken, Authenticated>();
 
   constructor(plan: Plan, parts: ControllerParts) {
     this.#plan = plan;
@@ -58,26 +71,24 @@ export class PlanAccessController implements AccessController {
     }
     if ('base' in scope) {
       if (who.kind === 'anonymous' || (who.kind === 'bearer' && who.user === null)) {
-        if (this.#policy.anonymousCanPullAny(scope.repositories)) return { user: null };
+        if (this.#policy.anonymousCanPullAny(scope.repositories)) return ANONYMOUS_PRINCIPAL;
         throw this.#unauthorized(request, scope);
       }
-      return { user: who.user?.name ?? null };
+      return who.principal;
     }
     const anonymous = this.#policy.anonymous(scope.repository);
     if (who.kind === 'anonymous') {
-      if (coversAll(anonymous, scope.actions)) return { user: null };
+      if (coversAll(anonymous, scope.actions)) return ANONYMOUS_PRINCIPAL;
       throw this.#unauthorized(request, scope);
     }
     const allowed = this.#policy.allowed(who.user, scope.repository);
     if (who.kind === 'basic') {
-      if (coversAll(allowed, scope.actions)) return { user: who.user.name };
+      if (coversAll(allowed, scope.actions)) return who.principal;
       throw this.#denied(scope, allowed);
     }
     // Bearer: what the token grants for this name, still allowed now (a reload may have taken
     // rights away while the token lives), plus whatever anonymous may do anyway.
-    const claimed = who.token.access.get(scope.name);
-    const granted = (action: Action) => anonymous.has(action) || (claimed?.has(action) === true && allowed.has(action));
-    if (scope.actions.every(granted)) return { user: who.user?.name ?? null };
+    if (tokenCovers(who.token, scope.name, scope.actions, anonymous, allowed)) return who.principal;
     if (who.user !== null && !coversAll(allowed, scope.actions)) throw this.#denied(scope, allowed);
     throw this.#unauthorized(request, scope, 'insufficient_scope');
   }
@@ -96,8 +107,9 @@ export class PlanAccessController implements AccessController {
     }
     let user: ResolvedUser | null = null;
     const header = authorizationOf(request);
-    if (header !== undefined && BASIC.test(header)) {
-      const who = await this.#basic(header, request.ip);
+    const encoded = header === undefined ? undefined : credentialsAfter(header, 'basic');
+    if (encoded !== undefined) {
+      const who = await this.#basic(encoded, request.ip);
       if (who.kind !== 'basic') {
         throw new RegistryError('UNAUTHORIZED', {
           message: 'incorrect username or password',
@@ -152,30 +164,35 @@ export class PlanAccessController implements AccessController {
   /**
    * The request's identity without waiting, when that needs no new verification: no credentials,
    * or credentials whose check is cached and concluded (the common case: a client re-sending what
-   * it logged in with). Undefined sends the request through {@link #authenticate}.
+   * it logged in with). Undefined sends the request through {@link #authenticate}. Reads the
+   * header with {@link credentialsAfter} only (no regular expression, no decoding): credentials
+   * that would fail the strict checks of the slow path were never verified, so never found.
    */
   #authenticateCached(request: AuthRequest): Authenticated | undefined {
     const header = authorizationOf(request);
-    if (header === undefined || header.trim() === '') return ANONYMOUS;
-    if (BASIC.test(header)) {
-      const credentials = parseBasicAuthorization(header);
-      const result = credentials === 'malformed' ? undefined : this.#parts.basic.verifyCached(credentials, request.ip);
-      if (result === undefined) return undefined;
-      return result.ok ? { kind: 'basic', user: result.user } : INVALID_BASIC;
+    if (header === undefined) return ANONYMOUS;
+    const encoded = credentialsAfter(header, 'basic');
+    if (encoded !== undefined) {
+      const result = this.#parts.basic.verifyCached(encoded, request.ip);
+      return result === undefined ? undefined : this.#fromBasic(result);
     }
-    const bearer = BEARER.exec(header);
-    if (bearer === null || this.#parts.tokens === null) return undefined;
-    const verdict = this.#parts.tokens.verifyCached(bearer[1]!);
-    return verdict === undefined ? undefined : this.#fromVerdict(verdict, request.ip);
+    const token = credentialsAfter(header, 'bearer');
+    if (token !== undefined) {
+      const verdict = this.#parts.tokens?.verifyCached(token);
+      return verdict === undefined ? undefined : this.#fromVerdict(verdict, request.ip);
+    }
+    return header.trim() === '' ? ANONYMOUS : undefined;
   }
 
   async #authenticate(request: AuthRequest): Promise<Authenticated> {
     const header = authorizationOf(request);
     if (header === undefined || header.trim() === '') return ANONYMOUS;
-    if (BASIC.test(header)) return this.#basic(header, request.ip);
-    const bearer = BEARER.exec(header);
+    const encoded = credentialsAfter(header, 'basic');
+    if (encoded !== undefined) return this.#basic(encoded, request.ip);
+    const token = credentialsAfter(header, 'bearer');
+    const bearer = token !== undefined && isBearerToken(token);
     if (bearer && this.#parts.tokens !== null) {
-      return this.#fromVerdict(await this.#parts.tokens.verify(bearer[1]!), request.ip);
+      return this.#fromVerdict(await this.#parts.tokens.verify(token), request.ip);
     }
     this.#parts.log.info({ ip: request.ip, scheme: header.split(/[ \t]/, 1)[0] }, 'unsupported authorization scheme');
     return { kind: 'invalid', scheme: bearer ? 'bearer' : 'other' };
@@ -187,23 +204,37 @@ export class PlanAccessController implements AccessController {
       this.#parts.log.info({ ip, reason: verdict.reason }, 'bearer token refused');
       return { kind: 'invalid', scheme: 'bearer' };
     }
+    const known = this.#bearerIdentities.get(verdict.token);
+    if (known !== undefined) return known;
     const subject = verdict.token.subject;
     const user = subject === null ? null : (this.#parts.users.get(subject) ?? null);
     if (subject !== null && user === null) {
       this.#parts.log.info({ ip, user: subject, reason: 'unknown user' }, 'bearer token refused');
       return { kind: 'invalid', scheme: 'bearer' };
     }
-    return { kind: 'bearer', user, token: verdict.token };
+    const who: Authenticated = {
+      kind: 'bearer',
+      user,
+      token: verdict.token,
+      principal: user === null ? ANONYMOUS_PRINCIPAL : Object.freeze({ user: user.name }),
+    };
+    this.#bearerIdentities.set(verdict.token, who);
+    return who;
   }
 
-  async #basic(header: string, ip: string): Promise<Authenticated> {
-    const credentials = parseBasicAuthorization(header);
-    if (credentials === 'malformed') {
-      this.#parts.log.warn({ ip, reason: 'malformed Basic credentials' }, 'authentication failed');
-      return { kind: 'invalid', scheme: 'basic' };
+  /** What a Basic check makes of the request: the user's one identity, or a refusal. */
+  #fromBasic(result: BasicResult): Authenticated {
+    if (!result.ok) return INVALID_BASIC;
+    let who = this.#basicIdentities.get(result.user);
+    if (who === undefined) {
+      who = { kind: 'basic', user: result.user, principal: Object.freeze({ user: result.user.name }) };
+      this.#basicIdentities.set(result.user, who);
     }
-    const result = await this.#parts.basic.verify(credentials, ip);
-    return result.ok ? { kind: 'basic', user: result.user } : INVALID_BASIC;
+    return who;
+  }
+
+  async #basic(encoded: string, ip: string): Promise<Authenticated> {
+    return this.#fromBasic(await this.#parts.basic.verify(encoded, ip));
   }
 
   #unauthorized(request: AuthRequest, scope: AuthScope, error?: BearerError): RegistryError {
@@ -226,6 +257,24 @@ export class PlanAccessController implements AccessController {
     const missing = scope.actions.filter((action) => !allowed.has(action));
     return new RegistryError('DENIED', { detail: [{ type: 'repository', name: scope.name, actions: missing }] });
   }
+}
+
+/**
+ * True when a token's claims for `name`, still allowed to its user now, together with what
+ * anonymous may do anyway, cover every wanted action.
+ */
+function tokenCovers(
+  token: VerifiedToken,
+  name: string,
+  wanted: readonly Action[],
+  anonymous: ReadonlySet<Action>,
+  allowed: ReadonlySet<Action>,
+): boolean {
+  const claimed = token.access.get(name);
+  for (const action of wanted) {
+    if (!anonymous.has(action) && !(claimed?.has(action) === true && allowed.has(action))) return false;
+  }
+  return true;
 }
 
 function authorizationOf(request: AuthRequest): string | undefined {

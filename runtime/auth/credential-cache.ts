@@ -46,12 +46,19 @@ export function settling<T>(promise: Promise<T>): SettlingCheck<T> {
 interface Entry<V> {
   readonly value: V;
   expiresAt: number;
+  /** Read since it was last placed at the young end of the map: spared once by eviction. */
+  used: boolean;
 }
 
 /**
  * LRU + TTL cache of credential checks. Values are usually promises, so concurrent requests with
  * the same new credentials share one verification (`getOrCreate`). Not shared between instances:
  * a reload builds a new controller with a new, empty cache.
+ *
+ * Recency is kept the "second chance" way rather than by moving an entry on every read: a hit
+ * only flags the entry, and eviction moves flagged entries to the young end (clearing the flag)
+ * until it meets one not read since. A hit, which is every request of a logged-in client, thus
+ * never writes to the map; a `Map` delete + re-insert per hit cost as much as the keyed hash.
  */
 export class CredentialCache<V> {
   readonly #entries = new Map<string, Entry<V>>();
@@ -78,7 +85,7 @@ export class CredentialCache<V> {
     return hash('sha256', input, 'hex');
   }
 
-  /** The cached value, refreshed as most recently used; undefined when absent or expired. */
+  /** The cached value, marked as recently used; undefined when absent or expired. */
   get(key: string): V | undefined {
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
@@ -86,20 +93,18 @@ export class CredentialCache<V> {
       this.#entries.delete(key);
       return undefined;
     }
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    entry.used = true;
     return entry.value;
   }
 
-  /** Stores a value for `ttlMs` (success) or `failureTtlMs` (failure), evicting the oldest entry if full. */
+  /**
+   * Stores a value for `ttlMs` (success) or `failureTtlMs` (failure), first evicting the least
+   * recently used entry if the cache is full.
+   */
   set(key: string, value: V, outcome: 'success' | 'failure' = 'success'): void {
     const ttl = outcome === 'success' ? this.#options.ttlMs : this.#options.failureTtlMs;
-    this.#entries.delete(key);
-    this.#entries.set(key, { value, expiresAt: this.#options.now() + ttl });
-    while (this.#entries.size > this.#options.maxEntries) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#entries.delete(oldest);
-    }
+    if (!this.#entries.delete(key) && this.#entries.size >= this.#options.maxEntries) this.#evictOne();
+    this.#entries.set(key, { value, expiresAt: this.#options.now() + ttl, used: false });
   }
 
   /**
@@ -138,5 +143,19 @@ export class CredentialCache<V> {
 
   clear(): void {
     this.#entries.clear();
+  }
+
+  /**
+   * Drops the oldest entry not read since it was placed, giving read ones a second chance at the
+   * young end. Bounded: after one pass every flag is cleared, so at most `size + 1` steps.
+   */
+  #evictOne(): void {
+    for (let steps = this.#entries.size; steps >= 0; steps--) {
+      const [key, entry] = this.#entries.entries().next().value as [string, Entry<V>];
+      this.#entries.delete(key);
+      if (!entry.used || steps === 0) return;
+      entry.used = false;
+      this.#entries.set(key, entry);
+    }
   }
 }

@@ -87,12 +87,30 @@ export interface TokenServiceOptions {
 /** Leeway for `nbf`/`exp` between replicas whose clocks differ a little, seconds. */
 const CLOCK_TOLERANCE_S = 10;
 
-/** Signs and verifies tokens for one plan. Verified tokens are cached until they expire (at most 5 min). */
+/**
+ * One cached verification: the token's signed part (`header.payload`, kept to compare) and the
+ * check, shared by concurrent requests and readable synchronously once settled.
+ */
+interface CachedCheck {
+  readonly signed: string;
+  readonly check: SettlingCheck<InternalVerdict>;
+}
+
+/**
+ * Signs and verifies tokens for one plan. Verified tokens are cached until they expire (at most
+ * 5 min), failures for 10 s.
+ *
+ * The cache is keyed by a keyed hash of the token's *signature* alone, the one secret part of a
+ * JWT: its header and claims are base64url JSON that anyone holding the token can read and nobody
+ * without the key can re-sign. An entry keeps that signed part and answers only a token whose
+ * signed part is identical, so it answers for exactly the token it verified, while the per-request
+ * hash covers 43 characters instead of the whole token (about 375 for one repository scope).
+ */
 export class TokenService {
   readonly #plan: SecurityPlan['token'];
   readonly #key: Uint8Array;
   readonly #now: () => number;
-  readonly #cache: CredentialCache<SettlingCheck<InternalVerdict>>;
+  readonly #cache: CredentialCache<CachedCheck>;
 
   /** @throws AuthSetupError `AUTH_ENV_MISSING` when the signing key's variable is unset or empty. */
   constructor(plan: SecurityPlan['token'], options: TokenServiceOptions) {
@@ -132,35 +150,54 @@ export class TokenService {
     return { token: await jwt.sign(this.#key), issuedAt: new Date(iat * 1000), expiresIn };
   }
 
-  /** Checks a token (cached under a keyed hash of it); never rejects for a bad token: resolves `{ ok: false }`. */
+  /**
+   * Checks a token; concurrent checks of one token share one verification, and the verdict is
+   * cached (see the class). Never rejects for a bad token: resolves `{ ok: false }`.
+   */
   async verify(token: string): Promise<TokenVerdict> {
-    const key = this.#cache.keyOf(token);
-    const { value, hit } = this.#cache.getOrCreate(key, () => settling(this.#verify(token)));
-    const verdict = await value.promise;
-    if (!hit) {
-      if (verdict.ok) this.#cache.expireWithin(key, verdict.expiresAtMs - this.#now());
-      else this.#cache.markFailed(key);
-    }
-    return verdict.ok ? { ok: true, token: verdict.token } : verdict;
+    const dot = token.lastIndexOf('.');
+    const key = this.#cache.keyOf(signatureOf(token, dot));
+    const signed = signedPartOf(token, dot);
+    const cached = this.#cache.get(key);
+    if (cached !== undefined && cached.signed === signed) return cached.check.promise;
+    // A copy: a slice would keep the whole token (signature included) alive with the entry.
+    const copy = Buffer.from(signed, 'utf16le').toString('utf16le');
+    const entry = { signed: copy, check: settling(this.#verify(token, key)) };
+    this.#cache.set(key, entry);
+    return entry.check.promise;
   }
 
   /**
    * The cached verdict on a token, synchronously, when an earlier verification of it has
-   * concluded and is still cached (an accepted token never past its expiry); undefined otherwise
-   * (then call {@link verify}).
+   * concluded and is still cached (an accepted token never past its expiry: its entry expires
+   * with it); undefined otherwise (then call {@link verify}). The verdict is the cached object
+   * itself, the same on every call (callers may memoise what they derive from it), so a hit
+   * allocates nothing.
    */
   verifyCached(token: string): TokenVerdict | undefined {
-    const verdict = this.#cache.get(this.#cache.keyOf(token))?.result;
-    if (verdict === undefined) return undefined;
-    if (!verdict.ok) return verdict;
-    return verdict.expiresAtMs > this.#now() ? { ok: true, token: verdict.token } : undefined;
+    const dot = token.lastIndexOf('.');
+    const cached = this.#cache.get(this.#cache.keyOf(signatureOf(token, dot)));
+    return cached !== undefined && cached.signed === signedPartOf(token, dot) ? cached.check.result : undefined;
   }
 
   clear(): void {
     this.#cache.clear();
   }
 
-  async #verify(token: string): Promise<InternalVerdict> {
+  /**
+   * Verifies a token and sets the life of its cache entry (`key`) before the verdict settles, so
+   * {@link verifyCached} never sees an accepted token with a life longer than the token's. Both
+   * adjustments only ever shorten a life: should another token with the same signature have taken
+   * the slot meanwhile, its entry can only be dropped sooner, never kept longer.
+   */
+  async #verify(token: string, key: string): Promise<InternalVerdict> {
+    const verdict = await this.#check(token);
+    if (verdict.ok) this.#cache.expireWithin(key, verdict.expiresAtMs - this.#now());
+    else this.#cache.markFailed(key);
+    return verdict;
+  }
+
+  async #check(token: string): Promise<InternalVerdict> {
     try {
       const { payload } = await jwtVerify(token, this.#key, {
         algorithms: ['HS256'],
@@ -179,6 +216,19 @@ export class TokenService {
       return { ok: false, reason: (error as { code?: string }).code ?? 'invalid token' };
     }
   }
+}
+
+/**
+ * The signature of a compact JWS whose last dot is at `dot` (`token.lastIndexOf('.')`); a value
+ * without a dot is all signature, so that it, too, is hashed whole.
+ */
+function signatureOf(token: string, dot: number): string {
+  return dot === -1 ? token : token.slice(dot + 1);
+}
+
+/** What the signature of a compact JWS signs (`header.payload`), or '' for a value without a dot. */
+function signedPartOf(token: string, dot: number): string {
+  return dot === -1 ? '' : token.slice(0, dot);
 }
 
 function parseAccessClaim(claim: unknown): Map<string, Set<Action>> | null {

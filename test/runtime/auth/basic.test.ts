@@ -13,6 +13,8 @@ const { compare } = await import('bcryptjs');
 afterEach(() => vi.clearAllMocks());
 
 const encode = (value: string) => Buffer.from(value, 'utf8').toString('base64');
+/** The base64 credentials a client sends after `Basic `. */
+const pair = (username: string, password: string) => encode(`${username}:${password}`);
 
 describe('parseBasicAuthorization', () => {
   it('decodes user and password, splitting at the first colon, any scheme case, UTF-8', () => {
@@ -50,7 +52,7 @@ describe('BasicAuthenticator', () => {
 
   it('trusts a success for ttlMs, then verifies again', async () => {
     const { basic, advance } = authenticator();
-    const credentials = { username: 'ci', password: 'right' };
+    const credentials = pair('ci', 'right');
     expect((await basic.verify(credentials, '10.0.0.1')).ok).toBe(true);
     advance(59_999);
     expect((await basic.verify(credentials, '10.0.0.1')).ok).toBe(true);
@@ -62,7 +64,7 @@ describe('BasicAuthenticator', () => {
 
   it('remembers a failure for failureTtlMs only', async () => {
     const { basic, advance, lines } = authenticator();
-    const credentials = { username: 'ci', password: 'wrong' };
+    const credentials = pair('ci', 'wrong');
     expect(await basic.verify(credentials, '10.0.0.2')).toEqual({ ok: false, reason: 'wrong password' });
     advance(4_999);
     await basic.verify(credentials, '10.0.0.2');
@@ -80,7 +82,7 @@ describe('BasicAuthenticator', () => {
 
   it('spends a bcrypt on unknown users too, so timing does not reveal user names', async () => {
     const { basic } = authenticator();
-    expect(await basic.verify({ username: 'ghost', password: 'x' }, '10.0.0.3')).toEqual({
+    expect(await basic.verify(pair('ghost', 'x'), '10.0.0.3')).toEqual({
       ok: false,
       reason: 'unknown user',
     });
@@ -89,17 +91,17 @@ describe('BasicAuthenticator', () => {
 
   it('answers a concluded check synchronously with verifyCached, and nothing before or after it', async () => {
     const { basic, advance, lines } = authenticator();
-    const right = { username: 'ci', password: 'right' };
+    const right = pair('ci', 'right');
     expect(basic.verifyCached(right, '10.0.0.5')).toBeUndefined();
     const pending = basic.verify(right, '10.0.0.5');
     expect(basic.verifyCached(right, '10.0.0.5')).toBeUndefined(); // bcrypt still running
     expect((await pending).ok).toBe(true);
     expect(basic.verifyCached(right, '10.0.0.5')).toMatchObject({ ok: true, user: { name: 'ci' } });
-    expect(basic.verifyCached({ username: 'ci', password: 'other' }, '10.0.0.5')).toBeUndefined();
+    expect(basic.verifyCached(pair('ci', 'other'), '10.0.0.5')).toBeUndefined();
     advance(60_000);
     expect(basic.verifyCached(right, '10.0.0.5')).toBeUndefined();
 
-    const wrong = { username: 'ci', password: 'wrong' };
+    const wrong = pair('ci', 'wrong');
     await basic.verify(wrong, '10.0.0.6');
     expect(basic.verifyCached(wrong, '10.0.0.6')).toEqual({ ok: false, reason: 'wrong password' });
     expect(compare).toHaveBeenCalledTimes(2);
@@ -110,10 +112,32 @@ describe('BasicAuthenticator', () => {
     ]);
   });
 
+  it('refuses a wrong password after a cached good one, and keeps the good one cached', async () => {
+    const { basic } = authenticator();
+    expect((await basic.verify(pair('ci', 'right'), '10.0.0.7')).ok).toBe(true);
+    expect(await basic.verify(pair('ci', 'wrong'), '10.0.0.7')).toEqual({ ok: false, reason: 'wrong password' });
+    expect(basic.verifyCached(pair('ci', 'right'), '10.0.0.7')).toMatchObject({ ok: true });
+    expect(basic.verifyCached(pair('ci', 'wrong'), '10.0.0.7')).toMatchObject({ ok: false });
+    expect(compare).toHaveBeenCalledTimes(2);
+  });
+
+  it('refuses credentials that do not decode without caching them, logging each attempt', async () => {
+    const { basic, lines } = authenticator();
+    for (const encoded of [encode('nocolon'), encode(':nouser'), 'a b']) {
+      expect(await basic.verify(encoded, '10.0.0.8')).toEqual({ ok: false, reason: 'malformed Basic credentials' });
+      expect(basic.verifyCached(encoded, '10.0.0.8')).toBeUndefined();
+    }
+    expect(compare).not.toHaveBeenCalled();
+    const entries = lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'authentication failed');
+    expect(entries.map((entry) => [entry.level, entry.reason, entry.user])).toEqual(
+      Array(3).fill([40, 'malformed Basic credentials', undefined]),
+    );
+  });
+
   it('does not cache an error thrown while verifying', async () => {
     const { basic } = authenticator();
     vi.mocked(compare).mockRejectedValueOnce(new Error('boom'));
-    await expect(basic.verify({ username: 'ci', password: 'right' }, '10.0.0.4')).rejects.toThrow('boom');
-    expect((await basic.verify({ username: 'ci', password: 'right' }, '10.0.0.4')).ok).toBe(true);
+    await expect(basic.verify(pair('ci', 'right'), '10.0.0.4')).rejects.toThrow('boom');
+    expect((await basic.verify(pair('ci', 'right'), '10.0.0.4')).ok).toBe(true);
   });
 });

@@ -46,6 +46,27 @@ describe('CredentialCache', () => {
     expect([cache.get('a'), cache.get('c'), cache.get('d')]).toEqual([1, 3, 4]);
   });
 
+  it('gives entries read since they were placed one second chance, however many were read', () => {
+    const cache = new CredentialCache<number>({ maxEntries: 3, ttlMs: 1000, failureTtlMs: 100 });
+    cache.set('a', 1);
+    cache.set('b', 2);
+    cache.set('c', 3);
+    for (const key of ['a', 'b', 'c']) cache.get(key);
+    cache.set('d', 4); // every entry was read: one pass clears the flags, then the oldest (a) goes
+    expect([cache.size, cache.get('a')]).toEqual([3, undefined]);
+    cache.get('b'); // b read again since the pass, d never read
+    cache.set('e', 5); // c goes (oldest, not read since the pass), not b
+    expect([cache.get('b'), cache.get('c'), cache.get('d'), cache.get('e')]).toEqual([2, undefined, 4, 5]);
+  });
+
+  it('replaces an existing key without evicting another', () => {
+    const cache = new CredentialCache<number>({ maxEntries: 2, ttlMs: 1000, failureTtlMs: 100 });
+    cache.set('a', 1);
+    cache.set('b', 2);
+    cache.set('a', 10);
+    expect([cache.size, cache.get('a'), cache.get('b')]).toEqual([2, 10, 2]);
+  });
+
   it('stays bounded under many distinct credentials', () => {
     const cache = new CredentialCache<number>({ maxEntries: 100, ttlMs: 1000, failureTtlMs: 100 });
     for (let i = 0; i < 10_000; i++) cache.set(cache.keyOf('user', `guess-${i}`), i, 'failure');

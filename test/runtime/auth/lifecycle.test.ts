@@ -1,11 +1,14 @@
 /** Controller lifecycle: secrets resolved at startup, and what a reload carries over. */
+import bcrypt from 'bcryptjs';
 import { describe, expect, it } from 'vitest';
-import { AuthSetupError } from '../../../runtime/auth/index.ts';
+import { AuthSetupError, createAccessController } from '../../../runtime/auth/index.ts';
 import {
   ALICE_PASSWORD,
   basic,
   CAROL_HASH,
+  captureLog,
   createTestController,
+  makePlan,
   rejection,
   request,
   resolveRepository,
@@ -74,5 +77,43 @@ describe('reload', () => {
       second.authorize(request(`Bearer ${token}`), { name: 'team/app', repository: 'registry', actions: ['pull'] }),
     );
     expect(error.code).toBe('UNAUTHORIZED');
+  });
+
+  it('forgets cached credentials: a changed password stops working at once, the new one works', async () => {
+    const { access: first } = await createTestController();
+    const pull = { name: 'team/app', repository: 'registry', actions: ['pull' as const] };
+    await expect(first.authorize(request(basic('alice', ALICE_PASSWORD)), pull)).resolves.toEqual({ user: 'alice' });
+    const { access: second } = await createTestController(
+      { aliceHash: bcrypt.hashSync('alice-new-pw', 4) },
+      { previous: first },
+    );
+    await first.close();
+    expect((await rejection(second.authorize(request(basic('alice', ALICE_PASSWORD)), pull))).code).toBe(
+      'UNAUTHORIZED',
+    );
+    await expect(second.authorize(request(basic('alice', 'alice-new-pw')), pull)).resolves.toEqual({ user: 'alice' });
+  });
+
+  it('refuses a removed user at once: cached Basic credentials and still-valid tokens alike', async () => {
+    const { access: first } = await createTestController({ signingKey: 'TOKEN_KEY' });
+    const pull = { name: 'team/app', repository: 'registry', actions: ['pull' as const] };
+    const alice = request(basic('alice', ALICE_PASSWORD));
+    await expect(first.authorize(alice, pull)).resolves.toEqual({ user: 'alice' });
+    const { token } = await first.issueToken(alice, { scope: ['repository:team/app:pull'] }, resolveRepository);
+    await expect(first.authorize(request(`Bearer ${token}`), pull)).resolves.toEqual({ user: 'alice' });
+    const plan = makePlan({ signingKey: 'TOKEN_KEY' });
+    const withoutAlice = {
+      ...plan,
+      security: { ...plan.security, users: plan.security.users.filter((user) => user.name !== 'alice') },
+    };
+    const second = await createAccessController(withoutAlice, {
+      env: testEnv(),
+      log: captureLog().log,
+      previous: first,
+    });
+    await first.close();
+    expect((await rejection(second.authorize(alice, pull))).code).toBe('UNAUTHORIZED');
+    const refused = await rejection(second.authorize(request(`Bearer ${token}`), pull));
+    expect(refused.headers['WWW-Authenticate']).toContain('error="invalid_token"');
   });
 });

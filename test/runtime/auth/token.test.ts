@@ -297,4 +297,29 @@ describe('TokenService.verifyCached', () => {
     expect(service.verifyCached(token)).toMatchObject({ ok: false });
     expect(service.verifyCached(`${token}x`)).toBeUndefined();
   });
+
+  it('answers only for the very token verified: another signed part with its signature is checked afresh', async () => {
+    const { TokenService } = await import('../../../runtime/auth/token.ts');
+    const { captureLog } = await import('./fixtures.ts');
+    const service = new TokenService(
+      { enabled: true, issuer: 'regctl', service: 'registry', ttlMs: 60_000, signingKey: null },
+      { env: {}, log: captureLog().log },
+    );
+    const { token } = await service.sign('alice', [{ type: 'repository', name: 'team/app', actions: ['pull'] }]);
+    expect((await service.verify(token)).ok).toBe(true);
+    const [header, payload, signature] = token.split('.');
+    const claims = { ...decodeJwt(token), sub: 'carol' };
+    const tampered = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}`;
+    const trimmed = `${header}.${payload!.slice(1)}.${signature}`;
+    for (const forged of [tampered, trimmed, signature!]) {
+      expect(service.verifyCached(forged!)).toBeUndefined();
+      expect(await service.verify(forged!)).toMatchObject({ ok: false });
+      expect(service.verifyCached(forged!)).toMatchObject({ ok: false });
+    }
+    // The forgeries took the genuine token's cache slot, never its verdict: it verifies again, and passes.
+    expect(service.verifyCached(token)).toBeUndefined();
+    const again = await service.verify(token);
+    expect(again.ok && again.token.subject).toBe('alice');
+    expect(service.verifyCached(token)).toBe(again);
+  });
 });
