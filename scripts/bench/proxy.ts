@@ -23,6 +23,8 @@
  * no qdisc on `lo`) adds the shaped cold round.
  */
 
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startDistribution } from '../../test/helpers/distribution.ts';
@@ -38,6 +40,8 @@ import type { BenchOptions, BenchReport, BenchRow } from './lib/types.ts';
 
 const CONCURRENCY = 8;
 const NAME = 'bench/proxy';
+/** Bytes each warm measurement moves (see `warm`). */
+const WARM_BYTES = 1024 * 1024 * 1024;
 
 async function timed(task: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
@@ -81,8 +85,12 @@ export async function bench(options: ProxyBenchOptions): Promise<BenchReport> {
   if (options.upstreamRate !== undefined) parseRate(options.upstreamRate);
   const dirs = new TmpDirs();
   const upstream = await startDistribution({ dir: await dirs.make('dist-proxy-bench-') });
+  const regctlDir = await dirs.make('regctl-proxy-bench-');
+  await mkdir(join(regctlDir, 'config'));
   const regctl = await startRegctl({
-    dir: await dirs.make('regctl-proxy-bench-'),
+    // The log outside the watched config folder, as in the hosted benchmark (lib/servers.ts).
+    dir: join(regctlDir, 'config'),
+    logFile: join(regctlDir, 'regctl.log'),
     config: {
       blobStores: [{ name: 'default', type: 'file', path: './data' }],
       repositories: [{ name: 'cache', type: 'proxy', remote: { url: upstream.url }, anonymous: ['pull'] }],
@@ -131,9 +139,14 @@ export async function bench(options: ProxyBenchOptions): Promise<BenchReport> {
     });
   }
 
-  /** Warm: the blobs the cold round cached, twice over, 8 concurrent, by one curl process per side. */
+  /**
+   * Warm: the blobs the cold round cached, over and over until at least {@link WARM_BYTES} moved,
+   * 8 concurrent, by one curl process per side. Twice over 4 × 16 MiB (what this did first) is
+   * 128 MiB, about 40 ms at these rates: curl's start and the connections' setup weighed as much
+   * as the serving, and the ratio swung between 0.3× and 0.9× for the same servers.
+   */
   async function warm(cached: readonly BenchBlob[]): Promise<void> {
-    const count = cached.length * 2;
+    const count = Math.max(cached.length * 2, Math.ceil(WARM_BYTES / blobSize));
     const pull = (client: RegistryClient) =>
       curlPull({ transfers: blobTransfers(client.origin, NAME, cached, count), parallel: CONCURRENCY });
     const best = { regctl: 0, distribution: 0 };
