@@ -56,6 +56,37 @@ export interface HashedBlobOptions {
   readonly expectedSize?: number;
 }
 
+/** What {@link DirectSendable.sendTo} writes to: an HTTP response (or a socket). */
+export interface ChunkTarget {
+  write(chunk: Buffer, callback: (error?: Error | null) => void): boolean;
+  once(event: 'drain' | 'close', listener: () => void): unknown;
+  off(event: 'drain' | 'close', listener: () => void): unknown;
+  readonly destroyed: boolean;
+}
+
+/**
+ * Optional capability of a stream returned by {@link BlobStore.read}: it can write itself to a
+ * response, reusing its buffers once the response's write callbacks say they are done with
+ * (no allocation per chunk; see drivers/file-read-stream.ts). The HTTP layer uses it when offered.
+ */
+export interface DirectSendable {
+  /**
+   * Writes every byte of the blob (or range) to `target`, then resolves; nothing else may read
+   * the stream. Rejects when the content cannot be read or the target goes away before the last
+   * byte; the stream is destroyed (its resources released) once this settles, either way.
+   */
+  sendTo(target: ChunkTarget): Promise<void>;
+}
+
+/** True when `stream` offers {@link DirectSendable.sendTo} and nothing has read it yet. */
+export function canSendDirect(stream: Readable): stream is Readable & DirectSendable {
+  return (
+    typeof (stream as Partial<DirectSendable>).sendTo === 'function' &&
+    stream.readableFlowing === null &&
+    !stream.readableDidRead
+  );
+}
+
 export interface BlobStore {
   /** The plan's name of this store. */
   readonly name: string;
@@ -64,7 +95,8 @@ export interface BlobStore {
   stat(digest: Digest): Promise<BlobInfo | undefined>;
   /**
    * A stream of the blob's bytes (or of `range`). Throws `STORAGE_NOT_FOUND` when absent.
-   * A range past the end is clipped by the caller, not here (`end` must be < size).
+   * A range past the end is clipped by the caller, not here (`end` must be < size). The stream
+   * may also be {@link DirectSendable}.
    */
   read(digest: Digest, range?: ByteRange): Promise<Readable>;
   /** A URL the client may fetch the blob from instead (presigned), or undefined. */

@@ -1,11 +1,15 @@
 /**
- * `GET|HEAD|DELETE /v2/<name>/blobs/<digest>`. Bytes stream from the repository to the socket;
+ * `GET|HEAD|DELETE /v2/<name>/blobs/<digest>`. Bytes stream from the repository to the socket
+ * (a file store's reader writes itself, see send-direct.ts);
  * a single `Range` is honoured (206), an unsatisfiable one is 416, and a store that offers a
  * presigned URL gets a 307 to it.
  */
+
+import { canSendDirect } from '../../storage/blob-store.ts';
 import type { ApiCall } from '../context.ts';
 import { CONTENT_DIGEST_HEADER, parseByteRange } from '../headers.ts';
 import { assertValidDigest } from '../names.ts';
+import { sendDirect } from '../send-direct.ts';
 
 export async function getBlob(call: ApiCall, name: string, digest: string): Promise<void> {
   const target = await call.target(name, ['pull']);
@@ -41,7 +45,8 @@ export async function getBlob(call: ApiCall, name: string, digest: string): Prom
   } else {
     reply.code(200).header('Content-Length', String(blob.info.size));
   }
-  await reply.send(stream);
+  if (canSendDirect(stream)) await sendDirect(reply, stream);
+  else await reply.send(stream);
 }
 
 export async function deleteBlob(call: ApiCall, name: string, digest: string): Promise<void> {

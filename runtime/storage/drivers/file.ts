@@ -27,11 +27,9 @@ import { FileHash } from './file-hash.ts';
 import { FileHashPool } from './file-hash-pool.ts';
 import { isMissing, pipeBody, publishBlob, toStorageIo } from './file-io.ts';
 import { FileMeta } from './file-meta.ts';
+import { FileBlobStream } from './file-read-stream.ts';
 import { FileSink } from './file-sink.ts';
 import { FileUploads } from './file-uploads.ts';
-
-/** Size of each read of a blob being served. */
-const READ_CHUNK_BYTES = 256 * 1024;
 
 /** Options of {@link createFileBlobStore}. */
 export interface FileBlobStoreOptions {
@@ -128,13 +126,9 @@ export class FileBlobStore implements BlobStore {
       if (isMissing(error)) throw new StorageError('STORAGE_NOT_FOUND', `blob ${digest} not found`, { cause: error });
       throw toStorageIo(error, `reading blob ${digest}`);
     }
-    // The open handle keeps the content readable even if the blob is deleted meanwhile.
-    // 256 KiB reads (default 64 KiB): a quarter of the read syscalls and socket writes per blob,
-    // still a bounded buffer per reader (the reply's backpressure pauses the stream).
-    const highWaterMark = READ_CHUNK_BYTES;
-    return handle.createReadStream(
-      range === undefined ? { highWaterMark } : { start: range.start, end: range.end, highWaterMark },
-    );
+    // The open handle keeps the content readable even if the blob is deleted meanwhile. 256 KiB
+    // reads; served to an HTTP response, the stream reuses two buffers (file-read-stream.ts).
+    return new FileBlobStream(handle, range);
   }
 
   async delete(digest: Digest): Promise<void> {
