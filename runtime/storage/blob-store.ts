@@ -59,8 +59,8 @@ export interface HashedBlobOptions {
 /** What {@link DirectSendable.sendTo} writes to: an HTTP response (or a socket). */
 export interface ChunkTarget {
   write(chunk: Buffer, callback: (error?: Error | null) => void): boolean;
-  once(event: 'drain' | 'close', listener: () => void): unknown;
-  off(event: 'drain' | 'close', listener: () => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
+  off(event: 'close', listener: () => void): unknown;
   readonly destroyed: boolean;
 }
 

@@ -83,7 +83,10 @@ export class FileBlobStream extends Readable implements DirectSendable {
   }
 
   async #send(target: ChunkTarget): Promise<void> {
-    const free: Buffer[] = [Buffer.allocUnsafe(READ_CHUNK_BYTES), Buffer.allocUnsafe(READ_CHUNK_BYTES)];
+    // The second buffer is made only when the first one is still being written and more is to
+    // read: a small blob costs one buffer.
+    const free: Buffer[] = [Buffer.allocUnsafe(READ_CHUNK_BYTES)];
+    let buffers = 1;
     let failure: Error | undefined;
     let wake: (() => void) | undefined;
     const wakeUp = () => {
@@ -91,49 +94,41 @@ export class FileBlobStream extends Readable implements DirectSendable {
       wake = undefined;
       resume?.();
     };
+    const sleep = () => new Promise<void>((resolve) => (wake = resolve));
     const onClose = () => {
       failure ??= new Error('the client went away before the last byte');
       wakeUp();
     };
     target.once('close', onClose);
     let inFlight = 0;
-    let done = false;
+    let ended = false;
     try {
-      while (failure === undefined && !target.destroyed) {
-        while (free.length === 0 && failure === undefined) await new Promise<void>((resolve) => (wake = resolve));
+      while (!ended && failure === undefined) {
+        if (free.length === 0 && buffers < 2) {
+          free.push(Buffer.allocUnsafe(READ_CHUNK_BYTES));
+          buffers++;
+        }
+        while (free.length === 0 && failure === undefined) await sleep();
         if (failure !== undefined) break;
         const buffer = free.pop() as Buffer;
         const bytesRead = await this.#readInto(buffer);
-        if (bytesRead === 0) {
-          done = true;
-          break;
-        }
+        // The end of the range; without one, a short read is the end of the file. (A range the
+        // file stops short of reads on, and the next read throws.)
+        ended = this.#position >= this.#stop || (this.#stop === Number.POSITIVE_INFINITY && bytesRead < buffer.length);
+        if (bytesRead === 0) break;
         inFlight++;
-        const drained = target.write(buffer.subarray(0, bytesRead), (error) => {
+        // No wait for 'drain': the two buffers are the back-pressure (at most two chunks are ever
+        // queued in the response), and a buffer comes back only through its write callback.
+        target.write(buffer.subarray(0, bytesRead), (error) => {
           inFlight--;
           if (error) failure ??= error;
           else free.push(buffer); // the response is done with it: reuse
           wakeUp();
         });
-        if (!drained && failure === undefined) {
-          await new Promise<void>((resolve) => {
-            const onDrain = () => {
-              target.off('close', onDrainClose);
-              resolve();
-            };
-            const onDrainClose = () => {
-              target.off('drain', onDrain);
-              resolve();
-            };
-            target.once('drain', onDrain);
-            target.once('close', onDrainClose);
-          });
-        }
       }
       // Every write must have completed before the buffers (and the file) go away.
-      while (inFlight > 0 && failure === undefined) await new Promise<void>((resolve) => (wake = resolve));
+      while (inFlight > 0 && failure === undefined) await sleep();
       if (failure !== undefined) throw failure;
-      if (!done) throw new Error('the client went away before the last byte');
     } finally {
       target.off('close', onClose);
     }

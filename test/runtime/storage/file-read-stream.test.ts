@@ -79,6 +79,28 @@ describe('FileBlobStream', () => {
     expect(stream.destroyed).toBe(true); // the file is closed
   });
 
+  it('sends an empty file, a small one, and one of exactly two chunks, whole and as a range', async () => {
+    for (const size of [0, 1000, 2 * READ_CHUNK_BYTES]) {
+      const data = randomBytes(size);
+      const file = await fileWith(data);
+      const whole = new SlowTarget();
+      await new FileBlobStream(await open(file, 'r')).sendTo(whole);
+      expect(Buffer.concat(whole.received).equals(data)).toBe(true);
+      if (size === 0) continue;
+      const ranged = new SlowTarget();
+      await new FileBlobStream(await open(file, 'r'), { start: 0, end: size - 1 }).sendTo(ranged);
+      expect(Buffer.concat(ranged.received).equals(data)).toBe(true);
+    }
+  });
+
+  it('rejects a send whose range the file does not reach, after sending what it has', async () => {
+    const file = await fileWith(randomBytes(1000));
+    const target = new SlowTarget();
+    const stream = new FileBlobStream(await open(file, 'r'), { start: 0, end: 1999 });
+    await expect(stream.sendTo(target)).rejects.toThrow(/ended at byte 1000, before 2000/);
+    expect(stream.destroyed).toBe(true);
+  });
+
   it('rejects when the target goes away midway, and stops reading', async () => {
     const data = randomBytes(10 * READ_CHUNK_BYTES);
     const file = await fileWith(data);
