@@ -85,11 +85,7 @@ export class HostedRepository implements Repository {
    */
   async getManifest(image: string, reference: string): Promise<Manifest> {
     return this.#run('getManifest', 'read', async () => {
-      const digest = isDigest(reference)
-        ? reference
-        : TAG_PATTERN.test(reference)
-          ? await this.#meta.cachedTag(image, reference)
-          : undefined;
+      const digest = await this.#resolve(image, reference, true);
       const link = digest === undefined ? undefined : await this.#meta.cachedManifestLink(image, digest);
       if (digest === undefined || link === undefined) {
         throw new RegistryError('MANIFEST_UNKNOWN', {
@@ -250,10 +246,14 @@ export class HostedRepository implements Repository {
     }
   }
 
-  /** The digest `reference` names in `image`: itself, or what the tag points to (a malformed tag names nothing). */
-  async #resolve(image: string, reference: string): Promise<Digest | undefined> {
+  /**
+   * The digest `reference` names in `image`: itself, or what the tag points to (a malformed tag
+   * names nothing). `cached`: a pull's read, through the metadata cache's bound.
+   */
+  async #resolve(image: string, reference: string, cached = false): Promise<Digest | undefined> {
     if (isDigest(reference)) return reference;
-    return TAG_PATTERN.test(reference) ? this.#meta.getTag(image, reference) : undefined;
+    if (!TAG_PATTERN.test(reference)) return undefined;
+    return cached ? this.#meta.cachedTag(image, reference) : this.#meta.getTag(image, reference);
   }
 
   /**

@@ -1,13 +1,14 @@
 /**
- * Content digests: validation, parsing, and hashing on the fly.
+ * Content digests: validation, parsing, and the checks every driver makes before content becomes
+ * visible. (Blob bodies are hashed where they are written: file-hash.ts, and in the S3 and memory
+ * drivers.)
  *
  * Only the two algorithms OCI registries must accept are supported, in their canonical form
  * (lowercase hex of the exact length), so that a digest is also a safe, unique path or key segment
  * once its `:` is replaced: a digest that passes {@link isDigest} can never name a file outside
  * the store.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { createHash } from 'node:crypto';
 import { StorageError } from '../errors.ts';
 import type { Digest } from './blob-store.ts';
 
@@ -47,56 +48,10 @@ export function digestOf(body: Buffer | string, algorithm: DigestAlgorithm = 'sh
   return `${algorithm}:${createHash(algorithm).update(body).digest('hex')}`;
 }
 
-/** What a {@link HashingStream} has seen so far. */
+/** The digest and size of some content, as hashed. */
 export interface HashResult {
   readonly digest: Digest;
   readonly size: number;
-}
-
-/**
- * A pass-through transform that hashes and counts the bytes flowing through it, without holding
- * them: put it in a `pipeline` between a body and its destination, then read {@link result}
- * once the pipeline has finished.
- *
- * It can start from an existing hash state (`hash` + `size`), which is how an upload continued
- * across several appends keeps one running hash: the caller keeps the `Hash` (see {@link hash})
- * and passes a `copy()` of it to the next stream.
- */
-export class HashingStream extends Transform {
-  readonly algorithm: DigestAlgorithm;
-  readonly #hash: Hash;
-  #size: number;
-
-  constructor(algorithm: DigestAlgorithm = 'sha256', resume?: { hash: Hash; size: number }) {
-    super();
-    this.algorithm = algorithm;
-    this.#hash = resume?.hash ?? createHash(algorithm);
-    this.#size = resume?.size ?? 0;
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#hash.update(chunk);
-    this.#size += chunk.length;
-    callback(null, chunk);
-  }
-
-  /** Bytes seen so far (also valid after a failure midway). */
-  get size(): number {
-    return this.#size;
-  }
-
-  /**
-   * A copy of the running hash state, still open for more data: keep it to continue hashing an
-   * upload later without re-reading what was already hashed.
-   */
-  hash(): Hash {
-    return this.#hash.copy();
-  }
-
-  /** The digest and size of what went through so far (the hash itself stays open). */
-  result(): HashResult {
-    return { digest: `${this.algorithm}:${this.#hash.copy().digest('hex')}`, size: this.#size };
-  }
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Readable, Transform, Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isStorageError, StorageError } from '../../errors.ts';
 
@@ -28,19 +28,13 @@ export function toStorageIo(error: unknown, action: string): StorageError {
 }
 
 /**
- * `pipeline(body, hasher, sink)` (or `pipeline(body, sink)` when the caller hashes the body
- * itself, see `putHashedBlob`), telling whose fault a failure is, as the BlobStore contract
- * asks: a failure of the body (the client went away, bad framing) is rethrown as is; a failure of
- * the store's side (the disk: ENOSPC, EIO …) becomes `STORAGE_IO`, never passed off as the
- * client's. The side that emits the first 'error' is the origin: `pipeline` then destroys the
- * other streams with that same error, so the error alone cannot tell.
+ * `pipeline(body, sink)`, telling whose fault a failure is, as the BlobStore contract asks: a
+ * failure of the body (the client went away, bad framing) is rethrown as is; a failure of the
+ * store's side (the disk: ENOSPC, EIO …) becomes `STORAGE_IO`, never passed off as the client's.
+ * The side that emits the first 'error' is the origin: `pipeline` then destroys the other stream
+ * with that same error, so the error alone cannot tell.
  */
-export async function pipeBody(
-  body: Readable,
-  hasher: Transform | undefined,
-  sink: Writable,
-  action: string,
-): Promise<void> {
+export async function pipeBody(body: Readable, sink: Writable, action: string): Promise<void> {
   let storeFailed = false;
   let settled = body.destroyed; // a body that broke before the write began is the origin
   const onBodyError = () => {
@@ -51,15 +45,13 @@ export async function pipeBody(
     settled = true;
   };
   body.on('error', onBodyError);
-  hasher?.on('error', onStoreError);
   sink.on('error', onStoreError);
   try {
-    await (hasher === undefined ? pipeline(body, sink) : pipeline(body, hasher, sink));
+    await pipeline(body, sink);
   } catch (error) {
     throw storeFailed ? toStorageIo(error, action) : error;
   } finally {
     body.off('error', onBodyError);
-    hasher?.off('error', onStoreError);
     sink.off('error', onStoreError);
   }
 }

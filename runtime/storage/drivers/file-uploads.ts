@@ -94,7 +94,7 @@ export class FileUploads {
       // `truncate` cuts off debris of a crashed append before the first write. No fsync per
       // append: the commit syncs the data before publishing (see the module comment).
       const sink = new FileSink(files.data, { flags: 'r+', start: offset, truncate: true, onWritten: hash.written });
-      await pipeBody(body, undefined, sink, `appending to upload ${id}`).catch((error: unknown) => {
+      await pipeBody(body, sink, `appending to upload ${id}`).catch((error: unknown) => {
         if (isStorageError(error)) throw error; // the disk failed: the recorded offset stays
         failure = error; // the body failed: record the bytes that arrived, then rethrow
       });

@@ -7,8 +7,8 @@
  * dropped: content addressing makes both copies equal). A mismatch or a failed stream removes the
  * temp, so nothing partial is ever visible. The hash follows the file as it is written
  * (file-hash.ts): on the event loop for small blobs, in the store's worker thread for the rest.
- * `putHashedBlob` is the same without the hash: the caller's is checked instead. Upload sessions and metadata live in
- * file-uploads.ts and file-meta.ts.
+ * `putHashedBlob` is the same without the hash: the caller's is checked instead. Upload sessions
+ * and metadata live in file-uploads.ts and file-meta.ts.
  *
  * Housekeeping: {@link FileBlobStore.sweep} removes upload sessions older than `uploadMaxAgeMs`
  * and temp files untouched for `tempMaxAgeMs` (debris of killed writes); it runs when the store
@@ -28,7 +28,7 @@ import { FileHashPool } from './file-hash-pool.ts';
 import { isMissing, pipeBody, publishBlob, toStorageIo } from './file-io.ts';
 import { FileMeta } from './file-meta.ts';
 import { FileBlobStream } from './file-read-stream.ts';
-import { FileSink } from './file-sink.ts';
+import { FileSink, type FileSinkOptions } from './file-sink.ts';
 import { FileUploads } from './file-uploads.ts';
 
 /** Options of {@link createFileBlobStore}. */
@@ -160,44 +160,48 @@ export class FileBlobStore implements BlobStore {
   }
 
   async putBlob(digest: Digest, body: Readable, expectedSize?: number): Promise<BlobInfo> {
-    const target = this.paths.blob(digest);
     const temp = this.paths.temp('blob');
+    // The hash follows the writes (inline when small, else in the worker reading the file back).
     const hash = new FileHash(this.#hashes, temp, parseDigest(digest).algorithm);
     try {
-      // `wx`: a fresh temp name, never an existing file; `sync`: on disk before 'finish'. The hash
-      // follows the writes (inline when small, else in the worker reading the file back).
-      const sink = new FileSink(temp, { flags: 'wx', sync: true, onWritten: hash.written });
-      await pipeBody(body, undefined, sink, `writing blob ${digest}`);
-      await sink.whenClosed(); // `position` is final once the file is closed
-      const size = sink.position;
-      const actual = await hash.digest(size).catch((error: unknown) => {
-        throw toStorageIo(error, `hashing blob ${digest}`);
+      return await this.#writeBlob(digest, body, temp, hash.written, async (size) => {
+        const actual = await hash.digest(size).catch((error: unknown) => {
+          throw toStorageIo(error, `hashing blob ${digest}`);
+        });
+        verifyContent(digest, { digest: actual, size }, expectedSize);
       });
-      verifyContent(digest, { digest: actual, size }, expectedSize);
-      await publishBlob(temp, target);
-      return { digest, size };
     } finally {
       hash.dispose();
-      await rm(temp, { force: true });
     }
   }
 
+  /** `putBlob` without the store's hash (see the BlobStore contract): the caller's is checked. */
+  putHashedBlob(digest: Digest, body: Readable, options: HashedBlobOptions): Promise<BlobInfo> {
+    return this.#writeBlob(digest, body, this.paths.temp('blob'), undefined, (size) =>
+      verifyHashed(digest, options.hashed(), size, options.expectedSize),
+    );
+  }
+
   /**
-   * `putBlob` without the store's hash (see the BlobStore contract): body → temp file, flushed;
-   * then the caller's digest, its size and the bytes the file received are checked before the
-   * same rename. The temp file is removed whatever happens.
+   * The one write path of a whole blob: `body` → `temp` (a fresh name: `wx`), on disk before the
+   * sink finishes (`sync`); then `verify(size)` of the bytes the file received, which throws on a
+   * mismatch; then the rename into `blobs/`. The temp file is removed whatever happens.
    */
-  async putHashedBlob(digest: Digest, body: Readable, options: HashedBlobOptions): Promise<BlobInfo> {
-    const target = this.paths.blob(digest);
-    const temp = this.paths.temp('blob');
+  async #writeBlob(
+    digest: Digest,
+    body: Readable,
+    temp: string,
+    onWritten: FileSinkOptions['onWritten'],
+    verify: (size: number) => Promise<void> | void,
+  ): Promise<BlobInfo> {
     try {
-      // The same batching sink as putBlob: written with `wx`, on disk before 'finish'.
-      const sink = new FileSink(temp, { flags: 'wx', sync: true });
-      await pipeBody(body, undefined, sink, `writing blob ${digest}`);
+      const sink = new FileSink(temp, { flags: 'wx', sync: true, onWritten });
+      await pipeBody(body, sink, `writing blob ${digest}`);
       await sink.whenClosed(); // `position` is final once the file is closed
-      verifyHashed(digest, options.hashed(), sink.position, options.expectedSize);
-      await publishBlob(temp, target);
-      return { digest, size: sink.position };
+      const size = sink.position;
+      await verify(size);
+      await publishBlob(temp, this.paths.blob(digest));
+      return { digest, size };
     } finally {
       await rm(temp, { force: true });
     }

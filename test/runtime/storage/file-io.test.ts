@@ -2,11 +2,16 @@
  * The file driver's stream plumbing: whose fault a failed write is (the client's body or the
  * disk), which decides between "rethrow as is, keep the bytes" and `STORAGE_IO`.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { isStorageError } from '../../../runtime/errors.ts';
-import { HashingStream } from '../../../runtime/storage/digest.ts';
+import { FileHash } from '../../../runtime/storage/drivers/file-hash.ts';
+import { FileHashPool } from '../../../runtime/storage/drivers/file-hash-pool.ts';
 import { pipeBody } from '../../../runtime/storage/drivers/file-io.ts';
+import { FileSink } from '../../../runtime/storage/drivers/file-sink.ts';
 
 const sink = (fail?: Error) =>
   new Writable({
@@ -15,11 +20,7 @@ const sink = (fail?: Error) =>
     },
   });
 
-// Without a hasher is how `putHashedBlob` writes (the caller hashes): the same fault rules apply.
-describe.each([
-  ['with a hasher', () => new HashingStream()],
-  ['without a hasher', () => undefined],
-])('pipeBody %s', (_label, hasher) => {
+describe('pipeBody', () => {
   it('rethrows the body’s own failure as is', async () => {
     const broken = new Error('client went away');
     const body = Readable.from(
@@ -28,7 +29,7 @@ describe.each([
         throw broken;
       })(),
     );
-    await expect(pipeBody(body, hasher(), sink(), 'writing')).rejects.toBe(broken);
+    await expect(pipeBody(body, sink(), 'writing')).rejects.toBe(broken);
   });
 
   it('turns a failure of the disk into STORAGE_IO, never passing it off as the client’s', async () => {
@@ -43,7 +44,7 @@ describe.each([
         setTimeout(() => this.push(Buffer.alloc(1024)), 1);
       },
     });
-    const error = await pipeBody(sending, hasher(), sink(full), 'writing blob').then(
+    const error = await pipeBody(sending, sink(full), 'writing blob').then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -57,17 +58,26 @@ describe.each([
     aborted.on('error', () => {});
     aborted.destroy(new Error('aborted'));
     await new Promise((done) => setImmediate(done));
-    await expect(pipeBody(aborted, hasher(), sink(), 'writing')).rejects.toThrow(/^aborted$/);
+    await expect(pipeBody(aborted, sink(), 'writing')).rejects.toThrow(/^aborted$/);
   });
 });
 
-describe('pipeBody', () => {
-  it('hashes what went through', async () => {
-    const hasher = new HashingStream();
-    await pipeBody(Readable.from([Buffer.from('abc')]), hasher, sink(), 'writing');
-    expect(hasher.result()).toEqual({
-      digest: 'sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
-      size: 3,
-    });
+describe('FileSink with a FileHash', () => {
+  it('hashes what went through pipeBody', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'regctl-file-io-'));
+    const pool = new FileHashPool();
+    try {
+      const file = join(dir, 'blob');
+      const hash = new FileHash(pool, file, 'sha256');
+      const target = new FileSink(file, { flags: 'wx', onWritten: hash.written });
+      await pipeBody(Readable.from([Buffer.from('abc')]), target, 'writing');
+      expect({ digest: await hash.digest(target.position), size: target.position }).toEqual({
+        digest: 'sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+        size: 3,
+      });
+    } finally {
+      await pool.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -10,7 +10,6 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isStorageError } from '../../../runtime/errors.ts';
-import { HashingStream } from '../../../runtime/storage/digest.ts';
 import { pipeBody } from '../../../runtime/storage/drivers/file-io.ts';
 import { FileSink } from '../../../runtime/storage/drivers/file-sink.ts';
 import { TmpDirs } from '../../helpers/tmp.ts';
@@ -101,7 +100,7 @@ describe('FileSink', () => {
     // /dev/full accepts the open and fails every write with ENOSPC, as a full disk does.
     const sink = new FileSink('/dev/full', { flags: 'r+', batchBytes: 16 });
     const body = Readable.from([bytes('0123456789'), bytes('0123456789'), bytes('tail')]);
-    const error = await pipeBody(body, new HashingStream(), sink, 'writing blob').then(
+    const error = await pipeBody(body, sink, 'writing blob').then(
       () => undefined,
       (e: unknown) => e,
     );
