@@ -34,7 +34,7 @@ import { type BenchBlob, BlobFactory, MiB } from './lib/blobs.ts';
 import { blobTransfers, curlPull, mibPerSecond } from './lib/curl.ts';
 import { parseRate, shapePort } from './lib/link-shaper.ts';
 import { RegistryClient } from './lib/registry-client.ts';
-import { readRss, sampleRss } from './lib/rss.ts';
+import { idleRss, sampleRss } from './lib/rss.ts';
 import { formatReport } from './lib/table.ts';
 import type { BenchOptions, BenchReport, BenchRow } from './lib/types.ts';
 
@@ -62,18 +62,6 @@ export interface ProxyBenchOptions extends BenchOptions {
    * upstream sends shaped to this rate on `lo` (lib/link-shaper.ts; needs root and a bare `lo`).
    */
   readonly upstreamRate?: string;
-}
-
-/** Median of a few idle samples of `pid`'s RSS, taken `intervalMs` apart. */
-async function idleRss(pid: number, count = 10, intervalMs = 50): Promise<number> {
-  const samples: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const rss = await readRss(pid);
-    if (rss !== null) samples.push(rss);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)] ?? 0;
 }
 
 export async function bench(options: ProxyBenchOptions): Promise<BenchReport> {

@@ -37,7 +37,7 @@ import { startRegctl } from '../../test/helpers/regctl-server.ts';
 import { TmpDirs } from '../../test/helpers/tmp.ts';
 import { type BenchBlob, BlobFactory, MiB } from './lib/blobs.ts';
 import { blobTransfers, curlPull } from './lib/curl.ts';
-import { readRss, sampleRss } from './lib/rss.ts';
+import { idleRss, sampleRss } from './lib/rss.ts';
 import { formatReport } from './lib/table.ts';
 import type { BenchOptions, BenchReport, BenchRow } from './lib/types.ts';
 
@@ -125,15 +125,6 @@ async function measure(target: Target, bytes: number, work: () => Promise<unknow
   await work();
   const seconds = (performance.now() - started) / 1000;
   return { mibps: bytes / MiB / seconds, cpuMsPerGiB: ((await cpuMs(target.pid)) - cpuBefore) / (bytes / 1024 / MiB) };
-}
-
-async function idleRss(pid: number): Promise<number> {
-  const samples: number[] = [];
-  for (let i = 0; i < 10; i++) {
-    samples.push((await readRss(pid)) ?? 0);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return samples.sort((a, b) => a - b)[5]!;
 }
 
 async function startDistributionS3(dir: string, ceph: CephS3): Promise<Target> {

@@ -15,6 +15,21 @@ export async function readRss(pid: number): Promise<number | null> {
   }
 }
 
+/**
+ * The settled RSS of an idle `pid`: the median of `count` samples taken `intervalMs` apart, so a
+ * single GC swing does not set the baseline a peak is compared with. 0 when the process is gone.
+ */
+export async function idleRss(pid: number, count = 10, intervalMs = 50): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const rss = await readRss(pid);
+    if (rss !== null) samples.push(rss);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)] ?? 0;
+}
+
 /** A running sampler; `stop()` returns the peak and the number of samples taken. */
 export interface RssSampler {
   stop(): Promise<{ peakBytes: number; samples: number }>;
