@@ -18,6 +18,7 @@ import { TmpDirs } from '../../test/helpers/tmp.ts';
 import { runAb } from './lib/ab.ts';
 import { BlobFactory, MiB } from './lib/blobs.ts';
 import { blobTransfers, cpuMsPerGiB, curlPull, mibPerSecond } from './lib/curl.ts';
+import type { LoadOptions } from './lib/load.ts';
 import { RegistryClient } from './lib/registry-client.ts';
 import { readRss, sampleRss } from './lib/rss.ts';
 import { BENCH_USER, fetchBearerToken, startHostedServers } from './lib/servers.ts';
@@ -181,26 +182,17 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
         method: 'GET' | 'HEAD',
         path: string,
         headers: Record<string, string> = {},
-      ) =>
-        method === 'GET'
-          ? runWrk({
-              origin: client.origin,
-              connections: CONCURRENCY,
-              method,
-              path,
-              headers: { ...client.headers, ...headers },
-              seconds: loadSeconds,
-              warmupSeconds: 1,
-            })
-          : runAb({
-              origin: client.origin,
-              connections: CONCURRENCY,
-              method,
-              path,
-              headers: { ...client.headers, ...headers },
-              seconds: loadSeconds,
-              warmupRequests: 400,
-            });
+      ) => {
+        const request: LoadOptions = {
+          origin: client.origin,
+          connections: CONCURRENCY,
+          method,
+          path,
+          headers: { ...client.headers, ...headers },
+          seconds: loadSeconds,
+        };
+        return method === 'GET' ? runWrk({ ...request, warmupSeconds: 1 }) : runAb({ ...request, warmupRequests: 400 });
+      };
       const accept = { accept: OCI_MANIFEST };
       const latencyRows = async (
         what: string,

@@ -16,22 +16,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { LoadResult } from './load.ts';
+import type { LoadOptions, LoadResult } from './load.ts';
 
 const run = promisify(execFile);
 
 /** More requests per second than ab is ever asked for here; bounds `-n` (and ab's memory). */
 const MAX_RATE = 60_000;
 
-export interface AbOptions {
-  /** `http://127.0.0.1:PORT`. */
-  origin: string;
-  method: 'GET' | 'HEAD';
-  path: string;
-  headers: Record<string, string>;
-  connections: number;
-  /** Measured duration in seconds. */
-  seconds: number;
+export interface AbOptions extends LoadOptions {
   /** Requests sent before the measured run, not counted (default 400). */
   warmupRequests?: number;
 }

@@ -4,6 +4,18 @@
  * competes with the load it measures.
  */
 
+/** What both clients are asked: one request, repeated on keep-alive connections for a while. */
+export interface LoadOptions {
+  /** `http://127.0.0.1:PORT`. */
+  origin: string;
+  method: 'GET' | 'HEAD';
+  path: string;
+  headers: Record<string, string>;
+  connections: number;
+  /** Measured duration in seconds. */
+  seconds: number;
+}
+
 export interface LoadResult {
   /** Requests answered with the expected (2xx) status. */
   readonly requests: number;

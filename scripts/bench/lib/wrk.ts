@@ -10,21 +10,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { LoadResult } from './load.ts';
+import type { LoadOptions, LoadResult } from './load.ts';
 
 const run = promisify(execFile);
 
-export interface WrkOptions {
-  /** `http://127.0.0.1:PORT`. */
-  origin: string;
-  method: 'GET' | 'HEAD';
-  path: string;
-  headers: Record<string, string>;
-  connections: number;
+export interface WrkOptions extends LoadOptions {
   /** wrk threads (default 1: the machine has two cores, one is the server's). */
   threads?: number;
-  /** Measured duration in seconds. */
-  seconds: number;
   /** Warm-up duration in seconds, not measured (default 1). */
   warmupSeconds?: number;
 }
