@@ -20,6 +20,7 @@ import { BlobFactory, MiB } from './lib/blobs.ts';
 import { blobTransfers, cpuMsPerGiB, curlPull, mibPerSecond } from './lib/curl.ts';
 import type { LoadOptions } from './lib/load.ts';
 import { RegistryClient } from './lib/registry-client.ts';
+import { bestOf, type Side, throughputRow } from './lib/rounds.ts';
 import { readRss, sampleRss } from './lib/rss.ts';
 import { BENCH_USER, fetchBearerToken, startHostedServers } from './lib/servers.ts';
 import { formatReport } from './lib/table.ts';
@@ -27,27 +28,9 @@ import type { BenchOptions, BenchReport, BenchRow } from './lib/types.ts';
 import { runWrk } from './lib/wrk.ts';
 
 const CONCURRENCY = 8;
-const ROUNDS = 2;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 /** The phases `--only` (BenchOptions.only) selects from. */
 const PHASES = ['push', 'pull', 'get', 'rss'] as const;
-
-type Side = 'regctl' | 'distribution';
-
-function throughputRow(metric: string, r: number, d: number, min: number): BenchRow {
-  const ratio = r / d;
-  return { metric, unit: 'MiB/s', regctl: r, baseline: d, ratio, target: `≥ ${min}×`, pass: ratio >= min };
-}
-
-/** Runs `task` for both registries, ROUNDS times, alternating the order; returns the best of each. */
-async function bestOf(task: (side: Side, round: number) => Promise<number>): Promise<Record<Side, number>> {
-  const best: Record<Side, number> = { regctl: 0, distribution: 0 };
-  for (let round = 0; round < ROUNDS; round++) {
-    const order: Side[] = round % 2 === 0 ? ['distribution', 'regctl'] : ['regctl', 'distribution'];
-    for (const side of order) best[side] = Math.max(best[side], await task(side, round));
-  }
-  return best;
-}
 
 /** Runs `count` jobs on `CONCURRENCY` workers; returns MiB/s over the wall time. */
 async function parallelThroughput(
@@ -134,8 +117,9 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
         const result = await curlPull({ transfers, parallel: CONCURRENCY });
         const cpu = cpuMsPerGiB(result);
         if (cpu !== null) clientCpu[side].push(cpu);
-        rounds[side].push(mibPerSecond(result));
-        return mibPerSecond(result);
+        const mibps = mibPerSecond(result);
+        rounds[side].push(mibps);
+        return mibps;
       });
       rows.push(
         throughputRow(

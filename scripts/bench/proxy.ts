@@ -34,6 +34,7 @@ import { type BenchBlob, BlobFactory, MiB } from './lib/blobs.ts';
 import { blobTransfers, curlPull, mibPerSecond } from './lib/curl.ts';
 import { parseRate, shapePort } from './lib/link-shaper.ts';
 import { RegistryClient } from './lib/registry-client.ts';
+import { bestOf, throughputRow } from './lib/rounds.ts';
 import { idleRss, sampleRss } from './lib/rss.ts';
 import { formatReport } from './lib/table.ts';
 import type { BenchOptions, BenchReport, BenchRow } from './lib/types.ts';
@@ -137,23 +138,16 @@ export async function bench(options: ProxyBenchOptions): Promise<BenchReport> {
     const count = Math.max(cached.length * 2, Math.ceil(WARM_BYTES / blobSize));
     const pull = (client: RegistryClient) =>
       curlPull({ transfers: blobTransfers(client.origin, NAME, cached, count), parallel: CONCURRENCY });
-    const best = { regctl: 0, distribution: 0 };
-    for (let round = 0; round < 2; round++) {
-      const order = round === 0 ? (['distribution', 'regctl'] as const) : (['regctl', 'distribution'] as const);
-      for (const side of order) {
-        best[side] = Math.max(best[side], mibPerSecond(await pull(side === 'regctl' ? proxy : direct)));
-      }
-    }
+    const best = await bestOf(async (side) => mibPerSecond(await pull(side === 'regctl' ? proxy : direct)));
     log(`warm pull: regctl ${best.regctl.toFixed(0)} MiB/s vs distribution ${best.distribution.toFixed(0)} MiB/s`);
-    rows.push({
-      metric: `warm pull (cached), ${count} × ${blobSize / MiB} MiB, ${CONCURRENCY} concurrent (curl)`,
-      unit: 'MiB/s',
-      regctl: best.regctl,
-      baseline: best.distribution,
-      ratio: best.regctl / best.distribution,
-      target: '≥ 1.0×',
-      pass: best.regctl / best.distribution >= 1.0,
-    });
+    rows.push(
+      throughputRow(
+        `warm pull (cached), ${count} × ${blobSize / MiB} MiB, ${CONCURRENCY} concurrent (curl)`,
+        best.regctl,
+        best.distribution,
+        1.0,
+      ),
+    );
   }
 
   /** The cold round again with the upstream's traffic shaped to `rate`, checked by a direct pull. */

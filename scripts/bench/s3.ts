@@ -37,6 +37,7 @@ import { startRegctl } from '../../test/helpers/regctl-server.ts';
 import { TmpDirs } from '../../test/helpers/tmp.ts';
 import { type BenchBlob, BlobFactory, MiB } from './lib/blobs.ts';
 import { blobTransfers, curlPull } from './lib/curl.ts';
+import type { Side } from './lib/rounds.ts';
 import { idleRss, sampleRss } from './lib/rss.ts';
 import { formatReport } from './lib/table.ts';
 import type { BenchOptions, BenchReport, BenchRow } from './lib/types.ts';
@@ -48,8 +49,6 @@ export const RSS_GROWTH_BOUND_MIB = 64;
 const PART_MIB = 16;
 /** Clock ticks per second of /proc/<pid>/stat (Linux's USER_HZ). */
 const TICKS_PER_SECOND = 100;
-
-type Side = 'regctl' | 'distribution';
 
 interface Target {
   readonly side: Side;
