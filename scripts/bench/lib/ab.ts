@@ -42,9 +42,12 @@ export function parseAbReport(report: string, csv: string): LoadResult {
   }
   const keepAlive = number(/^Keep-Alive requests:\s+(\d+)/m);
   const ok = complete - non2xx - failed;
-  if (keepAlive < complete) {
+  if (!(keepAlive >= complete)) {
     // ab opened a new connection after every answer that did not say keep-alive: not comparable.
-    throw new Error(`ab: only ${keepAlive} of ${complete} requests were kept alive\n${report}`);
+    // A report without the line (NaN) is refused too: nothing says the connections were reused.
+    throw new Error(
+      `ab: only ${Number.isNaN(keepAlive) ? 'an unknown number' : keepAlive} of ${complete} requests were kept alive\n${report}`,
+    );
   }
   return {
     requests: ok,
