@@ -124,7 +124,11 @@ export function checkTransfers(
   const problems: string[] = [];
   if (exitCode !== 0) problems.push(`curl exited with ${exitCode ?? 'a signal'}`);
   const outstanding = new Map<string, number[]>();
-  for (const { url, size } of expected) outstanding.set(url, [...(outstanding.get(url) ?? []), size]);
+  for (const { url, size } of expected) {
+    const sizes = outstanding.get(url);
+    if (sizes) sizes.push(size);
+    else outstanding.set(url, [size]);
+  }
   for (const result of results) {
     const size = outstanding.get(result.url)?.shift();
     if (size === undefined) {
