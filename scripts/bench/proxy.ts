@@ -23,8 +23,6 @@
  * no qdisc on `lo`) adds the shaped cold round.
  */
 
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startDistribution } from '../../test/helpers/distribution.ts';
@@ -36,6 +34,7 @@ import { parseRate, shapePort } from './lib/link-shaper.ts';
 import { RegistryClient } from './lib/registry-client.ts';
 import { bestOf, throughputRow } from './lib/rounds.ts';
 import { idleRss, sampleRss } from './lib/rss.ts';
+import { regctlDirs } from './lib/servers.ts';
 import { formatReport } from './lib/table.ts';
 import type { BenchOptions, BenchReport, BenchRow } from './lib/types.ts';
 
@@ -74,12 +73,8 @@ export async function bench(options: ProxyBenchOptions): Promise<BenchReport> {
   if (options.upstreamRate !== undefined) parseRate(options.upstreamRate);
   const dirs = new TmpDirs();
   const upstream = await startDistribution({ dir: await dirs.make('dist-proxy-bench-') });
-  const regctlDir = await dirs.make('regctl-proxy-bench-');
-  await mkdir(join(regctlDir, 'config'));
   const regctl = await startRegctl({
-    // The log outside the watched config folder, as in the hosted benchmark (lib/servers.ts).
-    dir: join(regctlDir, 'config'),
-    logFile: join(regctlDir, 'regctl.log'),
+    ...(await regctlDirs(await dirs.make('regctl-proxy-bench-'))),
     config: {
       blobStores: [{ name: 'default', type: 'file', path: './data' }],
       repositories: [{ name: 'cache', type: 'proxy', remote: { url: upstream.url }, anonymous: ['pull'] }],

@@ -18,21 +18,27 @@ export interface HostedServers {
 }
 
 /**
+ * Where a benchmarked regctl keeps its files under `root`: the config (and a relative `./data`
+ * store) in `root/config`, made here, and the log in `root`. `serve` watches the config's folder,
+ * and a log written there would wake the watcher on every write (a directory rescan each time,
+ * about a third of the CPU of a manifest GET when measured); a deployment logs to stdout, not into
+ * its config folder. Spread into `startRegctl`'s options.
+ */
+export async function regctlDirs(root: string): Promise<{ dir: string; logFile: string }> {
+  const dir = join(root, 'config');
+  await mkdir(dir, { recursive: true });
+  return { dir, logFile: join(root, 'regctl.log') };
+}
+
+/**
  * regctl with two hosted repositories on one listener: `open` (default route, anonymous
  * pull/push) and `secured` (path `/v2/secured/...`, forced authentication, user `bench`).
- *
- * regctl's config (and its `./data` store) go in `REGCTL_DIR/config`, its log in `REGCTL_DIR`:
- * `serve` watches the config's folder, and a log written there would wake the watcher on every
- * write (a directory rescan each time, about a third of the CPU of a manifest GET when measured);
- * a deployment logs to stdout, not into its config folder. distribution's log is in its own dir.
+ * regctl's files are laid out by {@link regctlDirs}; distribution's log is in its own dir.
  */
 export async function startHostedServers(regctlDir: string, distributionDir: string): Promise<HostedServers> {
   const distribution = await startDistribution({ dir: distributionDir });
-  const configDir = join(regctlDir, 'config');
-  await mkdir(configDir, { recursive: true });
   const regctl = await startRegctl({
-    dir: configDir,
-    logFile: join(regctlDir, 'regctl.log'),
+    ...(await regctlDirs(regctlDir)),
     env: { BENCH_PASSWORD: BENCH_USER.password },
     config: {
       blobStores: [{ name: 'default', type: 'file', path: './data' }],
