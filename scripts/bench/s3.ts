@@ -39,6 +39,7 @@ import { type BenchBlob, BlobFactory, MiB } from './lib/blobs.ts';
 import { blobTransfers, curlPull } from './lib/curl.ts';
 import type { Side } from './lib/rounds.ts';
 import { idleRss, sampleRss } from './lib/rss.ts';
+import { regctlDirs } from './lib/servers.ts';
 import { formatReport } from './lib/table.ts';
 import type { BenchOptions, BenchReport, BenchRow } from './lib/types.ts';
 
@@ -167,7 +168,8 @@ async function startDistributionS3(dir: string, ceph: CephS3): Promise<Target> {
 async function startRegctlS3(dir: string, ceph: CephS3): Promise<Target> {
   const prefix = `regctl-${randomBytes(4).toString('hex')}`;
   const server = await startRegctl({
-    dir,
+    // The log outside the watched config folder, as in the hosted and proxy benchmarks.
+    ...(await regctlDirs(dir)),
     env: { ...ceph.env },
     config: {
       blobStores: [
