@@ -66,10 +66,17 @@ export interface ProxyBenchOptions extends BenchOptions {
 
 export async function bench(options: ProxyBenchOptions): Promise<BenchReport> {
   const { scale, log } = options;
+  // Validated before anything starts: a bad flag fails fast, with its name.
+  if (!(scale > 0)) throw new Error(`proxy: the scale must be a positive number, got ${scale}`);
+  if (options.bigMiB !== undefined && !(Number.isInteger(options.bigMiB) && options.bigMiB > 0)) {
+    throw new Error(`proxy: --big-mib must be a positive whole number of MiB, got ${options.bigMiB}`);
+  }
+  if (options.upstreamRate !== undefined && options.bigOnly) {
+    throw new Error('proxy: --upstream-rate shapes the cold round, which --big-only skips');
+  }
   const blobSize = Math.max(1, Math.round(64 * scale)) * MiB;
   const bigSize = (options.bigMiB ?? Math.max(64, Math.round(2048 * scale))) * MiB;
   const coldCount = Math.max(4, Math.round(8 * scale));
-  // Validated before anything starts: a bad rate fails fast.
   if (options.upstreamRate !== undefined) parseRate(options.upstreamRate);
   const dirs = new TmpDirs();
   const upstream = await startDistribution({ dir: await dirs.make('dist-proxy-bench-') });
@@ -168,7 +175,7 @@ export async function bench(options: ProxyBenchOptions): Promise<BenchReport> {
 
   try {
     const factory = new BlobFactory();
-    const shaped = options.upstreamRate !== undefined && !options.bigOnly;
+    const shaped = options.upstreamRate !== undefined;
     const sets = options.bigOnly ? 0 : shaped ? 2 : 1;
     log(`seeding the upstream: ${sets} × ${coldCount * 2} × ${blobSize / MiB} MiB and one ${bigSize / MiB} MiB blob`);
     const blobs = Array.from({ length: sets * coldCount * 2 }, (_, i) => factory.create(1000 + i, blobSize));
@@ -234,13 +241,18 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       'upstream-rate': { type: 'string' },
     },
   });
-  const report = await bench({
-    scale: Number(values.scale),
-    bigMiB: values['big-mib'] === undefined ? undefined : Number(values['big-mib']),
-    bigOnly: values['big-only'],
-    nodeOptions: values['node-options'],
-    upstreamRate: values['upstream-rate'],
-    log: (line) => process.stderr.write(`${line}\n`),
-  });
-  process.stdout.write(`${formatReport(report)}\n`);
+  try {
+    const report = await bench({
+      scale: Number(values.scale),
+      bigMiB: values['big-mib'] === undefined ? undefined : Number(values['big-mib']),
+      bigOnly: values['big-only'],
+      nodeOptions: values['node-options'],
+      upstreamRate: values['upstream-rate'],
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    process.stdout.write(`${formatReport(report)}\n`);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exitCode = 1;
+  }
 }
