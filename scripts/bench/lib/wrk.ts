@@ -31,7 +31,7 @@ function parseWrkDuration(text: string): number {
 }
 
 /** Reads requests, errors, req/s and p50/p99 from wrk's `--latency` report. */
-function parseWrkReport(report: string, seconds: number): LoadResult {
+export function parseWrkReport(report: string, seconds: number): LoadResult {
   const requests = Number(/(\d+) requests in/.exec(report)?.[1] ?? Number.NaN);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(report)?.[1] ?? Number.NaN);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(report)?.[1] ?? 0);
@@ -56,7 +56,7 @@ function luaScript(method: string, headers: Record<string, string>): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Runs wrk (warm-up, then the measured run); throws when wrk is missing or fails. */
+/** Runs wrk (warm-up, then the measured run); throws when wrk is missing, fails, or sees no 2xx answer. */
 export async function runWrk(options: WrkOptions): Promise<LoadResult> {
   const dir = await mkdtemp(join(tmpdir(), 'regctl-wrk-'));
   try {
@@ -79,7 +79,10 @@ export async function runWrk(options: WrkOptions): Promise<LoadResult> {
     const warmup = options.warmupSeconds ?? 1;
     if (warmup > 0) await run('wrk', args(warmup), { timeout: (warmup + 30) * 1000 });
     const { stdout } = await run('wrk', args(options.seconds), { timeout: (options.seconds + 30) * 1000 });
-    return parseWrkReport(stdout, options.seconds);
+    const result = parseWrkReport(stdout, options.seconds);
+    // As ab.ts: a run without one expected answer is a broken setup, not a rate of 0.
+    if (!(result.requests > 0)) throw new Error(`wrk: no successful ${options.method} ${options.path}\n${stdout}`);
+    return result;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
