@@ -18,10 +18,21 @@ async function setup(debounceMs = 50) {
   const imported = join(dir, 'repos.ts');
   await writeFile(config, 'export default {}\n');
   await writeFile(imported, 'export const a = 1\n');
+  const { batches, watcher } = await startWatcher(dir, [config, imported], { debounceMs });
+  return { dir, config, imported, batches, watcher };
+}
+
+/** A watcher in the mode under test, collecting its batches; closed and `root` removed after the test. */
+async function startWatcher(
+  root: string,
+  files: string[],
+  options: { debounceMs?: number; symlinkCheckMs?: number } = {},
+) {
   const batches: string[][] = [];
   const watcher = new ConfigWatcher({
-    files: [config, imported],
-    debounceMs,
+    files,
+    debounceMs: 50,
+    ...options,
     usePolling,
     pollIntervalMs: 50,
     onChange: (paths) => batches.push(paths),
@@ -29,9 +40,9 @@ async function setup(debounceMs = 50) {
   await watcher.ready();
   cleanups.push(async () => {
     await watcher.close();
-    await rm(dir, { recursive: true, force: true });
+    await rm(root, { recursive: true, force: true });
   });
-  return { dir, config, imported, batches, watcher };
+  return { batches, watcher };
 }
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -109,19 +120,7 @@ describe.each([
   it('starts on a folder that does not exist yet, and watches it once setFiles names it again', async () => {
     const root = await mkdtemp(join(tmpdir(), 'regctl-watch-missing-'));
     const config = join(root, 'later', 'registry.config.ts');
-    const batches: string[][] = [];
-    const watcher = new ConfigWatcher({
-      files: [config],
-      debounceMs: 50,
-      usePolling,
-      pollIntervalMs: 50,
-      onChange: (p) => batches.push(p),
-    });
-    await watcher.ready();
-    cleanups.push(async () => {
-      await watcher.close();
-      await rm(root, { recursive: true, force: true });
-    });
+    const { batches, watcher } = await startWatcher(root, [config]);
     await mkdir(join(root, 'later'));
     await writeFile(config, 'export default {}\n');
     watcher.setFiles([]);
@@ -142,20 +141,7 @@ describe.each([
     }
     await symlink(join(root, 'rev1'), join(root, 'current'));
     const config = join(root, 'current', 'registry.config.ts');
-    const batches: string[][] = [];
-    const watcher = new ConfigWatcher({
-      files: [config],
-      debounceMs: 50,
-      symlinkCheckMs: 100,
-      usePolling,
-      pollIntervalMs: 50,
-      onChange: (p) => batches.push(p),
-    });
-    await watcher.ready();
-    cleanups.push(async () => {
-      await watcher.close();
-      await rm(root, { recursive: true, force: true });
-    });
+    const { batches } = await startWatcher(root, [config], { symlinkCheckMs: 100 });
     await symlink(join(root, 'rev2'), join(root, 'next'));
     await rename(join(root, 'next'), join(root, 'current'));
     await waitFor(() => batches.length > 0);
