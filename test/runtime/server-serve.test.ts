@@ -113,6 +113,16 @@ describe('serve() in process', () => {
     // The exit code travels with the error; serve() leaves the process's own alone.
     expect(process.exitCode).toBe(previousExitCode);
   });
+
+  it('a config that cannot be loaded rejects with exit code 2', async () => {
+    const previousExitCode = process.exitCode;
+    const configPath = join(tmpdir(), `regctl-missing-${process.pid}`, 'registry.config.ts');
+    const error = await serve({ configPath, env: {}, log: silentLog, handleSignals: false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ServeError);
+    expect((error as ServeError).code).toBe('CONFIG_INVALID');
+    expect((error as ServeError).exitCode).toBe(2);
+    expect(process.exitCode).toBe(previousExitCode);
+  });
 });
 
 /** Starts `node bin/regctl.mjs serve --config FILE --no-watch` and waits for /-/health. */
