@@ -19,7 +19,7 @@
  * notification. The set of watched files is replaced after each reload, since the imports may have
  * changed with the config.
  */
-import { type FSWatcher as NodeWatcher, realpathSync, watch as watchFolder } from 'node:fs';
+import { existsSync, type FSWatcher as NodeWatcher, realpathSync, watch as watchFolder } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { watch as watchWithChokidar } from 'chokidar';
 
@@ -36,23 +36,28 @@ export interface ConfigWatcherOptions {
   pollIntervalMs?: number;
   /**
    * How often to check whether a watched folder is reached through a symlink that now points
-   * elsewhere (git-sync swaps `current` → a new worktree), in milliseconds; 0 turns it off.
-   * Default 1000.
+   * elsewhere (git-sync swaps `current` → a new worktree), or was deleted and made again, in
+   * milliseconds; 0 turns it off. Default 1000.
    */
   symlinkCheckMs?: number;
 }
 
-function realpathOrSelf(path: string): string {
+/**
+ * What a watch on `dir` is bound to: the folder its path resolves to through symlinks, or
+ * `missing`. A symlink swap changes it, and so does a folder that was gone at the last check.
+ */
+function folderIdentity(dir: string): string {
   try {
-    return realpathSync(path);
+    return realpathSync(dir);
   } catch {
-    return path;
+    return 'missing';
   }
 }
 
 /** Watches whole folders (not their subfolders) and says which path in them changed. */
 interface FolderWatch {
-  add(dir: string): void;
+  /** Starts watching `dir`; true when this started a watch that was not running. */
+  add(dir: string): boolean;
   remove(dir: string): void;
   /** Resolves once the folders added so far report changes. */
   ready(): Promise<void>;
@@ -68,17 +73,21 @@ function notificationWatch(onPath: (path: string) => void): FolderWatch {
   };
   return {
     add(dir) {
-      if (watches.has(dir)) return;
+      if (watches.has(dir)) return false;
       let handle: NodeWatcher;
       try {
-        handle = watchFolder(dir, (_event, name) => {
-          if (name !== null) onPath(join(dir, name.toString()));
+        handle = watchFolder(dir, (event, name) => {
+          // A deleted folder's watch goes quiet for good (no 'error'): drop it, and the folder
+          // check watches the folder again once it is back, even under the same inode.
+          if (event === 'rename' && !existsSync(dir)) remove(dir);
+          else if (name !== null) onPath(join(dir, name.toString()));
         });
       } catch {
-        return; // A folder that is gone (a git-sync worktree swap) is added again by setFiles or the symlink check.
+        return false; // A folder that is gone is added again by the folder check once it is back.
       }
       handle.on('error', () => remove(dir));
       watches.set(dir, handle);
+      return true;
     },
     remove,
     ready: () => Promise.resolve(),
@@ -101,14 +110,24 @@ function pollingWatch(
     interval: intervalMs,
     ignored: (path, stats) => stats?.isFile() === true && !isWatched(resolve(path)),
   });
+  const added = new Set<string>();
   const ready = new Promise<void>((resolveReady) => watcher.once('ready', () => resolveReady()));
   for (const event of ['add', 'change', 'unlink'] as const) watcher.on(event, (path: string) => onPath(resolve(path)));
   watcher.on('error', () => {
-    // A folder that disappears is re-added by setFiles or the symlink check.
+    // A folder that disappears is re-added by the folder check once it is back.
   });
   return {
-    add: (dir) => void watcher.add(dir),
-    remove: (dir) => void watcher.unwatch(dir),
+    // chokidar keeps polling a path whose folder went away; adding it again would rescan it.
+    add: (dir) => {
+      if (added.has(dir)) return false;
+      added.add(dir);
+      watcher.add(dir);
+      return true;
+    },
+    remove: (dir) => {
+      added.delete(dir);
+      watcher.unwatch(dir);
+    },
     ready: () => ready,
     close: () => watcher.close(),
   };
@@ -117,7 +136,7 @@ function pollingWatch(
 export class ConfigWatcher {
   #files = new Set<string>();
   #dirs = new Set<string>();
-  /** Where each watched folder resolved to at the last check. */
+  /** Each watched folder's identity at the last check ({@link folderIdentity}). */
   #targets = new Map<string, string>();
   #symlinkTimer: NodeJS.Timeout | undefined;
   readonly #folders: FolderWatch;
@@ -137,7 +156,7 @@ export class ConfigWatcher {
     this.setFiles(options.files);
     const every = options.symlinkCheckMs ?? 1000;
     if (every > 0) {
-      this.#symlinkTimer = setInterval(() => this.#checkSymlinks(), every);
+      this.#symlinkTimer = setInterval(() => this.#checkFolders(), every);
       this.#symlinkTimer.unref();
     }
   }
@@ -162,7 +181,7 @@ export class ConfigWatcher {
     for (const dir of added) this.#folders.add(dir);
     for (const dir of removed) this.#folders.remove(dir);
     this.#dirs = dirs;
-    this.#targets = new Map([...dirs].map((dir) => [dir, realpathOrSelf(dir)]));
+    this.#targets = new Map([...dirs].map((dir) => [dir, folderIdentity(dir)]));
   }
 
   async close(): Promise<void> {
@@ -173,18 +192,24 @@ export class ConfigWatcher {
   }
 
   /**
-   * A watch follows the folder a symlink pointed at when it was set up, so a symlink swap is
-   * invisible to it: compare each folder's real path with the last one seen, and on a change
-   * re-watch the folder and report its files as changed.
+   * A watch follows the folder it was set up on, so a symlink swap (git-sync) or a folder deleted
+   * and made again is invisible to it: on each check, a folder whose identity changed
+   * ({@link folderIdentity}) or whose watch was lost is watched again, and its files are reported
+   * as changed (they may have been replaced while nothing watched).
    */
-  #checkSymlinks(): void {
+  #checkFolders(): void {
     for (const [dir, before] of this.#targets) {
-      const now = realpathOrSelf(dir);
-      if (now === before) continue;
-      this.#targets.set(dir, now);
-      this.#folders.remove(dir);
-      this.#folders.add(dir);
-      for (const file of this.#files) if (dirname(file) === dir) this.#record(file);
+      const now = folderIdentity(dir);
+      let rewatched: boolean;
+      if (now === before) {
+        rewatched = this.#folders.add(dir);
+      } else {
+        this.#targets.set(dir, now);
+        this.#folders.remove(dir);
+        this.#folders.add(dir);
+        rewatched = true;
+      }
+      if (rewatched) for (const file of this.#files) if (dirname(file) === dir) this.#record(file);
     }
   }
 

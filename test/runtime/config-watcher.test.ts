@@ -133,6 +133,34 @@ describe.each([
     expect(batches).toEqual([[config]]);
   });
 
+  it('watches a config folder again after it was deleted and made anew', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'regctl-watch-again-'));
+    const dir = join(root, 'config');
+    const config = join(dir, 'registry.config.ts');
+    await mkdir(dir);
+    await writeFile(config, 'export default { rev: 1 }\n');
+    const { batches } = await startWatcher(root, [config], { symlinkCheckMs: 100 });
+    await rm(dir, { recursive: true, force: true });
+    await settle(300); // the folder check sees it gone
+    await mkdir(dir);
+    await writeFile(config, 'export default { rev: 2 }\n');
+    await waitFor(() => batches.some((batch) => batch.includes(config)));
+    const seen = batches.length;
+    await settle(300);
+    await writeFile(config, 'export default { rev: 3 }\n'); // an edit in the new folder is seen too
+    await waitFor(() => batches.length > seen);
+    expect(batches.at(-1)).toEqual([config]);
+    // Deleted and made again between two checks: the same path, another folder (inode).
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir);
+    await writeFile(config, 'export default { rev: 4 }\n');
+    await settle(400);
+    const before = batches.length;
+    await writeFile(config, 'export default { rev: 5 }\n');
+    await waitFor(() => batches.length > before);
+    expect(batches.at(-1)).toEqual([config]);
+  });
+
   it('sees a git-sync style symlink swap of the config folder, and edits in the new target after it', async () => {
     const root = await mkdtemp(join(tmpdir(), 'regctl-watch-link-'));
     for (const name of ['rev1', 'rev2']) {
