@@ -13,6 +13,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { v8Flags } from './v8-flags.mjs';
+
+// Before anything of regctl runs, so that no collection has started under the defaults.
+for (const flag of v8Flags(process.env)) setFlagsFromString(flag);
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'bin', 'regctl.ts');
