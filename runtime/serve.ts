@@ -14,6 +14,7 @@ import type { Plan } from '../compiler/plan.ts';
 import { ConfigWatcher } from './config-watcher.ts';
 import { ListenerSet } from './listeners.ts';
 import { createLogger } from './log.ts';
+import { startMemoryReducer } from './memory-reducer.ts';
 import { PlanHolder } from './plan-holder.ts';
 import { Reloader } from './reload.ts';
 import { createRuntimeState, type RuntimeFactories } from './state.ts';
@@ -36,6 +37,8 @@ export interface ServeOptions {
   readonly drainTimeoutMs?: number;
   /** For tests: fake repositories, stores, access. */
   readonly factories?: RuntimeFactories;
+  /** Give a burst's memory back once idle (memory-reducer.ts; default true). */
+  readonly reduceMemory?: boolean;
 }
 
 /** A server started by {@link serve}. */
@@ -162,6 +165,8 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       })
     : undefined;
   await watcher?.ready();
+  const reducer =
+    options.reduceMemory === false ? undefined : startMemoryReducer({ inFlight: () => holder.inFlight, log });
   const onHangup = () => void reloader.trigger('SIGHUP');
   if (options.handleSignals !== false) process.on('SIGHUP', onHangup);
   const close = (): Promise<void> => {
@@ -169,6 +174,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
       process.off('SIGHUP', onHangup);
+      reducer?.stop();
       await watcher?.close();
       await reloader.close();
       await listeners.close();
