@@ -9,19 +9,31 @@
  * makes that a sixty-fourth, without copying: the chunks are handed to the kernel as they are.
  * Memory stays bounded: at most one batch (plus the chunk that completed it) waits per sink.
  *
+ * With `flushEvery`, an `fdatasync` starts in the background every so many bytes (one at a time,
+ * the writes going on meanwhile), so that the sync that publishes a blob waits for the tail only,
+ * not for the whole file to reach the disk at the end of each push.
+ *
  * Contracts the callers rely on:
  * - `'finish'` means every byte written reached the file, and with `sync` also the disk
  *   (`fdatasync`): the store publishes a blob only after that;
  * - when the sink is destroyed with an error that is not its own (the body broke off), the bytes
  *   already accepted are still written before `'close'`, so an upload keeps every byte that
  *   arrived; after a failed write (the disk), nothing more is written and the error is the sink's;
- * - the file is closed before `'close'`, which `pipeline` waits for.
+ * - the file is closed before `'close'`, which `pipeline` waits for, and never under a running
+ *   write or flush; a failed background flush fails the sink (the next write, or the end).
  */
 import { close, fdatasync, ftruncate, open, writev } from 'node:fs';
 import { Writable } from 'node:stream';
 
 /** Bytes gathered before one `writev` (a sixteenth of the syscalls of 64 KiB writes). */
 export const DEFAULT_BATCH_BYTES = 1024 * 1024;
+
+/**
+ * The file driver's `flushEvery` for blob data (a blob's temp file, an upload's data file): with
+ * the sync that publishes a blob waiting for the whole file, 8 pushes of 32 MiB each waited for
+ * 256 MiB to reach the disk at their ends (measured in docs/benchmarks.md).
+ */
+export const FLUSH_EVERY_BYTES = 8 * 1024 * 1024;
 
 /** Options of {@link FileSink}. */
 export interface FileSinkOptions {
@@ -35,6 +47,12 @@ export interface FileSinkOptions {
   readonly sync?: boolean;
   /** Bytes gathered before a write (default {@link DEFAULT_BATCH_BYTES}). */
   readonly batchBytes?: number;
+  /**
+   * Every this many bytes written, start an `fdatasync` in the background (default 0: never), so
+   * that the disk takes the data while more arrives and the sync that publishes the file (`sync`,
+   * or the caller's own later) finds only the tail left. The writes go on meanwhile.
+   */
+  readonly flushEvery?: number;
   /**
    * Called after each successful write with the file range it covered, and the buffers that
    * filled it when the write was whole (a short write passes none): how the store's hash follows
@@ -51,16 +69,23 @@ export class FileSink extends Writable {
   readonly #truncate: boolean;
   readonly #batchBytes: number;
   readonly #onWritten: FileSinkOptions['onWritten'];
+  readonly #flushEvery: number;
   #position: number;
   #fd: number | undefined;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   /** Set once a write or sync failed: nothing more is written. */
   #failed = false;
+  /** A background flush's failure, reported by the next write or the end. */
+  #flushError: Error | undefined;
+  /** Bytes written since the last background flush started. */
+  #unflushed = 0;
+  /** True while a background flush runs on the descriptor (it must not be closed meanwhile). */
+  #flushing = false;
   /** True while a write or sync runs on the descriptor, which must not be closed meanwhile. */
   #busy = false;
   /** What `_destroy` left to do once the running write or sync is over. */
-  #onIdle: (() => void) | undefined;
+  #onIdle: (() => void)[] = [];
 
   constructor(path: string, options: FileSinkOptions) {
     // The stream's own buffer stays small: the batch is gathered here, where it can be bounded.
@@ -71,6 +96,7 @@ export class FileSink extends Writable {
     this.#truncate = options.truncate ?? false;
     this.#batchBytes = options.batchBytes ?? DEFAULT_BATCH_BYTES;
     this.#onWritten = options.onWritten;
+    this.#flushEvery = options.flushEvery ?? 0;
     this.#position = options.start ?? 0;
   }
 
@@ -105,6 +131,10 @@ export class FileSink extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.#flushError !== undefined) {
+      callback(this.#flushError);
+      return;
+    }
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
     if (this.#pendingBytes >= this.#batchBytes) this.#flush(callback);
@@ -115,6 +145,10 @@ export class FileSink extends Writable {
     chunks: { chunk: Buffer; encoding: BufferEncoding }[],
     callback: (error?: Error | null) => void,
   ): void {
+    if (this.#flushError !== undefined) {
+      callback(this.#flushError);
+      return;
+    }
     for (const { chunk } of chunks) {
       this.#pending.push(chunk);
       this.#pendingBytes += chunk.length;
@@ -124,9 +158,18 @@ export class FileSink extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.#flush((error) => {
-      if (error || !this.#sync) {
-        callback(error);
+    this.#flush((writeError) => {
+      if (writeError) {
+        callback(writeError);
+        return;
+      }
+      if (this.#flushing) {
+        // A background flush runs: its outcome is the sink's, and one sync at a time.
+        this.#onIdle.push(() => this._final(callback));
+        return;
+      }
+      if (this.#flushError || !this.#sync) {
+        callback(this.#flushError);
         return;
       }
       this.#busy = true;
@@ -139,8 +182,8 @@ export class FileSink extends Writable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.#busy) {
-      this.#onIdle = () => this._destroy(error, callback);
+    if (this.#busy || this.#flushing) {
+      this.#onIdle.push(() => this._destroy(error, callback));
       return;
     }
     const fd = this.#fd;
@@ -178,7 +221,9 @@ export class FileSink extends Writable {
       }
       const from = this.#position;
       this.#position += written;
+      this.#unflushed += written;
       this.#onWritten?.(from, this.#position, written === total ? buffers : undefined);
+      this.#maybeFlush(fd);
       if (written === total) {
         this.#idle();
         callback();
@@ -191,12 +236,25 @@ export class FileSink extends Writable {
     });
   }
 
-  /** The descriptor is free again: runs what `_destroy` deferred, if anything. */
+  /** Starts a background flush when `flushEvery` bytes were written since the last one began. */
+  #maybeFlush(fd: number): void {
+    // Not once destroyed: `_destroy` closes the descriptor as soon as its last write is over.
+    if (this.#flushEvery === 0 || this.#flushing || this.destroyed || this.#unflushed < this.#flushEvery) return;
+    this.#unflushed = 0;
+    this.#flushing = true;
+    fdatasync(fd, (error) => {
+      this.#flushing = false;
+      // Linux reports a failed writeback once per open file: this was the report, so it is kept.
+      if (error) this.#flushError ??= error;
+      if (!this.#busy) this.#idle();
+    });
+  }
+
+  /** The descriptor is free again: runs what `_final` or `_destroy` deferred, if anything. */
   #idle(): void {
     this.#busy = false;
-    const deferred = this.#onIdle;
-    this.#onIdle = undefined;
-    deferred?.();
+    if (this.#flushing) return; // the flush's end calls this again
+    for (const deferred of this.#onIdle.splice(0)) deferred();
   }
 }
 

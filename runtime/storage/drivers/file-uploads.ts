@@ -11,9 +11,10 @@
  * disk instead is `STORAGE_IO` and leaves the recorded offset as it was (the next append cuts off
  * whatever was written); `pipeBody` (file-io.ts) tells the two apart.
  *
- * Durability: an append does not fsync its bytes; the commit does (`fdatasync` of the data file
- * before it is renamed into `blobs/`), so a committed blob survives a power loss, and one sync per
- * blob is what the distribution registry does too. What a power loss can cost is an acknowledged
+ * Durability: an append does not wait for its bytes to reach the disk (its sink flushes them in
+ * the background every 8 MiB, so that the commit finds little left to sync); the commit syncs
+ * (`fdatasync` of the data file before it is renamed into `blobs/`), so a committed blob survives
+ * a power loss, and one sync per blob is what the distribution registry does too. What a power loss can cost is an acknowledged
  * chunk of an upload still in progress: `state.json` may then record more bytes than reached the
  * disk. That is caught, never published: without this instance's hash state the commit hashes the
  * data file from disk, so missing or zeroed bytes make it a digest (or size) mismatch, and the
@@ -36,7 +37,7 @@ import { FileHash } from './file-hash.ts';
 import type { FileHashPool } from './file-hash-pool.ts';
 import { isMissing, pipeBody, publishBlob, replaceFile, toStorageIo } from './file-io.ts';
 import { readSmallFile } from './file-meta.ts';
-import { FileSink } from './file-sink.ts';
+import { FileSink, FLUSH_EVERY_BYTES } from './file-sink.ts';
 
 /** Upload sessions of one store root, with this instance's hash cache and append locks. */
 export class FileUploads {
@@ -91,9 +92,15 @@ export class FileUploads {
     let size = offset;
     let failure: unknown;
     try {
-      // `truncate` cuts off debris of a crashed append before the first write. No fsync per
-      // append: the commit syncs the data before publishing (see the module comment).
-      const sink = new FileSink(files.data, { flags: 'r+', start: offset, truncate: true, onWritten: hash.written });
+      // `truncate` cuts off debris of a crashed append before the first write. No sync of its
+      // own: the commit syncs the data before publishing (see the module comment).
+      const sink = new FileSink(files.data, {
+        flags: 'r+',
+        start: offset,
+        truncate: true,
+        flushEvery: FLUSH_EVERY_BYTES,
+        onWritten: hash.written,
+      });
       await pipeBody(body, sink, `appending to upload ${id}`).catch((error: unknown) => {
         if (isStorageError(error)) throw error; // the disk failed: the recorded offset stays
         failure = error; // the body failed: record the bytes that arrived, then rethrow

@@ -28,7 +28,7 @@ import { FileHashPool } from './file-hash-pool.ts';
 import { isMissing, pipeBody, publishBlob, toStorageIo } from './file-io.ts';
 import { FileMeta } from './file-meta.ts';
 import { FileBlobStream } from './file-read-stream.ts';
-import { FileSink, type FileSinkOptions } from './file-sink.ts';
+import { FileSink, type FileSinkOptions, FLUSH_EVERY_BYTES } from './file-sink.ts';
 import { FileUploads } from './file-uploads.ts';
 
 /** Options of {@link createFileBlobStore}. */
@@ -195,7 +195,7 @@ export class FileBlobStore implements BlobStore {
     verify: (size: number) => Promise<void> | void,
   ): Promise<BlobInfo> {
     try {
-      const sink = new FileSink(temp, { flags: 'wx', sync: true, onWritten });
+      const sink = new FileSink(temp, { flags: 'wx', sync: true, flushEvery: FLUSH_EVERY_BYTES, onWritten });
       await pipeBody(body, sink, `writing blob ${digest}`);
       await sink.whenClosed(); // `position` is final once the file is closed
       const size = sink.position;
