@@ -6,7 +6,8 @@
  *   node bin/run-ts.mjs scripts/bench/hosted.ts [--scale 0.25]     (or `npm run bench`)
  *
  * Measures blob pull and push (monolithic, chunked) throughput, manifest GET by tag and blob
- * HEAD req/s and p99 on 8 connections, authenticated vs anonymous manifest GET on regctl, and
+ * HEAD req/s and p99 on 8 connections, authenticated vs anonymous manifest GET on regctl (req/s,
+ * and the server's CPU time per request read from /proc), and
  * regctl's peak RSS while a 2 GiB blob goes in and out. Throughputs take the better of two
  * rounds, alternating which registry goes first, since these shared machines drift.
  */
@@ -166,6 +167,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
         method: 'GET' | 'HEAD',
         path: string,
         headers: Record<string, string> = {},
+        cpuOf?: number,
       ) => {
         const request: LoadOptions = {
           origin: client.origin,
@@ -175,7 +177,9 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           headers: { ...client.headers, ...headers },
           seconds: loadSeconds,
         };
-        return method === 'GET' ? runWrk({ ...request, warmupSeconds: 1 }) : runAb({ ...request, warmupRequests: 400 });
+        return method === 'GET'
+          ? runWrk({ ...request, warmupSeconds: 1, ...(cpuOf === undefined ? {} : { cpuOf }) })
+          : runAb({ ...request, warmupRequests: 400 });
       };
       const accept = { accept: OCI_MANIFEST };
       const latencyRows = async (
@@ -234,27 +238,38 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
         const extra = `authorization: ${authorization}`.length + secured.length - anonymousPath.length;
         return { ...accept, 'x-pad': 'x'.repeat(Math.max(1, extra - 'x-pad: '.length)) };
       };
+      // The server's CPU time per request as well (from /proc), measured over each wrk run: what
+      // the check costs the server, apart from the req/s that the shared cores and the request's
+      // size also move.
+      const pid = servers.regctl.pid();
       type Variant = [name: string, run: () => ReturnType<typeof load>, control?: string];
       const variants: Variant[] = [
-        ['anonymous', () => load(clients.regctl, 'GET', anonymousPath, accept)],
-        ['anonymous (Basic-sized)', () => load(clients.regctl, 'GET', anonymousPath, sameSize(basic))],
-        ['Basic auth', () => load(securedClient, 'GET', secured, accept), 'anonymous (Basic-sized)'],
+        ['anonymous', () => load(clients.regctl, 'GET', anonymousPath, accept, pid)],
+        ['anonymous (Basic-sized)', () => load(clients.regctl, 'GET', anonymousPath, sameSize(basic), pid)],
+        ['Basic auth', () => load(securedClient, 'GET', secured, accept, pid), 'anonymous (Basic-sized)'],
       ];
       if (token) {
         const bearer = { ...accept, authorization: `Bearer ${token}` };
         variants.push(
           [
             'anonymous (Bearer-sized)',
-            () => load(clients.regctl, 'GET', anonymousPath, sameSize(bearer.authorization)),
+            () => load(clients.regctl, 'GET', anonymousPath, sameSize(bearer.authorization), pid),
           ],
-          ['Bearer token', () => load(clients.regctl, 'GET', secured, bearer), 'anonymous (Bearer-sized)'],
+          ['Bearer token', () => load(clients.regctl, 'GET', secured, bearer, pid), 'anonymous (Bearer-sized)'],
         );
       }
       log(`authenticated manifest GET on regctl: ${variants.map(([name]) => name).join(', ')}, two rounds`);
       const best = new Map<string, number>();
+      /** Least server CPU per request of each variant, µs (the rounds' best, as for req/s). */
+      const cpu = new Map<string, number>();
       for (const round of [0, 1]) {
         for (const [name, run] of round === 0 ? variants : [...variants].reverse()) {
-          best.set(name, Math.max(best.get(name) ?? 0, (await run()).rps));
+          const result = await run();
+          best.set(name, Math.max(best.get(name) ?? 0, result.rps));
+          if (result.serverCpuSeconds !== undefined) {
+            const micros = (result.serverCpuSeconds / result.requests) * 1e6;
+            cpu.set(name, Math.min(cpu.get(name) ?? Number.POSITIVE_INFINITY, micros));
+          }
         }
       }
       const anonymousBest = best.get('anonymous') ?? anonymous.rps;
@@ -280,6 +295,26 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           target: '≥ 0.9× (within 10%)',
           pass: rps / controlRps >= 0.9,
         });
+        const own = cpu.get(name);
+        const controlCpu = cpu.get(control);
+        if (own !== undefined && controlCpu !== undefined) {
+          rows.push({
+            metric: `manifest GET, ${name}: server CPU per request vs ${control}`,
+            unit: 'µs',
+            regctl: own,
+            baseline: controlCpu,
+            ratio: controlCpu / own,
+            target: '≥ 0.9× (within 10%)',
+            pass: controlCpu / own >= 0.9,
+          });
+        }
+      }
+      if (cpu.size > 0) {
+        notes.push(
+          `server CPU per manifest GET on regctl (least of 2 rounds, /proc): ${[...cpu]
+            .map(([name, micros]) => `${name} ${micros.toFixed(1)} µs`)
+            .join(', ')}`,
+        );
       }
       if (!token) {
         notes.push(

@@ -77,4 +77,29 @@ describe('runWrk', () => {
       await new Promise((resolve) => server.close(resolve));
     }
   });
+
+  it('reports the CPU time the server process spent over the measured run when given its pid', async () => {
+    // The server is this process: its CPU time answers the requests (and little else meanwhile).
+    const server = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const options = {
+        origin: `http://127.0.0.1:${port}`,
+        method: 'GET' as const,
+        path: '/',
+        headers: {},
+        connections: 2,
+        seconds: 1,
+        warmupSeconds: 0,
+      };
+      const measured = await runWrk({ ...options, cpuOf: process.pid });
+      expect(measured.requests).toBeGreaterThan(100);
+      expect(measured.serverCpuSeconds).toBeGreaterThan(0.05); // a second of answering requests
+      expect(measured.serverCpuSeconds).toBeLessThan(5);
+      expect((await runWrk(options)).serverCpuSeconds).toBeUndefined();
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 });

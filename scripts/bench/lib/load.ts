@@ -26,4 +26,6 @@ export interface LoadResult {
   readonly rps: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** CPU seconds the server used over the measured run, when the client was asked (wrk `cpuOf`). */
+  readonly serverCpuSeconds?: number;
 }

@@ -10,6 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { readCpuSeconds } from './cpu.ts';
 import type { LoadOptions, LoadResult } from './load.ts';
 
 const run = promisify(execFile);
@@ -19,6 +20,8 @@ export interface WrkOptions extends LoadOptions {
   threads?: number;
   /** Warm-up duration in seconds, not measured (default 1). */
   warmupSeconds?: number;
+  /** A server process whose CPU time over the measured run (not the warm-up) is reported. */
+  cpuOf?: number;
 }
 
 /** Converts wrk's `1.23ms` / `850.00us` / `1.02s` to milliseconds. */
@@ -78,11 +81,14 @@ export async function runWrk(options: WrkOptions): Promise<LoadResult> {
     ];
     const warmup = options.warmupSeconds ?? 1;
     if (warmup > 0) await run('wrk', args(warmup), { timeout: (warmup + 30) * 1000 });
+    const cpuBefore = options.cpuOf === undefined ? null : await readCpuSeconds(options.cpuOf);
     const { stdout } = await run('wrk', args(options.seconds), { timeout: (options.seconds + 30) * 1000 });
+    const cpuAfter = options.cpuOf === undefined ? null : await readCpuSeconds(options.cpuOf);
     const result = parseWrkReport(stdout, options.seconds);
     // As ab.ts: a run without one expected answer is a broken setup, not a rate of 0.
     if (!(result.requests > 0)) throw new Error(`wrk: no successful ${options.method} ${options.path}\n${stdout}`);
-    return result;
+    if (cpuBefore === null || cpuAfter === null) return result;
+    return { ...result, serverCpuSeconds: cpuAfter - cpuBefore };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
