@@ -84,7 +84,7 @@ export class FileSink extends Writable {
   #flushing = false;
   /** True while a write or sync runs on the descriptor, which must not be closed meanwhile. */
   #busy = false;
-  /** What `_destroy` left to do once the running write or sync is over. */
+  /** What `_final` or `_destroy` left to do once the running write, sync or flush is over. */
   #onIdle: (() => void)[] = [];
 
   constructor(path: string, options: FileSinkOptions) {
