@@ -37,8 +37,6 @@ export interface ServeOptions {
   readonly drainTimeoutMs?: number;
   /** For tests: fake repositories, stores, access. */
   readonly factories?: RuntimeFactories;
-  /** Give a burst's memory back once idle (memory-reducer.ts; default true). */
-  readonly reduceMemory?: boolean;
 }
 
 /** A server started by {@link serve}. */
@@ -165,8 +163,8 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       })
     : undefined;
   await watcher?.ready();
-  const reducer =
-    options.reduceMemory === false ? undefined : startMemoryReducer({ inFlight: () => holder.inFlight, log });
+  // Gives a burst's garbage back once idle (memory-reducer.ts).
+  const reducer = startMemoryReducer({ inFlight: () => holder.inFlight, log });
   const onHangup = () => void reloader.trigger('SIGHUP');
   if (options.handleSignals !== false) process.on('SIGHUP', onHangup);
   const close = (): Promise<void> => {

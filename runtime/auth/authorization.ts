@@ -10,7 +10,7 @@
  */
 
 /** The schemes the registry reads, in lower case. */
-export type AuthScheme = 'basic' | 'bearer';
+type AuthScheme = 'basic' | 'bearer';
 
 const SPACE = 0x20;
 const TAB = 0x09;

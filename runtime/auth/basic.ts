@@ -26,7 +26,7 @@ export function parseBasicAuthorization(value: string): BasicCredentials | 'malf
  * Decodes the base64 `user:password` that follows `Basic `; `'malformed'` when it holds other
  * characters, no colon, or an empty user name.
  */
-export function decodeBasicCredentials(encoded: string): BasicCredentials | 'malformed' {
+function decodeBasicCredentials(encoded: string): BasicCredentials | 'malformed' {
   if (!isBasicCredentials(encoded)) return 'malformed';
   const decoded = Buffer.from(encoded, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');

@@ -74,10 +74,11 @@ export class FileSink extends Writable {
   #fd: number | undefined;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
-  /** Set once a write or sync failed: nothing more is written. */
-  #failed = false;
-  /** A background flush's failure, reported by the next write or the end. */
-  #flushError: Error | undefined;
+  /**
+   * The disk's first failure (a write, a sync, a background flush): nothing more is written, and
+   * a flush's failure is reported by the next write or the end.
+   */
+  #error: Error | undefined;
   /** Bytes written since the last background flush started. */
   #unflushed = 0;
   /** True while a background flush runs on the descriptor (it must not be closed meanwhile). */
@@ -109,6 +110,15 @@ export class FileSink extends Writable {
   }
 
   /**
+   * The disk's failure (a write, a sync, a background flush), once there was one. A sink destroyed
+   * by someone else's error reports that error, not this: a caller that records what the file
+   * holds (an upload's offset) checks it once the sink has closed.
+   */
+  get diskError(): Error | undefined {
+    return this.#error;
+  }
+
+  /**
    * Resolves once the file is closed, whatever the outcome (never rejects). `pipeline` may settle
    * on a body's failure before the sink has written what it held and closed: wait for this before
    * reading {@link position} or the file.
@@ -131,8 +141,8 @@ export class FileSink extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.#flushError !== undefined) {
-      callback(this.#flushError);
+    if (this.#error !== undefined) {
+      callback(this.#error);
       return;
     }
     this.#pending.push(chunk);
@@ -145,8 +155,8 @@ export class FileSink extends Writable {
     chunks: { chunk: Buffer; encoding: BufferEncoding }[],
     callback: (error?: Error | null) => void,
   ): void {
-    if (this.#flushError !== undefined) {
-      callback(this.#flushError);
+    if (this.#error !== undefined) {
+      callback(this.#error);
       return;
     }
     for (const { chunk } of chunks) {
@@ -168,13 +178,13 @@ export class FileSink extends Writable {
         this.#onIdle.push(() => this._final(callback));
         return;
       }
-      if (this.#flushError || !this.#sync) {
-        callback(this.#flushError);
+      if (this.#error !== undefined || !this.#sync) {
+        callback(this.#error);
         return;
       }
       this.#busy = true;
       fdatasync(this.#fd as number, (syncError) => {
-        if (syncError) this.#failed = true;
+        if (syncError) this.#error ??= syncError;
         this.#idle();
         callback(syncError);
       });
@@ -195,7 +205,7 @@ export class FileSink extends Writable {
     const closeFile = (writeError?: Error | null) =>
       close(fd, (closeError) => callback(error ?? writeError ?? closeError));
     // Bytes accepted before someone else's failure are kept (see the module comment).
-    if (this.#pendingBytes > 0 && !this.#failed) this.#writeAll(fd, closeFile);
+    if (this.#pendingBytes > 0 && this.#error === undefined) this.#writeAll(fd, closeFile);
     else closeFile();
   }
 
@@ -214,7 +224,7 @@ export class FileSink extends Writable {
     writev(fd, buffers, this.#position, (error, written) => {
       if (!error && written === 0) error = new Error(`writev wrote nothing of ${total} bytes to ${this.#path}`);
       if (error) {
-        this.#failed = true;
+        this.#error ??= error;
         this.#idle();
         callback(error);
         return;
@@ -245,7 +255,7 @@ export class FileSink extends Writable {
     fdatasync(fd, (error) => {
       this.#flushing = false;
       // Linux reports a failed writeback once per open file: this was the report, so it is kept.
-      if (error) this.#flushError ??= error;
+      if (error) this.#error ??= error;
       if (!this.#busy) this.#idle();
     });
   }

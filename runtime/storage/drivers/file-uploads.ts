@@ -106,6 +106,9 @@ export class FileUploads {
         failure = error; // the body failed: record the bytes that arrived, then rethrow
       });
       await sink.whenClosed();
+      // A background flush that failed while the body broke off: the disk's failure wins, and the
+      // recorded offset stays (the kernel reported the lost writeback once, to that flush).
+      if (sink.diskError !== undefined) throw sink.diskError;
       size = sink.position; // the file ends there: truncated to `offset`, then written on from it
       const next: UploadState = { ...state, offset: size };
       await replaceFile(this.#paths.temp('state'), files.state, JSON.stringify(next));
@@ -129,13 +132,24 @@ export class FileUploads {
     const state = await this.#lock(id, undefined);
     const files = this.#paths.upload(id);
     try {
-      const hash = algorithm === 'sha256' ? this.#hashOf(id, files.data, state.offset) : undefined;
-      const actual = await (hash ?? new FileHash(this.#pool, files.data, algorithm))
+      // The running sha256 of the session (dropped by `#forget`), or a one-off hash of another algorithm.
+      const hash =
+        algorithm === 'sha256'
+          ? this.#hashOf(id, files.data, state.offset)
+          : new FileHash(this.#pool, files.data, algorithm);
+      const actual = await hash
         .digest(state.offset)
         .catch((error: unknown) => {
-          throw new StorageError('STORAGE_IO', `upload data does not match its recorded offset: ${String(error)}`, {
-            cause: error,
-          });
+          throw new StorageError(
+            'STORAGE_IO',
+            `hashing the upload data failed (is the file shorter than its recorded offset?): ${String(error)}`,
+            {
+              cause: error,
+            },
+          );
+        })
+        .finally(() => {
+          if (algorithm !== 'sha256') hash.dispose();
         });
       verifyContent(digest, { digest: actual, size: state.offset }, expectedSize);
       const handle = await open(files.data, 'r+');

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FileSink } from '../../../runtime/storage/drivers/file-sink.ts';
+import { isStorageError } from '../../../runtime/errors.ts';
+import { createFileBlobStore } from '../../../runtime/storage/drivers/file.ts';
+import { FileSink, FLUSH_EVERY_BYTES } from '../../../runtime/storage/drivers/file-sink.ts';
 import { TmpDirs } from '../../helpers/tmp.ts';
 
 /** What the fake `fdatasync` does: its delay, and an error to fail with. */
@@ -106,5 +108,42 @@ describe('FileSink background flushes', () => {
       (e: unknown) => e,
     );
     expect((ended as NodeJS.ErrnoException).code).toBe('EIO');
+  });
+
+  it('keeps a failed flush as its disk error when someone else’s error destroys it', async () => {
+    sync.fail = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    const file = join(await dirs.make(), 'data');
+    const sink = new FileSink(file, { flags: 'wx', batchBytes: 1000, flushEvery: 1000 });
+    const failure = new Promise<unknown>((done) => sink.on('error', done));
+    await new Promise<void>((done, fail) => sink.write(Buffer.alloc(1000, 1), (e) => (e ? fail(e) : done())));
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the flush has failed by now
+    sink.destroy(new Error('client went away'));
+    expect(((await failure) as Error).message).toBe('client went away');
+    await sink.whenClosed();
+    expect((sink.diskError as NodeJS.ErrnoException).code).toBe('EIO');
+  });
+
+  it('an upload whose body broke off after a failed flush is a STORAGE_IO, its recorded offset unmoved', async () => {
+    const dir = await dirs.make();
+    const store = await createFileBlobStore({ name: 'default', driver: 'file', path: dir }, { sweepIntervalMs: 0 });
+    try {
+      const upload = await store.createUpload('tester');
+      sync.fail = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      // A flush's worth of bytes (the flush starts and fails), then the client goes away.
+      async function* body() {
+        for (let sent = 0; sent < FLUSH_EVERY_BYTES; sent += 1 << 20) yield Buffer.alloc(1 << 20, 5);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        throw new Error('client went away');
+      }
+      const error = await store.appendUpload(upload.id, 0, Readable.from(body())).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isStorageError(error, 'STORAGE_IO')).toBe(true);
+      expect((error as Error).message).toMatch(/EIO/);
+      expect((await store.getUpload(upload.id))?.offset).toBe(0);
+    } finally {
+      await store.close();
+    }
   });
 });
