@@ -14,7 +14,11 @@ import type { Digest } from '../blob-store.ts';
 import type { DigestAlgorithm } from '../digest.ts';
 import type { FileHashPool } from './file-hash-pool.ts';
 
-/** Files up to this size are hashed on the event loop, from the written buffers. */
+/**
+ * Files shorter than this are hashed on the event loop, from the written buffers. Shorter, not up
+ * to: a larger blob's first write is one whole batch of this size (file-sink.ts), and hashed
+ * inline it would be hashed again by the worker, which starts a file at byte 0.
+ */
 export const INLINE_HASH_BYTES = 1024 * 1024;
 
 /** See the module comment. */
@@ -48,7 +52,7 @@ export class FileHash {
    */
   readonly written = (from: number, to: number, buffers?: readonly Buffer[]): void => {
     const inline = this.#inline;
-    if (inline !== undefined && buffers !== undefined && from === this.#offset && to <= INLINE_HASH_BYTES) {
+    if (inline !== undefined && buffers !== undefined && from === this.#offset && to < INLINE_HASH_BYTES) {
       for (const buffer of buffers) inline.update(buffer);
       this.#offset = to;
       return;

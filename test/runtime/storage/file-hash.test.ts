@@ -64,15 +64,25 @@ describe('FileHash and its worker', () => {
     const { file, pool } = await setup();
     const data = randomBytes(3 * MiB + 123);
     const hash = new FileHash(pool, file, 'sha256');
-    await write(hash, file, data.subarray(0, MiB), 0);
-    await write(hash, file, data.subarray(MiB, 2 * MiB + 7), MiB);
+    await write(hash, file, data.subarray(0, MiB - 1), 0);
+    await write(hash, file, data.subarray(MiB - 1, 2 * MiB + 7), MiB - 1);
     await write(hash, file, data.subarray(2 * MiB + 7), 2 * MiB + 7);
     expect(await hash.digest(data.length)).toBe(hex('sha256', data));
     expect(pool.calls).toEqual([
-      `feed ${MiB}-${2 * MiB + 7}`,
+      `feed ${MiB - 1}-${2 * MiB + 7}`,
       `feed ${2 * MiB + 7}-${data.length}`,
       `digest ${data.length}-${data.length}`,
     ]);
+  });
+
+  it('gives a first write of a whole batch (1 MiB) to the worker at once: it is not hashed twice', async () => {
+    const { file, pool } = await setup();
+    const data = randomBytes(2 * MiB);
+    const hash = new FileHash(pool, file, 'sha256');
+    await write(hash, file, data.subarray(0, MiB), 0);
+    await write(hash, file, data.subarray(MiB), MiB);
+    expect(await hash.digest(data.length)).toBe(hex('sha256', data));
+    expect(pool.calls).toEqual([`feed 0-${MiB}`, `feed ${MiB}-${2 * MiB}`, `digest ${2 * MiB}-${2 * MiB}`]);
   });
 
   it('hashes sha512 in the worker too', async () => {
