@@ -15,6 +15,7 @@ import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildImage } from '../../test/helpers/oci-image.ts';
+import { requireBinary } from '../../test/helpers/process.ts';
 import { TmpDirs } from '../../test/helpers/tmp.ts';
 import { runAb } from './lib/ab.ts';
 import { BlobFactory, MiB } from './lib/blobs.ts';
@@ -22,7 +23,7 @@ import { blobTransfers, cpuMsPerGiB, curlPull, mibPerSecond } from './lib/curl.t
 import type { LoadOptions } from './lib/load.ts';
 import { RegistryClient } from './lib/registry-client.ts';
 import { bestOf, type Side, throughputRow } from './lib/rounds.ts';
-import { readRss, sampleRss } from './lib/rss.ts';
+import { idleRss, sampleRss } from './lib/rss.ts';
 import { BENCH_USER, fetchBearerToken, startHostedServers } from './lib/servers.ts';
 import { formatReport } from './lib/table.ts';
 import type { BenchOptions, BenchReport, BenchRow } from './lib/types.ts';
@@ -58,6 +59,13 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const bigSize = Math.max(64, Math.round(2048 * scale)) * MiB;
   const pulls = Math.max(CONCURRENCY, Math.round(32 * scale));
   const loadSeconds = Math.max(3, Math.round(10 * scale));
+  // The load clients are checked before anything starts: a missing one names its package.
+  const want = (phase: string) => !options.only || options.only.includes(phase);
+  if (want('pull')) requireBinary('curl', 'curl');
+  if (want('get')) {
+    requireBinary('wrk', 'wrk');
+    requireBinary('ab', 'apache2-utils');
+  }
   const dirs = new TmpDirs();
   const servers = await startHostedServers(await dirs.make('regctl-bench-'), await dirs.make('dist-bench-'));
   const clients: Record<Side, RegistryClient> = {
@@ -71,7 +79,6 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     let seed = 1;
     const freshBlobs = (n: number, size: number) => Array.from({ length: n }, () => factory.create(seed++, size));
 
-    const want = (phase: string) => !options.only || options.only.includes(phase);
     if (want('push')) {
       log(`push: ${CONCURRENCY} × ${blobSize / MiB} MiB, monolithic, ${CONCURRENCY} concurrent`);
       const mono = await bestOf((side) => {
@@ -329,7 +336,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       const peak: Record<Side, number> = { regctl: 0, distribution: 0 };
       for (const side of ['regctl', 'distribution'] as const) {
         const pid = side === 'regctl' ? servers.regctl.pid() : servers.distribution.pid;
-        const idle = ((await readRss(pid)) ?? 0) / MiB;
+        const idle = (await idleRss(pid)) / MiB;
         const pushSampler = sampleRss(pid, 25);
         await clients[side].pushMonolithic('bench/big', big);
         const pushed = await pushSampler.stop();

@@ -26,6 +26,7 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startDistribution } from '../../test/helpers/distribution.ts';
+import { requireBinary } from '../../test/helpers/process.ts';
 import { startRegctl } from '../../test/helpers/regctl-server.ts';
 import { TmpDirs } from '../../test/helpers/tmp.ts';
 import { type BenchBlob, BlobFactory, MiB } from './lib/blobs.ts';
@@ -78,6 +79,9 @@ export async function bench(options: ProxyBenchOptions): Promise<BenchReport> {
   const bigSize = (options.bigMiB ?? Math.max(64, Math.round(2048 * scale))) * MiB;
   const coldCount = Math.max(4, Math.round(8 * scale));
   if (options.upstreamRate !== undefined) parseRate(options.upstreamRate);
+  // The clients and the shaper are checked before anything starts: a missing one names its package.
+  requireBinary('curl', 'curl');
+  if (options.upstreamRate !== undefined) requireBinary('tc', 'iproute2');
   const dirs = new TmpDirs();
   const upstream = await startDistribution({ dir: await dirs.make('dist-proxy-bench-') });
   const regctl = await startRegctl({
@@ -232,16 +236,16 @@ export async function bench(options: ProxyBenchOptions): Promise<BenchReport> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { values } = parseArgs({
-    options: {
-      scale: { type: 'string', default: '1' },
-      'big-mib': { type: 'string' },
-      'big-only': { type: 'boolean', default: false },
-      'node-options': { type: 'string' },
-      'upstream-rate': { type: 'string' },
-    },
-  });
   try {
+    const { values } = parseArgs({
+      options: {
+        scale: { type: 'string', default: '1' },
+        'big-mib': { type: 'string' },
+        'big-only': { type: 'boolean', default: false },
+        'node-options': { type: 'string' },
+        'upstream-rate': { type: 'string' },
+      },
+    });
     const report = await bench({
       scale: Number(values.scale),
       bigMiB: values['big-mib'] === undefined ? undefined : Number(values['big-mib']),

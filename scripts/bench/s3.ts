@@ -22,7 +22,7 @@
  * full store refuses writes instead of exhausting RAM).
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -36,6 +36,7 @@ import { readLog, requireBinary, spawnLogged, stopChild, waitForHttp } from '../
 import { startRegctl } from '../../test/helpers/regctl-server.ts';
 import { TmpDirs } from '../../test/helpers/tmp.ts';
 import { type BenchBlob, BlobFactory, MiB } from './lib/blobs.ts';
+import { readCpuSeconds } from './lib/cpu.ts';
 import { blobTransfers, curlPull } from './lib/curl.ts';
 import type { Side } from './lib/rounds.ts';
 import { idleRss, sampleRss } from './lib/rss.ts';
@@ -48,8 +49,6 @@ const ROUNDS = 2;
 /** Issue #6's bound: a push may grow the server's RSS by a few parts (16 MiB each), no more. */
 export const RSS_GROWTH_BOUND_MIB = 64;
 const PART_MIB = 16;
-/** Clock ticks per second of /proc/<pid>/stat (Linux's USER_HZ). */
-const TICKS_PER_SECOND = 100;
 
 interface Target {
   readonly side: Side;
@@ -112,19 +111,20 @@ async function pull(base: string, image: string, blobs: readonly BenchBlob[], pa
   await curlPull({ transfers: blobTransfers(base, image, blobs), parallel });
 }
 
-/** CPU time (user + system) the process used so far, in ms. */
-async function cpuMs(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+/** CPU time (user + system) the process used so far, in ms; throws when it is gone. */
+async function cpuMs(target: Target): Promise<number> {
+  const seconds = await readCpuSeconds(target.pid);
+  if (seconds === null) throw new Error(`s3: the ${target.side} server (pid ${target.pid}) is gone`);
+  return seconds * 1000;
 }
 
 /** Runs `work` moving `bytes`: MiB/s over the wall time, and the server's CPU ms per GiB. */
 async function measure(target: Target, bytes: number, work: () => Promise<unknown>) {
-  const cpuBefore = await cpuMs(target.pid);
+  const cpuBefore = await cpuMs(target);
   const started = performance.now();
   await work();
   const seconds = (performance.now() - started) / 1000;
-  return { mibps: bytes / MiB / seconds, cpuMsPerGiB: ((await cpuMs(target.pid)) - cpuBefore) / (bytes / 1024 / MiB) };
+  return { mibps: bytes / MiB / seconds, cpuMsPerGiB: ((await cpuMs(target)) - cpuBefore) / (bytes / 1024 / MiB) };
 }
 
 async function startDistributionS3(dir: string, ceph: CephS3): Promise<Target> {

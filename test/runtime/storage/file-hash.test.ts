@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import type { DigestAlgorithm } from '../../../runtime/storage/digest.ts';
 import { createFileBlobStore } from '../../../runtime/storage/drivers/file.ts';
 import { FileHash, INLINE_HASH_BYTES } from '../../../runtime/storage/drivers/file-hash.ts';
 import { FileHashPool, WORKER_SOURCE } from '../../../runtime/storage/drivers/file-hash-pool.ts';
+import { TmpDirs } from '../../helpers/tmp.ts';
 import { codeOf, digestOf, readAll } from '../../suites/blob-store.ts';
 
 const MiB = 1024 * 1024;
@@ -29,15 +29,14 @@ class RecordingPool extends FileHashPool {
 }
 
 describe('FileHash and its worker', () => {
-  const dirs: string[] = [];
+  const dirs = new TmpDirs();
   const pools: FileHashPool[] = [];
   afterEach(async () => {
     for (const pool of pools.splice(0)) await pool.close();
-    for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+    await dirs.cleanup();
   });
   const setup = async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'regctl-file-hash-'));
-    dirs.push(dir);
+    const dir = await dirs.make('regctl-file-hash-');
     const pool = new RecordingPool();
     pools.push(pool);
     return { file: join(dir, 'data'), pool };
@@ -139,13 +138,10 @@ describe('FileHash and its worker', () => {
 });
 
 describe('file blob store: blobs hashed by the worker', () => {
-  const dirs: string[] = [];
-  afterEach(async () => {
-    for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-  });
+  const dirs = new TmpDirs();
+  afterEach(() => dirs.cleanup());
   const open2 = async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'regctl-file-hash-store-'));
-    dirs.push(dir);
+    const dir = await dirs.make('regctl-file-hash-store-');
     const plan: FileBlobStorePlan = { name: 'default', driver: 'file', path: dir };
     return { dir, plan, store: await createFileBlobStore(plan, { sweepIntervalMs: 0 }) };
   };
@@ -202,26 +198,25 @@ describe('file blob store: blobs hashed by the worker', () => {
 });
 
 describe('FileHashPool: a worker that dies', () => {
+  const dirs = new TmpDirs();
+  afterEach(() => dirs.cleanup());
+
   it('asks a new worker once more, which hashes the file from byte 0', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'regctl-file-hash-crash-'));
-    try {
-      const file = join(dir, 'data');
-      const marker = join(dir, 'crashed');
-      const data = randomBytes(2 * MiB);
-      await writeFile(file, data);
-      // The first worker dies on its first message; the next one (the marker exists) is the real one.
-      const crashOnce = `if (!require('node:fs').existsSync(${JSON.stringify(marker)})) {
-        require('node:fs').writeFileSync(${JSON.stringify(marker)}, '');
-        require('node:worker_threads').parentPort.once('message', () => process.exit(7));
-      } else {${WORKER_SOURCE}}`;
-      const pool = new FileHashPool(crashOnce);
-      const hash = new FileHash(pool, file, 'sha256');
-      hash.written(0, MiB); // fed to the first worker, lost with it
-      expect(await hash.digest(data.length)).toBe(hex('sha256', data));
-      await pool.close();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const dir = await dirs.make('regctl-file-hash-crash-');
+    const file = join(dir, 'data');
+    const marker = join(dir, 'crashed');
+    const data = randomBytes(2 * MiB);
+    await writeFile(file, data);
+    // The first worker dies on its first message; the next one (the marker exists) is the real one.
+    const crashOnce = `if (!require('node:fs').existsSync(${JSON.stringify(marker)})) {
+      require('node:fs').writeFileSync(${JSON.stringify(marker)}, '');
+      require('node:worker_threads').parentPort.once('message', () => process.exit(7));
+    } else {${WORKER_SOURCE}}`;
+    const pool = new FileHashPool(crashOnce);
+    const hash = new FileHash(pool, file, 'sha256');
+    hash.written(0, MiB); // fed to the first worker, lost with it
+    expect(await hash.digest(data.length)).toBe(hex('sha256', data));
+    await pool.close();
   });
 
   it('fails the digest when the new worker dies as well', async () => {

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ChunkTarget, canSendDirect } from '../../../runtime/storage/blob-store.ts';
 import { FileBlobStream, READ_CHUNK_BYTES } from '../../../runtime/storage/drivers/file-read-stream.ts';
+import { TmpDirs } from '../../helpers/tmp.ts';
 import { readAll } from '../../suites/blob-store.ts';
 
 /**
@@ -41,13 +41,10 @@ class SlowTarget extends EventEmitter implements ChunkTarget {
 }
 
 describe('FileBlobStream', () => {
-  const dirs: string[] = [];
-  afterEach(async () => {
-    for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-  });
+  const dirs = new TmpDirs();
+  afterEach(() => dirs.cleanup());
   const fileWith = async (data: Buffer) => {
-    const dir = await mkdtemp(join(tmpdir(), 'regctl-read-stream-'));
-    dirs.push(dir);
+    const dir = await dirs.make('regctl-read-stream-');
     const file = join(dir, 'blob');
     await writeFile(file, data);
     return file;
