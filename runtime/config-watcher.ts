@@ -19,7 +19,7 @@
  * notification. The set of watched files is replaced after each reload, since the imports may have
  * changed with the config.
  */
-import { existsSync, type FSWatcher as NodeWatcher, realpathSync, watch as watchFolder } from 'node:fs';
+import { existsSync, type FSWatcher as NodeWatcher, realpathSync, statSync, watch as watchFolder } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { watch as watchWithChokidar } from 'chokidar';
 
@@ -43,12 +43,15 @@ export interface ConfigWatcherOptions {
 }
 
 /**
- * What a watch on `dir` is bound to: the folder its path resolves to through symlinks, or
- * `missing`. A symlink swap changes it, and so does a folder that was gone at the last check.
+ * What a watch on `dir` is bound to: the folder its path resolves to through symlinks, with that
+ * folder's inode and birth time, or `missing`. A symlink swap changes it, and so does a folder that
+ * was deleted and made again, even between two checks and under a reused inode number (the birth
+ * time, in nanoseconds, is new; where the file system keeps none it is 0 and the inode decides).
  */
 function folderIdentity(dir: string): string {
   try {
-    return realpathSync(dir);
+    const stats = statSync(dir, { bigint: true });
+    return `${realpathSync(dir)}\0${stats.dev}:${stats.ino}:${stats.birthtimeNs}`;
   } catch {
     return 'missing';
   }

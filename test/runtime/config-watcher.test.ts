@@ -26,15 +26,15 @@ async function setup(debounceMs = 50) {
 async function startWatcher(
   root: string,
   files: string[],
-  options: { debounceMs?: number; symlinkCheckMs?: number } = {},
+  options: { debounceMs?: number; symlinkCheckMs?: number; pollIntervalMs?: number } = {},
 ) {
   const batches: string[][] = [];
   const watcher = new ConfigWatcher({
     files,
     debounceMs: 50,
+    pollIntervalMs: 50,
     ...options,
     usePolling,
-    pollIntervalMs: 50,
     onChange: (paths) => batches.push(paths),
   });
   await watcher.ready();
@@ -178,5 +178,23 @@ describe.each([
     await writeFile(join(root, 'rev2', 'registry.config.ts'), 'export default { edited: true }\n');
     await waitFor(() => batches.length > 1);
     expect(batches[1]).toEqual([config]);
+  });
+});
+
+describe('ConfigWatcher folder check', () => {
+  it('finds a folder deleted and made again between two checks (same path, and on ext4 often the same inode number)', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'regctl-watch-recreate-'));
+    const dir = join(root, 'config');
+    const config = join(dir, 'registry.config.ts');
+    await mkdir(dir);
+    await writeFile(config, 'export default { rev: 1 }\n');
+    // Polling slowed to a minute, so that only the folder check can report the new folder.
+    usePolling = true;
+    const { batches } = await startWatcher(root, [config], { pollIntervalMs: 60_000, symlinkCheckMs: 50 });
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir);
+    await writeFile(config, 'export default { rev: 2 }\n');
+    await waitFor(() => batches.length > 0, 2000);
+    expect(batches).toEqual([[config]]);
   });
 });
