@@ -1,7 +1,8 @@
 /**
- * The idle memory reducer: it collects only when no request is in flight at two looks in a row,
- * the heap has not moved between them and has grown enough since the last collection; and V8's
- * own full collection, fetched through `--expose-gc`, really gives garbage back.
+ * The idle memory reducer: it collects only when no request is in flight at two looks in a row
+ * and the heap has not moved between them, and then when the heap has grown enough since the last
+ * collection or commits much more than it uses (a few times, spaced out); and V8's own full
+ * collection, fetched through `--expose-gc`, really gives garbage back.
  */
 import { getHeapStatistics } from 'node:v8';
 import { describe, expect, it } from 'vitest';
@@ -9,27 +10,36 @@ import { exposedGc, startMemoryReducer } from '../../runtime/memory-reducer.ts';
 
 const MiB = 1024 * 1024;
 
-/** A reducer on a fake heap: `heap.used` and `heap.inFlight` are set by the test, `tick()` looks. */
+/**
+ * A reducer on a fake heap and clock: `heap.used`, `heap.committed`, `heap.inFlight` and
+ * `clock.ms` are set by the test, `tick()` looks. A collection brings `used` to 12 MiB and
+ * `committed` to `heap.committedAfterCollect`.
+ */
 function fakeReducer() {
-  const heap = { used: 10 * MiB, inFlight: 0, collected: 0 };
+  const heap = { used: 10 * MiB, committed: 20 * MiB, committedAfterCollect: 20 * MiB, inFlight: 0, collected: 0 };
+  const clock = { ms: 0 };
   const reducer = startMemoryReducer({
     inFlight: () => heap.inFlight,
-    heapUsed: () => heap.used,
+    heap: () => ({ used: heap.used, committed: heap.committed }),
     collect: () => {
       heap.collected += 1;
       heap.used = 12 * MiB;
+      heap.committed = heap.committedAfterCollect;
     },
     growthBytes: 16 * MiB,
+    slackBytes: 16 * MiB,
+    now: () => clock.ms,
     intervalMs: 3_600_000,
   });
   if (reducer === undefined) throw new Error('a reducer with its own collect always starts');
-  return { heap, reducer };
+  return { heap, clock, reducer };
 }
 
 describe('memory reducer', () => {
   it('collects an idle, quiet heap that grew past the threshold, once', () => {
     const { heap, reducer } = fakeReducer();
     heap.used = 60 * MiB; // a burst left garbage
+    heap.committed = 70 * MiB;
     reducer.tick(); // first look: nothing to compare with yet
     expect(heap.collected).toBe(0);
     reducer.tick(); // idle twice, unmoved: collect
@@ -44,6 +54,7 @@ describe('memory reducer', () => {
   it('never collects while a request is in flight, nor while the heap moves', () => {
     const { heap, reducer } = fakeReducer();
     heap.used = 60 * MiB;
+    heap.committed = 70 * MiB;
     heap.inFlight = 1;
     for (let i = 0; i < 3; i++) reducer.tick();
     expect(heap.collected).toBe(0);
@@ -51,6 +62,7 @@ describe('memory reducer', () => {
     reducer.tick(); // idle now, but the look before was busy
     expect(heap.collected).toBe(0);
     heap.used += 4 * MiB; // something still allocates (a background job)
+    heap.committed += 4 * MiB;
     reducer.tick();
     expect(heap.collected).toBe(0);
     reducer.tick(); // quiet at last
@@ -61,18 +73,62 @@ describe('memory reducer', () => {
   it('leaves a heap alone that grew less than the threshold', () => {
     const { heap, reducer } = fakeReducer();
     heap.used = 20 * MiB; // 10 MiB over the start: below 16
+    heap.committed = 30 * MiB; // and 10 MiB of slack: below 16 too
     for (let i = 0; i < 4; i++) reducer.tick();
     expect(heap.collected).toBe(0);
     heap.used = 4 * MiB; // V8 collected by itself: the new reference
     reducer.tick();
     heap.used = 18 * MiB; // 14 MiB over that
+    heap.committed = 28 * MiB;
     reducer.tick();
     reducer.tick();
     expect(heap.collected).toBe(0);
     heap.used = 21 * MiB;
+    heap.committed = 31 * MiB;
     reducer.tick();
     reducer.tick();
     expect(heap.collected).toBe(1);
+    reducer.stop();
+  });
+
+  it('collects again for a heap that commits far more than it uses: spaced 6 s apart, three times per quiet spell', () => {
+    const { heap, clock, reducer } = fakeReducer();
+    heap.used = 14 * MiB; // little garbage (4 MiB over the start) …
+    heap.committed = 76 * MiB; // … but a grown young generation and half-empty pages
+    heap.committedAfterCollect = 60 * MiB; // which V8 keeps at first
+    reducer.tick();
+    clock.ms += 2000;
+    reducer.tick(); // quiet: the first collection, for the slack
+    expect(heap.collected).toBe(1);
+    clock.ms += 2000;
+    reducer.tick();
+    clock.ms += 2000;
+    reducer.tick(); // 4 s after it: too soon for V8 to judge the burst over
+    expect(heap.collected).toBe(1);
+    clock.ms += 2000;
+    reducer.tick(); // 6 s after it
+    expect(heap.collected).toBe(2);
+    for (let i = 0; i < 10; i++) {
+      clock.ms += 2000;
+      reducer.tick();
+    }
+    expect(heap.collected).toBe(3); // then no more in this quiet spell, whatever V8 keeps
+    heap.inFlight = 1; // a request: the spell ends
+    clock.ms += 2000;
+    reducer.tick();
+    heap.inFlight = 0;
+    for (let i = 0; i < 4; i++) {
+      clock.ms += 2000;
+      reducer.tick();
+    }
+    expect(heap.collected).toBe(4); // a new spell may collect for slack again
+    heap.committedAfterCollect = 14 * MiB; // V8 gave it back this time
+    for (let i = 0; i < 10; i++) {
+      clock.ms += 2000;
+      reducer.tick();
+    }
+    expect(heap.collected).toBe(5); // nothing more to give
+    expect(reducer.collections).toBe(5);
     reducer.stop();
   });
 
