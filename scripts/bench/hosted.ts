@@ -7,9 +7,10 @@
  *
  * Measures blob pull and push (monolithic, chunked) throughput, manifest GET by tag and blob
  * HEAD req/s and p99 on 8 connections, authenticated vs anonymous manifest GET on regctl (req/s,
- * and the server's CPU time per request read from /proc), and
- * regctl's peak RSS while a 2 GiB blob goes in and out. Throughputs take the better of two
- * rounds, alternating which registry goes first, since these shared machines drift.
+ * and the server's CPU time per request read from /proc), and regctl's peak RSS while a 2 GiB
+ * blob goes in and out (the servers first left idle for 15 s when other phases ran before).
+ * Throughputs take the better of two rounds, alternating which registry goes first, since these
+ * shared machines drift.
  */
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
@@ -33,6 +34,8 @@ const CONCURRENCY = 8;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 /** The phases `--only` (BenchOptions.only) selects from. */
 const PHASES = ['push', 'pull', 'get', 'rss'] as const;
+/** Idle time before the RSS phase when other phases ran first. */
+const SETTLE_SECONDS = 15;
 
 /** Runs `count` jobs on `CONCURRENCY` workers; returns MiB/s over the wall time. */
 async function parallelThroughput(
@@ -331,6 +334,18 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       await securedClient.close();
     }
     if (want('rss')) {
+      const settled: Record<Side, string> = { regctl: '', distribution: '' };
+      if (options.only === undefined || options.only.some((phase) => phase !== 'rss')) {
+        // After the other phases, both servers are first left idle, as a server is between bursts:
+        // regctl's memory reducer gives a burst's heap back within about 12 s of quiet.
+        const pids: Record<Side, number> = { regctl: servers.regctl.pid(), distribution: servers.distribution.pid };
+        const before = { regctl: await idleRss(pids.regctl), distribution: await idleRss(pids.distribution) };
+        log(`RSS: both servers idle for ${SETTLE_SECONDS} s after the request phases`);
+        await new Promise((resolve) => setTimeout(resolve, SETTLE_SECONDS * 1000));
+        for (const side of ['regctl', 'distribution'] as const) {
+          settled[side] = `, ${(before[side] / MiB).toFixed(1)} MiB just after the earlier phases`;
+        }
+      }
       log(`RSS: push then pull one ${bigSize / MiB} MiB blob`);
       const big = factory.create(seed++, bigSize);
       const peak: Record<Side, number> = { regctl: 0, distribution: 0 };
@@ -346,7 +361,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
         const pulled = await pullSampler.stop();
         peak[side] = Math.max(pushed.peakBytes, pulled.peakBytes) / MiB;
         notes.push(
-          `${side}: RSS before ${idle.toFixed(1)} MiB, peak during push ${(pushed.peakBytes / MiB).toFixed(1)} MiB, ` +
+          `${side}: RSS before ${idle.toFixed(1)} MiB${settled[side]}, peak during push ${(pushed.peakBytes / MiB).toFixed(1)} MiB, ` +
             `during pull ${(pulled.peakBytes / MiB).toFixed(1)} MiB (${pushed.samples + pulled.samples} samples, ` +
             `${bigSize / MiB} MiB blob)`,
         );
