@@ -34,6 +34,11 @@ const CONCURRENCY = 8;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 /** The phases `--only` (BenchOptions.only) selects from. */
 const PHASES = ['push', 'pull', 'get', 'rss'] as const;
+/**
+ * Rounds of the authenticated-vs-anonymous loops, in alternating order, best of each: the two
+ * figures differ by a few per cent, and one loop's figure moves by ±5 % from run to run here.
+ */
+const AUTH_ROUNDS = 3;
 /** Idle time before the RSS phase when other phases ran first. */
 const SETTLE_SECONDS = 15;
 
@@ -228,8 +233,8 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       await latencyRows('blob HEAD', 'HEAD', `/v2/bench/app/blobs/${image.layers[0]!.digest}`, {});
 
       // Authenticated against anonymous: the loops run back to back, so the machine's drift between
-      // them would weigh as much as authentication itself. Two rounds in opposite orders, the best
-      // of each, as for the throughputs.
+      // them would weigh as much as authentication itself. AUTH_ROUNDS rounds in alternating
+      // orders, the best of each, as for the throughputs.
       const token = await fetchBearerToken(
         servers.regctl.url,
         '/v2/secured/bench/app/manifests/1',
@@ -268,12 +273,12 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           ['Bearer token', () => load(clients.regctl, 'GET', secured, bearer, pid), 'anonymous (Bearer-sized)'],
         );
       }
-      log(`authenticated manifest GET on regctl: ${variants.map(([name]) => name).join(', ')}, two rounds`);
+      log(`authenticated manifest GET on regctl: ${variants.map(([name]) => name).join(', ')}, ${AUTH_ROUNDS} rounds`);
       const best = new Map<string, number>();
       /** Least server CPU per request of each variant, µs (the rounds' best, as for req/s). */
       const cpu = new Map<string, number>();
-      for (const round of [0, 1]) {
-        for (const [name, run] of round === 0 ? variants : [...variants].reverse()) {
+      for (let round = 0; round < AUTH_ROUNDS; round++) {
+        for (const [name, run] of round % 2 === 0 ? variants : [...variants].reverse()) {
           const result = await run();
           best.set(name, Math.max(best.get(name) ?? 0, result.rps));
           if (result.serverCpuSeconds !== undefined) {
@@ -287,7 +292,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
         if (control === undefined) continue;
         const rps = best.get(name) ?? 0;
         rows.push({
-          metric: `manifest GET, ${name} vs anonymous (regctl, best of 2 rounds each)`,
+          metric: `manifest GET, ${name} vs anonymous (regctl, best of ${AUTH_ROUNDS} rounds each)`,
           unit: 'req/s',
           regctl: rps,
           baseline: anonymousBest,
@@ -321,7 +326,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       }
       if (cpu.size > 0) {
         notes.push(
-          `server CPU per manifest GET on regctl (least of 2 rounds, /proc): ${[...cpu]
+          `server CPU per manifest GET on regctl (least of ${AUTH_ROUNDS} rounds, /proc): ${[...cpu]
             .map(([name, micros]) => `${name} ${micros.toFixed(1)} µs`)
             .join(', ')}`,
         );
