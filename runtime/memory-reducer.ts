@@ -13,10 +13,11 @@
  * (nothing else runs either), it runs one full collection (10–30 ms of an idle event loop) if
  *
  * - the heap holds `growthBytes` more than after the last collection: garbage to sweep; or
- * - V8 commits `slackBytes` more than the heap uses: a young generation grown to its largest
- *   (32 MiB) and half-empty old pages, which make most of a burst's resident memory. V8 gives
- *   them back at a full collection only once its measured allocation rate has fallen, so these
- *   collections are spaced 6 s apart, three at most per quiet spell.
+ * - V8 commits beyond what the heap uses at least `slackBytes` and half the used size: a young
+ *   generation grown to its largest (32 MiB) and half-empty old pages, which make most of a
+ *   burst's resident memory. V8 gives them back at a full collection only once its measured
+ *   allocation rate has fallen, so these collections are spaced 6 s apart, three at most per
+ *   quiet spell. (A large live heap keeps the headroom V8 gives it.)
  *
  * Measured after a burst of manifest GETs: heap 78 MiB committed, 30 used, RSS 137 MiB; the first
  * collection (4 s after the burst) left 61 committed and RSS 120 MiB, the next (6 s later) 25
@@ -66,7 +67,10 @@ export interface MemoryReducerOptions {
   readonly intervalMs?: number;
   /** Growth since the last collection that an idle server gives back (default 16 MiB). */
   readonly growthBytes?: number;
-  /** Committed heap beyond what is used that an idle server gives back (default 16 MiB). */
+  /**
+   * Committed heap beyond what is used that an idle server gives back (default 16 MiB), and at
+   * least half of what is used: a large live heap keeps the headroom V8 gives it.
+   */
   readonly slackBytes?: number;
   /** The heap's figures (default V8's); for tests. */
   readonly heap?: () => HeapFigures;
@@ -132,7 +136,7 @@ export function startMemoryReducer(options: MemoryReducerOptions): MemoryReducer
     }
     const grown = used - baseline >= growth;
     const slack =
-      committed - used >= slackLimit &&
+      committed - used >= Math.max(slackLimit, used / 2) &&
       slackCollections < MAX_SLACK_COLLECTIONS &&
       now() - lastCollection >= SLACK_SPACING_MS;
     if (!grown && !slack) return;

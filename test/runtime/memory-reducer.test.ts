@@ -12,18 +12,25 @@ const MiB = 1024 * 1024;
 
 /**
  * A reducer on a fake heap and clock: `heap.used`, `heap.committed`, `heap.inFlight` and
- * `clock.ms` are set by the test, `tick()` looks. A collection brings `used` to 12 MiB and
- * `committed` to `heap.committedAfterCollect`.
+ * `clock.ms` are set by the test, `tick()` looks. A collection brings `used` to
+ * `heap.usedAfterCollect` (12 MiB) and `committed` to `heap.committedAfterCollect`.
  */
 function fakeReducer() {
-  const heap = { used: 10 * MiB, committed: 20 * MiB, committedAfterCollect: 20 * MiB, inFlight: 0, collected: 0 };
+  const heap = {
+    used: 10 * MiB,
+    committed: 20 * MiB,
+    usedAfterCollect: 12 * MiB,
+    committedAfterCollect: 20 * MiB,
+    inFlight: 0,
+    collected: 0,
+  };
   const clock = { ms: 0 };
   const reducer = startMemoryReducer({
     inFlight: () => heap.inFlight,
     heap: () => ({ used: heap.used, committed: heap.committed }),
     collect: () => {
       heap.collected += 1;
-      heap.used = 12 * MiB;
+      heap.used = heap.usedAfterCollect;
       heap.committed = heap.committedAfterCollect;
     },
     growthBytes: 16 * MiB,
@@ -129,6 +136,30 @@ describe('memory reducer', () => {
     }
     expect(heap.collected).toBe(5); // nothing more to give
     expect(reducer.collections).toBe(5);
+    reducer.stop();
+  });
+
+  it('leaves a large live heap its headroom: slack under half the used size is not collected', () => {
+    const { heap, clock, reducer } = fakeReducer();
+    heap.used = 250 * MiB; // e.g. large metadata caches, all live …
+    heap.committed = 340 * MiB; // … with 90 MiB of headroom: over 16 MiB, under half of 250
+    heap.usedAfterCollect = 250 * MiB;
+    heap.committedAfterCollect = 340 * MiB;
+    reducer.tick(); // the growth rule sees 240 MiB of growth: one collection, as before
+    clock.ms += 2000;
+    reducer.tick();
+    expect(heap.collected).toBe(1);
+    for (let i = 0; i < 10; i++) {
+      clock.ms += 2000;
+      reducer.tick();
+    }
+    expect(heap.collected).toBe(1);
+    heap.committed = 380 * MiB; // 130 MiB over: more than half of 250
+    for (let i = 0; i < 3; i++) {
+      clock.ms += 2000;
+      reducer.tick();
+    }
+    expect(heap.collected).toBe(2);
     reducer.stop();
   });
 
