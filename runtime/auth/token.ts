@@ -61,15 +61,13 @@ export interface VerifiedToken {
   readonly subject: string | null;
   /** Granted actions by client-visible image name. */
   readonly access: ReadonlyMap<string, ReadonlySet<Action>>;
+  /** When it stops being accepted (its `exp` plus the clock tolerance), ms since the epoch. */
+  readonly expiresAtMs: number;
 }
 
 /** The outcome of checking a Bearer token: its claims, or why it was refused (a jose error code). */
 export type TokenVerdict =
   | { readonly ok: true; readonly token: VerifiedToken }
-  | { readonly ok: false; readonly reason: string };
-
-type InternalVerdict =
-  | { readonly ok: true; readonly token: VerifiedToken; readonly expiresAtMs: number }
   | { readonly ok: false; readonly reason: string };
 
 /** Where a {@link TokenService} finds its key, logs, and tells the time. */
@@ -93,7 +91,7 @@ const CLOCK_TOLERANCE_S = 10;
  */
 interface CachedCheck {
   readonly signed: string;
-  readonly check: SettlingCheck<InternalVerdict>;
+  readonly check: SettlingCheck<TokenVerdict>;
 }
 
 /**
@@ -190,14 +188,14 @@ export class TokenService {
    * adjustments only ever shorten a life: should another token with the same signature have taken
    * the slot meanwhile, its entry can only be dropped sooner, never kept longer.
    */
-  async #verify(token: string, key: string): Promise<InternalVerdict> {
+  async #verify(token: string, key: string): Promise<TokenVerdict> {
     const verdict = await this.#check(token);
-    if (verdict.ok) this.#cache.expireWithin(key, verdict.expiresAtMs - this.#now());
+    if (verdict.ok) this.#cache.expireWithin(key, verdict.token.expiresAtMs - this.#now());
     else this.#cache.markFailed(key);
     return verdict;
   }
 
-  async #check(token: string): Promise<InternalVerdict> {
+  async #check(token: string): Promise<TokenVerdict> {
     try {
       const { payload } = await jwtVerify(token, this.#key, {
         algorithms: ['HS256'],
@@ -210,7 +208,8 @@ export class TokenService {
       const access = parseAccessClaim(payload.access);
       if (access === null) return { ok: false, reason: 'malformed access claim' };
       const subject = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : null;
-      return { ok: true, token: { subject, access }, expiresAtMs: (payload.exp! + CLOCK_TOLERANCE_S) * 1000 };
+      const expiresAtMs = (payload.exp! + CLOCK_TOLERANCE_S) * 1000;
+      return { ok: true, token: { subject, access, expiresAtMs } };
     } catch (error) {
       // The caller logs the refusal with the client address; the token itself is never logged.
       return { ok: false, reason: (error as { code?: string }).code ?? 'invalid token' };

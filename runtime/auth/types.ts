@@ -14,6 +14,12 @@ export interface AuthRequest {
   readonly protocol: 'http' | 'https';
   /** Client address, for the log of failed attempts. */
   readonly ip: string;
+  /**
+   * The connection the request came on (its socket), when there is one: a keep-alive client
+   * sends the same credentials on every request of a connection, and the controller remembers
+   * per connection what they were found to be. Any object that lives as long as the connection.
+   */
+  readonly connection?: object;
 }
 
 /** Access to one image: `name` as the client sees it, `repository` the plan repository it routes to. */

@@ -93,12 +93,13 @@ export interface Target extends ResolvedName {
   readonly principal: Principal;
 }
 
-/** The auth view of a request: headers, Host (with port), scheme and client address. */
+/** The auth view of a request: headers, Host (with port), scheme, client address and connection. */
 export function toAuthRequest(request: FastifyRequest): AuthRequest {
   return {
     headers: request.headers,
     host: request.headers.host ?? request.hostname,
     protocol: request.protocol === 'https' ? 'https' : 'http',
     ip: request.ip,
+    connection: request.raw.socket,
   };
 }

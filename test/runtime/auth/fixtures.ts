@@ -115,9 +115,18 @@ export function makePlan(options: PlanOptions = {}): Plan {
   };
 }
 
-/** A request from 127.0.0.1 with the given Authorization header (none when undefined). */
-export function request(authorization?: string, host = '127.0.0.1:5000'): AuthRequest {
-  return { headers: authorization === undefined ? {} : { authorization }, host, protocol: 'http', ip: '127.0.0.1' };
+/**
+ * A request from 127.0.0.1 with the given Authorization header (none when undefined), on
+ * `connection` when given (any object standing for a socket).
+ */
+export function request(authorization?: string, host = '127.0.0.1:5000', connection?: object): AuthRequest {
+  return {
+    headers: authorization === undefined ? {} : { authorization },
+    host,
+    protocol: 'http',
+    ip: '127.0.0.1',
+    ...(connection === undefined ? {} : { connection }),
+  };
 }
 
 export function basic(user: string, password: string): string {
@@ -145,13 +154,14 @@ export interface TestController {
  */
 export async function createTestController(
   plan: PlanOptions = {},
-  options: { env?: NodeJS.ProcessEnv; previous?: AccessController } = {},
+  options: { env?: NodeJS.ProcessEnv; previous?: AccessController; now?: () => number } = {},
 ): Promise<TestController> {
   const capture = captureLog();
   const access = await createAccessController(makePlan(plan), {
     env: options.env ?? testEnv(),
     log: capture.log,
     ...(options.previous ? { previous: options.previous } : {}),
+    ...(options.now ? { now: options.now } : {}),
   });
   return { access, ...capture };
 }
