@@ -7,7 +7,8 @@
  *
  * Measures blob pull and push (monolithic, chunked) throughput, manifest GET by tag and blob
  * HEAD req/s and p99 on 8 connections, authenticated vs anonymous manifest GET on regctl (req/s,
- * and the server's CPU time per request read from /proc), and regctl's peak RSS while a 2 GiB
+ * and the server's CPU time per request read from /proc, as medians of paired rounds: see
+ * AUTH_ROUNDS), and regctl's peak RSS while a 2 GiB
  * blob goes in and out (the servers first left idle for 15 s when other phases ran before).
  * Throughputs take the better of two rounds, alternating which registry goes first, since these
  * shared machines drift.
@@ -23,7 +24,7 @@ import { BlobFactory, MiB } from './lib/blobs.ts';
 import { blobTransfers, cpuMsPerGiB, curlPull, mibPerSecond } from './lib/curl.ts';
 import type { LoadOptions } from './lib/load.ts';
 import { RegistryClient } from './lib/registry-client.ts';
-import { bestOf, type Side, throughputRow } from './lib/rounds.ts';
+import { bestOf, median, pairedRatio, type Side, throughputRow } from './lib/rounds.ts';
 import { idleRss, sampleRss } from './lib/rss.ts';
 import { BENCH_USER, fetchBearerToken, startHostedServers } from './lib/servers.ts';
 import { formatReport } from './lib/table.ts';
@@ -35,10 +36,13 @@ const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 /** The phases `--only` (BenchOptions.only) selects from. */
 const PHASES = ['push', 'pull', 'get', 'rss'] as const;
 /**
- * Rounds of the authenticated-vs-anonymous loops, in alternating order, best of each: the two
- * figures differ by a few per cent, and one loop's figure moves by ±5 % from run to run here.
+ * Rounds of the authenticated-vs-anonymous loops. Each round runs every variant back to back (the
+ * order alternating), and a variant's ratio is the median over the rounds of its figure against
+ * the same round's anonymous one: on this shared machine one loop's figure moves by ±5–15 % from
+ * one run to the next, far more than authentication costs, while two loops run back to back move
+ * together.
  */
-const AUTH_ROUNDS = 3;
+const AUTH_ROUNDS = 7;
 /** Idle time before the RSS phase when other phases ran first. */
 const SETTLE_SECONDS = 15;
 
@@ -67,6 +71,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const bigSize = Math.max(64, Math.round(2048 * scale)) * MiB;
   const pulls = Math.max(CONCURRENCY, Math.round(32 * scale));
   const loadSeconds = Math.max(3, Math.round(10 * scale));
+  const authSeconds = Math.max(2, Math.round(4 * scale));
   // The load clients are checked before anything starts: a missing one names its package.
   const want = (phase: string) => !options.only || options.only.includes(phase);
   if (want('pull')) requireBinary('curl', 'curl');
@@ -183,6 +188,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
         path: string,
         headers: Record<string, string> = {},
         cpuOf?: number,
+        seconds = loadSeconds,
       ) => {
         const request: LoadOptions = {
           origin: client.origin,
@@ -190,7 +196,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           method,
           path,
           headers: { ...client.headers, ...headers },
-          seconds: loadSeconds,
+          seconds,
         };
         return method === 'GET'
           ? runWrk({ ...request, warmupSeconds: 1, ...(cpuOf === undefined ? {} : { cpuOf }) })
@@ -229,12 +235,11 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
         if (r.errors || d.errors) notes.push(`${what}: ${r.errors} regctl / ${d.errors} distribution requests failed`);
         return r;
       };
-      const anonymous = await latencyRows('manifest GET by tag', 'GET', '/v2/bench/app/manifests/1', accept);
+      await latencyRows('manifest GET by tag', 'GET', '/v2/bench/app/manifests/1', accept);
       await latencyRows('blob HEAD', 'HEAD', `/v2/bench/app/blobs/${image.layers[0]!.digest}`, {});
 
-      // Authenticated against anonymous: the loops run back to back, so the machine's drift between
-      // them would weigh as much as authentication itself. AUTH_ROUNDS rounds in alternating
-      // orders, the best of each, as for the throughputs.
+      // Authenticated against anonymous: the machine's drift between two loops would weigh as much
+      // as authentication itself, so the figures are paired per round (see AUTH_ROUNDS).
       const token = await fetchBearerToken(
         servers.regctl.url,
         '/v2/secured/bench/app/manifests/1',
@@ -259,75 +264,92 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       const pid = servers.regctl.pid();
       type Variant = [name: string, run: () => ReturnType<typeof load>, control?: string];
       const variants: Variant[] = [
-        ['anonymous', () => load(clients.regctl, 'GET', anonymousPath, accept, pid)],
-        ['anonymous (Basic-sized)', () => load(clients.regctl, 'GET', anonymousPath, sameSize(basic), pid)],
-        ['Basic auth', () => load(securedClient, 'GET', secured, accept, pid), 'anonymous (Basic-sized)'],
+        ['anonymous', () => load(clients.regctl, 'GET', anonymousPath, accept, pid, authSeconds)],
+        [
+          'anonymous (Basic-sized)',
+          () => load(clients.regctl, 'GET', anonymousPath, sameSize(basic), pid, authSeconds),
+        ],
+        ['Basic auth', () => load(securedClient, 'GET', secured, accept, pid, authSeconds), 'anonymous (Basic-sized)'],
       ];
       if (token) {
         const bearer = { ...accept, authorization: `Bearer ${token}` };
         variants.push(
           [
             'anonymous (Bearer-sized)',
-            () => load(clients.regctl, 'GET', anonymousPath, sameSize(bearer.authorization), pid),
+            () => load(clients.regctl, 'GET', anonymousPath, sameSize(bearer.authorization), pid, authSeconds),
           ],
-          ['Bearer token', () => load(clients.regctl, 'GET', secured, bearer, pid), 'anonymous (Bearer-sized)'],
+          [
+            'Bearer token',
+            () => load(clients.regctl, 'GET', secured, bearer, pid, authSeconds),
+            'anonymous (Bearer-sized)',
+          ],
         );
       }
-      log(`authenticated manifest GET on regctl: ${variants.map(([name]) => name).join(', ')}, ${AUTH_ROUNDS} rounds`);
-      const best = new Map<string, number>();
-      /** Least server CPU per request of each variant, µs (the rounds' best, as for req/s). */
-      const cpu = new Map<string, number>();
+      log(
+        `authenticated manifest GET on regctl: ${variants.map(([name]) => name).join(', ')}, ` +
+          `${AUTH_ROUNDS} rounds of ${authSeconds} s each`,
+      );
+      /** Each variant's req/s and server CPU µs per request, one entry per round. */
+      const figures = new Map(variants.map(([name]) => [name, { rps: [] as number[], cpu: [] as number[] }]));
       for (let round = 0; round < AUTH_ROUNDS; round++) {
         for (const [name, run] of round % 2 === 0 ? variants : [...variants].reverse()) {
           const result = await run();
-          best.set(name, Math.max(best.get(name) ?? 0, result.rps));
-          if (result.serverCpuSeconds !== undefined) {
-            const micros = (result.serverCpuSeconds / result.requests) * 1e6;
-            cpu.set(name, Math.min(cpu.get(name) ?? Number.POSITIVE_INFINITY, micros));
-          }
+          const entry = figures.get(name)!;
+          entry.rps.push(result.rps);
+          entry.cpu.push(
+            result.serverCpuSeconds === undefined ? Number.NaN : (result.serverCpuSeconds / result.requests) * 1e6,
+          );
         }
       }
-      const anonymousBest = best.get('anonymous') ?? anonymous.rps;
+      const anonymousFigures = figures.get('anonymous')!;
+      const pairedRow = (name: string, against: string, what: string): BenchRow => {
+        const own = figures.get(name)!.rps;
+        const base = figures.get(against)!.rps;
+        const ratio = pairedRatio(own, base);
+        return {
+          metric: `manifest GET, ${name} vs ${against}${what} (regctl, median of ${AUTH_ROUNDS} paired rounds)`,
+          unit: 'req/s',
+          regctl: median(own),
+          baseline: median(base),
+          ratio,
+          target: '≥ 0.9× (within 10%)',
+          pass: ratio >= 0.9,
+        };
+      };
       for (const [name, , control] of variants) {
         if (control === undefined) continue;
-        const rps = best.get(name) ?? 0;
-        rows.push({
-          metric: `manifest GET, ${name} vs anonymous (regctl, best of ${AUTH_ROUNDS} rounds each)`,
-          unit: 'req/s',
-          regctl: rps,
-          baseline: anonymousBest,
-          ratio: rps / anonymousBest,
-          target: '≥ 0.9× (within 10%)',
-          pass: rps / anonymousBest >= 0.9,
-        });
-        const controlRps = best.get(control) ?? 0;
-        rows.push({
-          metric: `manifest GET, ${name} vs ${control} (the server's cost of the check)`,
-          unit: 'req/s',
-          regctl: rps,
-          baseline: controlRps,
-          ratio: rps / controlRps,
-          target: '≥ 0.9× (within 10%)',
-          pass: rps / controlRps >= 0.9,
-        });
-        const own = cpu.get(name);
-        const controlCpu = cpu.get(control);
-        if (own !== undefined && controlCpu !== undefined) {
+        rows.push(pairedRow(name, 'anonymous', ''), pairedRow(name, control, " (the server's cost of the check)"));
+        const own = figures.get(name)!.cpu;
+        const controlCpu = figures.get(control)!.cpu;
+        if (own.every(Number.isFinite) && controlCpu.every(Number.isFinite)) {
+          const ratio = pairedRatio(controlCpu, own);
           rows.push({
-            metric: `manifest GET, ${name}: server CPU per request vs ${control}`,
+            metric: `manifest GET, ${name}: server CPU per request vs ${control} (median of paired rounds)`,
             unit: 'µs',
-            regctl: own,
-            baseline: controlCpu,
-            ratio: controlCpu / own,
+            regctl: median(own),
+            baseline: median(controlCpu),
+            ratio,
             target: '≥ 0.9× (within 10%)',
-            pass: controlCpu / own >= 0.9,
+            pass: ratio >= 0.9,
           });
         }
       }
-      if (cpu.size > 0) {
+      notes.push(
+        `manifest GET on regctl, each round's req/s against the same round's anonymous: ${variants
+          .filter(([, , control]) => control !== undefined)
+          .map(
+            ([name]) =>
+              `${name} ${figures
+                .get(name)!
+                .rps.map((rps, round) => (rps / anonymousFigures.rps[round]!).toFixed(3))
+                .join(' ')}`,
+          )
+          .join('; ')}`,
+      );
+      if (anonymousFigures.cpu.every(Number.isFinite)) {
         notes.push(
-          `server CPU per manifest GET on regctl (least of ${AUTH_ROUNDS} rounds, /proc): ${[...cpu]
-            .map(([name, micros]) => `${name} ${micros.toFixed(1)} µs`)
+          `server CPU per manifest GET on regctl (median of ${AUTH_ROUNDS} rounds, /proc): ${[...figures]
+            .map(([name, entry]) => `${name} ${median(entry.cpu).toFixed(1)} µs`)
             .join(', ')}`,
         );
       }

@@ -1,9 +1,10 @@
 /**
- * The benchmarks' shared measuring pieces: best-of rounds in alternating order and the throughput
- * row (scripts/bench/lib/rounds.ts), and the idle RSS baseline (scripts/bench/lib/rss.ts).
+ * The benchmarks' shared measuring pieces: best-of rounds in alternating order, the throughput
+ * row, medians of paired rounds (scripts/bench/lib/rounds.ts), and the idle RSS baseline
+ * (scripts/bench/lib/rss.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { bestOf, type Side, throughputRow } from '../../scripts/bench/lib/rounds.ts';
+import { bestOf, median, pairedRatio, type Side, throughputRow } from '../../scripts/bench/lib/rounds.ts';
 import { idleRss } from '../../scripts/bench/lib/rss.ts';
 
 describe('bestOf', () => {
@@ -38,6 +39,28 @@ describe('throughputRow', () => {
     });
     expect(throughputRow('pull', 99, 100, 1).pass).toBe(false);
     expect(throughputRow('pull', 99, 100, 1).target).toBe('≥ 1.0×');
+  });
+});
+
+describe('median and pairedRatio', () => {
+  it('takes the middle value, or the mean of the middle two', () => {
+    expect(median([5, 1, 3])).toBe(3);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeNaN();
+  });
+
+  it('pairs figures by round, so a slow round weighs on both sides alike', () => {
+    // Round 2 ran on a busy machine: both figures fell, their ratio did not.
+    const authenticated = [95, 96, 48, 94, 97];
+    const anonymous = [100, 100, 50, 100, 100];
+    expect(pairedRatio(authenticated, anonymous)).toBeCloseTo(0.96, 10);
+    // Best of each side would have compared the luckiest runs of each instead.
+    expect(Math.max(...authenticated) / Math.max(...anonymous)).toBeCloseTo(0.97, 10);
+  });
+
+  it('skips rounds without a usable figure on either side', () => {
+    expect(pairedRatio([1, Number.NaN, 3, 8], [2, 5, 0, 8])).toBe(0.75);
+    expect(pairedRatio([1], [])).toBeNaN();
   });
 });
 

@@ -26,3 +26,25 @@ export function throughputRow(metric: string, r: number, d: number, min: number)
   const ratio = r / d;
   return { metric, unit: 'MiB/s', regctl: r, baseline: d, ratio, target: `≥ ${min.toFixed(1)}×`, pass: ratio >= min };
 }
+
+/** The median of `values` (the mean of the middle two for an even count); NaN for none. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/**
+ * The median over rounds of `a[i] ÷ b[i]`: two figures measured back to back in the same round
+ * share the machine's state of the moment, so their ratio drifts far less than either figure,
+ * and the median leaves out the round a neighbour's burst spoilt. Rounds missing either figure
+ * are skipped.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  const ratios: number[] = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    if (b[i]! > 0 && Number.isFinite(a[i]!)) ratios.push(a[i]! / b[i]!);
+  }
+  return median(ratios);
+}
