@@ -206,10 +206,10 @@ export class PlanAccessController implements AccessController {
    */
   #remembered(request: AuthRequest): Authenticated | undefined {
     if (request.connection === undefined) return undefined;
-    const memo = this.#connections.get(request.connection);
-    if (memo === undefined) return undefined;
     const header = authorizationOf(request);
-    if (header === undefined || !sameCredentials(memo, header) || memo.until <= this.#now()) return undefined;
+    if (header === undefined) return undefined;
+    const memo = this.#connections.get(request.connection);
+    if (memo === undefined || !sameCredentials(memo, header) || memo.until <= this.#now()) return undefined;
     return memo.who;
   }
 
