@@ -352,8 +352,8 @@ function tokenCovers(
 function sameCredentials(memo: ConnectionMemo, value: string): boolean {
   const { open, secret } = memo;
   const start = open.length;
-  // A slice compared with === (a memory comparison) costs a fifth of `startsWith`, which V8 runs
-  // character by character: measured, 30 against 115 ns for a 230-character open part.
+  // A slice compared with === (a memory comparison) costs about a quarter of `startsWith`, which
+  // V8 runs character by character: measured, 30 against 115 ns for a 230-character open part.
   if (value.length !== start + secret.length || (start > 0 && value.slice(0, start) !== open)) return false;
   let difference = 0;
   for (let i = 0; i < secret.length; i++) difference |= value.charCodeAt(start + i) ^ secret.charCodeAt(i);
