@@ -84,7 +84,9 @@ export class PlanAccessController implements AccessController {
   readonly #bearerIdentities = new WeakMap<VerifiedToken, Authenticated>();
   /**
    * Per connection, the credentials it last presented and who they proved to be; an entry goes
-   * with its connection. A keep-alive client (docker, containerd, a CI job pulling many layers)
+   * with its connection, or when found expired. Unlike the credential cache, it holds the value
+   * as the client sent it (as the connection's own request objects do), so a heap dump taken
+   * while a client is connected can show that client's credentials. A keep-alive client (docker, containerd, a CI job pulling many layers)
    * sends the same value on every request, so most authenticated requests are answered here with
    * a comparison, without the keyed hash and cache lookup of {@link #authenticateCached}.
    */
@@ -209,7 +211,12 @@ export class PlanAccessController implements AccessController {
     const header = authorizationOf(request);
     if (header === undefined) return undefined;
     const memo = this.#connections.get(request.connection);
-    if (memo === undefined || !sameCredentials(memo, header) || memo.until <= this.#now()) return undefined;
+    if (memo === undefined || !sameCredentials(memo, header)) return undefined;
+    if (memo.until <= this.#now()) {
+      // Expired: let the value go now rather than with the connection.
+      this.#connections.delete(request.connection);
+      return undefined;
+    }
     return memo.who;
   }
 
