@@ -1,14 +1,18 @@
 /**
  * The runtime state compiled from one plan: live blob stores, repositories, the access controller
  * and a route resolver per listener. Built in three steps, build → check → ready; a failure at any
- * step closes what the attempt created and throws, so the caller (startup or a reload) keeps
+ * step releases what the attempt took and throws, so the caller (startup or a reload) keeps
  * whatever served before.
  *
- * A reload passes the previous state: a blob store whose definition did not change is the same
- * instance in the new state, and so are the repositories `createRepositories` decides to keep,
- * which keeps caches, pools and single-flight maps across reloads. Resources are reference-counted
- * across generations ({@link ResourcePool}), so disposing an old state closes only what no newer
- * state still uses.
+ * The ownership rule across reloads (docs/architecture.md, "Resources shared across reloads"):
+ * anything that outlives one state — a blob store, a proxy's upstream client with its pools,
+ * token cache, negative cache and single-flight tables — lives in the {@link ResourcePool} under
+ * a key that names everything it is built from, and a state only ever holds *leases* on such
+ * resources ({@link ResourceScope}). Objects built per state (repositories, the access
+ * controller) are owned by that state alone and never close anything they did not create: they
+ * reach shared things through a lease. A reload asks the pool for each key; an equal key gets the
+ * live instance, a changed one a new instance. A resource closes when the last state leasing it
+ * is disposed, so disposing an old state can never close what a newer state serves with.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { type BlobStorePlan, canonicalJson, type Plan } from '../compiler/plan.ts';
@@ -23,7 +27,7 @@ export interface RuntimeFactories {
   createRepositories(
     plan: Plan,
     stores: Map<string, BlobStore>,
-    deps: { env: NodeJS.ProcessEnv; log: FastifyBaseLogger; previous?: Map<string, Repository> },
+    deps: { env: NodeJS.ProcessEnv; log: FastifyBaseLogger; resources: ResourceScope },
   ): Promise<Map<string, Repository>>;
   createAccessController(
     plan: Plan,
@@ -34,7 +38,7 @@ export interface RuntimeFactories {
 export interface RuntimeStateOptions {
   env: NodeJS.ProcessEnv;
   log: FastifyBaseLogger;
-  /** The state being replaced, whose unchanged resources are reused. */
+  /** The state being replaced: its pool is shared, so unchanged resources carry over. */
   previous?: RuntimeState;
   factories?: RuntimeFactories;
 }
@@ -47,32 +51,101 @@ export interface RuntimeState {
   readonly access: AccessController;
   /** Route resolver per `ListenerPlan.id`. */
   readonly routes: ReadonlyMap<string, RouteResolver>;
-  /** Closes the resources no newer state shares. Idempotent. */
+  /** Closes what this state owns and releases its leases on shared resources. Idempotent. */
   dispose(): Promise<void>;
 }
 
-/** Counts how many live states use each resource; closes one when its last user lets go. */
-export class ResourcePool {
-  readonly #entries = new Map<object, { count: number; close: () => Promise<void> }>();
+interface PoolEntry {
+  readonly value: unknown;
+  count: number;
+  readonly close: () => Promise<void>;
+}
 
-  retain(resource: object, close: () => Promise<void>): void {
-    const entry = this.#entries.get(resource);
-    if (entry) entry.count += 1;
-    else this.#entries.set(resource, { count: 1, close });
+/**
+ * The resources shared by the states of one server, keyed by what they are built from. Each
+ * entry counts the scopes that lease it and is closed when the last lease is released. Only
+ * {@link ResourceScope}s touch it.
+ */
+export class ResourcePool {
+  readonly #entries = new Map<string, PoolEntry>();
+
+  /** A new, empty set of leases (one per state or build attempt). */
+  scope(): ResourceScope {
+    return new ResourceScope(this);
   }
 
-  async release(resource: object): Promise<void> {
-    const entry = this.#entries.get(resource);
-    if (!entry) return;
+  /** How many leases `key` has (0: closed or never created). */
+  holders(key: string): number {
+    return this.#entries.get(key)?.count ?? 0;
+  }
+
+  /** @internal for {@link ResourceScope} */
+  lease<T>(key: string, create: () => T, close: (value: T) => unknown): { value: T; created: boolean } {
+    const entry = this.#entries.get(key);
+    if (entry !== undefined) {
+      entry.count += 1;
+      return { value: entry.value as T, created: false };
+    }
+    const value = create();
+    this.#entries.set(key, { value, count: 1, close: async () => void (await close(value)) });
+    return { value, created: true };
+  }
+
+  /** @internal for {@link ResourceScope} */
+  async release(key: string): Promise<void> {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return;
     entry.count -= 1;
     if (entry.count > 0) return;
-    this.#entries.delete(resource);
+    this.#entries.delete(key);
     await entry.close();
   }
+}
 
-  /** How many states hold `resource` (0 when closed or unknown). */
-  holders(resource: object): number {
-    return this.#entries.get(resource)?.count ?? 0;
+/**
+ * The leases of one state on the pool, plus the closers of what the state owns alone. `use`
+ * returns the live resource of a key (or creates it); `own` registers something built for this
+ * state only. `release()` gives all of it back: owned things close, leased ones close only when
+ * no other scope leases them.
+ */
+export class ResourceScope {
+  readonly #pool: ResourcePool;
+  readonly #leased: string[] = [];
+  readonly #owned: Array<() => Promise<void>> = [];
+  #released: Promise<void> | undefined;
+
+  constructor(pool: ResourcePool) {
+    this.#pool = pool;
+  }
+
+  /**
+   * The resource named `key`, leased by this scope until it is released. `key` must name
+   * everything the resource is built from (a reload with an equal key gets the same instance);
+   * `created` says whether this call built it.
+   */
+  use<T>(key: string, create: () => T, close: (value: T) => unknown): { value: T; created: boolean } {
+    if (this.#released !== undefined) throw new Error('resource scope already released');
+    const leased = this.#pool.lease(key, create, close);
+    this.#leased.push(key);
+    return leased;
+  }
+
+  /** Registers the closer of something only this scope's state uses. */
+  own(close: () => unknown): void {
+    this.#owned.push(async () => void (await close()));
+  }
+
+  /** Closes what it owns and releases every lease; the first failure is thrown. Idempotent. */
+  release(): Promise<void> {
+    this.#released ??= (async () => {
+      const results = await Promise.allSettled([
+        ...this.#owned.map((close) => close()),
+        ...this.#leased.map((key) => this.#pool.release(key)),
+      ]);
+      const failed = results.find((result) => result.status === 'rejected');
+      if (failed) throw failed.reason;
+    })();
+    return this.#released;
   }
 }
 
@@ -90,7 +163,7 @@ async function loadFactories(): Promise<RuntimeFactories> {
   };
 }
 
-/** The live state of a plan, with the pool it shares with its predecessors and successors. */
+/** The live state of a plan, with its leases on the pool it shares with predecessors and successors. */
 class CompiledState implements RuntimeState {
   readonly plan: Plan;
   readonly stores: ReadonlyMap<string, BlobStore>;
@@ -98,32 +171,32 @@ class CompiledState implements RuntimeState {
   readonly access: AccessController;
   readonly routes: ReadonlyMap<string, RouteResolver>;
   readonly pool: ResourcePool;
-  readonly #held: object[];
-  #disposal: Promise<void> | undefined;
+  readonly #scope: ResourceScope;
 
-  constructor(init: Omit<RuntimeState, 'dispose'> & { pool: ResourcePool; held: object[] }) {
+  constructor(init: Omit<RuntimeState, 'dispose'> & { pool: ResourcePool; scope: ResourceScope }) {
     this.plan = init.plan;
     this.stores = init.stores;
     this.repositories = init.repositories;
     this.access = init.access;
     this.routes = init.routes;
     this.pool = init.pool;
-    this.#held = init.held;
+    this.#scope = init.scope;
   }
 
   dispose(): Promise<void> {
-    this.#disposal ??= (async () => {
-      const results = await Promise.allSettled(this.#held.map((resource) => this.pool.release(resource)));
-      const failed = results.find((result) => result.status === 'rejected');
-      if (failed) throw failed.reason;
-    })();
-    return this.#disposal;
+    return this.#scope.release();
   }
 }
 
+/** The `close()` of an object, if it has one. */
 function closerOf(resource: object): () => Promise<void> {
   const close = (resource as { close?: () => unknown }).close;
   return typeof close === 'function' ? async () => void (await close.call(resource)) : async () => undefined;
+}
+
+/** The pool key of a blob store: its name and its whole definition. */
+export function blobStoreKey(name: string, definition: BlobStorePlan): string {
+  return `blob-store:${name}:${canonicalJson(definition)}`;
 }
 
 /** Builds, checks and returns the state of `plan`; see the module comment for reuse and failure. */
@@ -132,40 +205,35 @@ export async function createRuntimeState(plan: Plan, options: RuntimeStateOption
   const previous = options.previous instanceof CompiledState ? options.previous : undefined;
   const factories = options.factories ?? (await loadFactories());
   const pool = previous?.pool ?? new ResourcePool();
-  const created: object[] = [];
+  const scope = pool.scope();
   try {
-    // build: blob stores (reused when unchanged), then repositories, then access
+    // build: blob stores (the live instance when the definition is unchanged), then repositories, then access
     const stores = new Map<string, BlobStore>();
     for (const [name, definition] of Object.entries(plan.blobStores)) {
-      const old = previous?.stores.get(name);
-      if (old && canonicalJson(previous?.plan.blobStores[name]) === canonicalJson(definition)) {
-        stores.set(name, old);
-        continue;
-      }
-      const store = await factories.createBlobStore(definition, { env, log });
-      created.push(store);
+      const { value, created } = scope.use(
+        blobStoreKey(name, definition),
+        () => factories.createBlobStore(definition, { env, log }),
+        async (opening) => closerOf(await opening)(),
+      );
+      const store = await value;
       stores.set(name, store);
       // check: a new store must answer before it serves
-      await store.listMeta('').catch((error: unknown) => {
-        throw new Error(`blob store "${name}" is not usable: ${error instanceof Error ? error.message : error}`, {
-          cause: error,
+      if (created) {
+        await store.listMeta('').catch((error: unknown) => {
+          throw new Error(`blob store "${name}" is not usable: ${error instanceof Error ? error.message : error}`, {
+            cause: error,
+          });
         });
-      });
+      }
     }
-    const repositories = await factories.createRepositories(plan, stores, {
-      env,
-      log,
-      ...(previous ? { previous: new Map(previous.repositories) } : {}),
-    });
-    for (const repository of repositories.values()) {
-      if (!previous || pool.holders(repository) === 0) created.push(repository);
-    }
+    const repositories = await factories.createRepositories(plan, stores, { env, log, resources: scope });
+    for (const repository of repositories.values()) scope.own(closerOf(repository));
     const access = await factories.createAccessController(plan, {
       env,
       log,
       ...(previous ? { previous: previous.access } : {}),
     });
-    created.push(access);
+    scope.own(closerOf(access));
 
     // check: every route names a live repository
     const exists = (name: string) => repositories.has(name);
@@ -182,13 +250,9 @@ export async function createRuntimeState(plan: Plan, options: RuntimeStateOption
       if (missing.length > 0)
         throw new Error(`listener ${listener.id} routes to unknown repositories: ${missing.join(', ')}`);
     }
-
-    // ready: retain what this state uses (shared resources get one more holder)
-    const held: object[] = [...stores.values(), ...repositories.values(), access];
-    for (const resource of held) pool.retain(resource, closerOf(resource));
-    return new CompiledState({ plan, stores, repositories, access, routes, pool, held });
+    return new CompiledState({ plan, stores, repositories, access, routes, pool, scope });
   } catch (error) {
-    await Promise.allSettled(created.map((resource) => closerOf(resource)()));
+    await scope.release().catch(() => undefined);
     throw error;
   }
 }

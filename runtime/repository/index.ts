@@ -8,6 +8,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Plan, RepositoryPlan } from '../../compiler/plan.ts';
+import type { ResourceScope } from '../state.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { createGroupRepository } from './group.ts';
 import { createHostedRepository } from './hosted.ts';
@@ -18,12 +19,13 @@ export interface RepositoryDeps {
   readonly env: NodeJS.ProcessEnv;
   readonly log: FastifyBaseLogger;
   /**
-   * The repositories of the state being replaced at a reload. A proxy whose previous instance is
-   * handed to it may keep its connection pool and caches when its plan did not change. Hosted and
-   * group repositories start afresh: their only state is caches (content by digest, pull metadata
-   * trusted for a second), which a new instance refills from the store.
+   * The state's leases on resources shared across reloads (runtime/state.ts): a proxy leases its
+   * upstream there, so an unchanged remote keeps its pools, tokens, negative cache and in-flight
+   * fetches across a reload. Hosted and group repositories hold nothing shared: their only state
+   * is caches (content by digest, pull metadata trusted for a second), which a new instance
+   * refills from the store. Without it (unit tests) every proxy owns its upstream.
    */
-  readonly previous?: ReadonlyMap<string, Repository>;
+  readonly resources?: ResourceScope;
 }
 
 /**
@@ -51,14 +53,13 @@ export async function createRepositories(
     if (repository.type === 'hosted') {
       built.set(repository.name, createHostedRepository(repository, { store, log }));
     } else {
-      const previous = deps.previous?.get(repository.name);
       built.set(
         repository.name,
         createProxyRepository!(repository, {
           store,
           env: deps.env,
           log,
-          ...(previous?.plan.type === 'proxy' ? { previous } : {}),
+          ...(deps.resources === undefined ? {} : { resources: deps.resources }),
         }),
       );
     }

@@ -19,6 +19,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ProxyRepositoryPlan } from '../../compiler/plan.ts';
 import { isRegistryError, isStorageError, RegistryError } from '../errors.ts';
+import type { ResourceScope } from '../state.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../storage/blob-store.ts';
 import { UpstreamClient } from '../upstream/client.ts';
 import { isUpstreamError, isUpstreamUnavailable } from '../upstream/errors.ts';
@@ -35,8 +36,13 @@ export interface ProxyRepositoryDeps {
   readonly store: BlobStore;
   readonly env: NodeJS.ProcessEnv;
   readonly log: FastifyBaseLogger;
-  /** The instance this one replaces at a reload: its pool, tokens and negative cache are kept when the remote did not change. */
-  readonly previous?: Repository;
+  /**
+   * The state's leases (see runtime/state.ts): the upstream — client, pools, tokens, negative
+   * cache, single-flight tables — is leased under its {@link clientIdentity}, so a reload that
+   * leaves the remote unchanged keeps it, and disposing the old state never closes it under the new
+   * one. Without it (unit tests) the repository owns its upstream and closes it in `close()`.
+   */
+  readonly resources?: ResourceScope;
   /** Replaces the upstream pools (tests pass an undici `MockAgent`). */
   readonly dispatcher?: import('undici').Dispatcher;
   readonly now?: () => number;
@@ -47,6 +53,47 @@ export function createProxyRepository(plan: ProxyRepositoryPlan, deps: ProxyRepo
   return new ProxyRepository(plan, deps);
 }
 
+/**
+ * What a proxy keeps across reloads while its remote is unchanged: the upstream client (pools,
+ * token cache), the negative cache and the single-flight tables, so a fetch started before a
+ * reload is joined by requests after it. Joiners always re-read their own store after the flight,
+ * so sharing a flight with an instance on another blob store costs at most a second fetch.
+ */
+interface ProxyUpstream {
+  readonly client: UpstreamClient;
+  readonly negative: NegativeCache;
+  readonly manifestFlights: SingleFlight<Manifest>;
+  readonly blobFlights: SingleFlight<BlobInfo>;
+}
+
+function createProxyUpstream(plan: ProxyRepositoryPlan, deps: ProxyRepositoryDeps): ProxyUpstream {
+  const auth = plan.remote.auth;
+  const client = new UpstreamClient({
+    url: plan.remote.url,
+    credentials:
+      auth === null
+        ? null
+        : {
+            username: resolveSecret(auth.username, deps.env, `repository ${plan.name} remote.auth.username`),
+            password: resolveSecret(auth.password, deps.env, `repository ${plan.name} remote.auth.password`),
+          },
+    timeoutMs: plan.remote.timeoutMs,
+    httpProxy: plan.httpProxy,
+    proxyPassword:
+      plan.httpProxy?.auth == null
+        ? undefined
+        : resolveSecret(plan.httpProxy.auth.password, deps.env, `repository ${plan.name} httpProxy.auth.password`),
+    log: deps.log,
+    dispatcher: deps.dispatcher,
+  });
+  return {
+    client,
+    negative: new NegativeCache(plan.negativeCacheTtlMs, { now: deps.now ?? Date.now }),
+    manifestFlights: new SingleFlight<Manifest>(),
+    blobFlights: new SingleFlight<BlobInfo>(),
+  };
+}
+
 /** A proxy repository; see the module comment. */
 export class ProxyRepository implements Repository {
   readonly name: string;
@@ -55,10 +102,11 @@ export class ProxyRepository implements Repository {
   readonly #log: FastifyBaseLogger;
   readonly #cache: ProxyCache;
   readonly #client: UpstreamClient;
-  readonly #identity: string;
   readonly #negative: NegativeCache;
-  readonly #manifestFlights = new SingleFlight<Manifest>();
-  readonly #blobFlights = new SingleFlight<BlobInfo>();
+  readonly #manifestFlights: SingleFlight<Manifest>;
+  readonly #blobFlights: SingleFlight<BlobInfo>;
+  /** The upstream when this instance owns it (no lease): closed by {@link close}. */
+  readonly #owned: ProxyUpstream | undefined;
   /** Sizes of cached blobs by digest (immutable), as in hosted repositories: a warm GET costs no stat. */
   readonly #sizes = new ContentCache({ bodyBytes: 0 });
   readonly #now: () => number;
@@ -70,38 +118,22 @@ export class ProxyRepository implements Repository {
     this.#log = deps.log;
     this.#now = deps.now ?? Date.now;
     this.#cache = new ProxyCache(deps.store, plan.name);
-    this.#identity = clientIdentity(plan, deps.env);
-    const previous = deps.previous instanceof ProxyRepository ? deps.previous : undefined;
-    if (previous !== undefined && previous.#identity === this.#identity && deps.dispatcher === undefined) {
-      this.#client = previous.#client;
-      this.#negative = previous.#negative;
-    } else {
-      const auth = plan.remote.auth;
-      this.#client = new UpstreamClient({
-        url: plan.remote.url,
-        credentials:
-          auth === null
-            ? null
-            : {
-                username: resolveSecret(auth.username, deps.env, `repository ${plan.name} remote.auth.username`),
-                password: resolveSecret(auth.password, deps.env, `repository ${plan.name} remote.auth.password`),
-              },
-        timeoutMs: plan.remote.timeoutMs,
-        httpProxy: plan.httpProxy,
-        proxyPassword:
-          plan.httpProxy?.auth == null
-            ? undefined
-            : resolveSecret(plan.httpProxy.auth.password, deps.env, `repository ${plan.name} httpProxy.auth.password`),
-        log: deps.log,
-        dispatcher: deps.dispatcher,
-      });
-      this.#negative = new NegativeCache(plan.negativeCacheTtlMs, { now: this.#now });
-    }
+    const create = () => createProxyUpstream(plan, deps);
+    const key = `proxy-upstream:${plan.name}:${clientIdentity(plan, deps.env)}`;
+    // An injected dispatcher (tests) is not part of the key, so such an upstream is never shared.
+    const lease =
+      deps.dispatcher === undefined ? deps.resources?.use(key, create, (shared) => shared.client.close()) : undefined;
+    const upstream = lease?.value ?? create();
+    this.#owned = lease === undefined ? upstream : undefined;
+    this.#client = upstream.client;
+    this.#negative = upstream.negative;
+    this.#manifestFlights = upstream.manifestFlights;
+    this.#blobFlights = upstream.blobFlights;
   }
 
-  /** Closes the upstream pools (when the instance is discarded and not handed over). */
+  /** Closes the upstream pools when this instance owns them; a leased upstream closes with its last lease. */
   async close(): Promise<void> {
-    await this.#client.close();
+    await this.#owned?.client.close();
   }
 
   /** The name upstream and in the cache: Docker Hub's official images live under `library/`. */

@@ -71,7 +71,7 @@ export interface RegctlServer {
 }
 
 /** Serialises a test config as a TypeScript config file importing the repository's schema. */
-function configSource(config: ConfigInput): string {
+export function configSource(config: ConfigInput): string {
   return `import { defineConfig } from ${JSON.stringify(SCHEMA_MODULE)};\n\nexport default defineConfig(${JSON.stringify(config, null, 2)});\n`;
 }
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { PlanHolder } from '../../runtime/plan-holder.ts';
 import { createRegistryApp } from '../../runtime/server.ts';
 import { createRuntimeState } from '../../runtime/state.ts';
-import { FakeWorld, hostedPlan, makePlan, sha256, silentLog } from './http/fakes.ts';
+import { type FakeRepository, FakeWorld, hostedPlan, makePlan, sha256, silentLog } from './http/fakes.ts';
 
 const DIGEST = sha256('slow');
 
@@ -86,7 +86,7 @@ describe('PlanHolder', () => {
 });
 
 describe('createRuntimeState', () => {
-  it('reuses unchanged stores and repositories; disposing the old state closes only what it alone held', async () => {
+  it('leases unchanged stores and shared resources to the next state; disposing the old one closes only what no newer state leases', async () => {
     const world = new FakeWorld();
     const plan1 = makePlan({ id: 'a', repositories: [hostedPlan('private'), hostedPlan('other')] });
     const first = await createRuntimeState(plan1, { env: {}, log: silentLog, factories: world.factories });
@@ -100,16 +100,24 @@ describe('createRuntimeState', () => {
       factories: world.factories,
       previous: first,
     });
+    const repository = (state: typeof first, name: string) => state.repositories.get(name) as unknown as FakeRepository;
     expect(second.stores.get('default')).toBe(first.stores.get('default'));
-    expect(second.repositories.get('private')).toBe(first.repositories.get('private'));
-    expect(second.repositories.get('other')).not.toBe(first.repositories.get('other'));
     expect(world.stores).toHaveLength(1);
+    // Repositories are per state; what they share is leased: same key, same instance.
+    expect(repository(second, 'private')).not.toBe(repository(first, 'private'));
+    expect(repository(second, 'private').shared).toBe(repository(first, 'private').shared);
+    expect(repository(second, 'other').shared).not.toBe(repository(first, 'other').shared);
+    expect(world.shared).toHaveLength(3);
 
     await first.dispose();
     await first.dispose();
     expect(world.stores[0]!.closed).toBe(0);
-    expect((first.repositories.get('other') as unknown as { closed: number }).closed).toBe(1);
-    expect((first.repositories.get('private') as unknown as { closed: number }).closed).toBe(0);
+    expect(repository(first, 'private').closed).toBe(1);
+    expect(repository(first, 'other').closed).toBe(1);
+    // The old state's own resource for `other` closes; the one `private` shares with `second` does not.
+    expect(repository(first, 'other').shared!.closed).toBe(1);
+    expect(repository(second, 'private').shared!.closed).toBe(0);
+    expect(repository(second, 'private').closed).toBe(0);
 
     // a changed store definition gets a new instance; the old one closes with the last state using it
     const plan3 = {
@@ -127,8 +135,62 @@ describe('createRuntimeState', () => {
     await second.dispose();
     expect(world.stores[0]!.closed).toBe(1);
     expect(world.stores[1]!.closed).toBe(0);
+    // Unchanged repository plans: the leased resources carried over to `third` stay open.
+    expect(repository(third, 'private').shared).toBe(repository(second, 'private').shared);
+    expect(repository(third, 'private').shared!.closed).toBe(0);
     await third.dispose();
     expect(world.stores[1]!.closed).toBe(1);
+    expect(world.shared.map((shared) => shared.closed)).toEqual([1, 1, 1]);
+  });
+
+  it('a chain of reloads that keeps a resource never closes it until the last state goes', async () => {
+    const world = new FakeWorld();
+    const plan = (id: string, extra: number) =>
+      makePlan({
+        id,
+        repositories: [hostedPlan('private'), ...Array.from({ length: extra }, (_, k) => hostedPlan(`x${k}`))],
+      });
+    let state = await createRuntimeState(plan('p0', 0), { env: {}, log: silentLog, factories: world.factories });
+    const kept = (state.repositories.get('private') as unknown as FakeRepository).shared!;
+    for (let n = 1; n <= 20; n += 1) {
+      const next = await createRuntimeState(plan(`p${n}`, n % 3), {
+        env: {},
+        log: silentLog,
+        factories: world.factories,
+        previous: state,
+      });
+      await state.dispose();
+      state = next;
+      expect((state.repositories.get('private') as unknown as FakeRepository).shared).toBe(kept);
+      expect(kept.closed).toBe(0);
+    }
+    await state.dispose();
+    expect(kept.closed).toBe(1);
+    expect(world.shared.every((shared) => shared.closed === 1)).toBe(true);
+  });
+
+  it('a failed attempt releases its leases without closing what the serving state still uses', async () => {
+    const world = new FakeWorld();
+    const first = await createRuntimeState(makePlan({ id: 'a' }), {
+      env: {},
+      log: silentLog,
+      factories: world.factories,
+    });
+    const factories = {
+      ...world.factories,
+      createAccessController: async () => {
+        throw new Error('AUTH_ENV_MISSING: CI_PASSWORD');
+      },
+    };
+    await expect(
+      createRuntimeState(makePlan({ id: 'b' }), { env: {}, log: silentLog, factories, previous: first }),
+    ).rejects.toThrow('CI_PASSWORD');
+    expect(world.stores[0]!.closed).toBe(0);
+    expect(world.shared[0]!.closed).toBe(0);
+    expect(world.shared).toHaveLength(1);
+    await first.dispose();
+    expect(world.stores[0]!.closed).toBe(1);
+    expect(world.shared[0]!.closed).toBe(1);
   });
 
   it('a failure while building closes what the attempt created and throws', async () => {

@@ -85,6 +85,8 @@ export class FakeRepository implements Repository {
   readonly uploads = new Map<string, { image: string; chunks: Buffer[]; offset: number }>();
   readonly calls: string[] = [];
   closed = 0;
+  /** What this instance leases from the state's pool (set by {@link FakeWorld}'s factory). */
+  shared: FakeShared | undefined;
 
   constructor(plan: HostedRepositoryPlan) {
     this.name = plan.name;
@@ -306,10 +308,18 @@ export class FakeAccessController implements AccessController {
 }
 
 /** Records what it builds so tests can check reuse and disposal. */
+/** A resource shared across states, as a proxy's upstream is. */
+export interface FakeShared {
+  readonly name: string;
+  closed: number;
+}
+
 export class FakeWorld {
   readonly stores: Array<{ name: string; closed: number }> = [];
   readonly repositories = new Map<string, FakeRepository>();
   readonly controllers: FakeAccessController[] = [];
+  /** The resources the fake repositories lease, in creation order. */
+  readonly shared: FakeShared[] = [];
 
   get factories(): RuntimeFactories {
     return {
@@ -326,14 +336,20 @@ export class FakeWorld {
         return store as unknown as BlobStore;
       },
       createRepositories: async (plan, _stores, deps) => {
+        // As the real factory: a new repository per state, leasing one shared resource (as a
+        // proxy leases its upstream) under a key naming its whole plan.
         const result = new Map<string, Repository>();
         for (const repository of Object.values(plan.repositories)) {
-          const old = deps.previous?.get(repository.name);
-          if (old && JSON.stringify(old.plan) === JSON.stringify(repository)) {
-            result.set(repository.name, old);
-            continue;
-          }
           const fresh = new FakeRepository(repository as HostedRepositoryPlan);
+          const { value, created } = deps.resources.use(
+            `fake-shared:${repository.name}:${JSON.stringify(repository)}`,
+            () => ({ name: repository.name, closed: 0 }),
+            (shared) => {
+              shared.closed += 1;
+            },
+          );
+          if (created) this.shared.push(value);
+          fresh.shared = value;
           this.repositories.set(repository.name, fresh);
           result.set(repository.name, fresh);
         }

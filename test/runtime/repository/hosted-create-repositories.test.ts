@@ -5,6 +5,7 @@ import type { Plan, RepositoryPlan } from '../../../compiler/plan.ts';
 import { HostedRepository } from '../../../runtime/repository/hosted.ts';
 import { createRepositories } from '../../../runtime/repository/index.ts';
 import type { Repository } from '../../../runtime/repository/repository.ts';
+import { ResourcePool } from '../../../runtime/state.ts';
 import type { BlobStore } from '../../../runtime/storage/blob-store.ts';
 import { createMemoryBlobStore } from '../../../runtime/storage/drivers/memory.ts';
 
@@ -84,10 +85,10 @@ describe('createRepositories', () => {
     expect([...repositories.keys()]).toEqual(['all', 'private', 'hub', 'pulls']);
     const hostedRepository = repositories.get('private');
     expect(hostedRepository).toBeInstanceOf(HostedRepository);
-    const [proxyPlan, proxyDeps] = calls.proxy[0] as [RepositoryPlan, { store: BlobStore; previous?: unknown }];
+    const [proxyPlan, proxyDeps] = calls.proxy[0] as [RepositoryPlan, { store: BlobStore; resources?: unknown }];
     expect(proxyPlan.name).toBe('hub');
     expect(proxyDeps.store).toBe(stores.get('cache'));
-    expect(proxyDeps.previous).toBeUndefined();
+    expect(proxyDeps.resources).toBeUndefined();
     const groups = calls.group as [RepositoryPlan, { members: Repository[]; writable: Repository | null }][];
     expect(groups.map(([plan]) => plan.name)).toEqual(['all', 'pulls']);
     const [, allDeps] = groups[0] as (typeof groups)[0];
@@ -96,12 +97,14 @@ describe('createRepositories', () => {
     expect(groups[1]?.[1].writable).toBeNull();
   });
 
-  it('hands a proxy its previous instance, and nothing else reuses one', async () => {
-    const first = await createRepositories(makePlan(), stores, { env: {}, log });
-    const second = await createRepositories(makePlan(), stores, { env: {}, log, previous: first });
-    const [, deps] = calls.proxy[1] as [RepositoryPlan, { previous?: unknown }];
-    expect(deps.previous).toBe(first.get('hub'));
+  it('hands a proxy the resource scope of the state, and builds every repository afresh', async () => {
+    const resources = new ResourcePool().scope();
+    const first = await createRepositories(makePlan(), stores, { env: {}, log, resources });
+    const second = await createRepositories(makePlan(), stores, { env: {}, log, resources });
+    const [, deps] = calls.proxy[1] as [RepositoryPlan, { resources?: unknown }];
+    expect(deps.resources).toBe(resources);
     expect(second.get('private')).not.toBe(first.get('private'));
+    expect(second.get('hub')).not.toBe(first.get('hub'));
   });
 
   it('rejects a blob store that was not opened or a member that is not a leaf', async () => {
