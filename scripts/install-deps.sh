@@ -23,6 +23,8 @@ APT_PACKAGES=(
   iproute2        # tc, the shaped upstream link of the proxy bench's --upstream-rate (lib/link-shaper.ts)
   jq
   openssl
+  tinyproxy       # forward proxy refusing CONNECT to non-TLS ports (test/e2e/proxy-forward-proxies.test.ts)
+  squid           # forward proxy with `deny CONNECT !SSL_ports`, same test; both started by hand on free ports
 )
 
 # Packages installed with --no-install-recommends: the Ceph RADOS Gateway and what a one-node
@@ -68,7 +70,7 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
       as_root apt-get install -y -q --no-install-recommends "${need_nr[@]}"
     fi
     # The packages may start services on install; the tests start their own, on free ports.
-    for svc in docker containerd docker-registry; do
+    for svc in docker containerd docker-registry tinyproxy squid; do
       if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
         as_root systemctl stop "$svc" || true
       fi

@@ -3,8 +3,16 @@
  * names an outbound HTTP(S) proxy, a `ProxyAgent` for every host the `noProxy` list does not
  * exempt. The choice is made per URL, so a redirect to a CDN or a token realm on another host
  * follows the same rules as the registry itself.
+ *
+ * Through the proxy, `http://` targets are sent as absolute-form requests (`GET http://host:port/v2/…`
+ * with `Proxy-Authorization`), as curl and Docker do, and only `https://` targets get a `CONNECT`
+ * tunnel: proxies commonly allow `CONNECT` to port 443 alone (Squid's `deny CONNECT !SSL_ports`,
+ * tinyproxy's sample `ConnectPort 443`/`563`), so tunnelling a plain-HTTP registry on port 5000
+ * would be refused. undici decides this per target origin (`proxyTunnel: false`); it writes
+ * absolute form over a plain `http://` proxy connection only, so behind an `https://` proxy every
+ * target is tunnelled. {@link UpstreamDispatchers.route} states the same rule.
  */
-import { Agent, type Dispatcher, ProxyAgent } from 'undici';
+import { Agent, type Dispatcher, Pool, ProxyAgent } from 'undici';
 import type { HttpProxyPlan } from '../../compiler/plan.ts';
 import { basicAuthorization } from './token-auth.ts';
 
@@ -35,6 +43,15 @@ export function isNoProxy(url: URL, noProxy: readonly string[]): boolean {
   return false;
 }
 
+/**
+ * How a request to a URL leaves: straight to its host, as an absolute-form request to the proxy
+ * (`forward`), or through a `CONNECT` tunnel of the proxy (`tunnel`).
+ */
+export type UpstreamRoute = 'direct' | 'forward' | 'tunnel';
+
+/** Pool settings of every origin, direct or through the proxy. */
+const POOL = { keepAliveTimeout: 30_000, connections: 64 } as const;
+
 /** Options of {@link UpstreamDispatchers}. */
 export interface UpstreamDispatchersOptions {
   readonly httpProxy: HttpProxyPlan | null;
@@ -60,34 +77,45 @@ export class UpstreamDispatchers {
     if (this.#options.dispatcher !== undefined) return this.#options.dispatcher;
     const proxy = this.#options.httpProxy;
     if (proxy === null || isNoProxy(url, proxy.noProxy)) {
-      this.#direct ??= new Agent({
-        keepAliveTimeout: 30_000,
-        connections: 64,
-        connect: { timeout: this.#options.timeoutMs },
-      });
+      this.#direct ??= new Agent({ ...POOL, connect: { timeout: this.#options.timeoutMs } });
       return this.#direct;
     }
+    // One agent for both proxied routes: it picks absolute form or a tunnel per target origin.
     this.#proxied ??= this.#createProxyAgent(proxy);
     return this.#proxied;
   }
 
+  /** How a request to `url` is sent (what the dispatcher of {@link for} does with it). */
+  route(url: URL): UpstreamRoute {
+    const proxy = this.#options.httpProxy;
+    if (proxy === null || isNoProxy(url, proxy.noProxy)) return 'direct';
+    return url.protocol === 'http:' && new URL(proxy.url).protocol === 'http:' ? 'forward' : 'tunnel';
+  }
+
   /** True when requests to `url` go through the outbound proxy. */
   isProxied(url: URL): boolean {
-    const proxy = this.#options.httpProxy;
-    return proxy !== null && !isNoProxy(url, proxy.noProxy);
+    return this.route(url) !== 'direct';
   }
 
   #createProxyAgent(proxy: HttpProxyPlan): Dispatcher {
+    // The header value lives only inside the agent: never in a log field or an error message.
     const token =
       proxy.auth !== null && this.#options.proxyPassword !== undefined
         ? basicAuthorization({ username: proxy.auth.username, password: this.#options.proxyPassword })
         : undefined;
+    const timeout = this.#options.timeoutMs;
     return new ProxyAgent({
       uri: proxy.url,
       token,
-      keepAliveTimeout: 30_000,
-      connections: 64,
-      connect: { timeout: this.#options.timeoutMs },
+      // http:// targets: absolute-form requests on a pool to the proxy; https:// targets: CONNECT.
+      proxyTunnel: false,
+      // Connecting to the proxy (both routes), and the TLS handshake with a target in a tunnel.
+      proxyTls: { timeout },
+      requestTls: { timeout },
+      // Called for the pool to the proxy (forward) and for each tunnelled origin; only `connect`
+      // (how to reach the proxy or open the tunnel) is taken from undici's options, which also
+      // carry the agent's own options, token included.
+      factory: (origin, options) => new Pool(origin, { ...POOL, connect: (options as Pool.Options).connect }),
     });
   }
 
