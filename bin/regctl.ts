@@ -47,7 +47,14 @@ plan when the config or a file it imports changes. --watch-poll checks the files
 instead of relying on change notifications (network file systems, some container volumes).`,
   warm: `Usage: regctl warm [--config PATH] [--registry URL] [--list FILE] [--concurrency N] [--platform OS/ARCH] [--all] [IMAGE…]
 
-Pulls images through the registry so proxy caches hold them.`,
+Pulls images through the registry so proxy caches hold them.
+  --registry URL  the registry to pull from (default: the first listener of the config)
+  --list FILE     one image reference per line (name[:tag|@digest]; # comments)
+Environment:
+  REGCTL_USERNAME, REGCTL_PASSWORD   credentials for the registry being warmed (both, or neither
+                                     for anonymous pulls); a registry that refuses them, or that
+                                     requires them when unset, is reported as such
+Exit: 0 every image warmed, 1 some failed (each with its reason), 2 bad usage.`,
 };
 
 type Out = { stdout: (s: string) => void; stderr: (s: string) => void };

@@ -7,6 +7,10 @@
  * consumed as streams, hashed on the fly (a wrong body counts as a failure) and discarded, never
  * buffered. Progress goes to stderr: a redrawn bar on a TTY, one line per image otherwise; then a
  * summary. The CLI exits 1 when `failed` is non-empty.
+ *
+ * Its client is an {@link UpstreamClient} whose "upstream" is the registry being warmed, so a
+ * failure is told from warm's side ({@link describeWarmFailure}): the registry itself refused our
+ * (missing) credentials, is unreachable, or answered an error whose message it relays.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -14,6 +18,7 @@ import { isValidName, isValidTag } from './http/names.ts';
 import { parseManifest } from './repository/manifest.ts';
 import { isDigest, parseDigest } from './storage/digest.ts';
 import { UpstreamClient } from './upstream/client.ts';
+import { isUpstreamError, withoutUserinfo } from './upstream/errors.ts';
 
 /** Options of {@link warm}, as the CLI passes them. */
 export interface WarmOptions {
@@ -70,6 +75,43 @@ function referenceProblem(name: string, reference: string): string | undefined {
     return `${JSON.stringify(reference)} is neither a tag nor a sha256/sha512 digest`;
   }
   return undefined;
+}
+
+/** Where warm's credentials came from, to name them in a refusal. */
+type CredentialSource = 'none' | 'env' | 'options';
+
+/**
+ * Why pulling an image from `registry` failed, in warm's terms: the registry being warmed is the
+ * client's "upstream", so an `UpstreamError` is reworded to say that the registry itself refused
+ * or failed, with the message of the registry's own error body when it sent one (a proxy
+ * repository's reason for a 503, say). Never includes a credential.
+ */
+export function describeWarmFailure(
+  error: unknown,
+  registryUrl: string,
+  credentials: { source: CredentialSource; username?: string },
+): string {
+  if (!isUpstreamError(error)) return (error as Error | null)?.message ?? String(error);
+  const registry = withoutUserinfo(registryUrl);
+  const said = error.upstreamMessage === undefined ? '' : ` (the registry said: ${error.upstreamMessage})`;
+  const status = error.status === undefined ? '' : ` (${error.status})`;
+  const from =
+    credentials.source === 'env' ? 'the credentials from REGCTL_USERNAME/REGCTL_PASSWORD' : 'the given credentials';
+  switch (error.code) {
+    case 'UPSTREAM_CREDENTIALS_REFUSED':
+      return `the registry at ${registry} refused ${from}${status}`;
+    case 'UPSTREAM_UNAUTHORIZED':
+      if (credentials.source === 'none') {
+        return `the registry at ${registry} requires authentication${status}: set REGCTL_USERNAME and REGCTL_PASSWORD`;
+      }
+      return `the registry at ${registry} refused user ${credentials.username} access${status}${said}`;
+    case 'UPSTREAM_UNREACHABLE':
+      return `the registry at ${registry} is unreachable (${error.reason})`;
+    case 'UPSTREAM_TIMEOUT':
+      return `the registry at ${registry} timed out ${error.reason}`;
+    default:
+      return `${error.message}${said}`;
+  }
 }
 
 /** The registry's base URL, or a message naming what is wrong with `value`. */
@@ -143,6 +185,14 @@ export async function warm(options: WarmOptions): Promise<WarmSummary> {
   const registry = registryUrl(options.registry ?? (await registryFromConfig(options, env)));
   const username = options.username ?? env.REGCTL_USERNAME;
   const password = options.password ?? env.REGCTL_PASSWORD;
+  if ((username === undefined) !== (password === undefined)) {
+    throw new Error(
+      username === undefined
+        ? 'REGCTL_PASSWORD is set but REGCTL_USERNAME is not: set both, or neither for anonymous pulls'
+        : 'REGCTL_USERNAME is set but REGCTL_PASSWORD is not: set both, or neither for anonymous pulls',
+    );
+  }
+  const source: CredentialSource = username === undefined ? 'none' : options.username !== undefined ? 'options' : 'env';
   const client = new UpstreamClient({
     url: registry,
     credentials: username !== undefined && password !== undefined ? { username, password } : null,
@@ -206,7 +256,7 @@ export async function warm(options: WarmOptions): Promise<WarmSummary> {
         totals.images++;
         if (!tty) out.write(`ok     ${ref} (${blobs} blobs, ${Date.now() - t0} ms)\n`);
       } catch (error) {
-        const message = (error as Error).message ?? String(error);
+        const message = describeWarmFailure(error, registry, { source, username });
         failed.push({ image: ref, error: message });
         if (!tty) out.write(`FAILED ${ref}: ${message}\n`);
       }

@@ -10,8 +10,10 @@
  * - Retries with exponential backoff for these idempotent GET/HEAD requests, on connection errors
  *   and 502/503/504, before any body byte reached the caller. Timeouts are not retried: a silent
  *   upstream would multiply the wait while a stale copy could already be served.
- * - Failures are {@link UpstreamError}s with stable codes; statuses are mapped in one place
- *   ({@link statusError}).
+ * - Failures are {@link UpstreamError}s with stable codes and a `reason` that says what happened:
+ *   statuses are mapped in one place ({@link statusError}), a 401/403 is attributed by
+ *   {@link TokenAuth.refusal} (our credentials refused, or no access), network errors by
+ *   {@link fromNetworkError} with the proxy and timeout of the request.
  */
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
@@ -19,13 +21,14 @@ import type { Dispatcher } from 'undici';
 import type { HttpProxyPlan } from '../../compiler/plan.ts';
 import { MAX_MANIFEST_BYTES } from '../repository/manifest.ts';
 import { OCI_INDEX, SUPPORTED_MANIFEST_MEDIA_TYPES } from '../repository/media-types.ts';
-import { fromNetworkError, UpstreamError } from './errors.ts';
+import { fromNetworkError, type NetworkContext, UpstreamError, withoutUserinfo } from './errors.ts';
 import { UpstreamDispatchers } from './http-proxy.ts';
 import {
   contentLengthOf,
   contentTypeOf,
   discard,
   header,
+  ociErrorMessage,
   parseJson,
   readBounded,
   statusError,
@@ -38,6 +41,8 @@ export type UpstreamLog = Pick<FastifyBaseLogger, 'debug' | 'info' | 'warn' | 'e
 
 /** Every manifest format the registry can store: the upstream may pick any. */
 const MANIFEST_ACCEPT = SUPPORTED_MANIFEST_MEDIA_TYPES.join(', ');
+/** Upper bound of an error body read for its OCI error message. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
 /** Upper bound of a tag list page read into memory. */
 const MAX_TAG_LIST_BYTES = 16 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
@@ -96,6 +101,7 @@ export class UpstreamClient {
       credentials: options.credentials,
       dispatcherFor: (url) => this.#dispatchers.for(url),
       timeoutMs: options.timeoutMs,
+      networkContext: (url) => this.#networkContext(url),
     });
   }
 
@@ -117,18 +123,26 @@ export class UpstreamClient {
     scope?: string;
     followRedirects?: boolean;
   }): Promise<UpstreamResponse> {
+    return (await this.#request(options)).response;
+  }
+
+  /** {@link request}, also returning the Authorization the answering request carried. */
+  async #request(
+    options: Parameters<UpstreamClient['request']>[0],
+  ): Promise<{ response: UpstreamResponse; authorization: string | undefined }> {
     const retries = this.#options.retries ?? 2;
     const delay = this.#options.retryDelayMs ?? 200;
     for (let attempt = 0; ; attempt++) {
       try {
-        const response = await this.#authorized(options);
+        const answered = await this.#authorized(options);
+        const { response } = answered;
         if (RETRY_STATUSES.has(response.status) && attempt < retries) {
           await discard(response.body);
           this.#options.log.debug({ upstream: this.url, status: response.status, attempt }, 'upstream retry');
           await sleep(delay * 2 ** attempt);
           continue;
         }
-        return response;
+        return answered;
       } catch (error) {
         const code = (error as { cause?: { code?: string } }).cause?.code;
         if (attempt < retries && code !== undefined && RETRY_NETWORK_CODES.has(code)) {
@@ -141,13 +155,13 @@ export class UpstreamClient {
     }
   }
 
-  async #authorized(options: Parameters<UpstreamClient['request']>[0]): Promise<UpstreamResponse> {
+  async #authorized(options: Parameters<UpstreamClient['request']>[0]) {
     let authorization = this.#auth.authorizationFor(options.scope);
     for (let round = 0; ; round++) {
       const response = await this.#follow(options, authorization);
-      if (response.status !== 401 || round >= 2) return response;
+      if (response.status !== 401 || round >= 2) return { response, authorization };
       const next = await this.#auth.answer(response.headers['www-authenticate'], options.scope, authorization);
-      if (next === undefined) return response;
+      if (next === undefined) return { response, authorization };
       await discard(response.body);
       authorization = next;
     }
@@ -187,8 +201,25 @@ export class UpstreamClient {
       });
       return { status: response.statusCode, headers: response.headers, body: response.body, url };
     } catch (error) {
-      throw fromNetworkError(error, `${method} ${url.origin}${url.pathname}`);
+      throw fromNetworkError(error, `${method} ${url.origin}${url.pathname}`, this.#networkContext(url));
     }
+  }
+
+  /** How a request to `url` travels, for the reason of a network failure (no credentials in it). */
+  #networkContext(url: URL): NetworkContext {
+    const proxy = this.#options.httpProxy;
+    const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+    return {
+      timeoutMs: this.#options.timeoutMs,
+      target: `${url.hostname}:${port}`,
+      proxy:
+        proxy !== null && this.#dispatchers.isProxied(url)
+          ? {
+              url: withoutUserinfo(proxy.url),
+              credentials: proxy.auth !== null && this.#options.proxyPassword !== undefined,
+            }
+          : undefined,
+    };
   }
 
   /** Docker Hub reports its pull quota in `ratelimit-remaining: 76;w=21600`: log it. */
@@ -206,20 +237,38 @@ export class UpstreamClient {
   }
 
   /**
-   * A pull-scoped request for `name` that must answer 200; any other status is discarded and
-   * thrown as its {@link statusError} (naming `what`).
+   * A pull-scoped request for `name` that must answer 200; any other status is thrown as its
+   * {@link failure} (naming `what`).
    */
   async #expectOk(
     name: string,
     what: string,
     options: Omit<Parameters<UpstreamClient['request']>[0], 'scope'>,
   ): Promise<UpstreamResponse> {
-    const response = await this.request({ ...options, scope: `repository:${name}:pull` });
-    if (response.status !== 200) {
-      await discard(response.body);
-      throw statusError(response, what);
-    }
+    const { response, authorization } = await this.#request({ ...options, scope: `repository:${name}:pull` });
+    if (response.status !== 200) throw await this.#failure(response, what, authorization);
     return response;
+  }
+
+  /**
+   * The error of a non-success response, its body consumed: the OCI error message read from it
+   * (bounded), a 401/403 attributed by the auth flow (`sent` is the Authorization it carried).
+   */
+  async #failure(response: UpstreamResponse, what: string, sent: string | undefined): Promise<UpstreamError> {
+    let upstreamMessage: string | undefined;
+    try {
+      upstreamMessage = ociErrorMessage(await readBounded(response.body, MAX_ERROR_BODY_BYTES, what));
+    } catch {
+      await discard(response.body); // too large or cut: the status says enough
+    }
+    const { status } = response;
+    if (status !== 401 && status !== 403) return statusError(response, what, upstreamMessage);
+    const refusal = this.#auth.refusal(status, response.headers['www-authenticate'], sent);
+    return new UpstreamError(refusal.code, `${what}: ${refusal.reason}`, {
+      status,
+      reason: refusal.reason,
+      upstreamMessage,
+    });
   }
 
   /** HEAD of a manifest: its digest, media type and size, without pull quota on Docker Hub. */
@@ -300,16 +349,18 @@ export class UpstreamClient {
   /** The upstream's referrers index of `digest` (OCI 1.1), or [] when it has no referrers API. */
   async listReferrers(name: string, digest: string): Promise<unknown[]> {
     const what = `referrers of ${name}@${digest}`;
-    const response = await this.request({
+    const { response, authorization } = await this.#request({
       method: 'GET',
       path: `v2/${name}/referrers/${digest}`,
       headers: { accept: OCI_INDEX },
       scope: `repository:${name}:pull`,
     });
     if (response.status !== 200) {
-      await discard(response.body);
-      if (response.status === 404 || response.status === 405) return [];
-      throw statusError(response, what);
+      if (response.status === 404 || response.status === 405) {
+        await discard(response.body);
+        return [];
+      }
+      throw await this.#failure(response, what, authorization);
     }
     const body = parseJson(await readBounded(response.body, MAX_MANIFEST_BYTES, what), what);
     const manifests = (body as { manifests?: unknown } | null)?.manifests;

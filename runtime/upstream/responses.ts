@@ -33,22 +33,55 @@ export function contentLengthOf(headers: UpstreamResponse['headers']): number | 
   return Number.isSafeInteger(length) && length >= 0 ? length : undefined;
 }
 
-/** Maps a non-success status to its `UpstreamError`. */
-export function statusError(response: Pick<UpstreamResponse, 'status' | 'headers'>, what: string): UpstreamError {
+/**
+ * Maps a non-success status to its `UpstreamError`; `upstreamMessage` is the message of the
+ * response's OCI error body, when it was read. A 401/403 that the client can attribute (our
+ * credentials, or no access) is built by {@link TokenAuth.refusal} instead.
+ */
+export function statusError(
+  response: Pick<UpstreamResponse, 'status' | 'headers'>,
+  what: string,
+  upstreamMessage?: string,
+): UpstreamError {
   const { status } = response;
-  if (status === 404) return new UpstreamError('UPSTREAM_NOT_FOUND', `${what}: not found upstream`, { status });
+  const options = { status, upstreamMessage };
+  if (status === 404) {
+    return new UpstreamError('UPSTREAM_NOT_FOUND', `${what}: not found (404)`, { ...options, reason: '404' });
+  }
   if (status === 401 || status === 403) {
-    return new UpstreamError('UPSTREAM_UNAUTHORIZED', `${what}: the upstream refused our credentials (${status})`, {
-      status,
-    });
+    const reason = `${status}: access refused`;
+    return new UpstreamError('UPSTREAM_UNAUTHORIZED', `${what}: ${reason}`, { ...options, reason });
   }
   if (status === 429) {
-    return new UpstreamError('UPSTREAM_RATE_LIMITED', `${what}: rate limited by the upstream`, {
-      status,
+    return new UpstreamError('UPSTREAM_RATE_LIMITED', `${what}: rate limited (429)`, {
+      ...options,
+      reason: '429',
       retryAfterSeconds: parseRetryAfter(response.headers['retry-after']),
     });
   }
-  return new UpstreamError('UPSTREAM_BAD_RESPONSE', `${what}: unexpected status ${status}`, { status });
+  const reason = `unexpected status ${status}`;
+  return new UpstreamError('UPSTREAM_BAD_RESPONSE', `${what}: ${reason}`, { ...options, reason });
+}
+
+/**
+ * The `message` of an OCI error body (`{"errors":[{"code","message"}]}`), shortened and without
+ * control characters, or undefined when the body is not one.
+ */
+export function ociErrorMessage(body: Buffer): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const first = (parsed as { errors?: unknown } | null)?.errors;
+  const error = Array.isArray(first) ? (first[0] as { code?: unknown; message?: unknown } | undefined) : undefined;
+  const message = typeof error?.message === 'string' ? error.message : undefined;
+  const code = typeof error?.code === 'string' ? error.code : undefined;
+  const text = message ?? code;
+  if (text === undefined) return undefined;
+  const clean = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return clean.length > 500 ? `${clean.slice(0, 500)}…` : clean;
 }
 
 /** Drops a body we do not read, keeping the connection reusable when possible. */

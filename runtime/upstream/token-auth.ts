@@ -11,7 +11,7 @@
  * runs the flow once more (the token was revoked or expired early).
  */
 import type { Dispatcher } from 'undici';
-import { fromNetworkError, UpstreamError } from './errors.ts';
+import { fromNetworkError, type NetworkContext, UpstreamError, type UpstreamErrorCode } from './errors.ts';
 import { discard, parseJson, readBounded } from './responses.ts';
 
 /** One parsed `WWW-Authenticate` challenge. */
@@ -102,7 +102,16 @@ export interface TokenAuthOptions {
   /** Picks the dispatcher for a URL (the realm may be on another host, or behind the proxy). */
   readonly dispatcherFor: (url: URL) => Dispatcher;
   readonly timeoutMs: number;
+  /** What a network failure towards `url` should be reported with (the proxy it went through). */
+  readonly networkContext?: (url: URL) => NetworkContext;
   readonly now?: () => number;
+}
+
+/** Why a 401/403 stood after the flow: {@link TokenAuth.refusal}. */
+export interface AuthRefusal {
+  readonly code: Extract<UpstreamErrorCode, 'UPSTREAM_UNAUTHORIZED' | 'UPSTREAM_CREDENTIALS_REFUSED'>;
+  /** In a few words, without secrets: `401 from the registry`, `401 to an anonymous request`. */
+  readonly reason: string;
 }
 
 /**
@@ -163,6 +172,33 @@ export class TokenAuth {
     return undefined;
   }
 
+  /**
+   * Says who refused a 401/403 that stood after {@link answer}, given the Authorization the request
+   * carried (`sent`): our Basic credentials answered 401 → they were refused; an anonymous request,
+   * or one with a token, → no access to this image (Docker Hub's answer for images that do not
+   * exist), with what the upstream asked for when we have no credentials to give it.
+   */
+  refusal(status: number, challengeHeader: string | string[] | undefined, sent: string | undefined): AuthRefusal {
+    const credentials = this.#options.credentials !== null;
+    if (sent?.startsWith('Basic ')) {
+      return status === 401
+        ? { code: 'UPSTREAM_CREDENTIALS_REFUSED', reason: `${status} from the registry` }
+        : { code: 'UPSTREAM_UNAUTHORIZED', reason: `${status} with our credentials` };
+    }
+    if (sent?.startsWith('Bearer ')) {
+      const issued = credentials ? ' issued for our credentials' : ' issued anonymously';
+      return { code: 'UPSTREAM_UNAUTHORIZED', reason: `${status} with a token${issued}` };
+    }
+    const asksBasic = parseChallenges(challengeHeader).some((c) => c.scheme === 'basic');
+    return {
+      code: 'UPSTREAM_UNAUTHORIZED',
+      reason:
+        asksBasic && !credentials
+          ? `${status}: it asks for credentials and none are configured`
+          : `${status} to an anonymous request`,
+    };
+  }
+
   #key(service: string | undefined, scope: string | undefined): string {
     return `${service ?? ''}\u0000${scope ?? ''}`;
   }
@@ -199,26 +235,36 @@ export class TokenAuth {
         bodyTimeout: this.#options.timeoutMs,
       });
     } catch (error) {
-      throw fromNetworkError(error, `token request to ${url.origin}`);
+      const peer = `the token service ${url.origin}${url.pathname}`;
+      throw fromNetworkError(error, `token request to ${url.origin}`, { ...this.#options.networkContext?.(url), peer });
     }
-    const what = `token server ${url.origin}`;
-    if (response.statusCode === 401 || response.statusCode === 403) {
+    const what = `token service ${url.origin}${url.pathname}`;
+    const status = response.statusCode;
+    if (status === 401 || status === 403) {
       await discard(response.body);
-      throw new UpstreamError('UPSTREAM_UNAUTHORIZED', `${what} refused the credentials`, {
-        status: response.statusCode,
-      });
+      // Refused with our credentials: they are wrong. Anonymously: the image may just not be public.
+      if (this.#options.credentials !== null) {
+        const reason = `${status} from the ${what}`;
+        throw new UpstreamError('UPSTREAM_CREDENTIALS_REFUSED', `${what} refused our credentials (${status})`, {
+          status,
+          reason,
+        });
+      }
+      const reason = `the ${what} refused an anonymous token (${status})`;
+      throw new UpstreamError('UPSTREAM_UNAUTHORIZED', reason, { status, reason });
     }
-    if (response.statusCode !== 200) {
+    if (status !== 200) {
       await discard(response.body);
-      throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `${what} answered ${response.statusCode}`, {
-        status: response.statusCode,
+      throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `${what} answered ${status}`, {
+        status,
+        reason: `the ${what} answered ${status}`,
       });
     }
     const parsed = parseJson(await readBounded(response.body, MAX_TOKEN_RESPONSE_BYTES, what), what);
     const body = (parsed ?? {}) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
     const token = typeof body.token === 'string' ? body.token : body.access_token;
     if (typeof token !== 'string' || token === '') {
-      throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `token server ${url.origin} sent no token`);
+      throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `the ${what} sent no token`);
     }
     const expiresIn =
       typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_EXPIRES_IN_S;

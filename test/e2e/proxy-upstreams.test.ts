@@ -107,7 +107,11 @@ describe('proxy repository ↔ distribution', () => {
     const wrong = proxy(plan(basic.url, { remote: { auth } }), {
       UPSTREAM_PASSWORD: 'wrong',
     });
-    await expect(wrong.getManifest('team/app', 'v1')).rejects.toMatchObject({ code: 'MANIFEST_UNKNOWN' });
+    // Refused credentials are a configuration problem, not a missing image: a 503 that says so.
+    await expect(wrong.getManifest('team/app', 'v1')).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringContaining(`the upstream ${basic.url} refused our credentials (401 from the registry)`),
+    });
   });
 
   it('runs the Bearer token flow against an auth.token upstream and reuses the token', async () => {

@@ -1,4 +1,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -136,5 +138,70 @@ describe('warm', () => {
     expect(summary.failed[2]!.error).toMatch(/neither a tag nor/);
     expect(summary.failed[3]!.error).toMatch(/schema 1/);
     expect(registry.requests.every((r) => r.includes('/v2/old/'))).toBe(true);
+  });
+});
+
+describe('warm: why an image failed, told as the registry being warmed', () => {
+  const PASSWORD = 'ci-s3cret-password';
+
+  it('says the registry requires credentials when REGCTL_* is unset, and refused them when they are wrong', async () => {
+    const secured = await startCountingUpstream({ basic: { username: 'ci', password: PASSWORD } });
+    try {
+      secured.addImage('app', 'v1', [Buffer.from('a')]);
+      const anonymous = sink();
+      const none = await warm({ registry: secured.url, images: ['app:v1'], env: {}, stderr: anonymous.stream });
+      expect(none.failed).toEqual([
+        {
+          image: 'app:v1',
+          error: `the registry at ${secured.url} requires authentication (401): set REGCTL_USERNAME and REGCTL_PASSWORD`,
+        },
+      ]);
+      expect(anonymous.text()).not.toMatch(/upstream/);
+
+      const refused = sink();
+      const env = { REGCTL_USERNAME: 'ci', REGCTL_PASSWORD: 'not-the-password' };
+      const wrong = await warm({ registry: secured.url, images: ['app:v1'], env, stderr: refused.stream });
+      expect(wrong.failed.map((f) => f.error)).toEqual([
+        `the registry at ${secured.url} refused the credentials from REGCTL_USERNAME/REGCTL_PASSWORD (401)`,
+      ]);
+      expect(refused.text()).not.toMatch(/upstream|not-the-password/);
+
+      const right = { REGCTL_USERNAME: 'ci', REGCTL_PASSWORD: PASSWORD };
+      const ok = await warm({ registry: secured.url, images: ['app:v1'], env: right, stderr: sink().stream });
+      expect(ok).toMatchObject({ images: 1, failed: [] });
+    } finally {
+      await secured.stop();
+    }
+  });
+
+  it('refuses REGCTL_USERNAME without REGCTL_PASSWORD (and the reverse) before any request', async () => {
+    const stderr = sink().stream;
+    await expect(
+      warm({ registry: registry.url, images: ['app'], env: { REGCTL_USERNAME: 'ci' }, stderr }),
+    ).rejects.toThrow('REGCTL_USERNAME is set but REGCTL_PASSWORD is not');
+    await expect(
+      warm({ registry: registry.url, images: ['app'], env: { REGCTL_PASSWORD: PASSWORD }, stderr }),
+    ).rejects.toThrow('REGCTL_PASSWORD is set but REGCTL_USERNAME is not');
+    expect(registry.requests).toEqual([]);
+  });
+
+  it("says the registry is unreachable, or relays the message of the registry's own error", async () => {
+    const message = 'proxy repository hub: the upstream http://127.0.0.1:9 is unreachable (connection refused)';
+    const failing = createServer((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message }] }));
+    });
+    await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(failing.address() as AddressInfo).port}`;
+    try {
+      const relayed = await warm({ registry: url, images: ['hub/app:v1'], env: {}, stderr: sink().stream });
+      expect(relayed.failed.map((f) => f.error)).toEqual([
+        `manifest hub/app:v1: unexpected status 503 (the registry said: ${message})`,
+      ]);
+    } finally {
+      await new Promise((resolve) => failing.close(resolve));
+    }
+    const down = await warm({ registry: url, images: ['app:v1'], env: {}, stderr: sink().stream });
+    expect(down.failed.map((f) => f.error)).toEqual([`the registry at ${url} is unreachable (connection refused)`]);
   });
 });
