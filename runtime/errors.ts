@@ -25,6 +25,8 @@ export const REGISTRY_ERROR_CODES = {
   RANGE_INVALID: { status: 416, message: 'invalid content range' },
   /** Not in the OCI table, used by distribution for a bad `?n=` on a listing (400). */
   PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested' },
+  /** Not in the OCI table: the request head did not arrive within the header timeout (408). */
+  REQUEST_TIMEOUT: { status: 408, message: 'the request was not received in time' },
   /** Not in the OCI table: the repository or an upstream cannot serve now (503). */
   UNAVAILABLE: { status: 503, message: 'service unavailable' },
   /** Not in the OCI table: an unexpected failure (500); details go to the log, never to the client. */

@@ -12,6 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { ListenerPlan, Plan } from '../compiler/plan.ts';
+import type { ConnectionLimits } from './http/limits.ts';
 import type { PlanHolder } from './plan-holder.ts';
 import { createRegistryApp } from './server.ts';
 
@@ -42,6 +43,8 @@ export interface ListenerSetOptions {
   readonly startedAt?: number;
   /** How long closing waits for in-flight requests before cutting connections (default 30 s). */
   readonly drainTimeoutMs?: number;
+  /** Overrides of the connection limits (`CONNECTION_LIMITS`) of every listener; tests only. */
+  readonly limits?: Partial<ConnectionLimits>;
 }
 
 function bindingOf(listener: ListenerPlan): string {
@@ -127,6 +130,7 @@ export class ListenerSet {
       log: this.#options.log,
       ...(https ? { https } : {}),
       ...(this.#options.startedAt === undefined ? {} : { startedAt: this.#options.startedAt }),
+      ...(this.#options.limits ? { limits: this.#options.limits } : {}),
     });
     try {
       await app.listen({ host: listener.host, port: listener.port });

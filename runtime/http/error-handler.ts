@@ -1,15 +1,22 @@
 /**
  * The one place an error becomes a response. A `RegistryError` is rendered as the OCI JSON body
- * with its status and headers; fastify's own client errors (malformed Content-Type …) keep their
- * 4xx status under an OCI code; anything else is a 500 `UNKNOWN` whose body carries only the
+ * with its status and headers; fastify's own client errors (malformed Content-Type, a URL the
+ * router cannot decode …) keep their 4xx status under an OCI code; anything else is a 500 `UNKNOWN` whose body carries only the
  * request id, the details going to the log. HEAD responses never carry a body.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isRegistryError, RegistryError } from '../errors.ts';
-import { API_VERSION_HEADER } from './headers.ts';
+import { API_VERSION, API_VERSION_HEADER } from './headers.ts';
 
 /** Maps a fastify client error to an OCI code. */
 function fromFastifyError(error: FastifyError): RegistryError | undefined {
+  // Raised by the router before any route runs (`frameworkErrors`).
+  if (error.code === 'FST_ERR_BAD_URL') {
+    return new RegistryError('NAME_INVALID', { message: 'invalid percent-encoding in the URL path' });
+  }
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return new RegistryError('NAME_INVALID', { message: 'invalid repository name: a path segment is too long' });
+  }
   const status = error.statusCode;
   if (status === undefined || status < 400 || status >= 500) return undefined;
   if (status === 413) return new RegistryError('SIZE_INVALID', { status, message: error.message });
@@ -40,7 +47,8 @@ export async function sendError(error: unknown, request: FastifyRequest, reply: 
   for (const name of Object.keys(reply.getHeaders())) {
     if (name !== API_VERSION_HEADER.toLowerCase()) reply.removeHeader(name);
   }
-  reply.code(rendered.status).headers(rendered.headers);
+  // Set here too: errors raised by the router (`frameworkErrors`) never ran `onRequest`.
+  reply.code(rendered.status).header(API_VERSION_HEADER, API_VERSION).headers(rendered.headers);
   if (request.method === 'HEAD') {
     reply.removeHeader('content-length');
     await reply.send();

@@ -71,6 +71,28 @@ function splitUrl(rawUrl: string): { prefix: string | undefined; tail: string; q
   return { prefix, tail: decodePath(match[2] ?? ''), query };
 }
 
+/** `405 UNSUPPORTED` with `Allow` when `endpoint` does not answer `method`. */
+function methodRefusal(endpoint: Endpoint, method: string): RegistryError | undefined {
+  const allowed = ALLOWED_METHODS[endpoint.kind];
+  if (allowed.includes(method as HTTPMethods)) return undefined;
+  return new RegistryError('UNSUPPORTED', {
+    message: `${method} is not supported on this endpoint`,
+    headers: { Allow: allowed.join(', ') },
+  });
+}
+
+/**
+ * The answer to a request the router found no route for, when its URL is a v2 endpoint: the
+ * routes take only the API's methods, so OPTIONS, TRACE, PROPFIND … on `/v2/…` land in the
+ * not-found handler, which asks here and answers `405 UNSUPPORTED` with `Allow`. Undefined for any
+ * other URL (a 404). Throws `NAME_INVALID` for a path that cannot be percent-decoded.
+ */
+export function unroutedMethod(rawUrl: string, method: string): RegistryError | undefined {
+  const parts = splitUrl(rawUrl);
+  const endpoint = parts && parseEndpoint(parts.tail);
+  return endpoint ? methodRefusal(endpoint, method) : undefined;
+}
+
 export async function v2Plugin(app: FastifyInstance, options: V2PluginOptions): Promise<void> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
@@ -85,12 +107,8 @@ export async function v2Plugin(app: FastifyInstance, options: V2PluginOptions): 
     if (!parts || !endpoint) {
       throw new RegistryError('UNSUPPORTED', { status: 404, message: 'unknown API endpoint' });
     }
-    if (!ALLOWED_METHODS[endpoint.kind].includes(request.method as HTTPMethods)) {
-      throw new RegistryError('UNSUPPORTED', {
-        message: `${request.method} is not supported on this endpoint`,
-        headers: { Allow: ALLOWED_METHODS[endpoint.kind].join(', ') },
-      });
-    }
+    const refusal = methodRefusal(endpoint, request.method);
+    if (refusal) throw refusal;
     const call = new ApiCall({ request, reply, state, resolver, query: parts.query, prefix: parts.prefix });
     await dispatch(call, endpoint);
   };
