@@ -15,7 +15,11 @@
  * cold pull, every pause caused by the file store (the client never made it wait), so the client
  * ran at the store's pace. The client stays in lockstep with the upstream; the store catches up.
  * A client that goes away does not stop the fill: the cache still gets the blob, and the
- * coalesced waiters are served from it.
+ * coalesced waiters are served from it. Nor does a client that stays but stops reading (a frozen
+ * process, a hostile slow reader): once the fill has waited {@link CLIENT_STALL_MS} in total for
+ * the client, the client is *detached* — the fill goes on at the store's pace, and the client gets
+ * the rest of the blob from the store, from the byte it had reached, after the digest is verified.
+ * So no coalesced waiter ever waits for another client's reading speed.
  *
  * Hashing: once per byte. The hash that decides the client's last chunk is handed to the store
  * through `putHashedBlob`, which then only counts and compares instead of hashing the same bytes
@@ -30,6 +34,12 @@ import { UpstreamError } from '../upstream/errors.ts';
 const HIGH_WATER_MARK = 1024 * 1024;
 /** How far the store may fall behind the upstream before the upstream is paused. */
 const STORE_LAG = 8 * 1024 * 1024;
+/**
+ * How long, in total, the fill may wait for a slow client before the client is detached (served
+ * the rest from the store once the blob is committed). A client keeping up with the upstream
+ * causes next to no waiting (measured: the store, not the client, paused the upstream).
+ */
+export const CLIENT_STALL_MS = 1000;
 
 /** The two outcomes of {@link streamThrough}. */
 export interface StreamThrough {
@@ -50,8 +60,11 @@ export function streamThrough(options: {
   store: BlobStore;
   /** false: fill the cache only (the returned `client` stream gets nothing). */
   client?: boolean;
+  /** See {@link CLIENT_STALL_MS} (tests shorten it). */
+  clientStallMs?: number;
 }): StreamThrough {
   const { source, digest, size, store } = options;
+  const stallMs = options.clientStallMs ?? CLIENT_STALL_MS;
   const [algorithm, expectedHex] = digest.split(':') as [string, string];
   const hash = createHash(algorithm);
   const toStore = new PassThrough({ highWaterMark: STORE_LAG });
@@ -87,10 +100,18 @@ export function streamThrough(options: {
   let clientGone = options.client === false;
   let failed = false;
   let waiting = 0;
+  /** Bytes handed to the client stream so far (where a detached client resumes from the store). */
+  let sent = 0;
+  /** Time the fill has spent waiting for the client, and since when it waits now. */
+  let clientWaitMs = 0;
+  let clientWaitSince: number | undefined;
+  let stallTimer: NodeJS.Timeout | undefined;
+  let detached = false;
 
   const fail = (error: Error) => {
     if (failed) return;
     failed = true;
+    clearTimeout(stallTimer);
     rejectEarly(error);
     source.destroy();
     toStore.destroy(error);
@@ -100,12 +121,51 @@ export function streamThrough(options: {
     waiting--;
     if (waiting === 0 && !failed) source.resume();
   };
+  const onClientDrain = () => {
+    if (clientWaitSince !== undefined) clientWaitMs += Date.now() - clientWaitSince;
+    clientWaitSince = undefined;
+    clearTimeout(stallTimer);
+    onDrain();
+  };
+  /** Stops feeding the client; it gets the rest from the store once the blob is committed. */
+  const detach = () => {
+    if (detached || clientGone || failed) return;
+    detached = true;
+    clientGone = true; // the tee no longer writes to it or waits for it
+    client.off('drain', onClientDrain);
+    onClientDrain();
+    const from = sent;
+    void done
+      .then(
+        async (info) => {
+          if (client.destroyed) return;
+          if (from >= info.size) {
+            client.end();
+            return;
+          }
+          const rest = await store.read(digest, { start: from, end: info.size - 1 });
+          rest.on('error', (error) => client.destroy(error));
+          client.on('close', () => rest.destroy());
+          rest.pipe(client);
+        },
+        (error: Error) => client.destroy(error),
+      )
+      .catch((error: Error) => client.destroy(error));
+  };
+  const waitForClient = () => {
+    waiting++;
+    clientWaitSince = Date.now();
+    client.once('drain', onClientDrain);
+    stallTimer = setTimeout(detach, Math.max(0, stallMs - clientWaitMs));
+    stallTimer.unref();
+  };
   // A store failure ends everything (and is what `done` reports to the caller).
   stored.catch((error: Error) => fail(error));
   client.on('close', () => {
+    if (detached) return;
     if (!client.writableFinished) clientGone = true;
     // A client that left while we waited for it must not stall the fill.
-    if (waiting > 0 && clientGone) client.emit('drain');
+    if (clientWaitSince !== undefined && clientGone) client.emit('drain');
   });
 
   source.on('data', (chunk: Buffer) => {
@@ -122,9 +182,9 @@ export function streamThrough(options: {
     }
     const previous = held;
     held = chunk;
-    if (previous !== undefined && !clientGone && !client.write(previous)) {
-      waiting++;
-      client.once('drain', onDrain);
+    if (previous !== undefined && !clientGone) {
+      sent += previous.length;
+      if (!client.write(previous)) waitForClient();
     }
     if (waiting > 0) source.pause();
   });
@@ -143,6 +203,7 @@ export function streamThrough(options: {
     }
     hashed = { digest: `${algorithm}:${actual}`, size: received };
     toStore.end();
+    clearTimeout(stallTimer);
     if (!clientGone) {
       if (held !== undefined) client.write(held);
       client.end();

@@ -67,13 +67,18 @@ export class UpstreamDispatchers {
   readonly #options: UpstreamDispatchersOptions;
   #direct: Dispatcher | undefined;
   #proxied: Dispatcher | undefined;
+  #closed = false;
 
   constructor(options: UpstreamDispatchersOptions) {
     this.#options = options;
   }
 
-  /** The dispatcher for a request to `url`. */
+  /**
+   * The dispatcher for a request to `url`. Throws once closed: a pool made after `close()` would
+   * never be closed (an owner that lets go of its upstream must not keep using it).
+   */
   for(url: URL): Dispatcher {
+    if (this.#closed) throw new Error(`the upstream client for ${url.origin} is closed`);
     if (this.#options.dispatcher !== undefined) return this.#options.dispatcher;
     const proxy = this.#options.httpProxy;
     if (proxy === null || isNoProxy(url, proxy.noProxy)) {
@@ -121,6 +126,7 @@ export class UpstreamDispatchers {
 
   /** Closes the pooled connections (not an injected dispatcher: its owner closes it). */
   async close(): Promise<void> {
+    this.#closed = true;
     await Promise.all([this.#direct?.close(), this.#proxied?.close()]);
   }
 }

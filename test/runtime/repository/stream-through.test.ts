@@ -35,6 +35,11 @@ function upstreamBody(data: Buffer): Readable {
   return Readable.from(chunks);
 }
 
+/** The first bytes a paused reader takes from `stream` (what is buffered then), leaving it paused. */
+function firstRead(stream: Readable): Promise<Buffer> {
+  return new Promise((resolve) => stream.once('readable', () => resolve(stream.read() as Buffer)));
+}
+
 /** What the client stream delivered, or the error that cut it. */
 async function clientOutcome(client: Readable): Promise<Buffer | Error> {
   return readAll(client).catch((error: Error) => error);
@@ -135,5 +140,68 @@ describe('streamThrough', () => {
     const tee = streamThrough({ source: upstreamBody(data), digest: digestOf(data), size: data.length, store });
     await expect(tee.done).rejects.toThrow(/asked for the hash too early/);
     expect(await clientOutcome(tee.client)).toBeInstanceOf(Error);
+  });
+
+  it('a client that stops reading is detached: the fill completes, then the client gets the rest from the store', async () => {
+    const store = await fileStore();
+    const data = randomBytes(12 * 1024 * 1024 + 5);
+    const digest = digestOf(data);
+    const tee = streamThrough({
+      source: upstreamBody(data),
+      digest,
+      size: data.length,
+      store,
+      clientStallMs: 100,
+    });
+    // Read what is buffered once, then nothing: in lockstep the fill would wait here for ever.
+    const first = await firstRead(tee.client);
+    const started = Date.now();
+    const info = await tee.done;
+    expect(info).toEqual({ digest, size: data.length });
+    expect(Date.now() - started).toBeLessThan(5000);
+    // The client resumes and gets every byte, in order: the buffered part, then the store's.
+    const rest = await readAll(tee.client);
+    expect(digestOf(Buffer.concat([first, rest]))).toBe(digest);
+  });
+
+  it('a detached client whose blob turns out wrong is cut, never completed', async () => {
+    const store = await fileStore();
+    const data = randomBytes(12 * 1024 * 1024);
+    const corrupt = Buffer.from(data);
+    corrupt[corrupt.length - 1] = (corrupt[corrupt.length - 1]! + 1) % 256;
+    const tee = streamThrough({
+      source: upstreamBody(corrupt),
+      digest: digestOf(data),
+      size: data.length,
+      store,
+      clientStallMs: 50,
+    });
+    await firstRead(tee.client);
+    const outcome = new Promise<Error | undefined>((resolve) => {
+      tee.client.once('error', resolve);
+      tee.client.once('end', () => resolve(undefined));
+    });
+    await expect(tee.done).rejects.toThrow(/hashes to/);
+    tee.client.resume();
+    expect(await outcome).toBeInstanceOf(Error);
+    expect(await store.stat(digestOf(data))).toBeUndefined();
+  });
+
+  it('a client that keeps up is never detached (all bytes come through the tee)', async () => {
+    const memory = createMemoryBlobStore();
+    const read = vi.fn(memory.read.bind(memory));
+    const store = withOverrides(memory, { read });
+    const data = randomBytes(6 * 1024 * 1024);
+    const tee = streamThrough({
+      source: upstreamBody(data),
+      digest: digestOf(data),
+      size: data.length,
+      store,
+      clientStallMs: 1000,
+    });
+    const body = await readAll(tee.client);
+    await tee.done;
+    expect(digestOf(body)).toBe(digestOf(data));
+    expect(read).not.toHaveBeenCalled();
   });
 });

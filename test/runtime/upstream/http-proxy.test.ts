@@ -53,6 +53,16 @@ describe('UpstreamDispatchers.route', () => {
   });
 });
 
+describe('UpstreamDispatchers.close', () => {
+  it('refuses to hand out a dispatcher once closed (a new pool would never be closed)', async () => {
+    const dispatchers = new UpstreamDispatchers({ httpProxy: null, timeoutMs: 1000 });
+    const url = new URL('http://127.0.0.1:9/v2/');
+    expect(dispatchers.for(url)).toBe(dispatchers.for(url));
+    await dispatchers.close();
+    expect(() => dispatchers.for(url)).toThrow(/closed/);
+  });
+});
+
 describe('UpstreamClient through a forward proxy', () => {
   const PROXY_PASSWORD = 'proxy-pass-7f3a';
   /** `METHOD path host` of every request the stand-in registry and CDN received. */
