@@ -47,6 +47,7 @@ export function compilePlan(config: Config, options: CompileOptions): Plan {
     repositories,
     listeners: compileListeners(config.listeners, abs),
     security: compileSecurity(config),
+    reload: { timeoutMs: parseDuration(config.reload.timeout) },
   };
   return deepFreeze({ id: computePlanId(body), ...body });
 }

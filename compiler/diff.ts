@@ -1,9 +1,9 @@
 /**
  * Plan diff: what a new plan adds, removes or changes, per section (blob stores, repositories,
- * listeners and their routes, users, roles, token settings). Values are compared by canonical
+ * listeners and their routes, users, roles, token and reload settings). Values are compared by canonical
  * JSON and shown redacted, so a diff can be printed in CI logs.
  */
-import { canonicalJson, type Plan } from './plan.ts';
+import { canonicalJson, DEFAULT_RELOAD_TIMEOUT_MS, type Plan } from './plan.ts';
 import { redactPlan } from './redact.ts';
 
 /** One changed field of an entry, as redacted JSON values. */
@@ -81,6 +81,7 @@ export function diffPlans(a: Plan, b: Plan): PlanDiff {
       Object.entries(r.security.roles as Record<string, unknown>).map(([k, v]) => [k, { permissions: v }]),
     );
   const settings = (r: typeof ra) => ({ realm: r.security.realm, token: r.security.token });
+  const reload = (r: typeof ra) => (r.reload ?? { timeoutMs: DEFAULT_RELOAD_TIMEOUT_MS }) as Record<string, unknown>;
   return {
     from: a.id,
     to: b.id,
@@ -90,7 +91,10 @@ export function diffPlans(a: Plan, b: Plan): PlanDiff {
     listeners: diffSection(byKey(ra.listeners, 'id'), byKey(rb.listeners, 'id')),
     users: diffSection(users(ra), users(rb)),
     roles: diffSection(roles(ra), roles(rb)),
-    settings: fieldChanges(settings(ra), settings(rb), 'security.'),
+    settings: [
+      ...fieldChanges(settings(ra), settings(rb), 'security.'),
+      ...fieldChanges(reload(ra), reload(rb), 'reload.'),
+    ],
   };
 }
 

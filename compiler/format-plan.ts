@@ -2,7 +2,7 @@
  * A human-readable summary of a plan for `regctl plan`: blob stores, repositories, listeners with
  * their route tables, users. Secrets are shown redacted; `--json` prints the full redacted plan.
  */
-import type { Plan, RepositoryPlan } from './plan.ts';
+import { DEFAULT_RELOAD_TIMEOUT_MS, type Plan, type RepositoryPlan } from './plan.ts';
 
 function seconds(ms: number): string {
   if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
@@ -55,5 +55,6 @@ export function formatPlan(plan: Plan): string {
     const password = 'env' in user.password ? `env:${user.password.env}` : 'bcrypt <redacted>';
     lines.push(`  user ${user.name} (${password}) roles=${user.roles.join(',') || '-'}`);
   }
+  lines.push(`reload: timeout=${seconds(plan.reload?.timeoutMs ?? DEFAULT_RELOAD_TIMEOUT_MS)}`);
   return lines.join('\n');
 }

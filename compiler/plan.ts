@@ -28,7 +28,21 @@ export interface Plan {
   /** One entry per bound address:port, sorted by `id`. */
   readonly listeners: readonly ListenerPlan[];
   readonly security: SecurityPlan;
+  /**
+   * How hot reloads run. Always set by the compiler; optional in the type so that plans written by
+   * hand (test fixtures, benchmarks) need not carry it: absent means {@link DEFAULT_RELOAD_TIMEOUT_MS}.
+   */
+  readonly reload?: ReloadPlan;
 }
+
+/** What a config's `reload` section compiles to. */
+export interface ReloadPlan {
+  /** How long a reload may evaluate the config before the evaluation is killed and the reload fails. */
+  readonly timeoutMs: number;
+}
+
+/** The reload timeout of a plan without a `reload` section (the schema's default, `'10s'`). */
+export const DEFAULT_RELOAD_TIMEOUT_MS = 10_000;
 
 // ---------------------------------------------------------------------------------------------
 // Blob stores

@@ -5,8 +5,23 @@
 import { z } from 'zod';
 import { BlobStoreSchema } from './blob-store.ts';
 import { ListenerSchema } from './listener.ts';
+import { DurationSchema, parseDuration } from './primitives.ts';
 import { HttpProxySchema, RepositorySchema } from './repository.ts';
 import { SecuritySchema } from './security.ts';
+
+/**
+ * How hot reloads run. A reload evaluates the config in a child process; one that has not
+ * finished within `timeout` (a hung import, a busy loop) is killed and the reload fails, while the
+ * old plan keeps serving. The serving plan's timeout applies, so a new value counts from the
+ * reload after the one that brought it.
+ */
+export const ReloadSchema = z
+  .strictObject({
+    timeout: DurationSchema.refine((value) => parseDuration(value) > 0, 'must be longer than 0')
+      .default('10s')
+      .describe('How long a reload may take to evaluate the config before it is killed and the reload fails'),
+  })
+  .describe('Hot reload settings');
 
 /** The whole registry configuration. */
 export const ConfigSchema = z
@@ -24,6 +39,7 @@ export const ConfigSchema = z
       roles: {},
       token: { enabled: true, issuer: 'regctl', service: 'regctl', ttl: '5m' },
     }),
+    reload: ReloadSchema.default({ timeout: '10s' }),
     httpProxy: HttpProxySchema.optional().describe('Outbound proxy for every proxy repository unless overridden'),
   })
   .describe('regctl registry configuration');

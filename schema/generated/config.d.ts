@@ -356,6 +356,15 @@ export interface RegctlConfiguration {
     };
   };
   /**
+   * Hot reload settings
+   */
+  reload?: {
+    /**
+     * How long a reload may take to evaluate the config before it is killed and the reload fails
+     */
+    timeout?: number | string;
+  };
+  /**
    * Outbound proxy for every proxy repository unless overridden
    */
   httpProxy?: {

@@ -72,6 +72,17 @@ describe('diffPlans', () => {
     expect(text).toContain('~ security.token.ttlMs: 300000 → 600000');
   });
 
+  it('compiles reload.timeout to milliseconds (default 10 s, 0 refused) and shows its change', () => {
+    const before = compile(base);
+    const after = compile({ ...base, reload: { timeout: '2.5s' } });
+    expect(before.reload).toEqual({ timeoutMs: 10_000 });
+    expect(after.reload).toEqual({ timeoutMs: 2500 });
+    expect(formatPlanDiff(diffPlans(before, after))).toContain('~ reload.timeoutMs: 10000 → 2500');
+    const zero = checkConfig({ ...base, reload: { timeout: 0 } });
+    expect(zero.config).toBeNull();
+    expect(zero.diagnostics.map((d) => d.path.join('.'))).toContain('reload.timeout');
+  });
+
   it('never shows a bcrypt hash, and shows env references as env:NAME', () => {
     const changed = {
       ...base,
