@@ -29,10 +29,17 @@ export interface BuildOptions {
    * Place the diagnostics of a TS/JS config at line:column (default true). That loads the
    * TypeScript parser, ≈ 50 MiB that a long-running process never gets back (an ES module cannot
    * be unloaded, and a worker thread's heap stays with the process's allocator after it exits:
-   * both measured), so `serve` and its reloads pass false and report exact paths only, placing
-   * them with {@link locateDiagnostics} only when the process is about to exit anyway.
+   * both measured), so `serve` passes false at startup and places them with
+   * {@link locateDiagnostics} only when the process is about to exit anyway; reloads build in a
+   * child process that exits after one build (runtime/config-evaluator.ts), which can afford them.
    */
   positions?: boolean;
+  /**
+   * Told the config's files (what {@link BuildResult} `files` will be) as soon as a TS/JS config
+   * is bundled, before it is evaluated: the reload's evaluator keeps watching the right files even
+   * when the config then never finishes.
+   */
+  onFiles?: (files: string[]) => void;
 }
 
 /**

@@ -103,7 +103,18 @@ function formatBuildFailure(cause: unknown): string {
   return `${first.text}${where}`;
 }
 
-export async function importConfigModule(configPath: string): Promise<ImportedConfig> {
+export interface ImportConfigOptions {
+  /**
+   * Called with the config's files once they are bundled, before the module is evaluated: a
+   * caller that may give up on a config that never finishes evaluating still knows what to watch.
+   */
+  readonly onFiles?: (files: string[]) => void;
+}
+
+export async function importConfigModule(
+  configPath: string,
+  options: ImportConfigOptions = {},
+): Promise<ImportedConfig> {
   let result: Awaited<ReturnType<typeof bundle>>;
   try {
     result = await bundle(configPath);
@@ -116,6 +127,7 @@ export async function importConfigModule(configPath: string): Promise<ImportedCo
     .map((input) => resolve(cwd, input))
     .filter((file) => !file.split(sep).includes('node_modules'))
     .sort();
+  options.onFiles?.(files);
   const text = result.outputFiles[0]?.text ?? '';
   try {
     const module = (await import(`data:text/javascript;base64,${Buffer.from(text).toString('base64')}`)) as Record<

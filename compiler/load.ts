@@ -36,6 +36,8 @@ export type LoadResult =
 export interface LoadOptions {
   configPath?: string;
   cwd?: string;
+  /** Told the files of a TS/JS config as soon as they are known, before it is evaluated. */
+  onFiles?: (files: string[]) => void;
 }
 
 const noLocation: Locate = () => undefined;
@@ -78,8 +80,8 @@ interface Loaded {
 const MODULE_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'] as const;
 const DOCUMENT_EXTENSIONS = ['.json', '.yaml', '.yml'] as const;
 
-function createExplorer() {
-  const moduleLoader: Loader = async (file): Promise<Loaded> => ({ loaded: await loadModule(file) });
+function createExplorer(onFiles?: (files: string[]) => void) {
+  const moduleLoader: Loader = async (file): Promise<Loaded> => ({ loaded: await loadModule(file, onFiles) });
   const documentLoader: Loader = async (file, text): Promise<Loaded> => ({ loaded: await loadDocument(file, text) });
   return cosmiconfig('registry', {
     searchPlaces: [...CONFIG_FILE_NAMES],
@@ -105,7 +107,7 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadResult>
   });
   let result: Awaited<ReturnType<ReturnType<typeof createExplorer>['load']>>;
   try {
-    result = await createExplorer().load(configPath);
+    result = await createExplorer(options.onFiles).load(configPath);
   } catch (cause) {
     // Only cosmiconfig's own failures land here (unreadable file, unknown extension): ours are results.
     const text = message(cause);
@@ -127,10 +129,10 @@ function loadError(path: DiagnosticPath, text: string, file?: string, hint?: str
   return file === undefined ? d : { ...d, file };
 }
 
-async function loadModule(configPath: string): Promise<LoadResult> {
+async function loadModule(configPath: string, onFiles?: (files: string[]) => void): Promise<LoadResult> {
   let imported: ImportedConfig;
   try {
-    imported = await importConfigModule(configPath);
+    imported = await importConfigModule(configPath, onFiles ? { onFiles } : {});
   } catch (cause) {
     const files = cause instanceof ConfigImportError ? cause.files : [configPath];
     return {

@@ -30,6 +30,18 @@ describe('importConfigModule', () => {
     expect(files).toEqual([join(dir, 'port.ts'), join(dir, 'registry.config.ts')]);
   });
 
+  it('tells onFiles the files once bundled, before the module runs (and throws)', async () => {
+    const dir = await project({
+      'registry.config.ts': "import { port } from './port.ts';\nthrow new Error('no ' + port);\n",
+      'port.ts': 'export const port = 5000;\n',
+    });
+    const told: string[][] = [];
+    await expect(
+      importConfigModule(join(dir, 'registry.config.ts'), { onFiles: (files) => told.push(files) }),
+    ).rejects.toThrow('no 5000');
+    expect(told).toEqual([[join(dir, 'port.ts'), join(dir, 'registry.config.ts')]]);
+  });
+
   it('is fresh on every call: an edit to an imported module is seen by the next import', async () => {
     const dir = await project({
       'registry.config.ts': "import { port } from './port.ts';\nexport default { port };\n",
