@@ -21,12 +21,15 @@ for (const flag of v8Flags(process.env)) setFlagsFromString(flag);
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'bin', 'regctl.ts');
+// The child process that builds a plan for each hot reload (runtime/config-evaluator.ts finds it
+// beside its own chunk, as `config-evaluator-child.js`).
+const evaluatorEntry = join(root, 'runtime', 'config-evaluator-child.ts');
 
 async function bundled() {
   const { build } = await import('esbuild');
   const cache = join(root, 'node_modules', '.cache', 'regctl');
   const result = await build({
-    entryPoints: [entry],
+    entryPoints: { regctl: entry, 'config-evaluator-child': evaluatorEntry },
     absWorkingDir: root,
     bundle: true,
     splitting: true,

@@ -1,10 +1,13 @@
 /**
  * Hot reload: build → check → swap → dispose, one attempt at a time.
  *
- * A {@link Reloader} is triggered by the config watcher or SIGHUP. Each attempt loads the config
- * fresh (`buildPlan`), and only when every step succeeded does the new plan serve:
+ * A {@link Reloader} is triggered by the config watcher or SIGHUP. Each attempt builds the config
+ * fresh in a child process ({@link ConfigEvaluator}: the config's modules never load into this
+ * one), and only when every step succeeded does the new plan serve:
  * 1. an invalid config is rejected: the old plan keeps serving, the diagnostics are logged and
- *    recorded (`/-/status` shows `ok: false`, the time and the error);
+ *    recorded (`/-/status` shows `ok: false`, the time and the error); so is a config whose
+ *    evaluation has not finished within the serving plan's `reload.timeout` (its child is killed),
+ *    and one whose child died;
  * 2. the same plan id is a no-op;
  * 3. the new runtime state is built with the old one as `previous` (unchanged stores, repositories
  *    and the access controller carry over);
@@ -14,10 +17,13 @@
  *    its last in-flight request ends.
  *
  * Attempts are serialised: a trigger arriving during an attempt schedules exactly one more
- * afterwards (however many triggers arrived), which picks up the latest files.
+ * afterwards (however many triggers arrived), which picks up the latest files. `close()` kills a
+ * running evaluation, so shutdown never waits for a config that hangs.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { type BuildResult, buildPlan, diffPlans, formatDiagnostics, formatPlanDiff } from '../compiler/index.ts';
+import { type BuildResult, diffPlans, formatDiagnostics, formatPlanDiff } from '../compiler/index.ts';
+import { DEFAULT_RELOAD_TIMEOUT_MS } from '../compiler/plan.ts';
+import { ConfigEvaluator, EvaluationError, timeoutMessage } from './config-evaluator.ts';
 import type { ListenerSet } from './listeners.ts';
 import type { PlanHolder } from './plan-holder.ts';
 import { computeReloadWarnings } from './reload-warnings.ts';
@@ -47,8 +53,32 @@ export interface ReloaderOptions {
   readonly factories?: RuntimeFactories;
   /** Called after every attempt (the watcher's `setFiles`, tests). */
   readonly onReload?: (outcome: ReloadOutcome) => void;
-  /** For tests: replaces `buildPlan`. */
-  readonly build?: (options: { configPath: string; env: NodeJS.ProcessEnv }) => Promise<BuildResult>;
+  /** The files of the serving config (what an attempt that learnt none reports). */
+  readonly files?: readonly string[];
+  /**
+   * Keep a child process started and idle for the next reload (default true), so that its start
+   * is not on the reload's path; `serve` keeps one when it watches the config.
+   */
+  readonly spareEvaluator?: boolean;
+  /**
+   * For tests: builds in this process instead of a {@link ConfigEvaluator}. The timeout applies
+   * all the same (the attempt stops waiting; only `signal` can stop the build itself).
+   */
+  readonly build?: (options: {
+    configPath: string;
+    env: NodeJS.ProcessEnv;
+    signal: AbortSignal;
+  }) => Promise<BuildResult>;
+}
+
+/** `promise`, or its rejection with the signal's reason once `signal` aborts (for builds that ignore it). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 export class Reloader {
@@ -57,9 +87,17 @@ export class Reloader {
   #again = false;
   #closed = false;
   #count = 0;
+  #files: readonly string[];
+  readonly #evaluator: ConfigEvaluator | undefined;
+  /** Aborts the running attempt's evaluation (its timeout, or `close()`). */
+  #evaluation: AbortController | undefined;
 
   constructor(options: ReloaderOptions) {
     this.#options = options;
+    this.#files = options.files ?? [options.configPath];
+    this.#evaluator = options.build
+      ? undefined
+      : new ConfigEvaluator({ spare: options.spareEvaluator ?? true, log: options.log });
   }
 
   /** Attempts made so far (applied, unchanged or failed). */
@@ -84,10 +122,15 @@ export class Reloader {
     return this.#running;
   }
 
-  /** Stops accepting triggers and waits for the running attempt. */
+  /**
+   * Stops accepting triggers, kills a running evaluation (that attempt fails, the plan stays) and
+   * the spare child, and waits for the running attempt.
+   */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#evaluation?.abort(new Error('the server is shutting down'));
     await this.#running;
+    await this.#evaluator?.close();
   }
 
   async #loop(reason: string): Promise<void> {
@@ -108,9 +151,26 @@ export class Reloader {
     const startedAt = performance.now();
     const old = holder.state;
     const elapsed = () => Math.round((performance.now() - startedAt) * 10) / 10;
-    const build = this.#options.build ?? buildPlan;
-    // Paths only: line:column would keep the TypeScript parser in the serving process (build.ts).
-    const built = await build({ configPath, env, positions: false });
+    const timeoutMs = old.plan.reload?.timeoutMs ?? DEFAULT_RELOAD_TIMEOUT_MS;
+    const evaluated = await this.#evaluate(configPath, env, timeoutMs);
+    if (!evaluated.ok) {
+      const error = `reload failed, keeping plan ${old.plan.id.slice(0, 12)}: ${evaluated.error}`;
+      const durationMs = elapsed();
+      holder.recordFailure(new Error(error), { durationMs });
+      log.error({ reason, previousPlanId: old.plan.id, durationMs, error }, 'reload rejected');
+      const files = evaluated.files.length > 0 ? evaluated.files : this.#files;
+      return {
+        previousPlanId: old.plan.id,
+        files,
+        status: 'failed',
+        planId: old.plan.id,
+        durationMs,
+        error,
+        warnings: [],
+      };
+    }
+    const built = evaluated.result;
+    if (built.files.length > 0) this.#files = built.files;
     const base = { previousPlanId: old.plan.id, files: built.files } as const;
     if (!built.ok) {
       const error = `config invalid, keeping plan ${old.plan.id.slice(0, 12)}:\n${formatDiagnostics(built.diagnostics, 'text')}`;
@@ -152,6 +212,36 @@ export class Reloader {
       holder.recordFailure(new Error(error), { durationMs });
       log.error({ reason, previousPlanId: old.plan.id, planId: plan.id, durationMs, error, diff }, 'reload failed');
       return { ...base, status: 'failed', planId: old.plan.id, durationMs, error, diff, warnings };
+    }
+  }
+
+  /**
+   * Builds the config (in a child, or with the injected `build`) within `timeoutMs`. Never
+   * rejects: a timeout, a dead child or a shutdown is `ok: false` with the reason, and the files
+   * the child had reported.
+   */
+  async #evaluate(
+    configPath: string,
+    env: NodeJS.ProcessEnv,
+    timeoutMs: number,
+  ): Promise<{ ok: true; result: BuildResult } | { ok: false; error: string; files: string[] }> {
+    const controller = new AbortController();
+    this.#evaluation = controller;
+    if (this.#closed) controller.abort(new Error('the server is shutting down'));
+    const { signal } = controller;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      if (this.#evaluator)
+        return { ok: true, result: await this.#evaluator.evaluate({ configPath, env }, { timeoutMs, signal }) };
+      // An injected build runs here: the attempt stops waiting for it at the timeout all the same.
+      timer = setTimeout(() => controller.abort(new Error(timeoutMessage(timeoutMs))), timeoutMs);
+      return { ok: true, result: await untilAborted(this.#options.build!({ configPath, env, signal }), signal) };
+    } catch (cause) {
+      const files = cause instanceof EvaluationError ? cause.files : [];
+      return { ok: false, error: cause instanceof Error ? cause.message : String(cause), files };
+    } finally {
+      clearTimeout(timer);
+      if (this.#evaluation === controller) this.#evaluation = undefined;
     }
   }
 }

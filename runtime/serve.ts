@@ -7,6 +7,10 @@
  * `exitCode` the CLI exits with), without binding anything. With `watch`, a {@link Reloader}
  * recompiles and swaps the plan when the config or a module it imports changes; SIGHUP reloads
  * whether or not `watch` is on.
+ *
+ * The startup build runs in this process, once (a reload's runs in a child process: reload.ts):
+ * there is no plan to keep serving yet, no signal handler is installed while it runs (SIGTERM
+ * ends a start whose config hangs), and it saves a child's start on the way to serving.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { buildPlan, formatDiagnostics, locateDiagnostics } from '../compiler/index.ts';
@@ -152,6 +156,9 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     holder,
     listeners,
     ...(options.factories ? { factories: options.factories } : {}),
+    files: built.files,
+    // A watched config reloads whenever it changes: keep its next evaluator started.
+    spareEvaluator: Boolean(options.watch),
     onReload: (outcome) => watcher?.setFiles(outcome.files.length > 0 ? outcome.files : [built.configPath]),
   });
   const watcher = options.watch
