@@ -8,6 +8,7 @@ import {
   type Config,
   type HttpProxyConfig,
   type ListenerConfig,
+  LOGIN_THROTTLE_DEFAULTS,
   parseDuration,
   parseSize,
   type RepositoryConfig,
@@ -19,6 +20,7 @@ import {
   deepFreeze,
   type HttpProxyPlan,
   type ListenerPlan,
+  type LoginThrottlePlan,
   type PermissionPlan,
   type Plan,
   type RepositoryPlan,
@@ -173,5 +175,16 @@ function compileSecurity(config: Config): SecurityPlan {
       ttlMs: parseDuration(security.token.ttl),
       signingKey: security.token.signingKey ?? null,
     },
+    loginThrottle: compileLoginThrottle(security.loginThrottle ?? LOGIN_THROTTLE_DEFAULTS),
+  };
+}
+
+function compileLoginThrottle(throttle: typeof LOGIN_THROTTLE_DEFAULTS): LoginThrottlePlan {
+  return {
+    enabled: throttle.enabled,
+    perAddress: { burst: throttle.perAddress.burst, perMinute: throttle.perAddress.perMinute },
+    perUser: { burst: throttle.perUser.burst, perMinute: throttle.perUser.perMinute },
+    maxBackoffMs: parseDuration(throttle.maxBackoff),
+    maxTracked: throttle.maxTracked,
   };
 }

@@ -221,7 +221,41 @@ export interface SecurityPlan {
     /** HMAC key shared by replicas; null = a random key per process (single replica only). */
     readonly signingKey: SecretRef | null;
   };
+  /**
+   * Throttling of failed logins. Always set by the compiler; optional in the type so that plans
+   * written by hand (test fixtures, benchmarks) need not carry it: absent means
+   * {@link DEFAULT_LOGIN_THROTTLE}.
+   */
+  readonly loginThrottle?: LoginThrottlePlan;
 }
+
+/** One token bucket of failed logins: `burst` failures at once, then `perMinute` on average. */
+export interface LoginBucketPlan {
+  readonly burst: number;
+  readonly perMinute: number;
+}
+
+/** What `security.loginThrottle` compiles to (see `runtime/auth/login-throttle.ts`). */
+export interface LoginThrottlePlan {
+  readonly enabled: boolean;
+  /** Failed logins per client address (IPv6: per /64). */
+  readonly perAddress: LoginBucketPlan;
+  /** Failed logins per user name as sent, whether such a user exists or not. */
+  readonly perUser: LoginBucketPlan;
+  /** Longest interval between two tokens that the backoff doubles up to. */
+  readonly maxBackoffMs: number;
+  /** Most addresses, most user names (and most trusted pairs) tracked at once. */
+  readonly maxTracked: number;
+}
+
+/** The login throttle of a plan without one: the schema's defaults. */
+export const DEFAULT_LOGIN_THROTTLE: LoginThrottlePlan = Object.freeze({
+  enabled: true,
+  perAddress: Object.freeze({ burst: 30, perMinute: 10 }),
+  perUser: Object.freeze({ burst: 10, perMinute: 5 }),
+  maxBackoffMs: 15 * 60_000,
+  maxTracked: 10_000,
+});
 
 // ---------------------------------------------------------------------------------------------
 // Identity and immutability helpers (pure).

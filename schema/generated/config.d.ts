@@ -354,6 +354,46 @@ export interface RegctlConfiguration {
         env: string;
       };
     };
+    /**
+     * Throttling of failed logins per address and per user name; left out: on, every field at its default
+     */
+    loginThrottle?: {
+      enabled?: boolean;
+      /**
+       * Failed logins per client address (IPv6: per /64 prefix)
+       */
+      perAddress?: {
+        /**
+         * Failed logins allowed at once, before any wait
+         */
+        burst: number;
+        /**
+         * Failed logins allowed per minute after the burst
+         */
+        perMinute: number;
+      };
+      /**
+       * Failed logins per user name as sent, whether that user exists or not
+       */
+      perUser?: {
+        /**
+         * Failed logins allowed at once, before any wait
+         */
+        burst: number;
+        /**
+         * Failed logins allowed per minute after the burst
+         */
+        perMinute: number;
+      };
+      /**
+       * Each failure that empties a bucket doubles its refill interval, up to this
+       */
+      maxBackoff?: number | string;
+      /**
+       * Most addresses and most user names remembered at once (least recently used dropped)
+       */
+      maxTracked?: number;
+    };
   };
   /**
    * Hot reload settings
