@@ -3,7 +3,9 @@
  * the plan's permissions. Credentials come in three forms, all accepted on every request:
  * none (anonymous), `Basic` (verified once, then cached), and `Bearer` (a JWT from our own token
  * endpoint). Bad credentials are always a 401, even where anonymous access would have sufficed:
- * a client must learn its password is wrong rather than silently run as anonymous.
+ * a client must learn its password is wrong rather than silently run as anonymous. Basic
+ * credentials that could not be checked (too many failed logins from the address or for the
+ * name, or too many checks queued) are a 429 with `Retry-After`, here and at the token endpoint.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Action, Plan } from '../../compiler/plan.ts';
@@ -33,7 +35,9 @@ type Authenticated =
       readonly token: VerifiedToken;
       readonly principal: Principal;
     }
-  | { readonly kind: 'invalid'; readonly scheme: 'basic' | 'bearer' | 'other' };
+  | { readonly kind: 'invalid'; readonly scheme: 'basic' | 'bearer' | 'other' }
+  /** A Basic check that did not run (too many failures, or too many checks queued): a 429. */
+  | { readonly kind: 'throttled'; readonly reason: 'throttled' | 'busy'; readonly retryAfterMs: number };
 
 /**
  * What a connection last authenticated as: the `Authorization` value it sent, verified, and the
@@ -106,6 +110,7 @@ export class PlanAccessController implements AccessController {
       who = this.#authenticateCached(request) ?? (await this.#authenticate(request));
       this.#remember(request, who);
     }
+    if (who.kind === 'throttled') throw tooManyLogins(who);
     if (who.kind === 'invalid') {
       throw this.#unauthorized(request, scope, who.scheme === 'bearer' ? 'invalid_token' : undefined);
     }
@@ -150,6 +155,7 @@ export class PlanAccessController implements AccessController {
     const encoded = header === undefined ? undefined : credentialsAfter(header, 'basic');
     if (encoded !== undefined) {
       const who = await this.#basic(encoded, request.ip);
+      if (who.kind === 'throttled') throw tooManyLogins(who);
       if (who.kind !== 'basic') {
         throw new RegistryError('UNAUTHORIZED', {
           message: 'incorrect username or password',
@@ -299,7 +305,10 @@ export class PlanAccessController implements AccessController {
 
   /** What a Basic check makes of the request: the user's one identity, or a refusal. */
   #fromBasic(result: BasicResult): Authenticated {
-    if (!result.ok) return INVALID_BASIC;
+    if (!result.ok) {
+      if (!('retryAfterMs' in result)) return INVALID_BASIC;
+      return { kind: 'throttled', reason: result.reason, retryAfterMs: result.retryAfterMs };
+    }
     let who = this.#basicIdentities.get(result.user);
     if (who === undefined) {
       who = { kind: 'basic', user: result.user, principal: Object.freeze({ user: result.user.name }) };
@@ -332,6 +341,20 @@ export class PlanAccessController implements AccessController {
     const missing = scope.actions.filter((action) => !allowed.has(action));
     return new RegistryError('DENIED', { detail: [{ type: 'repository', name: scope.name, actions: missing }] });
   }
+}
+
+/**
+ * The 429 of a login that was not checked, in the OCI error body, with `Retry-After` in whole
+ * seconds (at least 1).
+ */
+function tooManyLogins(who: Extract<Authenticated, { kind: 'throttled' }>): RegistryError {
+  const seconds = Math.max(1, Math.ceil(who.retryAfterMs / 1000));
+  const what = who.reason === 'throttled' ? 'too many failed logins' : 'too many logins being checked';
+  return new RegistryError('TOOMANYREQUESTS', {
+    message: `${what}: try again in ${seconds} s`,
+    detail: { retryAfterSeconds: seconds },
+    headers: { 'Retry-After': String(seconds) },
+  });
 }
 
 /**

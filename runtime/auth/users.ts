@@ -6,8 +6,8 @@
  * Plaintext passwords are kept only as their SHA-256 digest and compared in constant time on
  * equal-length digests, so neither the comparison time nor a heap dump gives the password away.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { compare } from 'bcryptjs';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash } from '@node-rs/bcrypt';
 import { isBcryptHash, type PermissionPlan, type UserPlan } from '../../compiler/plan.ts';
 
 /** Why a controller cannot start; never carries a secret's value, only where it was expected. */
@@ -77,16 +77,40 @@ export function resolveUsers(users: readonly UserPlan[], env: NodeJS.ProcessEnv)
 }
 
 /**
- * Checks a password against a verifier: bcrypt for hashes, a constant-time comparison of SHA-256
- * digests for plaintext. This is the expensive step the credential cache exists to avoid.
+ * True when `password` matches a plaintext verifier: a constant-time comparison of SHA-256
+ * digests, microseconds on the event loop. bcrypt verifiers go through a `PasswordChecks` queue.
  */
-export async function verifyPassword(verifier: PasswordVerifier, password: string): Promise<boolean> {
-  if (verifier.kind === 'bcrypt') return compare(password, verifier.hash);
+export function matchesPlain(verifier: Extract<PasswordVerifier, { kind: 'plain' }>, password: string): boolean {
   return timingSafeEqual(sha256(password), verifier.digest);
 }
 
+/** The cost a bcrypt hash was made with (the two digits after `$2b$`). */
+export function bcryptCost(hash: string): number {
+  return Number(hash.slice(4, 6));
+}
+
 /**
- * A bcrypt hash (cost 10) of a random string nobody knows: checked against for unknown user names,
- * so that answering "no such user" takes as long as "wrong password" and does not reveal names.
+ * A bcrypt hash (cost 10) of a random string nobody knows: the decoy of a directory whose users'
+ * hashes all have cost 10, or that has none (see {@link createDecoyHash}).
  */
 export const DECOY_BCRYPT_HASH = '$2b$10$pNAmtNwBx/ZBYF5xuudpTOnpL38l1EySEs8O2wncMRqC.1r/CSAse';
+
+/** The decoy's cost when no user has a bcrypt hash: what `htpasswd -B` users would rather have. */
+const DEFAULT_DECOY_COST = 10;
+
+/**
+ * A bcrypt hash of a random secret, checked for user names that do not exist and for wrong
+ * plaintext passwords, so that every refusal costs one bcrypt of the same cost: that of the most
+ * expensive configured hash (10 when there is none). A user whose hash is cheaper than the others
+ * fails faster than an unknown name, so give every user the same cost. Made on libuv's pool
+ * (once per controller, tens of milliseconds); cost 10 reuses {@link DECOY_BCRYPT_HASH}.
+ */
+export async function createDecoyHash(users: ReadonlyMap<string, ResolvedUser>): Promise<string> {
+  let cost = 0;
+  for (const user of users.values()) {
+    if (user.verifier.kind === 'bcrypt') cost = Math.max(cost, bcryptCost(user.verifier.hash));
+  }
+  if (cost === 0) cost = DEFAULT_DECOY_COST;
+  if (cost === DEFAULT_DECOY_COST) return DECOY_BCRYPT_HASH;
+  return hash(randomBytes(18).toString('base64'), { cost });
+}

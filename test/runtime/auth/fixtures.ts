@@ -4,10 +4,10 @@
  * it writes, and helpers to build requests.
  */
 import { randomBytes } from 'node:crypto';
-import bcrypt from 'bcryptjs';
+import { hashSync } from '@node-rs/bcrypt';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { expect } from 'vitest';
-import type { Action, Plan, RepositoryPlan, UserPlan } from '../../../compiler/plan.ts';
+import type { Action, LoginThrottlePlan, Plan, RepositoryPlan, UserPlan } from '../../../compiler/plan.ts';
 import { type AccessController, type AuthRequest, createAccessController } from '../../../runtime/auth/index.ts';
 import { RegistryError } from '../../../runtime/errors.ts';
 
@@ -15,8 +15,8 @@ export const ALICE_PASSWORD = 'alice-s3cret-pw';
 export const BOB_PASSWORD = 'bob-plain-pa55';
 export const CAROL_PASSWORD = 'carol-hashed-pw';
 /** Real bcrypt hashes at cost 4 (fast): alice's goes in the plan, carol's in the environment. */
-export const ALICE_HASH = bcrypt.hashSync(ALICE_PASSWORD, 4);
-export const CAROL_HASH = bcrypt.hashSync(CAROL_PASSWORD, 4);
+export const ALICE_HASH = hashSync(ALICE_PASSWORD, { cost: 4 });
+export const CAROL_HASH = hashSync(CAROL_PASSWORD, { cost: 4 });
 /** The shared token key, for plans made with `signingKey: 'TOKEN_KEY'`. */
 export const SIGNING_KEY = randomBytes(32).toString('base64');
 
@@ -48,6 +48,8 @@ export interface PlanOptions {
   ttlMs?: number;
   /** Replaces alice's permissions. */
   alicePermissions?: UserPlan['permissions'];
+  /** The plan's login throttle (default: none in the plan, so the runtime's default applies). */
+  loginThrottle?: LoginThrottlePlan;
 }
 
 /**
@@ -111,6 +113,7 @@ export function makePlan(options: PlanOptions = {}): Plan {
         signingKey:
           options.signingKey === undefined || options.signingKey === null ? null : { env: options.signingKey },
       },
+      ...(options.loginThrottle ? { loginThrottle: options.loginThrottle } : {}),
     },
   };
 }
@@ -119,12 +122,17 @@ export function makePlan(options: PlanOptions = {}): Plan {
  * A request from 127.0.0.1 with the given Authorization header (none when undefined), on
  * `connection` when given (any object standing for a socket).
  */
-export function request(authorization?: string, host = '127.0.0.1:5000', connection?: object): AuthRequest {
+export function request(
+  authorization?: string,
+  host = '127.0.0.1:5000',
+  connection?: object,
+  ip = '127.0.0.1',
+): AuthRequest {
   return {
     headers: authorization === undefined ? {} : { authorization },
     host,
     protocol: 'http',
-    ip: '127.0.0.1',
+    ip,
     ...(connection === undefined ? {} : { connection }),
   };
 }
@@ -154,7 +162,12 @@ export interface TestController {
  */
 export async function createTestController(
   plan: PlanOptions = {},
-  options: { env?: NodeJS.ProcessEnv; previous?: AccessController; now?: () => number } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    previous?: AccessController;
+    now?: () => number;
+    refusalDelayMs?: number;
+  } = {},
 ): Promise<TestController> {
   const capture = captureLog();
   const access = await createAccessController(makePlan(plan), {
@@ -162,6 +175,7 @@ export async function createTestController(
     log: capture.log,
     ...(options.previous ? { previous: options.previous } : {}),
     ...(options.now ? { now: options.now } : {}),
+    ...(options.refusalDelayMs === undefined ? {} : { refusalDelayMs: options.refusalDelayMs }),
   });
   return { access, ...capture };
 }

@@ -1,5 +1,5 @@
 /** Controller lifecycle: secrets resolved at startup, and what a reload carries over. */
-import bcrypt from 'bcryptjs';
+import { hashSync } from '@node-rs/bcrypt';
 import { describe, expect, it } from 'vitest';
 import { AuthSetupError, createAccessController } from '../../../runtime/auth/index.ts';
 import {
@@ -84,7 +84,7 @@ describe('reload', () => {
     const pull = { name: 'team/app', repository: 'registry', actions: ['pull' as const] };
     await expect(first.authorize(request(basic('alice', ALICE_PASSWORD)), pull)).resolves.toEqual({ user: 'alice' });
     const { access: second } = await createTestController(
-      { aliceHash: bcrypt.hashSync('alice-new-pw', 4) },
+      { aliceHash: hashSync('alice-new-pw', { cost: 4 }) },
       { previous: first },
     );
     await first.close();

@@ -1,8 +1,21 @@
-import bcrypt from 'bcryptjs';
+import { hashSync, verify } from '@node-rs/bcrypt';
 import { describe, expect, it } from 'vitest';
 import type { UserPlan } from '../../../compiler/plan.ts';
 import { isBcryptHash } from '../../../compiler/plan.ts';
-import { AuthSetupError, resolveUsers, verifyPassword } from '../../../runtime/auth/users.ts';
+import {
+  AuthSetupError,
+  bcryptCost,
+  createDecoyHash,
+  DECOY_BCRYPT_HASH,
+  matchesPlain,
+  type PasswordVerifier,
+  resolveUsers,
+} from '../../../runtime/auth/users.ts';
+
+/** What a login checks: the plaintext comparison, or bcrypt as the password-check queue runs it. */
+async function verifyPassword(verifier: PasswordVerifier, password: string): Promise<boolean> {
+  return verifier.kind === 'plain' ? matchesPlain(verifier, password) : verify(password, verifier.hash);
+}
 
 /** Made with `htpasswd -nbBC 4 dave dave-htpasswd-pw` (apache2-utils writes the `$2y$` variant). */
 const HTPASSWD_HASH = '$2y$04$oLOdkxBDl/PpEVx5rMkcruNUg.qrN1oNcof9L9hBMDVDSKrqIU3Pu';
@@ -16,7 +29,7 @@ const user = (name: string, password: UserPlan['password']): UserPlan => ({
 
 describe('resolveUsers', () => {
   it('detects bcrypt hashes ($2a$, $2b$, $2y$) in the environment, else takes a plaintext password', async () => {
-    const b = bcrypt.hashSync('b-pass', 4);
+    const b = hashSync('b-pass', { cost: 4 });
     const a = b.replace(/^\$2b\$/, '$2a$');
     const users = resolveUsers(
       [
@@ -65,7 +78,7 @@ describe('resolveUsers', () => {
 
   it('isBcryptHash accepts well-formed hashes only', () => {
     expect(isBcryptHash(HTPASSWD_HASH)).toBe(true);
-    expect(isBcryptHash(bcrypt.hashSync('x', 4))).toBe(true);
+    expect(isBcryptHash(hashSync('x', { cost: 4 }))).toBe(true);
     expect(isBcryptHash('$2x$04$oLOdkxBDl/PpEVx5rMkcruNUg.qrN1oNcof9L9hBMDVDSKrqIU3Pu')).toBe(false);
     expect(isBcryptHash(`dave:${HTPASSWD_HASH}`)).toBe(false);
     expect(isBcryptHash('$2b$04$short')).toBe(false);
@@ -78,5 +91,23 @@ describe('resolveUsers', () => {
   it('refuses at startup a bcrypt hash from the environment with a cost bcrypt cannot check', () => {
     const users = [{ name: 'x', password: { env: 'X_PW' }, roles: [], permissions: [] }];
     expect(() => resolveUsers(users, { X_PW: `$2b$99$${'a'.repeat(53)}` })).toThrow(AuthSetupError);
+  });
+});
+
+describe('createDecoyHash', () => {
+  const bcryptUser = (name: string, cost: number) => user(name, { bcrypt: hashSync(`${name}-pw`, { cost }) });
+
+  it('matches the costliest configured hash, so an unknown name is never refused faster', async () => {
+    const users = resolveUsers([bcryptUser('a', 4), bcryptUser('b', 5), user('c', { env: 'C' })], { C: 'plain' });
+    const decoy = await createDecoyHash(users);
+    expect(bcryptCost(decoy)).toBe(5);
+    expect(decoy).not.toBe(await createDecoyHash(users)); // a fresh random secret each time
+    expect(await verify('', decoy)).toBe(false);
+  });
+
+  it('uses the cost-10 constant when no user has a bcrypt hash, or all have cost 10', async () => {
+    expect(await createDecoyHash(resolveUsers([user('c', { env: 'C' })], { C: 'plain' }))).toBe(DECOY_BCRYPT_HASH);
+    expect(await createDecoyHash(new Map())).toBe(DECOY_BCRYPT_HASH);
+    expect(bcryptCost(DECOY_BCRYPT_HASH)).toBe(10);
   });
 });
