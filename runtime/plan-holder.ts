@@ -5,12 +5,19 @@
  * last lease is released, which is what lets a reload close stores and pools without cutting
  * requests short.
  */
+import type { ConfigRevision } from '../compiler/config-revision.ts';
 import type { RuntimeState } from './state.ts';
 
-/** What the status endpoint reports about the last reload (or the initial load). */
+/**
+ * What the status endpoint reports about the latest attempt to load the config: the initial load,
+ * or the latest reload attempt whatever its outcome.
+ */
 export interface ReloadRecord {
-  /** ISO time the reload finished. */
+  /** ISO time the attempt finished. */
   readonly at: string;
+  /** `initial` (startup), `applied`, `unchanged` (the config compiles to the serving plan) or `failed`. */
+  readonly outcome: 'initial' | 'applied' | 'unchanged' | 'failed';
+  /** False only when the attempt failed. */
   readonly ok: boolean;
   /** Why it failed (the old state kept serving). */
   readonly error?: string;
@@ -21,6 +28,34 @@ export interface ReloadRecord {
   readonly durationMs?: number;
   /** A one-line summary of what changed (e.g. from `formatPlanDiff`), when the reloader gives one. */
   readonly diff?: string;
+  /** The git revision of the config on disk at this attempt, when it is in a git checkout. */
+  readonly revision?: ConfigRevision;
+}
+
+/** Whether the serving plan is what the config on disk compiles to, as of the latest attempt. */
+export interface ConfigSync {
+  /** The config file, when the holder was told (serve does). */
+  readonly path?: string;
+  /**
+   * True when the latest attempt loaded the config on disk into the serving plan (or found it
+   * already serving); false when it failed, so the disk holds a config that is not serving.
+   */
+  readonly inSync: boolean;
+  /** The config's revision when the serving plan was loaded (or last confirmed unchanged). */
+  readonly servingRevision?: ConfigRevision;
+  /** ISO time the serving plan started serving. */
+  readonly servingSince: string;
+}
+
+/** Optional parts of a record, as callers pass them. */
+type RecordInfo = { durationMs?: number; diff?: string; revision?: ConfigRevision | undefined };
+
+function optional(info: RecordInfo): Partial<ReloadRecord> {
+  return {
+    ...(info.durationMs === undefined ? {} : { durationMs: info.durationMs }),
+    ...(info.diff === undefined ? {} : { diff: info.diff }),
+    ...(info.revision === undefined ? {} : { revision: info.revision }),
+  };
 }
 
 /** A request's hold on one state; `release()` is idempotent. */
@@ -62,11 +97,26 @@ class Generation {
 export class PlanHolder {
   #active: Generation;
   #lastReload: ReloadRecord;
+  #sync: ConfigSync;
   #retiring = new Set<Generation>();
 
-  constructor(initial: RuntimeState, record?: Partial<ReloadRecord>) {
+  readonly #configPath: string | undefined;
+
+  constructor(initial: RuntimeState, info: RecordInfo & { configPath?: string } = {}) {
     this.#active = new Generation(initial);
-    this.#lastReload = { at: new Date().toISOString(), ok: true, planId: initial.plan.id, ...record };
+    this.#configPath = info.configPath;
+    const at = new Date().toISOString();
+    this.#lastReload = { at, outcome: 'initial', ok: true, planId: initial.plan.id, ...optional(info) };
+    this.#sync = this.#synced(at, info.revision);
+  }
+
+  #synced(servingSince: string, revision: ConfigRevision | undefined): ConfigSync {
+    return {
+      ...(this.#configPath === undefined ? {} : { path: this.#configPath }),
+      inSync: true,
+      servingSince,
+      ...(revision === undefined ? {} : { servingRevision: revision }),
+    };
   }
 
   /** The active state: for code outside a request (status, reload). Requests use {@link acquire}. */
@@ -76,6 +126,11 @@ export class PlanHolder {
 
   get lastReload(): ReloadRecord {
     return this.#lastReload;
+  }
+
+  /** Whether the serving plan matches the config on disk (see {@link ConfigSync}). */
+  get config(): ConfigSync {
+    return this.#sync;
   }
 
   /** Requests running on the active state and on replaced states still draining. */
@@ -105,32 +160,45 @@ export class PlanHolder {
    * Makes `next` the active state. The previous one is disposed once its in-flight requests end;
    * `drained` resolves then. New requests see `next` from the moment this returns.
    */
-  swap(
-    next: RuntimeState,
-    info: { durationMs?: number; diff?: string } = {},
-  ): { previous: RuntimeState; drained: Promise<void> } {
+  swap(next: RuntimeState, info: RecordInfo = {}): { previous: RuntimeState; drained: Promise<void> } {
     const previous = this.#active;
     this.#active = new Generation(next);
+    const at = new Date().toISOString();
     this.#lastReload = {
-      at: new Date().toISOString(),
+      at,
+      outcome: 'applied',
       ok: true,
       planId: next.plan.id,
       previousPlanId: previous.state.plan.id,
-      ...(info.durationMs === undefined ? {} : { durationMs: info.durationMs }),
-      ...(info.diff === undefined ? {} : { diff: info.diff }),
+      ...optional(info),
     };
+    this.#sync = this.#synced(at, info.revision);
     return { previous: previous.state, drained: this.#retire(previous) };
   }
 
-  /** Records a failed reload: the active state keeps serving and the status endpoint says why. */
-  recordFailure(error: unknown, info: { durationMs?: number } = {}): void {
+  /** Records an attempt that found the config compiling to the serving plan: in sync again. */
+  recordUnchanged(info: RecordInfo = {}): void {
     this.#lastReload = {
       at: new Date().toISOString(),
+      outcome: 'unchanged',
+      ok: true,
+      planId: this.#active.state.plan.id,
+      ...optional(info),
+    };
+    this.#sync = this.#synced(this.#sync.servingSince, info.revision ?? this.#sync.servingRevision);
+  }
+
+  /** Records a failed reload: the active state keeps serving and the status endpoint says why. */
+  recordFailure(error: unknown, info: RecordInfo = {}): void {
+    this.#lastReload = {
+      at: new Date().toISOString(),
+      outcome: 'failed',
       ok: false,
       error: error instanceof Error ? error.message : String(error),
       planId: this.#active.state.plan.id,
-      ...(info.durationMs === undefined ? {} : { durationMs: info.durationMs }),
+      ...optional(info),
     };
+    this.#sync = { ...this.#sync, inSync: false };
   }
 
   /** Retires the active state: resolves after its requests (and every draining state's) end and all are disposed. */

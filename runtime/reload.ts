@@ -21,6 +21,7 @@
  * running evaluation, so shutdown never waits for a config that hangs.
  */
 import type { FastifyBaseLogger } from 'fastify';
+import { describeConfigRevision } from '../compiler/config-revision.ts';
 import { type BuildResult, diffPlans, formatDiagnostics, formatPlanDiff } from '../compiler/index.ts';
 import { DEFAULT_RELOAD_TIMEOUT_MS } from '../compiler/plan.ts';
 import { ConfigEvaluator, EvaluationError, timeoutMessage } from './config-evaluator.ts';
@@ -152,11 +153,14 @@ export class Reloader {
     const old = holder.state;
     const elapsed = () => Math.round((performance.now() - startedAt) * 10) / 10;
     const timeoutMs = old.plan.reload?.timeoutMs ?? DEFAULT_RELOAD_TIMEOUT_MS;
+    // The disk's git revision as of this attempt, looked up while the config evaluates.
+    const revisionLookup = describeConfigRevision(configPath, this.#files);
     const evaluated = await this.#evaluate(configPath, env, timeoutMs);
+    const revision = await revisionLookup;
     if (!evaluated.ok) {
       const error = `reload failed, keeping plan ${old.plan.id.slice(0, 12)}: ${evaluated.error}`;
       const durationMs = elapsed();
-      holder.recordFailure(new Error(error), { durationMs });
+      holder.recordFailure(new Error(error), { durationMs, revision });
       log.error({ reason, previousPlanId: old.plan.id, durationMs, error }, 'reload rejected');
       const files = evaluated.files.length > 0 ? evaluated.files : this.#files;
       return {
@@ -175,13 +179,14 @@ export class Reloader {
     if (!built.ok) {
       const error = `config invalid, keeping plan ${old.plan.id.slice(0, 12)}:\n${formatDiagnostics(built.diagnostics, 'text')}`;
       const durationMs = elapsed();
-      holder.recordFailure(new Error(error), { durationMs });
+      holder.recordFailure(new Error(error), { durationMs, revision });
       log.error({ reason, previousPlanId: old.plan.id, durationMs, error }, 'reload rejected');
       return { ...base, status: 'failed', planId: old.plan.id, durationMs, error, warnings: [] };
     }
     const { plan } = built;
     if (plan.id === old.plan.id) {
       const durationMs = elapsed();
+      holder.recordUnchanged({ durationMs, revision });
       log.info({ reason, planId: plan.id, durationMs }, 'reload: plan unchanged, nothing to do');
       return { ...base, status: 'unchanged', planId: plan.id, durationMs, warnings: [] };
     }
@@ -197,7 +202,7 @@ export class Reloader {
       });
       const change = await listeners.applyListeners(old.plan, plan);
       const durationMs = elapsed();
-      holder.swap(next, { durationMs, diff });
+      holder.swap(next, { durationMs, diff, revision });
       await change.finish().catch((error: unknown) => {
         log.error({ err: error }, 'reload: closing or rebinding listeners after the swap failed');
       });
@@ -209,7 +214,7 @@ export class Reloader {
       const message = cause instanceof Error ? cause.message : String(cause);
       const error = `reload aborted, keeping plan ${old.plan.id.slice(0, 12)}: ${message}`;
       const durationMs = elapsed();
-      holder.recordFailure(new Error(error), { durationMs });
+      holder.recordFailure(new Error(error), { durationMs, revision });
       log.error({ reason, previousPlanId: old.plan.id, planId: plan.id, durationMs, error, diff }, 'reload failed');
       return { ...base, status: 'failed', planId: old.plan.id, durationMs, error, diff, warnings };
     }

@@ -13,6 +13,7 @@
  * ends a start whose config hangs), and it saves a child's start on the way to serving.
  */
 import type { FastifyBaseLogger } from 'fastify';
+import { describeConfigRevision } from '../compiler/config-revision.ts';
 import { buildPlan, formatDiagnostics, locateDiagnostics } from '../compiler/index.ts';
 import type { Plan } from '../compiler/plan.ts';
 import { ConfigWatcher } from './config-watcher.ts';
@@ -108,12 +109,17 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   let holder: PlanHolder;
   let listeners: ListenerSet;
   try {
+    const revision = describeConfigRevision(built.configPath, built.files);
     const state = await createRuntimeState(plan, {
       env,
       log,
       ...(options.factories ? { factories: options.factories } : {}),
     });
-    holder = new PlanHolder(state, { durationMs: Date.now() - startedAt });
+    holder = new PlanHolder(state, {
+      durationMs: Date.now() - startedAt,
+      configPath: built.configPath,
+      revision: await revision,
+    });
     listeners = new ListenerSet({
       holder,
       log,

@@ -85,6 +85,33 @@ describe('PlanHolder', () => {
   });
 });
 
+describe('PlanHolder records', () => {
+  it('the latest attempt whatever its outcome, and whether the serving plan matches the config on disk', async () => {
+    const world = new FakeWorld();
+    const revision = { commit: 'a'.repeat(40), dirty: false };
+    const holder = new PlanHolder(
+      await createRuntimeState(makePlan(), { env: {}, log: silentLog, factories: world.factories }),
+      { configPath: '/etc/regctl/registry.config.ts', revision },
+    );
+    expect(holder.lastReload).toMatchObject({ outcome: 'initial', ok: true });
+    expect(holder.config).toMatchObject({
+      path: '/etc/regctl/registry.config.ts',
+      inSync: true,
+      servingRevision: revision,
+    });
+    holder.recordFailure(new Error('config invalid'), { revision: { commit: 'b'.repeat(40), dirty: true } });
+    expect(holder.lastReload).toMatchObject({ outcome: 'failed', ok: false, error: 'config invalid' });
+    expect(holder.config).toMatchObject({ inSync: false, servingRevision: revision });
+    const since = holder.config.servingSince;
+    const fixed = { commit: 'c'.repeat(40), dirty: false };
+    holder.recordUnchanged({ durationMs: 4, revision: fixed });
+    expect(holder.lastReload).toMatchObject({ outcome: 'unchanged', ok: true, durationMs: 4 });
+    expect(holder.lastReload.error).toBeUndefined();
+    expect(holder.config).toMatchObject({ inSync: true, servingRevision: fixed, servingSince: since });
+    await holder.close();
+  });
+});
+
 describe('createRuntimeState', () => {
   it('leases unchanged stores and shared resources to the next state; disposing the old one closes only what no newer state leases', async () => {
     const world = new FakeWorld();

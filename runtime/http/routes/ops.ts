@@ -1,6 +1,7 @@
 /**
  * Endpoints outside the v2 API, on every listener: `GET /-/health` (200 while serving; fastify
- * answers 503 once the listener is closing), `GET /-/status` (plan id, last reload, listeners,
+ * answers 503 once the listener is closing), `GET /-/status` (plan id, the latest load attempt,
+ * whether the serving plan matches the config on disk and its git revision, listeners,
  * repositories, uptime; no secrets: the plan's secret references are not included) and
  * `GET /-/token` (the Docker token endpoint, served by the access controller).
  */
@@ -23,7 +24,9 @@ export function formatStatus(state: RuntimeState, options: OpsRoutesOptions) {
     status: 'ok',
     planId: plan.id,
     lastReload: options.holder.lastReload,
+    config: options.holder.config,
     listener: options.listenerId,
+    startedAt: new Date(options.startedAt).toISOString(),
     uptimeSeconds: Math.round((Date.now() - options.startedAt) / 1000),
     inFlight: options.holder.inFlight,
     listeners: plan.listeners.map((listener) => ({
