@@ -90,7 +90,7 @@ export class Reloader {
   #count = 0;
   #files: readonly string[];
   readonly #evaluator: ConfigEvaluator | undefined;
-  /** Aborts the running attempt's evaluation (its timeout, or `close()`). */
+  /** Aborts the running attempt's evaluation: `close()`, or the timeout of an injected build. */
   #evaluation: AbortController | undefined;
 
   constructor(options: ReloaderOptions) {
