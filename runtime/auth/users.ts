@@ -112,5 +112,5 @@ export async function createDecoyHash(users: ReadonlyMap<string, ResolvedUser>):
   }
   if (cost === 0) cost = DEFAULT_DECOY_COST;
   if (cost === DEFAULT_DECOY_COST) return DECOY_BCRYPT_HASH;
-  return hash(randomBytes(18).toString('base64'), { cost });
+  return hash(randomBytes(18).toString('base64'), cost);
 }

@@ -87,7 +87,7 @@ async function measureBest(
 /** Runs every case; `iterations` per case (default 200 000). */
 export async function benchAuth(iterations = 200_000): Promise<AuthBenchResult[]> {
   const password = 'bench-password-1234';
-  const hash = hashSync(password, { cost: 10 });
+  const hash = hashSync(password, 10);
   const log = Fastify({ logger: false }).log;
   const access = await createAccessController(benchPlan(hash), { env: { BENCH_PLAIN: password }, log });
   const request = (authorization?: string): AuthRequest => ({

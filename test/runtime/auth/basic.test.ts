@@ -34,7 +34,7 @@ describe('parseBasicAuthorization', () => {
 });
 
 describe('BasicAuthenticator', () => {
-  const hash = hashSync('right', { cost: 4 });
+  const hash = hashSync('right', 4);
   const users = resolveUsers([{ name: 'ci', password: { bcrypt: hash }, roles: [], permissions: [] }], {});
 
   function authenticator() {

@@ -15,8 +15,8 @@ export const ALICE_PASSWORD = 'alice-s3cret-pw';
 export const BOB_PASSWORD = 'bob-plain-pa55';
 export const CAROL_PASSWORD = 'carol-hashed-pw';
 /** Real bcrypt hashes at cost 4 (fast): alice's goes in the plan, carol's in the environment. */
-export const ALICE_HASH = hashSync(ALICE_PASSWORD, { cost: 4 });
-export const CAROL_HASH = hashSync(CAROL_PASSWORD, { cost: 4 });
+export const ALICE_HASH = hashSync(ALICE_PASSWORD, 4);
+export const CAROL_HASH = hashSync(CAROL_PASSWORD, 4);
 /** The shared token key, for plans made with `signingKey: 'TOKEN_KEY'`. */
 export const SIGNING_KEY = randomBytes(32).toString('base64');
 

@@ -84,7 +84,7 @@ describe('reload', () => {
     const pull = { name: 'team/app', repository: 'registry', actions: ['pull' as const] };
     await expect(first.authorize(request(basic('alice', ALICE_PASSWORD)), pull)).resolves.toEqual({ user: 'alice' });
     const { access: second } = await createTestController(
-      { aliceHash: hashSync('alice-new-pw', { cost: 4 }) },
+      { aliceHash: hashSync('alice-new-pw', 4) },
       { previous: first },
     );
     await first.close();

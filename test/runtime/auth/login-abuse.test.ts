@@ -101,7 +101,7 @@ describe('login throttling through the controller', () => {
 });
 
 describe('BasicAuthenticator with a throttle and a check queue', () => {
-  const hash = hashSync('right', { cost: 4 });
+  const hash = hashSync('right', 4);
   const users = resolveUsers([{ name: 'ci', password: { bcrypt: hash }, roles: [], permissions: [] }], {});
   const encode = (user: string, password: string) => Buffer.from(`${user}:${password}`).toString('base64');
 
@@ -143,8 +143,8 @@ describe('BasicAuthenticator with a throttle and a check queue', () => {
   it('checks unknown names and wrong plaintext passwords against the decoy, of the costliest configured hash', async () => {
     const mixed = resolveUsers(
       [
-        { name: 'cheap', password: { bcrypt: hashSync('x', { cost: 4 }) }, roles: [], permissions: [] },
-        { name: 'dear', password: { bcrypt: hashSync('y', { cost: 6 }) }, roles: [], permissions: [] },
+        { name: 'cheap', password: { bcrypt: hashSync('x', 4) }, roles: [], permissions: [] },
+        { name: 'dear', password: { bcrypt: hashSync('y', 6) }, roles: [], permissions: [] },
         { name: 'plain', password: { env: 'PLAIN' }, roles: [], permissions: [] },
       ],
       { PLAIN: 'plain-password' },
@@ -160,7 +160,7 @@ describe('BasicAuthenticator with a throttle and a check queue', () => {
   });
 
   it('takes as long to refuse an unknown name as a known one with a wrong password', async () => {
-    const dear = hashSync('secret', { cost: 8 });
+    const dear = hashSync('secret', 8);
     const two = resolveUsers([{ name: 'ci', password: { bcrypt: dear }, roles: [], permissions: [] }], {});
     const basicAuth = new BasicAuthenticator(two, { log: captureLog().log, decoyHash: await createDecoyHash(two) });
     const times = { known: [] as number[], unknown: [] as number[] };

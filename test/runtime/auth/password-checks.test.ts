@@ -64,7 +64,7 @@ describe('PasswordChecks', () => {
   });
 
   it('verifies real bcrypt hashes ($2a$, $2b$, $2y$) off the event loop', async () => {
-    const hash = hashSync('right', { cost: 12 });
+    const hash = hashSync('right', 12);
     const checks = new PasswordChecks({ concurrency: 2 });
     // Timers keep firing while two cost-12 verifications (each hundreds of ms of CPU) run: the
     // work is on libuv's pool. bcrypt on the event loop would stall them for the whole time.

@@ -29,7 +29,7 @@ const user = (name: string, password: UserPlan['password']): UserPlan => ({
 
 describe('resolveUsers', () => {
   it('detects bcrypt hashes ($2a$, $2b$, $2y$) in the environment, else takes a plaintext password', async () => {
-    const b = hashSync('b-pass', { cost: 4 });
+    const b = hashSync('b-pass', 4);
     const a = b.replace(/^\$2b\$/, '$2a$');
     const users = resolveUsers(
       [
@@ -78,7 +78,7 @@ describe('resolveUsers', () => {
 
   it('isBcryptHash accepts well-formed hashes only', () => {
     expect(isBcryptHash(HTPASSWD_HASH)).toBe(true);
-    expect(isBcryptHash(hashSync('x', { cost: 4 }))).toBe(true);
+    expect(isBcryptHash(hashSync('x', 4))).toBe(true);
     expect(isBcryptHash('$2x$04$oLOdkxBDl/PpEVx5rMkcruNUg.qrN1oNcof9L9hBMDVDSKrqIU3Pu')).toBe(false);
     expect(isBcryptHash(`dave:${HTPASSWD_HASH}`)).toBe(false);
     expect(isBcryptHash('$2b$04$short')).toBe(false);
@@ -95,7 +95,7 @@ describe('resolveUsers', () => {
 });
 
 describe('createDecoyHash', () => {
-  const bcryptUser = (name: string, cost: number) => user(name, { bcrypt: hashSync(`${name}-pw`, { cost }) });
+  const bcryptUser = (name: string, cost: number) => user(name, { bcrypt: hashSync(`${name}-pw`, cost) });
 
   it('matches the costliest configured hash, so an unknown name is never refused faster', async () => {
     const users = resolveUsers([bcryptUser('a', 4), bcryptUser('b', 5), user('c', { env: 'C' })], { C: 'plain' });
