@@ -1,5 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
+/** Unit tests that need a real Ceph RADOS Gateway (started by test/helpers/ceph.ts). */
+const CEPH_BACKED = [
+  'test/runtime/storage/s3/conformance.test.ts',
+  'test/runtime/storage/s3/contract.test.ts',
+  'test/runtime/storage/s3/s3.test.ts',
+];
+
 export default defineConfig({
   test: {
     projects: [
@@ -9,10 +16,22 @@ export default defineConfig({
           include: [
             'test/compiler/**/*.test.ts',
             'test/runtime/**/*.test.ts',
+            'test/client/**/*.test.ts',
             'test/schema/**/*.test.ts',
             'test/cli/**/*.test.ts',
+            'bench/**/*.test.ts',
           ],
+          exclude: CEPH_BACKED,
           testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          // The storage drivers against real external servers: no client binaries, but a server to start.
+          name: 'integration',
+          include: CEPH_BACKED,
+          testTimeout: 60_000,
+          hookTimeout: 180_000,
         },
       },
       {

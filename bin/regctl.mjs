@@ -21,9 +21,9 @@ for (const flag of v8Flags(process.env)) setFlagsFromString(flag);
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'bin', 'regctl.ts');
-// The child process that builds a plan for each hot reload (runtime/config-evaluator.ts finds it
+// The child process that builds a plan for each hot reload (runtime/reload/config-evaluator.ts finds it
 // beside its own chunk, as `config-evaluator-child.js`).
-const evaluatorEntry = join(root, 'runtime', 'config-evaluator-child.ts');
+const evaluatorEntry = join(root, 'runtime', 'reload', 'config-evaluator-child.ts');
 
 async function bundled() {
   const { build } = await import('esbuild');

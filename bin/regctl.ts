@@ -162,7 +162,7 @@ async function serve(args: string[]): Promise<number> {
       'watch-poll': { type: 'boolean', default: false },
     },
   });
-  const { serve, ServeError } = await import('../runtime/serve.ts');
+  const { serve, ServeError } = await import('../runtime/server/serve.ts');
   try {
     await serve({ configPath: values.config, watch: values.watch, watchPolling: values['watch-poll'] });
   } catch (cause) {
@@ -190,7 +190,7 @@ async function warm(args: string[]): Promise<number> {
   const concurrency = Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1)
     return usageError('--concurrency must be a positive integer', 'warm');
-  const { warm } = await import('../runtime/warm.ts');
+  const { warm } = await import('../client/warm.ts');
   const result = await warm({
     configPath: values.config,
     registry: values.registry,

@@ -31,7 +31,7 @@ export interface BuildOptions {
    * be unloaded, and a worker thread's heap stays with the process's allocator after it exits:
    * both measured), so `serve` passes false at startup and places them with
    * {@link locateDiagnostics} only when the process is about to exit anyway; reloads build in a
-   * child process that exits after one build (runtime/config-evaluator.ts), which can afford them.
+   * child process that exits after one build (runtime/reload/config-evaluator.ts), which can afford them.
    */
   positions?: boolean;
   /**

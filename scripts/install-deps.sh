@@ -19,7 +19,7 @@ APT_PACKAGES=(
   docker.io       # dockerd + docker CLI
   apache2-utils   # htpasswd -Bbn for basic-auth upstreams; ab, the HEAD load of `npm run bench` (lib/ab.ts)
   wrk             # load generator of `npm run bench` (docs/benchmarks.md)
-  curl            # pull client of `npm run bench` and of its unit test (scripts/bench/lib/curl.ts)
+  curl            # pull client of `npm run bench` and of its unit test (bench/lib/curl.ts)
   iproute2        # tc, the shaped upstream link of the proxy bench's --upstream-rate (lib/link-shaper.ts)
   jq
   openssl

@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { jwtVerify, SignJWT } from 'jose';
 import type { Action, SecurityPlan } from '../../compiler/plan.ts';
+import { readSecret } from '../secrets.ts';
 import { CredentialCache, type SettlingCheck, settling } from './credential-cache.ts';
 import { AuthSetupError } from './users.ts';
 
@@ -251,8 +252,8 @@ function parseAccessClaim(claim: unknown): Map<string, Set<Action>> | null {
 function resolveSigningKey(plan: SecurityPlan['token'], options: TokenServiceOptions): Uint8Array {
   if (plan.signingKey === null) return options.inheritedKey ?? new Uint8Array(randomBytes(32));
   const variable = plan.signingKey.env;
-  const value = options.env[variable];
-  if (value === undefined || value === '') {
+  const value = readSecret(plan.signingKey, options.env);
+  if (value === undefined) {
     throw new AuthSetupError(
       'AUTH_ENV_MISSING',
       `missing environment variable ${variable} (security.token.signingKey)`,

@@ -9,6 +9,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { hash } from '@node-rs/bcrypt';
 import { isBcryptHash, type PermissionPlan, type UserPlan } from '../../compiler/plan.ts';
+import { readSecret } from '../secrets.ts';
 
 /** Why a controller cannot start; never carries a secret's value, only where it was expected. */
 export class AuthSetupError extends Error {
@@ -53,8 +54,8 @@ export function resolveUsers(users: readonly UserPlan[], env: NodeJS.ProcessEnv)
       if (isBcryptHash(source.bcrypt)) verifier = { kind: 'bcrypt', hash: source.bcrypt };
       else malformed.push(`security.users '${user.name}': the bcrypt hash is malformed`);
     } else {
-      const value = env[source.env];
-      if (value === undefined || value === '') {
+      const value = readSecret(source, env);
+      if (value === undefined) {
         missing.push(`${source.env} (password of user '${user.name}')`);
       } else if (/^\$2[aby]\$/.test(value)) {
         if (isBcryptHash(value)) verifier = { kind: 'bcrypt', hash: value };

@@ -5,7 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
-import { RegistryError } from '../errors.ts';
+import { RegistryError } from '../oci/errors.ts';
 import { MAX_MANIFEST_BYTES } from './headers.ts';
 
 /** The request body stream, or undefined when the request has none. */

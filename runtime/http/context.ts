@@ -6,11 +6,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Action } from '../../compiler/plan.ts';
 import type { AuthRequest, Principal } from '../auth/types.ts';
-import { RegistryError } from '../errors.ts';
-import type { StateLease } from '../plan-holder.ts';
-import type { Repository } from '../repository/repository.ts';
-import type { RuntimeState } from '../state.ts';
-import { assertValidName } from './names.ts';
+import { RegistryError } from '../oci/errors.ts';
+import { assertValidName } from '../oci/names.ts';
+import type { Repository } from '../repositories/repository.ts';
+import type { StateLease } from '../server/plan-holder.ts';
+import type { RuntimeState } from '../server/state.ts';
 import type { ResolvedName, RouteContext, RouteResolver } from './resolve-repository.ts';
 
 /** Per-request data the app hangs on `request.regctl` (set in `onRequest`). */

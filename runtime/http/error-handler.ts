@@ -5,7 +5,7 @@
  * request id, the details going to the log. HEAD responses never carry a body.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { isRegistryError, RegistryError } from '../errors.ts';
+import { isRegistryError, RegistryError } from '../oci/errors.ts';
 import { API_VERSION, API_VERSION_HEADER } from './headers.ts';
 
 /** Maps a fastify client error to an OCI code. */

@@ -2,7 +2,7 @@
  * Header names and the small header grammars of the v2 API: byte ranges, upload ranges, Accept
  * lists, and `Link` pagination.
  */
-import { RegistryError } from '../errors.ts';
+import { RegistryError } from '../oci/errors.ts';
 
 export const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
 export const API_VERSION = 'registry/2.0';

@@ -6,7 +6,7 @@
  * `Connection: close`: after a parse error the connection cannot carry another request.
  */
 import { STATUS_CODES } from 'node:http';
-import { RegistryError } from '../errors.ts';
+import { RegistryError } from '../oci/errors.ts';
 import { API_VERSION, API_VERSION_HEADER } from './headers.ts';
 import type { ConnectionLimits } from './limits.ts';
 

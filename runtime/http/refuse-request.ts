@@ -4,7 +4,7 @@
  * built-in answers (which have no body, or fastify's own JSON).
  */
 import type { FastifyRequest } from 'fastify';
-import { RegistryError } from '../errors.ts';
+import { RegistryError } from '../oci/errors.ts';
 
 /**
  * The refusal for `request`, or undefined to serve it:

@@ -5,7 +5,7 @@
  * Nexus-style `/repository/<repo>/v2/…` prefix) → the default repository → `NAME_UNKNOWN`.
  */
 import type { ListenerPlan } from '../../compiler/plan.ts';
-import { RegistryError } from '../errors.ts';
+import { RegistryError } from '../oci/errors.ts';
 
 /** What of a request routing looks at. */
 export interface RouteContext {

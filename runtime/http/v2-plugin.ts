@@ -8,12 +8,12 @@
  * reads its own bounded Buffer.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
-import { RegistryError } from '../errors.ts';
-import type { PlanHolder } from '../plan-holder.ts';
+import { RegistryError } from '../oci/errors.ts';
+import { decodePath } from '../oci/names.ts';
+import type { PlanHolder } from '../server/plan-holder.ts';
 import { ApiCall } from './context.ts';
 import { ALLOWED_METHODS, type Endpoint, parseEndpoint } from './endpoints.ts';
 import { API_VERSION, API_VERSION_HEADER } from './headers.ts';
-import { decodePath } from './names.ts';
 import { deleteBlob, getBlob } from './routes/blobs.ts';
 import { listCatalog, listReferrers, listTags } from './routes/listing.ts';
 import { deleteManifest, getManifest, putManifest } from './routes/manifests.ts';

@@ -15,12 +15,12 @@
  *   `putHashedBlob`) and matched its digest; a crash, an aborted stream or a mismatch never leaves
  *   a visible partial blob;
  * - concurrent writes of the same blob or key are safe (last complete writer wins, content equal);
- * - errors are `StorageError`s with a stable `code` (see runtime/errors.ts);
+ * - errors are `StorageError`s with a stable `code` (see runtime/oci/errors.ts);
  * - bodies are streamed: memory stays flat whatever the blob size.
  */
 import type { Readable } from 'node:stream';
 
-/** `algorithm:hex`, validated with `isDigest` (runtime/storage/digest.ts) before reaching a store. */
+/** `algorithm:hex`, validated with `isDigest` (runtime/oci/digest.ts) before reaching a store. */
 export type Digest = string;
 
 export interface BlobInfo {

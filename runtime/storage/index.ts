@@ -6,7 +6,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { BlobStorePlan, FileBlobStorePlan, S3BlobStorePlan } from '../../compiler/plan.ts';
 import type { BlobStore } from './blob-store.ts';
-import { createFileBlobStore } from './drivers/file.ts';
+import { createFileBlobStore } from './drivers/file/file.ts';
 
 /** What every driver factory receives besides its plan. */
 export interface BlobStoreOptions {
@@ -21,7 +21,7 @@ type DriverFactory<P extends BlobStorePlan> = (plan: P, options: BlobStoreOption
 const drivers = {
   file: (plan: FileBlobStorePlan, options: BlobStoreOptions) => createFileBlobStore(plan, { log: options.log }),
   s3: async (plan: S3BlobStorePlan, options: BlobStoreOptions) => {
-    const { createS3BlobStore } = await import('./drivers/s3.ts');
+    const { createS3BlobStore } = await import('./drivers/s3/s3.ts');
     return createS3BlobStore(plan, { env: options.env, log: options.log });
   },
 } satisfies { [D in BlobStorePlan['driver']]: DriverFactory<Extract<BlobStorePlan, { driver: D }>> };

@@ -19,8 +19,8 @@ import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { HttpProxyPlan } from '../../compiler/plan.ts';
-import { MAX_MANIFEST_BYTES } from '../repository/manifest.ts';
-import { OCI_INDEX, SUPPORTED_MANIFEST_MEDIA_TYPES } from '../repository/media-types.ts';
+import { MAX_MANIFEST_BYTES } from '../oci/manifest.ts';
+import { OCI_INDEX, SUPPORTED_MANIFEST_MEDIA_TYPES } from '../oci/media-types.ts';
 import { fromNetworkError, type NetworkContext, UpstreamError, withoutUserinfo } from './errors.ts';
 import { UpstreamDispatchers } from './http-proxy.ts';
 import {

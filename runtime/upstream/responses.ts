@@ -3,7 +3,7 @@
  * status to an {@link UpstreamError}, bounded bodies and JSON. Used by {@link UpstreamClient}.
  */
 import type { Readable } from 'node:stream';
-import { normalizeMediaType } from '../repository/media-types.ts';
+import { normalizeMediaType } from '../oci/media-types.ts';
 import { fromNetworkError, parseRetryAfter, UpstreamError } from './errors.ts';
 
 /** A raw upstream response; the caller must consume or {@link discard} `body`. */

@@ -2,7 +2,7 @@
 # scripts/ceph/start.sh - bring up the S3-compatible server regctl's s3 tests, e2e tests and
 # benchmark run against: a Ceph RADOS Gateway (Debian 12 packages radosgw ceph-mon ceph-osd
 # ceph-common uuid-runtime, Ceph 16 "pacific") on 127.0.0.1, from nothing, in about 3 s.
-# Used by test/helpers/ceph.ts and scripts/bench/s3.ts; adapted from the team's
+# Used by test/helpers/ceph.ts and bench/s3.ts; adapted from the team's
 # /work/shared/tools/start-ceph-s3.sh reference.
 #
 #   usage:  scripts/ceph/start.sh DATA_DIR PORT [BUCKET]

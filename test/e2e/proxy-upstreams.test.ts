@@ -7,8 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpProxyPlan, ProxyRepositoryPlan } from '../../compiler/plan.ts';
-import type { ProxyRepository } from '../../runtime/repository/proxy.ts';
-import type { BlobResponse } from '../../runtime/repository/repository.ts';
+import type { ProxyRepository } from '../../runtime/repositories/proxy/proxy.ts';
+import type { BlobResponse } from '../../runtime/repositories/repository.ts';
 import { type Distribution, startDistribution } from '../helpers/distribution.ts';
 import { type ForwardProxy, startForwardProxy } from '../helpers/forward-proxy.ts';
 import { buildImage } from '../helpers/oci-image.ts';

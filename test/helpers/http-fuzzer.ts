@@ -7,7 +7,7 @@
  * that can be replayed. {@link checkFuzzAnswer} says what is wrong with an answer.
  */
 import { createHash } from 'node:crypto';
-import { REGISTRY_ERROR_CODES } from '../../runtime/errors.ts';
+import { REGISTRY_ERROR_CODES } from '../../runtime/oci/errors.ts';
 import { type RawAnswer, rawExchange } from './raw-http.ts';
 
 /** What exists on the server, so some cases hit real content (ranges of a real blob, a live upload). */

@@ -1,6 +1,6 @@
 /**
  * Load for the login-abuse test and benchmark (test/e2e/login-abuse.test.ts,
- * scripts/bench/login-abuse.ts): a flood of bogus Basic logins from a child process, a client
+ * bench/login-abuse.ts): a flood of bogus Basic logins from a child process, a client
  * timing authenticated blob pulls, and timed failed logins.
  *
  * The flood runs in its own Node process, so the client whose latency is measured never competes

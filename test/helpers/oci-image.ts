@@ -5,7 +5,7 @@
  *
  * Same options → same bytes → same digests, so a test can compare what comes back from a registry
  * with what it built. Sizes here are small (test fixtures held in memory); large blobs for the
- * benchmark are streamed by `scripts/bench/lib`.
+ * benchmark are streamed by `bench/lib`.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';

@@ -11,8 +11,8 @@ import {
   createProxyRepository,
   type ProxyRepository,
   type ProxyRepositoryDeps,
-} from '../../runtime/repository/proxy.ts';
-import type { BlobResponse } from '../../runtime/repository/repository.ts';
+} from '../../runtime/repositories/proxy/proxy.ts';
+import type { BlobResponse } from '../../runtime/repositories/repository.ts';
 import { createMemoryBlobStore } from '../../runtime/storage/drivers/memory.ts';
 import type { Image } from './oci-image.ts';
 

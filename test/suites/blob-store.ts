@@ -8,9 +8,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer as readAll } from 'node:stream/consumers';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isStorageError, type StorageErrorCode } from '../../runtime/errors.ts';
+import { digestOf } from '../../runtime/oci/digest.ts';
 import type { BlobStore } from '../../runtime/storage/blob-store.ts';
-import { digestOf } from '../../runtime/storage/digest.ts';
+import { isStorageError, type StorageErrorCode } from '../../runtime/storage/errors.ts';
 
 export interface BlobStoreFixture {
   store: BlobStore;
@@ -20,7 +20,7 @@ export interface BlobStoreFixture {
 const MiB = 1024 * 1024;
 
 export { buffer as readAll } from 'node:stream/consumers';
-export { digestOf } from '../../runtime/storage/digest.ts';
+export { digestOf } from '../../runtime/oci/digest.ts';
 
 /** The StorageError code a promise rejects with, or what happened instead. */
 export async function codeOf(promise: Promise<unknown>): Promise<StorageErrorCode | 'resolved' | 'other error'> {

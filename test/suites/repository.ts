@@ -11,10 +11,10 @@
 import { Readable } from 'node:stream';
 import { buffer as readAll } from 'node:stream/consumers';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RegistryError, type RegistryErrorCode } from '../../runtime/errors.ts';
-import { OCI_INDEX, OCI_MANIFEST } from '../../runtime/repository/media-types.ts';
-import type { Repository } from '../../runtime/repository/repository.ts';
-import { digestOf } from '../../runtime/storage/digest.ts';
+import { digestOf } from '../../runtime/oci/digest.ts';
+import { RegistryError, type RegistryErrorCode } from '../../runtime/oci/errors.ts';
+import { OCI_INDEX, OCI_MANIFEST } from '../../runtime/oci/media-types.ts';
+import type { Repository } from '../../runtime/repositories/repository.ts';
 
 /** What a factory hands the suite: a fresh, empty, writable repository and how to dispose of it. */
 export interface RepositoryFixture {
@@ -22,7 +22,7 @@ export interface RepositoryFixture {
   readonly close?: () => Promise<void>;
 }
 
-export { OCI_INDEX, OCI_MANIFEST } from '../../runtime/repository/media-types.ts';
+export { OCI_INDEX, OCI_MANIFEST } from '../../runtime/oci/media-types.ts';
 export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
 

@@ -5,10 +5,10 @@
  * presigned URL gets a 307 to it.
  */
 
+import { assertValidDigest } from '../../oci/names.ts';
 import { canSendDirect } from '../../storage/blob-store.ts';
 import type { ApiCall } from '../context.ts';
 import { CONTENT_DIGEST_HEADER, parseByteRange } from '../headers.ts';
-import { assertValidDigest } from '../names.ts';
 import { sendDirect } from '../send-direct.ts';
 
 export async function getBlob(call: ApiCall, name: string, digest: string): Promise<void> {

@@ -8,10 +8,10 @@
  * nothing gets the 401 challenge), then only repositories the principal may pull from are listed.
  */
 import type { Principal } from '../../auth/types.ts';
-import { isRegistryError } from '../../errors.ts';
+import { isRegistryError } from '../../oci/errors.ts';
+import { assertValidDigest } from '../../oci/names.ts';
 import type { ApiCall } from '../context.ts';
 import { formatNextLink, OCI_FILTERS_HEADER, OCI_INDEX_MEDIA_TYPE, paginate, parsePage } from '../headers.ts';
-import { assertValidDigest } from '../names.ts';
 import type { CatalogSource } from '../resolve-repository.ts';
 
 function setNextLink(call: ApiCall, path: string, n: number | undefined, next: string | undefined): void {

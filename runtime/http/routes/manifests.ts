@@ -7,11 +7,11 @@
  * accepts or converts; refusing with 404 would hide an existing image).
  */
 
-import { RegistryError } from '../../errors.ts';
+import { RegistryError } from '../../oci/errors.ts';
+import { parseReference, type Reference } from '../../oci/names.ts';
 import { readManifestBody } from '../body.ts';
 import type { ApiCall } from '../context.ts';
 import { CONTENT_DIGEST_HEADER, OCI_SUBJECT_HEADER, parseAccept } from '../headers.ts';
-import { parseReference, type Reference } from '../names.ts';
 
 /**
  * A reference to look up (GET, HEAD, DELETE): a malformed tag names no manifest, so it answers

@@ -6,8 +6,8 @@
  * `GET /-/token` (the Docker token endpoint, served by the access controller).
  */
 import type { FastifyInstance } from 'fastify';
-import type { PlanHolder } from '../../plan-holder.ts';
-import type { RuntimeState } from '../../state.ts';
+import type { PlanHolder } from '../../server/plan-holder.ts';
+import type { RuntimeState } from '../../server/state.ts';
 import { toAuthRequest } from '../context.ts';
 
 export interface OpsRoutesOptions {

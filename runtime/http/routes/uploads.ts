@@ -8,13 +8,13 @@
  * pull on `from` is refused, the POST quietly falls back to a normal upload session (202), which
  * is what clients expect from a registry that cannot mount. See {@link mountSource}.
  */
-import { isRegistryError, RegistryError } from '../../errors.ts';
-import type { UploadStatus } from '../../repository/repository.ts';
+import { isRegistryError, RegistryError } from '../../oci/errors.ts';
+import { assertValidDigest, isValidName } from '../../oci/names.ts';
+import type { UploadStatus } from '../../repositories/repository.ts';
 import type { BlobInfo } from '../../storage/blob-store.ts';
 import { bodyStream, isEmptyBody } from '../body.ts';
 import type { ApiCall, Target } from '../context.ts';
 import { CONTENT_DIGEST_HEADER, formatUploadRange, parseContentRange, UPLOAD_UUID_HEADER } from '../headers.ts';
-import { assertValidDigest, isValidName } from '../names.ts';
 import type { ResolvedName } from '../resolve-repository.ts';
 
 async function sendSession(call: ApiCall, name: string, upload: UploadStatus, status: number): Promise<void> {

@@ -7,12 +7,12 @@
  * conformance suite, so tests written against it hold for the real drivers. Like S3, a key may be
  * both a document and the prefix of other documents.
  */
-import { createHash, type Hash, randomBytes } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { StorageError } from '../../errors.ts';
+import { parseDigest, verifyContent, verifyHashed } from '../../oci/digest.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest, HashedBlobOptions, UploadState } from '../blob-store.ts';
-import { parseDigest, verifyContent, verifyHashed } from '../digest.ts';
-import { isUploadId, parseMetaKey } from '../keys.ts';
+import { StorageError } from '../errors.ts';
+import { isUploadId, newUploadId, parseMetaKey } from '../keys.ts';
 
 /** Options of {@link createMemoryBlobStore}. */
 export interface MemoryBlobStoreOptions {
@@ -66,7 +66,7 @@ export class MemoryBlobStore implements BlobStore {
   }
 
   async createUpload(owner: unknown): Promise<UploadState> {
-    const id = randomBytes(16).toString('hex');
+    const id = newUploadId();
     const state: UploadState = { id, offset: 0, startedAt: new Date().toISOString(), owner: structuredClone(owner) };
     this.#uploads.set(id, {
       state,

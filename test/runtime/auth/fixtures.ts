@@ -9,7 +9,7 @@ import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { expect } from 'vitest';
 import type { Action, LoginThrottlePlan, Plan, RepositoryPlan, UserPlan } from '../../../compiler/plan.ts';
 import { type AccessController, type AuthRequest, createAccessController } from '../../../runtime/auth/index.ts';
-import { RegistryError } from '../../../runtime/errors.ts';
+import { RegistryError } from '../../../runtime/oci/errors.ts';
 
 export const ALICE_PASSWORD = 'alice-s3cret-pw';
 export const BOB_PASSWORD = 'bob-plain-pa55';

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccessController, AuthRequest } from '../../../runtime/auth/index.ts';
-import { isRegistryError } from '../../../runtime/errors.ts';
+import { isRegistryError } from '../../../runtime/oci/errors.ts';
 import { ALICE_PASSWORD, BOB_PASSWORD, basic, createTestController } from './fixtures.ts';
 
 const run = promisify(execFile);

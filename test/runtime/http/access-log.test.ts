@@ -1,10 +1,10 @@
 /** One structured access-log line per request, without query secrets; LOG_LEVEL honoured. */
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, redactUrl } from '../../../runtime/log.ts';
-import { PlanHolder } from '../../../runtime/plan-holder.ts';
-import { createRegistryApp } from '../../../runtime/server.ts';
-import { createRuntimeState } from '../../../runtime/state.ts';
+import { createRegistryApp } from '../../../runtime/server/app.ts';
+import { createLogger, redactUrl } from '../../../runtime/server/log.ts';
+import { PlanHolder } from '../../../runtime/server/plan-holder.ts';
+import { createRuntimeState } from '../../../runtime/server/state.ts';
 import { FakeWorld, makePlan, sha256 } from './fakes.ts';
 
 function capture(): { stream: Writable; lines: () => Record<string, unknown>[] } {

@@ -1,9 +1,9 @@
 /** Name routing per listener, name/digest validation, error rendering, ops endpoints. */
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ListenerSet } from '../../../runtime/listeners.ts';
-import { PlanHolder } from '../../../runtime/plan-holder.ts';
-import { createRuntimeState } from '../../../runtime/state.ts';
+import { ListenerSet } from '../../../runtime/server/listeners.ts';
+import { PlanHolder } from '../../../runtime/server/plan-holder.ts';
+import { createRuntimeState } from '../../../runtime/server/state.ts';
 import { FakeWorld, hostedPlan, listenerPlan, makePlan, sha256, silentLog } from './fakes.ts';
 import { createHarness, type Harness } from './harness.ts';
 

@@ -3,9 +3,9 @@ import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Plan } from '../../../compiler/plan.ts';
 import { createAccessController } from '../../../runtime/auth/index.ts';
-import { PlanHolder } from '../../../runtime/plan-holder.ts';
-import { createRegistryApp } from '../../../runtime/server.ts';
-import { createRuntimeState } from '../../../runtime/state.ts';
+import { createRegistryApp } from '../../../runtime/server/app.ts';
+import { PlanHolder } from '../../../runtime/server/plan-holder.ts';
+import { createRuntimeState } from '../../../runtime/server/state.ts';
 import { FakeWorld, hostedPlan, listenerPlan, makePlan, silentLog } from './fakes.ts';
 
 const ENV = { CI_PASSWORD: 'ci-secret' };

@@ -8,9 +8,9 @@ import { connect } from 'node:net';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConnectionLimits } from '../../../runtime/http/limits.ts';
-import { ListenerSet } from '../../../runtime/listeners.ts';
-import { PlanHolder } from '../../../runtime/plan-holder.ts';
-import { createRuntimeState } from '../../../runtime/state.ts';
+import { ListenerSet } from '../../../runtime/server/listeners.ts';
+import { PlanHolder } from '../../../runtime/server/plan-holder.ts';
+import { createRuntimeState } from '../../../runtime/server/state.ts';
 import { type RawAnswer, rawExchange } from '../../helpers/raw-http.ts';
 import { FakeWorld, makePlan, sha256, silentLog } from './fakes.ts';
 

@@ -8,9 +8,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
 import type { Action, HostedRepositoryPlan, ListenerPlan, Plan, RepositoryPlan } from '../../../compiler/plan.ts';
 import type { AccessController, AuthRequest, AuthScope, Principal } from '../../../runtime/auth/types.ts';
-import { RegistryError } from '../../../runtime/errors.ts';
-import type { Descriptor, Manifest, Repository, UploadStatus } from '../../../runtime/repository/repository.ts';
-import type { RuntimeFactories } from '../../../runtime/state.ts';
+import { RegistryError } from '../../../runtime/oci/errors.ts';
+import type { Descriptor, Manifest, Repository, UploadStatus } from '../../../runtime/repositories/repository.ts';
+import type { RuntimeFactories } from '../../../runtime/server/state.ts';
 import type { BlobInfo, BlobStore, ByteRange } from '../../../runtime/storage/blob-store.ts';
 
 export const silentLog = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;

@@ -8,8 +8,8 @@ import {
   parseByteRange,
   parseContentRange,
 } from '../../../runtime/http/headers.ts';
-import { isValidDigest, isValidName, isValidTag, parseReference } from '../../../runtime/http/names.ts';
 import { hostWithoutPort } from '../../../runtime/http/resolve-repository.ts';
+import { isValidDigest, isValidName, isValidTag, parseReference } from '../../../runtime/oci/names.ts';
 
 describe('names', () => {
   it.each([

@@ -1,9 +1,9 @@
 /** Builds an app over fakes for `inject()` tests. */
 import type { FastifyInstance } from 'fastify';
 import type { Plan } from '../../../compiler/plan.ts';
-import { PlanHolder } from '../../../runtime/plan-holder.ts';
-import { createRegistryApp } from '../../../runtime/server.ts';
-import { createRuntimeState } from '../../../runtime/state.ts';
+import { createRegistryApp } from '../../../runtime/server/app.ts';
+import { PlanHolder } from '../../../runtime/server/plan-holder.ts';
+import { createRuntimeState } from '../../../runtime/server/state.ts';
 import { FakeWorld, makePlan, silentLog } from './fakes.ts';
 
 export interface Harness {

@@ -1,14 +1,14 @@
 /**
- * The v2 API over the real hosted repository (runtime/repository) on the in-memory blob store and
+ * The v2 API over the real hosted repository (runtime/repositories/hosted) on the in-memory blob store and
  * the real access controller: what the fakes stand in for elsewhere, end to end in one process.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Plan } from '../../../compiler/plan.ts';
 import { createAccessController } from '../../../runtime/auth/index.ts';
-import { PlanHolder } from '../../../runtime/plan-holder.ts';
-import { createRepositories } from '../../../runtime/repository/index.ts';
-import { createRegistryApp } from '../../../runtime/server.ts';
-import { createRuntimeState, type RuntimeFactories } from '../../../runtime/state.ts';
+import { createRepositories } from '../../../runtime/repositories/index.ts';
+import { createRegistryApp } from '../../../runtime/server/app.ts';
+import { PlanHolder } from '../../../runtime/server/plan-holder.ts';
+import { createRuntimeState, type RuntimeFactories } from '../../../runtime/server/state.ts';
 import { createMemoryBlobStore } from '../../../runtime/storage/drivers/memory.ts';
 import { hostedPlan, listenerPlan, makePlan, sha256, silentLog } from './fakes.ts';
 

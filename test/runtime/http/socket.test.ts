@@ -3,9 +3,9 @@ import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { ListenerSet } from '../../../runtime/listeners.ts';
-import { PlanHolder } from '../../../runtime/plan-holder.ts';
-import { createRuntimeState } from '../../../runtime/state.ts';
+import { ListenerSet } from '../../../runtime/server/listeners.ts';
+import { PlanHolder } from '../../../runtime/server/plan-holder.ts';
+import { createRuntimeState } from '../../../runtime/server/state.ts';
 import { FakeWorld, makePlan, sha256, silentLog } from './fakes.ts';
 
 let world: FakeWorld;

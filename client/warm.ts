@@ -1,0 +1,288 @@
+/**
+ * `regctl warm`: pulls a list of images through a running registry so that its proxy caches hold
+ * them before anyone needs them (a CI fleet's base images, a cluster's system images).
+ *
+ * Every image is pulled the way a client would: its manifest, for an index the child manifests of
+ * the chosen platform (or all of them with `all`), then each config and layer blob. Blob bodies are
+ * consumed as streams, hashed on the fly (a wrong body counts as a failure) and discarded, never
+ * buffered. Progress goes to stderr: a redrawn bar on a TTY, one line per image otherwise; then a
+ * summary. The CLI exits 1 when `failed` is non-empty.
+ *
+ * Its client is an {@link UpstreamClient} whose "upstream" is the registry being warmed, so a
+ * failure is told from warm's side ({@link describeWarmFailure}): the registry itself refused our
+ * (missing) credentials, is unreachable, or answered an error whose message it relays.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { isDigest, parseDigest } from '../runtime/oci/digest.ts';
+import { parseManifest } from '../runtime/oci/manifest.ts';
+import { isValidName, isValidTag } from '../runtime/oci/names.ts';
+import { UpstreamClient } from '../runtime/upstream/client.ts';
+import { isUpstreamError, withoutUserinfo } from '../runtime/upstream/errors.ts';
+
+/** Options of {@link warm}, as the CLI passes them. */
+export interface WarmOptions {
+  /** Base URL of the running registry; default: the first listener of the config's plan. */
+  readonly registry?: string;
+  readonly configPath?: string;
+  /** A file with one image reference per line (`name[:tag|@digest]`; `#` comments, blank lines). */
+  readonly list?: string;
+  /** More references, e.g. from the command line. */
+  readonly images?: readonly string[];
+  /** Images pulled at the same time (default 4). */
+  readonly concurrency?: number;
+  /** `os/arch[/variant]` picked from an index (default: linux and this machine's architecture). */
+  readonly platform?: string;
+  /** Every child of an index, not just one platform. */
+  readonly all?: boolean;
+  /** Credentials for the registry (default: env `REGCTL_USERNAME` / `REGCTL_PASSWORD`). */
+  readonly username?: string;
+  readonly password?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Where progress goes (default process.stderr). */
+  readonly stderr?: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly timeoutMs?: number;
+}
+
+/** What `warm` did. */
+export interface WarmSummary {
+  readonly images: number;
+  readonly manifests: number;
+  readonly blobs: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+  /** One entry per image that failed, with the reason. */
+  readonly failed: readonly { readonly image: string; readonly error: string }[];
+}
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+const PLATFORM = /^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/i;
+
+/** Splits `name[:tag][@digest]` into name and reference (`latest` by default). */
+export function parseImageReference(value: string): { name: string; reference: string } {
+  const at = value.indexOf('@');
+  if (at !== -1) return { name: value.slice(0, at), reference: value.slice(at + 1) };
+  const slash = value.lastIndexOf('/');
+  const colon = value.lastIndexOf(':');
+  if (colon > slash) return { name: value.slice(0, colon), reference: value.slice(colon + 1) };
+  return { name: value, reference: 'latest' };
+}
+
+/** Why `name` and `reference` cannot be pulled from any registry, or undefined when they can. */
+function referenceProblem(name: string, reference: string): string | undefined {
+  if (!isValidName(name)) return `${JSON.stringify(name)} is not a repository name (lower case, [a-z0-9._-] and /)`;
+  if (reference.includes(':') ? !isDigest(reference) : !isValidTag(reference)) {
+    return `${JSON.stringify(reference)} is neither a tag nor a sha256/sha512 digest`;
+  }
+  return undefined;
+}
+
+/** Where warm's credentials came from, to name them in a refusal. */
+type CredentialSource = 'none' | 'env' | 'options';
+
+/**
+ * Why pulling an image from `registry` failed, in warm's terms: the registry being warmed is the
+ * client's "upstream", so an `UpstreamError` is reworded to say that the registry itself refused
+ * or failed, with the message of the registry's own error body when it sent one (a proxy
+ * repository's reason for a 503, say). Never includes a credential.
+ */
+export function describeWarmFailure(
+  error: unknown,
+  registryUrl: string,
+  credentials: { source: CredentialSource; username?: string },
+): string {
+  if (!isUpstreamError(error)) return (error as Error | null)?.message ?? String(error);
+  const registry = withoutUserinfo(registryUrl);
+  const said = error.upstreamMessage === undefined ? '' : ` (the registry said: ${error.upstreamMessage})`;
+  const status = error.status === undefined ? '' : ` (${error.status})`;
+  const from =
+    credentials.source === 'env' ? 'the credentials from REGCTL_USERNAME/REGCTL_PASSWORD' : 'the given credentials';
+  switch (error.code) {
+    case 'UPSTREAM_CREDENTIALS_REFUSED':
+      return `the registry at ${registry} refused ${from}${status}`;
+    case 'UPSTREAM_UNAUTHORIZED':
+      if (credentials.source === 'none') {
+        return `the registry at ${registry} requires authentication${status}: set REGCTL_USERNAME and REGCTL_PASSWORD`;
+      }
+      return `the registry at ${registry} refused user ${credentials.username} access${status}${said}`;
+    case 'UPSTREAM_UNREACHABLE':
+      return `the registry at ${registry} is unreachable (${error.reason})`;
+    case 'UPSTREAM_TIMEOUT':
+      return `the registry at ${registry} timed out ${error.reason}`;
+    default:
+      return `${error.message}${said}`;
+  }
+}
+
+/** The registry's base URL, or a message naming what is wrong with `value`. */
+function registryUrl(value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new Error(`--registry ${value} is not an http(s) URL (e.g. http://127.0.0.1:5000)`);
+  }
+  return value.replace(/\/$/, '');
+}
+
+function hostPlatform(): string {
+  const arch = (
+    { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>
+  )[process.arch];
+  return `linux/${arch ?? process.arch}`;
+}
+
+/** An index entry with its platform. */
+interface Platformed {
+  readonly digest: string;
+  readonly platform?: { os?: string; architecture?: string; variant?: string };
+}
+
+function matchesPlatform(entry: Platformed, wanted: string) {
+  const [os, architecture, variant] = wanted.split('/');
+  const p = entry.platform;
+  return p?.os === os && p?.architecture === architecture && (variant === undefined || p?.variant === variant);
+}
+
+/**
+ * The base URL of the config's first listener (`--config`, or the config found in the working
+ * directory), for `warm` without `--registry`. The compiler is imported only on this path.
+ */
+async function registryFromConfig(options: WarmOptions, env: NodeJS.ProcessEnv): Promise<string> {
+  const { buildPlan, formatDiagnostics } = await import('../compiler/index.ts');
+  const built = await buildPlan({ configPath: options.configPath, env });
+  if (!built.ok) {
+    const errors = built.diagnostics.filter((d) => d.severity === 'error');
+    throw new Error(
+      `no --registry given, and the config that would name it cannot be used:\n${formatDiagnostics(errors, 'text')}`,
+    );
+  }
+  const listener = built.plan.listeners[0];
+  if (listener === undefined) throw new Error(`no --registry given, and ${built.configPath} has no listener`);
+  const host = listener.host === '0.0.0.0' || listener.host === '::' ? '127.0.0.1' : listener.host;
+  return `${listener.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${listener.port}`;
+}
+
+/** Pulls every listed image through the registry; see the module comment. */
+export async function warm(options: WarmOptions): Promise<WarmSummary> {
+  const started = Date.now();
+  const env = options.env ?? process.env;
+  const out = options.stderr ?? process.stderr;
+  const references: string[] = [...(options.images ?? [])];
+  if (options.list !== undefined) {
+    const text = await readFile(options.list, 'utf8');
+    for (const line of text.split('\n')) {
+      const trimmed = line.replace(/#.*/, '').trim();
+      if (trimmed !== '') references.push(trimmed);
+    }
+  }
+  if (references.length === 0) throw new Error('nothing to warm: name images or give --list FILE');
+  const platform = options.platform ?? hostPlatform();
+  if (!PLATFORM.test(platform)) throw new Error(`--platform ${platform}: expected OS/ARCH[/VARIANT], e.g. linux/amd64`);
+  const registry = registryUrl(options.registry ?? (await registryFromConfig(options, env)));
+  const username = options.username ?? env.REGCTL_USERNAME;
+  const password = options.password ?? env.REGCTL_PASSWORD;
+  if ((username === undefined) !== (password === undefined)) {
+    throw new Error(
+      username === undefined
+        ? 'REGCTL_PASSWORD is set but REGCTL_USERNAME is not: set both, or neither for anonymous pulls'
+        : 'REGCTL_USERNAME is set but REGCTL_PASSWORD is not: set both, or neither for anonymous pulls',
+    );
+  }
+  const source: CredentialSource = username === undefined ? 'none' : options.username !== undefined ? 'options' : 'env';
+  const client = new UpstreamClient({
+    url: registry,
+    credentials: username !== undefined && password !== undefined ? { username, password } : null,
+    timeoutMs: options.timeoutMs ?? 60_000,
+    httpProxy: null,
+    log: silent,
+  });
+  const totals = { images: 0, manifests: 0, blobs: 0, bytes: 0 };
+  const failed: { image: string; error: string }[] = [];
+  let done = 0;
+  const tty = out.isTTY === true;
+  const draw = () => {
+    const width = 30;
+    const filled = references.length === 0 ? width : Math.round((done / references.length) * width);
+    out.write(
+      `\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${references.length} images, ` +
+        `${formatBytes(totals.bytes)}${failed.length > 0 ? `, ${failed.length} failed` : ''}   `,
+    );
+  };
+
+  const pullBlob = async (name: string, digest: string) => {
+    const { algorithm, hex } = parseDigest(digest);
+    const blob = await client.getBlob(name, digest);
+    const hash = createHash(algorithm);
+    for await (const chunk of blob.body) {
+      hash.update(chunk as Buffer);
+      totals.bytes += (chunk as Buffer).length;
+      if (tty) draw();
+    }
+    if (hash.digest('hex') !== hex) throw new Error(`blob ${digest} arrived with other content`);
+    totals.blobs++;
+  };
+
+  const pullManifest = async (name: string, reference: string, depth: number): Promise<number> => {
+    const manifest = await client.getManifest(name, reference);
+    totals.manifests++;
+    // The registry's own checks: a body it would refuse to store fails the image with their message.
+    const parsed = parseManifest(manifest.body, manifest.mediaType);
+    if (parsed.kind === 'index') {
+      if (depth > 2) return 0;
+      const { manifests } = JSON.parse(manifest.body.toString('utf8')) as { manifests: Platformed[] };
+      const children = manifests.filter((m) => options.all === true || matchesPlatform(m, platform));
+      if (children.length === 0) throw new Error(`no manifest for platform ${platform} in ${name}:${reference}`);
+      let blobs = 0;
+      for (const child of children) blobs += await pullManifest(name, child.digest, depth + 1);
+      return blobs;
+    }
+    for (const blob of parsed.blobs) await pullBlob(name, blob.digest);
+    return parsed.blobs.length;
+  };
+
+  const queue = [...references];
+  const worker = async () => {
+    for (let ref = queue.shift(); ref !== undefined; ref = queue.shift()) {
+      const { name, reference } = parseImageReference(ref);
+      const t0 = Date.now();
+      try {
+        const problem = referenceProblem(name, reference);
+        if (problem !== undefined) throw new Error(problem);
+        const blobs = await pullManifest(name, reference, 0);
+        totals.images++;
+        if (!tty) out.write(`ok     ${ref} (${blobs} blobs, ${Date.now() - t0} ms)\n`);
+      } catch (error) {
+        const message = describeWarmFailure(error, registry, { source, username });
+        failed.push({ image: ref, error: message });
+        if (!tty) out.write(`FAILED ${ref}: ${message}\n`);
+      }
+      done++;
+      if (tty) draw();
+    }
+  };
+  try {
+    const concurrency = Math.max(1, Math.min(options.concurrency ?? 4, 64));
+    await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, references.length)) }, worker));
+  } finally {
+    await client.close();
+  }
+  const durationMs = Date.now() - started;
+  if (tty) out.write('\n');
+  out.write(
+    `warmed ${totals.images}/${references.length} images (${totals.manifests} manifests, ${totals.blobs} blobs, ` +
+      `${formatBytes(totals.bytes)}) in ${(durationMs / 1000).toFixed(1)} s` +
+      `${failed.length > 0 ? `; ${failed.length} failed: ${failed.map((f) => f.image).join(', ')}` : ''}\n`,
+  );
+  return { ...totals, durationMs, failed };
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+}

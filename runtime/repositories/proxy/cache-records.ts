@@ -1,0 +1,155 @@
+/**
+ * What a proxy repository remembers in its blob store, laid out over the BlobStore metadata API
+ * under `proxy/<repository>/` (the proxy's own namespace, so a hosted repository sharing the store
+ * never sees cached images, and the other way round):
+ *
+ *   proxy/<repo>/_catalog/<image with / as %2F>               ''  (something of the image is cached)
+ *   proxy/<repo>/images/<image…>/_tags/<tag>                  {"digest","mediaType","checkedAt"}
+ *   proxy/<repo>/images/<image…>/_manifests/<alg>/<hex>        {"mediaType","size"}
+ *   proxy/<repo>/images/<image…>/_layers/<alg>/<hex>           ''  (the upstream served this blob for the image)
+ *
+ * Manifest bodies and layers are ordinary blobs of the store, addressed by digest. `checkedAt` is
+ * the last time the upstream confirmed (or served) the tag: younger than `metadataMaxAge` means
+ * fresh. A layer is served from the cache only when linked in the image, so a client can never
+ * read through a proxy a blob that the upstream did not give for that image (the store may be
+ * shared with hosted repositories).
+ */
+
+import { isDigest } from '../../oci/digest.ts';
+import type { BlobStore, Digest } from '../../storage/blob-store.ts';
+
+/** A cached tag. */
+export interface CachedTag {
+  readonly digest: Digest;
+  readonly mediaType: string;
+  /** Epoch ms of the last upstream confirmation. */
+  readonly checkedAt: number;
+}
+
+/** A cached manifest's link record. */
+export interface CachedManifestLink {
+  readonly mediaType: string;
+  readonly size: number;
+}
+
+const digestKey = (digest: Digest) => digest.replace(':', '/');
+
+/** A stored JSON document, or undefined when it is missing, torn or of another shape. */
+function readDocument<T>(
+  raw: Buffer | undefined,
+  isShaped: (value: Record<string, unknown>) => boolean,
+): T | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(raw.toString('utf8'));
+    return typeof value === 'object' && value !== null && isShaped(value as Record<string, unknown>)
+      ? (value as T)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const isCachedTag = (v: Record<string, unknown>) =>
+  isDigest(v.digest) && typeof v.mediaType === 'string' && typeof v.checkedAt === 'number';
+const isManifestLink = (v: Record<string, unknown>) => typeof v.mediaType === 'string' && typeof v.size === 'number';
+
+/** Typed access to one proxy repository's records in `store`. No state besides the store. */
+export class ProxyCache {
+  readonly #store: BlobStore;
+  readonly #root: string;
+
+  constructor(store: BlobStore, repository: string) {
+    this.#store = store;
+    this.#root = `proxy/${repository}`;
+  }
+
+  #image(image: string): string {
+    return `${this.#root}/images/${image}`;
+  }
+
+  #noteImage(image: string): Promise<void> {
+    return this.#store.putMeta(`${this.#root}/_catalog/${image.replaceAll('/', '%2F')}`, '');
+  }
+
+  /** The cached tag; a torn or foreign document counts as not cached. */
+  async getTag(image: string, tag: string): Promise<CachedTag | undefined> {
+    return readDocument(await this.#store.getMeta(`${this.#image(image)}/_tags/${tag}`), isCachedTag);
+  }
+
+  async setTag(image: string, tag: string, value: CachedTag): Promise<void> {
+    await this.#noteImage(image);
+    await this.#store.putMeta(`${this.#image(image)}/_tags/${tag}`, JSON.stringify(value));
+  }
+
+  deleteTag(image: string, tag: string): Promise<void> {
+    return this.#store.deleteMeta(`${this.#image(image)}/_tags/${tag}`);
+  }
+
+  listTags(image: string): Promise<string[]> {
+    return this.#store.listMeta(`${this.#image(image)}/_tags`);
+  }
+
+  /** The manifest's link record; a torn or foreign document counts as not cached. */
+  async getManifestLink(image: string, digest: Digest): Promise<CachedManifestLink | undefined> {
+    return readDocument(
+      await this.#store.getMeta(`${this.#image(image)}/_manifests/${digestKey(digest)}`),
+      isManifestLink,
+    );
+  }
+
+  async linkManifest(image: string, digest: Digest, link: CachedManifestLink): Promise<void> {
+    await this.#noteImage(image);
+    await this.#store.putMeta(`${this.#image(image)}/_manifests/${digestKey(digest)}`, JSON.stringify(link));
+  }
+
+  async isBlobLinked(image: string, digest: Digest): Promise<boolean> {
+    return (await this.#store.getMeta(`${this.#image(image)}/_layers/${digestKey(digest)}`)) !== undefined;
+  }
+
+  async linkBlob(image: string, digest: Digest): Promise<void> {
+    await this.#noteImage(image);
+    await this.#store.putMeta(`${this.#image(image)}/_layers/${digestKey(digest)}`, '');
+  }
+
+  async listImages(): Promise<string[]> {
+    const names = await this.#store.listMeta(`${this.#root}/_catalog`);
+    return names.map((name) => name.replaceAll('%2F', '/')).sort();
+  }
+}
+
+/**
+ * Upstream misses remembered in memory for `ttlMs` (per replica: a miss is cheap to rediscover).
+ * Bounded: past `max` entries the oldest are dropped.
+ */
+export class NegativeCache {
+  readonly #entries = new Map<string, number>();
+  readonly #ttlMs: number;
+  readonly #max: number;
+  readonly #now: () => number;
+
+  constructor(ttlMs: number, options: { max?: number; now?: () => number } = {}) {
+    this.#ttlMs = ttlMs;
+    this.#max = options.max ?? 10_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  has(key: string): boolean {
+    const expiresAt = this.#entries.get(key);
+    if (expiresAt === undefined) return false;
+    if (expiresAt > this.#now()) return true;
+    this.#entries.delete(key);
+    return false;
+  }
+
+  add(key: string): void {
+    if (this.#ttlMs <= 0) return;
+    this.#entries.delete(key);
+    if (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(key, this.#now() + this.#ttlMs);
+  }
+
+  delete(key: string): void {
+    this.#entries.delete(key);
+  }
+}

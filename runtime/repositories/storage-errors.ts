@@ -1,0 +1,45 @@
+/**
+ * The one translation of storage failures into what a registry client sees. Repositories call it
+ * at their boundary, so a `StorageError` never reaches the HTTP layer; codes whose meaning depends
+ * on what was asked (a missing blob, a missing manifest) are decided by the caller beforehand.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import { isRegistryError, RegistryError } from '../oci/errors.ts';
+import { isStorageError } from '../storage/errors.ts';
+
+/**
+ * Maps `error` to a `RegistryError`. Registry errors pass through unchanged; an I/O failure or
+ * anything unexpected is logged here with its cause and reaches the client as a bare 500, so
+ * that paths, bucket names and stack traces stay in the log.
+ */
+export function toRegistryError(error: unknown, log: FastifyBaseLogger, operation: string): RegistryError {
+  if (isRegistryError(error)) return error;
+  if (isStorageError(error)) {
+    switch (error.code) {
+      case 'STORAGE_DIGEST_MISMATCH':
+        return new RegistryError('DIGEST_INVALID', { message: error.message, cause: error });
+      case 'STORAGE_SIZE_MISMATCH':
+        return new RegistryError('SIZE_INVALID', { message: error.message, cause: error });
+      case 'STORAGE_UPLOAD_UNKNOWN':
+        return new RegistryError('BLOB_UPLOAD_UNKNOWN', { cause: error });
+      case 'STORAGE_UPLOAD_OFFSET':
+        return new RegistryError('RANGE_INVALID', { message: error.message, cause: error });
+      case 'STORAGE_INVALID_KEY':
+        return new RegistryError('NAME_INVALID', { message: error.message, cause: error });
+      case 'STORAGE_NOT_FOUND':
+        // Something vanished between a check and its use (a concurrent delete): say so plainly.
+        return new RegistryError('BLOB_UNKNOWN', { message: error.message, cause: error });
+      case 'STORAGE_PRECONDITION_FAILED':
+        log.warn({ err: error, operation }, 'concurrent modification in the blob store');
+        return new RegistryError('UNAVAILABLE', {
+          message: 'a concurrent change to the same object won: retry the request',
+          headers: { 'Retry-After': '1' },
+          cause: error,
+        });
+      case 'STORAGE_IO':
+        break;
+    }
+  }
+  log.error({ err: error, operation }, 'repository operation failed');
+  return new RegistryError('UNKNOWN', { cause: error });
+}

@@ -1,0 +1,258 @@
+/**
+ * The runtime state compiled from one plan: live blob stores, repositories, the access controller
+ * and a route resolver per listener. Built in three steps, build → check → ready; a failure at any
+ * step releases what the attempt took and throws, so the caller (startup or a reload) keeps
+ * whatever served before.
+ *
+ * The ownership rule across reloads (docs/architecture.md, "Resources shared across reloads"):
+ * anything that outlives one state — a blob store, a proxy's upstream client with its pools,
+ * token cache, negative cache and single-flight tables — lives in the {@link ResourcePool} under
+ * a key that names everything it is built from, and a state only ever holds *leases* on such
+ * resources ({@link ResourceScope}). Objects built per state (repositories, the access
+ * controller) are owned by that state alone and never close anything they did not create: they
+ * reach shared things through a lease. A reload asks the pool for each key; an equal key gets the
+ * live instance, a changed one a new instance. A resource closes when the last state leasing it
+ * is disposed, so disposing an old state can never close what a newer state serves with.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import { type BlobStorePlan, canonicalJson, type Plan } from '../../compiler/plan.ts';
+import type { AccessController } from '../auth/types.ts';
+import { RouteResolver } from '../http/resolve-repository.ts';
+import type { Repository } from '../repositories/repository.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+
+/** The factories a state is built with: the real modules by default, fakes in unit tests. */
+export interface RuntimeFactories {
+  createBlobStore(plan: BlobStorePlan, options: { env: NodeJS.ProcessEnv; log: FastifyBaseLogger }): Promise<BlobStore>;
+  createRepositories(
+    plan: Plan,
+    stores: Map<string, BlobStore>,
+    deps: { env: NodeJS.ProcessEnv; log: FastifyBaseLogger; resources: ResourceScope },
+  ): Promise<Map<string, Repository>>;
+  createAccessController(
+    plan: Plan,
+    options: { env: NodeJS.ProcessEnv; log: FastifyBaseLogger; previous?: AccessController },
+  ): Promise<AccessController>;
+}
+
+export interface RuntimeStateOptions {
+  env: NodeJS.ProcessEnv;
+  log: FastifyBaseLogger;
+  /** The state being replaced: its pool is shared, so unchanged resources carry over. */
+  previous?: RuntimeState;
+  factories?: RuntimeFactories;
+}
+
+/** Everything a request needs, for one plan. Immutable once built. */
+export interface RuntimeState {
+  readonly plan: Plan;
+  readonly stores: ReadonlyMap<string, BlobStore>;
+  readonly repositories: ReadonlyMap<string, Repository>;
+  readonly access: AccessController;
+  /** Route resolver per `ListenerPlan.id`. */
+  readonly routes: ReadonlyMap<string, RouteResolver>;
+  /** Closes what this state owns and releases its leases on shared resources. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+interface PoolEntry {
+  readonly value: unknown;
+  count: number;
+  readonly close: () => Promise<void>;
+}
+
+/**
+ * The resources shared by the states of one server, keyed by what they are built from. Each
+ * entry counts the scopes that lease it and is closed when the last lease is released. Only
+ * {@link ResourceScope}s touch it.
+ */
+export class ResourcePool {
+  readonly #entries = new Map<string, PoolEntry>();
+
+  /** A new, empty set of leases (one per state or build attempt). */
+  scope(): ResourceScope {
+    return new ResourceScope(this);
+  }
+
+  /** How many leases `key` has (0: closed or never created). */
+  holders(key: string): number {
+    return this.#entries.get(key)?.count ?? 0;
+  }
+
+  /** @internal for {@link ResourceScope} */
+  lease<T>(key: string, create: () => T, close: (value: T) => unknown): { value: T; created: boolean } {
+    const entry = this.#entries.get(key);
+    if (entry !== undefined) {
+      entry.count += 1;
+      return { value: entry.value as T, created: false };
+    }
+    const value = create();
+    this.#entries.set(key, { value, count: 1, close: async () => void (await close(value)) });
+    return { value, created: true };
+  }
+
+  /** @internal for {@link ResourceScope} */
+  async release(key: string): Promise<void> {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return;
+    entry.count -= 1;
+    if (entry.count > 0) return;
+    this.#entries.delete(key);
+    await entry.close();
+  }
+}
+
+/**
+ * The leases of one state on the pool, plus the closers of what the state owns alone. `use`
+ * returns the live resource of a key (or creates it); `own` registers something built for this
+ * state only. `release()` gives all of it back: owned things close, leased ones close only when
+ * no other scope leases them.
+ */
+export class ResourceScope {
+  readonly #pool: ResourcePool;
+  readonly #leased: string[] = [];
+  readonly #owned: Array<() => Promise<void>> = [];
+  #released: Promise<void> | undefined;
+
+  constructor(pool: ResourcePool) {
+    this.#pool = pool;
+  }
+
+  /**
+   * The resource named `key`, leased by this scope until it is released. `key` must name
+   * everything the resource is built from (a reload with an equal key gets the same instance);
+   * `created` says whether this call built it.
+   */
+  use<T>(key: string, create: () => T, close: (value: T) => unknown): { value: T; created: boolean } {
+    if (this.#released !== undefined) throw new Error('resource scope already released');
+    const leased = this.#pool.lease(key, create, close);
+    this.#leased.push(key);
+    return leased;
+  }
+
+  /** Registers the closer of something only this scope's state uses. */
+  own(close: () => unknown): void {
+    this.#owned.push(async () => void (await close()));
+  }
+
+  /** Closes what it owns and releases every lease; the first failure is thrown. Idempotent. */
+  release(): Promise<void> {
+    this.#released ??= (async () => {
+      const results = await Promise.allSettled([
+        ...this.#owned.map((close) => close()),
+        ...this.#leased.map((key) => this.#pool.release(key)),
+      ]);
+      const failed = results.find((result) => result.status === 'rejected');
+      if (failed) throw failed.reason;
+    })();
+    return this.#released;
+  }
+}
+
+/** The real factories, imported on first use so unit tests that pass fakes load none of them. */
+async function loadFactories(): Promise<RuntimeFactories> {
+  const [storage, repository, auth] = await Promise.all([
+    import('../storage/index.ts'),
+    import('../repositories/index.ts'),
+    import('../auth/index.ts'),
+  ]);
+  return {
+    createBlobStore: storage.createBlobStore,
+    createRepositories: repository.createRepositories,
+    createAccessController: auth.createAccessController,
+  };
+}
+
+/** The live state of a plan, with its leases on the pool it shares with predecessors and successors. */
+class CompiledState implements RuntimeState {
+  readonly plan: Plan;
+  readonly stores: ReadonlyMap<string, BlobStore>;
+  readonly repositories: ReadonlyMap<string, Repository>;
+  readonly access: AccessController;
+  readonly routes: ReadonlyMap<string, RouteResolver>;
+  readonly pool: ResourcePool;
+  readonly #scope: ResourceScope;
+
+  constructor(init: Omit<RuntimeState, 'dispose'> & { pool: ResourcePool; scope: ResourceScope }) {
+    this.plan = init.plan;
+    this.stores = init.stores;
+    this.repositories = init.repositories;
+    this.access = init.access;
+    this.routes = init.routes;
+    this.pool = init.pool;
+    this.#scope = init.scope;
+  }
+
+  dispose(): Promise<void> {
+    return this.#scope.release();
+  }
+}
+
+/** The `close()` of an object, if it has one. */
+function closerOf(resource: object): () => Promise<void> {
+  const close = (resource as { close?: () => unknown }).close;
+  return typeof close === 'function' ? async () => void (await close.call(resource)) : async () => undefined;
+}
+
+/** The pool key of a blob store: its name and its whole definition. */
+export function blobStoreKey(name: string, definition: BlobStorePlan): string {
+  return `blob-store:${name}:${canonicalJson(definition)}`;
+}
+
+/** Builds, checks and returns the state of `plan`; see the module comment for reuse and failure. */
+export async function createRuntimeState(plan: Plan, options: RuntimeStateOptions): Promise<RuntimeState> {
+  const { env, log } = options;
+  const previous = options.previous instanceof CompiledState ? options.previous : undefined;
+  const factories = options.factories ?? (await loadFactories());
+  const pool = previous?.pool ?? new ResourcePool();
+  const scope = pool.scope();
+  try {
+    // build: blob stores (the live instance when the definition is unchanged), then repositories, then access
+    const stores = new Map<string, BlobStore>();
+    for (const [name, definition] of Object.entries(plan.blobStores)) {
+      const { value, created } = scope.use(
+        blobStoreKey(name, definition),
+        () => factories.createBlobStore(definition, { env, log }),
+        async (opening) => closerOf(await opening)(),
+      );
+      const store = await value;
+      stores.set(name, store);
+      // check: a new store must answer before it serves
+      if (created) {
+        await store.listMeta('').catch((error: unknown) => {
+          throw new Error(`blob store "${name}" is not usable: ${error instanceof Error ? error.message : error}`, {
+            cause: error,
+          });
+        });
+      }
+    }
+    const repositories = await factories.createRepositories(plan, stores, { env, log, resources: scope });
+    for (const repository of repositories.values()) scope.own(closerOf(repository));
+    const access = await factories.createAccessController(plan, {
+      env,
+      log,
+      ...(previous ? { previous: previous.access } : {}),
+    });
+    scope.own(closerOf(access));
+
+    // check: every route names a live repository
+    const exists = (name: string) => repositories.has(name);
+    const routes = new Map(plan.listeners.map((listener) => [listener.id, new RouteResolver(listener, exists)]));
+    for (const listener of plan.listeners) {
+      const { defaultRepository, paths, virtualHosts, mirrors } = listener;
+      const named = [
+        defaultRepository,
+        ...Object.values(paths),
+        ...Object.values(virtualHosts),
+        ...Object.values(mirrors),
+      ];
+      const missing = named.filter((name): name is string => name !== null && !exists(name));
+      if (missing.length > 0)
+        throw new Error(`listener ${listener.id} routes to unknown repositories: ${missing.join(', ')}`);
+    }
+    return new CompiledState({ plan, stores, repositories, access, routes, pool, scope });
+  } catch (error) {
+    await scope.release().catch(() => undefined);
+    throw error;
+  }
+}
