@@ -8,7 +8,12 @@ import type { Action } from '../../compiler/plan.ts';
 import type { AuthRequest, Principal } from '../auth/types.ts';
 import { RegistryError } from '../oci/errors.ts';
 import { assertValidName } from '../oci/names.ts';
-import type { Repository } from '../repositories/repository.ts';
+import {
+  isWritable,
+  type Repository,
+  readOnlyRefusal,
+  type WritableRepository,
+} from '../repositories/repository.ts';
 import type { StateLease } from '../server/plan-holder.ts';
 import type { RuntimeState } from '../server/state.ts';
 import type { ResolvedName, RouteContext, RouteResolver } from './resolve-repository.ts';
@@ -82,6 +87,18 @@ export class ApiCall {
     return { ...resolved, repo: repository, principal };
   }
 
+  /**
+   * {@link target} for a write (`operation` names it in the refusal: "pushing a manifest", "an
+   * upload", …). The one place a write to a read-only repository (a proxy) is refused: after
+   * routing and authorization, as before the split, with `UNSUPPORTED` saying where to push instead.
+   */
+  async writeTarget(name: string, actions: readonly Action[], operation: string): Promise<WriteTarget> {
+    const target = await this.target(name, actions);
+    const { repo } = target;
+    if (!isWritable(repo)) throw readOnlyRefusal(repo, operation);
+    return { ...target, repo };
+  }
+
   authorize(resolved: ResolvedName, actions: readonly Action[]): Promise<Principal> {
     return this.state.access.authorize(this.auth, { name: resolved.name, repository: resolved.repository, actions });
   }
@@ -91,6 +108,11 @@ export class ApiCall {
 export interface Target extends ResolvedName {
   readonly repo: Repository;
   readonly principal: Principal;
+}
+
+/** A routed, authorized name whose repository takes writes. */
+export interface WriteTarget extends Target {
+  readonly repo: WritableRepository;
 }
 
 /** The auth view of a request: headers, Host (with port), scheme, client address and connection. */

@@ -12,7 +12,7 @@ import type { ResourceScope } from '../server/state.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { createGroupRepository } from './group/group.ts';
 import { createHostedRepository } from './hosted/hosted.ts';
-import type { Repository } from './repository.ts';
+import { isWritable, type Repository, type WritableRepository } from './repository.ts';
 
 /** What {@link createRepositories} needs besides the plan and its opened blob stores. */
 export interface RepositoryDeps {
@@ -73,8 +73,13 @@ export async function createRepositories(
       }
       return member;
     };
+    const writableOf = (name: string): WritableRepository => {
+      const member = memberOf(name);
+      if (!isWritable(member)) throw new Error(`group ${repository.name}: writableMember ${name} is not writable`);
+      return member;
+    };
     const members = repository.members.map(memberOf);
-    const writable = repository.writableMember === null ? null : memberOf(repository.writableMember);
+    const writable = repository.writableMember === null ? null : writableOf(repository.writableMember);
     const log = deps.log.child({ repository: repository.name });
     built.set(repository.name, createGroupRepository(repository, { members, writable, log }));
   }

@@ -1,13 +1,24 @@
 /**
- * The one interface the v2 API handlers talk to. Three implementations: `HostedRepository`,
- * `ProxyRepository`, `GroupRepository`. Every method throws `RegistryError` (never a storage or
- * upstream error: implementations translate those, once).
+ * The interfaces the v2 API handlers talk to, in two layers:
+ *
+ * - {@link ReadableRepository}: what every repository serves (manifests, blobs, tags, catalog,
+ *   referrers). `ProxyRepository` implements only this: it caches an upstream and never sends
+ *   anything there, so it has no write methods at all.
+ * - {@link WritableRepository}: the read contract plus pushes, deletes and uploads.
+ *   `HostedRepository` and `GroupRepository` implement it (a group without a writableMember
+ *   refuses each write itself, naming the group and the fix).
+ *
+ * The HTTP layer asks {@link isWritable} before a write and refuses a read-only repository in one
+ * place ({@link readOnlyRefusal}). Every method throws `RegistryError` (never a storage or
+ * upstream error: implementations translate those, once). Conformance suites:
+ * `test/suites/readable-repository.ts` (read) and `test/suites/repository.ts` (read + write).
  *
  * `image` is the name inside the repository (`library/alpine`, `myorg/app`), already validated
  * against the OCI name grammar and stripped of any routing prefix by the HTTP layer.
  */
 import type { Readable } from 'node:stream';
 import type { RepositoryPlan } from '../../compiler/plan.ts';
+import { RegistryError } from '../oci/errors.ts';
 import type { BlobInfo, ByteRange, Digest } from '../storage/blob-store.ts';
 
 export interface Manifest {
@@ -38,12 +49,30 @@ export interface Descriptor {
   readonly annotations?: Readonly<Record<string, string>>;
 }
 
-export interface Repository {
+/**
+ * What every repository serves. Reads never change what a later read sees, except that a proxy
+ * fills its cache (invisible to clients apart from speed and availability while its upstream is down).
+ */
+export interface ReadableRepository {
   readonly name: string;
   readonly plan: RepositoryPlan;
 
   /** Throws MANIFEST_UNKNOWN / NAME_UNKNOWN. `reference` is a tag or a digest. */
   getManifest(image: string, reference: string, options?: { accept?: readonly string[] }): Promise<Manifest>;
+  /** Throws BLOB_UNKNOWN, also for a blob that exists only in another image. */
+  statBlob(image: string, digest: Digest): Promise<BlobInfo>;
+  /** Throws BLOB_UNKNOWN; `range` already validated against the size by the caller via statBlob. */
+  getBlob(image: string, digest: Digest, range?: ByteRange): Promise<BlobResponse>;
+  /** All tags of `image`, sorted (lexically); pagination is the HTTP layer's job. Throws NAME_UNKNOWN. */
+  listTags(image: string): Promise<string[]>;
+  /** All image names in this repository (for a proxy: those it has cached), sorted. */
+  listImages(): Promise<string[]>;
+  /** Manifests whose `subject` is `digest`, optionally filtered by artifact type; [] for none. */
+  listReferrers(image: string, digest: Digest, artifactType?: string): Promise<Descriptor[]>;
+}
+
+/** A repository that also takes pushes and deletes; see the module comment. */
+export interface WritableRepository extends ReadableRepository {
   /** Stores a manifest (and the tag, when `reference` is a tag). Returns its digest and subject. */
   putManifest(
     image: string,
@@ -53,11 +82,6 @@ export interface Repository {
   ): Promise<{ digest: Digest; subject?: Digest }>;
   /** Deletes a manifest by digest, or a tag. */
   deleteManifest(image: string, reference: string): Promise<void>;
-
-  /** Throws BLOB_UNKNOWN. */
-  statBlob(image: string, digest: Digest): Promise<BlobInfo>;
-  /** Throws BLOB_UNKNOWN; `range` already validated against the size by the caller via statBlob. */
-  getBlob(image: string, digest: Digest, range?: ByteRange): Promise<BlobResponse>;
   deleteBlob(image: string, digest: Digest): Promise<void>;
 
   /**
@@ -74,11 +98,44 @@ export interface Repository {
   /** Appends `body` (if any), verifies, links the blob into `image`. Throws DIGEST_INVALID. */
   completeUpload(image: string, id: string, digest: Digest, body?: Readable): Promise<BlobInfo>;
   cancelUpload(image: string, id: string): Promise<void>;
+}
 
-  /** All tags of `image`, sorted (lexically); pagination is the HTTP layer's job. */
-  listTags(image: string): Promise<string[]>;
-  /** All image names in this repository, sorted. */
-  listImages(): Promise<string[]>;
-  /** Manifests whose `subject` is `digest`, optionally filtered by artifact type. */
-  listReferrers(image: string, digest: Digest, artifactType?: string): Promise<Descriptor[]>;
+/** Any repository of a plan; narrow with {@link isWritable} before writing. */
+export type Repository = ReadableRepository | WritableRepository;
+
+/** The methods that make a repository writable, all of which {@link isWritable} checks. */
+const WRITE_METHODS = [
+  'putManifest',
+  'deleteManifest',
+  'deleteBlob',
+  'startUpload',
+  'getUpload',
+  'appendUpload',
+  'completeUpload',
+  'cancelUpload',
+] as const satisfies readonly WriteMethod[];
+type WriteMethod = Exclude<keyof WritableRepository, keyof ReadableRepository>;
+/** Fails to compile when a write method is added to the interface but not to {@link WRITE_METHODS}. */
+const everyWriteMethodListed: [WriteMethod] extends [(typeof WRITE_METHODS)[number]] ? true : never = true;
+void everyWriteMethodListed;
+
+/** True when `repository` implements the write methods (hosted, group); false for a proxy. */
+export function isWritable(repository: Repository): repository is WritableRepository {
+  const methods = repository as Partial<Record<WriteMethod, unknown>>;
+  return WRITE_METHODS.every((method) => typeof methods[method] === 'function');
+}
+
+/**
+ * The refusal of a write (`operation`: "pushing a manifest", "an upload", …) on a read-only
+ * repository: `UNSUPPORTED` (405), saying why and where to push instead.
+ */
+export function readOnlyRefusal(repository: ReadableRepository, operation: string): RegistryError {
+  const { plan } = repository;
+  const why =
+    plan.type === 'proxy'
+      ? `proxy repository ${repository.name}: it only caches ${plan.remote.url}, and nothing is ever sent upstream.`
+      : `repository ${repository.name}: it is read-only.`;
+  return new RegistryError('UNSUPPORTED', {
+    message: `${operation} is not supported by ${why} Push to a hosted repository, or to a group with a writableMember.`,
+  });
 }

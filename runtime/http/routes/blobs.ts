@@ -50,7 +50,7 @@ export async function getBlob(call: ApiCall, name: string, digest: string): Prom
 }
 
 export async function deleteBlob(call: ApiCall, name: string, digest: string): Promise<void> {
-  const target = await call.target(name, ['delete']);
+  const target = await call.writeTarget(name, ['delete'], 'deleting a blob');
   assertValidDigest(digest);
   await target.repo.deleteBlob(target.image, digest);
   call.reply.code(202);

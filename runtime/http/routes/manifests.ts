@@ -53,7 +53,7 @@ export async function getManifest(call: ApiCall, name: string, reference: string
 }
 
 export async function putManifest(call: ApiCall, name: string, reference: string): Promise<void> {
-  const target = await call.target(name, ['push']);
+  const target = await call.writeTarget(name, ['push'], 'pushing a manifest');
   const parsed = parseReference(reference);
   const body = await readManifestBody(call.request);
   const contentType = call.request.headers['content-type'] ?? '';
@@ -67,7 +67,7 @@ export async function putManifest(call: ApiCall, name: string, reference: string
 }
 
 export async function deleteManifest(call: ApiCall, name: string, reference: string): Promise<void> {
-  const target = await call.target(name, ['delete']);
+  const target = await call.writeTarget(name, ['delete'], 'deleting a manifest');
   const parsed = lookupReference(reference);
   await target.repo.deleteManifest(target.image, parsed.value);
   call.reply.code(202);

@@ -13,7 +13,7 @@ import { assertValidDigest, isValidName } from '../../oci/names.ts';
 import type { UploadStatus } from '../../repositories/repository.ts';
 import type { BlobInfo } from '../../storage/blob-store.ts';
 import { bodyStream, isEmptyBody } from '../body.ts';
-import type { ApiCall, Target } from '../context.ts';
+import type { ApiCall, WriteTarget } from '../context.ts';
 import { CONTENT_DIGEST_HEADER, formatUploadRange, parseContentRange, UPLOAD_UUID_HEADER } from '../headers.ts';
 import type { ResolvedName } from '../resolve-repository.ts';
 
@@ -51,7 +51,7 @@ async function mayPull(call: ApiCall, resolved: ResolvedName): Promise<boolean> 
  * `from` was given and the caller may pull the target itself, so a mount never reveals a blob the
  * caller could not read anyway.
  */
-async function mountSource(call: ApiCall, target: Target, from: string | null): Promise<{ from?: string } | undefined> {
+async function mountSource(call: ApiCall, target: WriteTarget, from: string | null): Promise<{ from?: string } | undefined> {
   if (from === null) return (await mayPull(call, target)) ? {} : undefined;
   if (!isValidName(from)) return undefined;
   const resolved = call.resolver.tryResolve(from, call.route);
@@ -60,7 +60,7 @@ async function mountSource(call: ApiCall, target: Target, from: string | null): 
 }
 
 export async function startUpload(call: ApiCall, name: string): Promise<void> {
-  const target = await call.target(name, ['push']);
+  const target = await call.writeTarget(name, ['push'], 'pushing a blob');
   const digest = call.query.get('digest');
   const mount = call.query.get('mount');
 
@@ -90,7 +90,7 @@ export async function startUpload(call: ApiCall, name: string): Promise<void> {
 }
 
 /** Adds the session's Location and Range to a 416, as the spec asks, when the session is known. */
-async function withSessionHeaders(call: ApiCall, target: Target, name: string, id: string, error: unknown) {
+async function withSessionHeaders(call: ApiCall, target: WriteTarget, name: string, id: string, error: unknown) {
   if (!isRegistryError(error) || error.code !== 'RANGE_INVALID') return error;
   const status = await target.repo.getUpload(target.image, id).catch(() => undefined);
   if (!status) return error;
@@ -107,7 +107,7 @@ async function withSessionHeaders(call: ApiCall, target: Target, name: string, i
 }
 
 export async function patchUpload(call: ApiCall, name: string, id: string): Promise<void> {
-  const target = await call.target(name, ['push']);
+  const target = await call.writeTarget(name, ['push'], 'an upload');
   const range = parseContentRange(call.request.headers['content-range'] as string | undefined);
   const length = call.request.headers['content-length'];
   if (range && length !== undefined && Number(length) !== range.end - range.start + 1) {
@@ -129,7 +129,7 @@ export async function patchUpload(call: ApiCall, name: string, id: string): Prom
 }
 
 export async function putUpload(call: ApiCall, name: string, id: string): Promise<void> {
-  const target = await call.target(name, ['push']);
+  const target = await call.writeTarget(name, ['push'], 'an upload');
   const digest = call.query.get('digest') ?? undefined;
   assertValidDigest(digest);
   // A last chunk may come with the PUT (`Content-Range` as on a PATCH): it must start where the
@@ -159,7 +159,7 @@ export async function putUpload(call: ApiCall, name: string, id: string): Promis
 }
 
 export async function getUploadStatus(call: ApiCall, name: string, id: string): Promise<void> {
-  const target = await call.target(name, ['push']);
+  const target = await call.writeTarget(name, ['push'], 'an upload');
   const status = await target.repo.getUpload(target.image, id);
   call.reply.code(204).headers({
     Location: call.url(`${name}/blobs/uploads/${encodeURIComponent(status.id)}`),
@@ -170,7 +170,7 @@ export async function getUploadStatus(call: ApiCall, name: string, id: string): 
 }
 
 export async function cancelUpload(call: ApiCall, name: string, id: string): Promise<void> {
-  const target = await call.target(name, ['push']);
+  const target = await call.writeTarget(name, ['push'], 'an upload');
   await target.repo.cancelUpload(target.image, id);
   call.reply.code(204);
   await call.reply.send();

@@ -9,7 +9,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { isRegistryError } from '../../oci/errors.ts';
 import { parseManifest } from '../../oci/manifest.ts';
 import type { BlobInfo, Digest } from '../../storage/blob-store.ts';
-import type { BlobResponse, Repository } from '../repository.ts';
+import type { BlobResponse, Repository, WritableRepository } from '../repository.ts';
 
 const MAX_DEPTH = 4;
 
@@ -41,7 +41,7 @@ export async function copyBlob(options: {
   image: string;
   from: string;
   digest: Digest;
-  writable: Repository;
+  writable: WritableRepository;
   members: readonly Repository[];
   log: FastifyBaseLogger;
   upload?: string;
@@ -85,7 +85,7 @@ export async function copyMissingReferences(options: {
   image: string;
   body: Buffer;
   contentType: string;
-  writable: Repository;
+  writable: WritableRepository;
   others: readonly Repository[];
   log: FastifyBaseLogger;
   depth?: number;

@@ -18,15 +18,22 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { GroupRepositoryPlan } from '../../../compiler/plan.ts';
 import { isRegistryError, RegistryError } from '../../oci/errors.ts';
 import type { BlobInfo, ByteRange, Digest } from '../../storage/blob-store.ts';
-import type { BlobResponse, Descriptor, Manifest, Repository, UploadStatus } from '../repository.ts';
+import type {
+  BlobResponse,
+  Descriptor,
+  Manifest,
+  Repository,
+  UploadStatus,
+  WritableRepository,
+} from '../repository.ts';
 import { copyBlob, copyMissingReferences, isMemberMiss } from './copy.ts';
 
 /** What a group repository needs besides its plan. */
 export interface GroupRepositoryDeps {
   /** The flattened members, in plan order. */
   readonly members: readonly Repository[];
-  /** The member receiving pushes, or null (pushes refused). */
-  readonly writable: Repository | null;
+  /** The member receiving pushes (a hosted one), or null: every write is then refused. */
+  readonly writable: WritableRepository | null;
   readonly log: FastifyBaseLogger;
 }
 
@@ -39,11 +46,15 @@ export function createGroupRepository(plan: GroupRepositoryPlan, deps: GroupRepo
 }
 
 /** A group repository; see the module comment. */
-export class GroupRepository implements Repository {
+/**
+ * A writable repository even without a writable member: the HTTP layer routes writes here, and the
+ * group refuses them itself, naming the group and the fix (set writableMember).
+ */
+export class GroupRepository implements WritableRepository {
   readonly name: string;
   readonly plan: GroupRepositoryPlan;
   readonly #members: readonly Repository[];
-  readonly #writable: Repository | null;
+  readonly #writable: WritableRepository | null;
   readonly #log: FastifyBaseLogger;
   /** image → the member that last served its manifest (LRU by re-insertion). */
   readonly #servedBy = new Map<string, Repository>();
@@ -149,7 +160,7 @@ export class GroupRepository implements Repository {
     return value;
   }
 
-  #target(operation: string): Repository {
+  #target(operation: string): WritableRepository {
     this.#ensureOnline();
     if (this.#writable === null) {
       throw new RegistryError('UNSUPPORTED', {

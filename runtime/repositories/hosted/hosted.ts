@@ -24,7 +24,7 @@ import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest, referrerDescrip
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../../storage/blob-store.ts';
 import { isStorageError } from '../../storage/errors.ts';
 import { ContentCache } from '../content-cache.ts';
-import type { BlobResponse, Descriptor, Manifest, Repository, UploadStatus } from '../repository.ts';
+import type { BlobResponse, Descriptor, Manifest, UploadStatus, WritableRepository } from '../repository.ts';
 import { toRegistryError } from '../storage-errors.ts';
 import { HostedBlobs } from './blobs.ts';
 import { CachedHostedMetadata, type MetadataCacheOptions } from './meta-cache.ts';
@@ -59,7 +59,7 @@ export function createHostedRepository(plan: HostedRepositoryPlan, deps: HostedR
 }
 
 /** See the module comment. Every method checks `online` and the deployment policy first. */
-export class HostedRepository implements Repository {
+export class HostedRepository implements WritableRepository {
   readonly name: string;
   readonly plan: HostedRepositoryPlan;
   readonly #store: BlobStore;

@@ -13,7 +13,8 @@
  *   blob or manifest share one upstream fetch ({@link SingleFlight}): the first request streams
  *   from the upstream; later ones wait until the blob is committed and read it from the store
  *   (simple and always consistent; they pay the download time, not a second download).
- * - Nothing ever goes upstream: pushes and deletes are refused with `UNSUPPORTED`.
+ * - Nothing ever goes upstream: it is a `ReadableRepository` only, with no write methods; the HTTP
+ *   layer refuses pushes and deletes to it with `UNSUPPORTED` (`readOnlyRefusal` in repository.ts).
  */
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
@@ -27,7 +28,7 @@ import { UpstreamClient } from '../../upstream/client.ts';
 import { isUpstreamError, isUpstreamUnavailable } from '../../upstream/errors.ts';
 import { SingleFlight } from '../../upstream/single-flight.ts';
 import { ContentCache } from '../content-cache.ts';
-import type { BlobResponse, Descriptor, Manifest, Repository, UploadStatus } from '../repository.ts';
+import type { BlobResponse, Descriptor, Manifest, ReadableRepository } from '../repository.ts';
 import { NegativeCache, ProxyCache } from './cache-records.ts';
 import { blobUnknown, clientIdentity, translateProxyError } from './failures.ts';
 import { fetchManifest } from './freshness.ts';
@@ -97,7 +98,7 @@ function createProxyUpstream(plan: ProxyRepositoryPlan, deps: ProxyRepositoryDep
 }
 
 /** A proxy repository; see the module comment. */
-export class ProxyRepository implements Repository {
+export class ProxyRepository implements ReadableRepository {
   readonly name: string;
   readonly plan: ProxyRepositoryPlan;
   readonly #store: BlobStore;
@@ -366,39 +367,6 @@ export class ProxyRepository implements Repository {
       this.#log.warn({ err: error, image, digest }, 'upstream referrers unavailable: answering with none');
       return [];
     }
-  }
-
-  #readOnly(operation: string): never {
-    throw new RegistryError('UNSUPPORTED', {
-      message:
-        `${operation} is not supported by proxy repository ${this.name}: it only caches ${this.plan.remote.url}, ` +
-        'and nothing is ever sent upstream. Push to a hosted repository, or to a group with a writableMember.',
-    });
-  }
-
-  async putManifest(_image: string, _reference: string, _body: Buffer, _type: string): Promise<{ digest: Digest }> {
-    this.#readOnly('pushing a manifest');
-  }
-  async deleteManifest(_image: string, _reference: string): Promise<void> {
-    this.#readOnly('deleting a manifest');
-  }
-  async deleteBlob(_image: string, _digest: Digest): Promise<void> {
-    this.#readOnly('deleting a blob');
-  }
-  async startUpload(_image: string, _options?: unknown): Promise<{ upload: UploadStatus }> {
-    this.#readOnly('pushing a blob');
-  }
-  async getUpload(_image: string, _id: string): Promise<UploadStatus> {
-    this.#readOnly('an upload');
-  }
-  async appendUpload(_image: string, _id: string, _offset: number, _body: Readable): Promise<UploadStatus> {
-    this.#readOnly('an upload');
-  }
-  async completeUpload(_image: string, _id: string, _digest: Digest, _body?: Readable): Promise<BlobInfo> {
-    this.#readOnly('an upload');
-  }
-  async cancelUpload(_image: string, _id: string): Promise<void> {
-    this.#readOnly('an upload');
   }
 
   #ensureOnline(): void {

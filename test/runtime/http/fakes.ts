@@ -9,7 +9,13 @@ import { pino } from 'pino';
 import type { Action, HostedRepositoryPlan, ListenerPlan, Plan, RepositoryPlan } from '../../../compiler/plan.ts';
 import type { AccessController, AuthRequest, AuthScope, Principal } from '../../../runtime/auth/types.ts';
 import { RegistryError } from '../../../runtime/oci/errors.ts';
-import type { Descriptor, Manifest, Repository, UploadStatus } from '../../../runtime/repositories/repository.ts';
+import type {
+  Descriptor,
+  Manifest,
+  Repository,
+  UploadStatus,
+  WritableRepository,
+} from '../../../runtime/repositories/repository.ts';
 import type { RuntimeFactories } from '../../../runtime/server/state.ts';
 import type { BlobInfo, BlobStore, ByteRange } from '../../../runtime/storage/blob-store.ts';
 
@@ -77,7 +83,7 @@ interface FakeImage {
 }
 
 /** An in-memory hosted repository: enough of the contract to exercise every route. */
-export class FakeRepository implements Repository {
+export class FakeRepository implements WritableRepository {
   readonly name: string;
   readonly plan: HostedRepositoryPlan;
   readonly blobs = new Map<string, Buffer>();

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { GroupRepositoryPlan, RepositoryPlan } from '../../../../compiler/plan.ts';
 import { RegistryError } from '../../../../runtime/oci/errors.ts';
 import { createGroupRepository } from '../../../../runtime/repositories/group/group.ts';
-import type { Descriptor, Manifest, Repository } from '../../../../runtime/repositories/repository.ts';
+import type { Descriptor, Manifest, WritableRepository } from '../../../../runtime/repositories/repository.ts';
 import { type CountingUpstream, sha256, startCountingUpstream } from '../../../helpers/counting-upstream.ts';
 import { readBlob as bytes, proxyPlan, TestProxies, testLog } from '../../../helpers/proxy-setup.ts';
 
@@ -25,7 +25,7 @@ function fakeMember(name: string, options: { failing?: boolean } = {}) {
   const fail = () => {
     if (options.failing) throw new RegistryError('UNAVAILABLE', { message: `${name} is down` });
   };
-  const repo: Repository & { calls: string[]; blobs: typeof blobs; manifests: typeof manifests } = {
+  const repo: WritableRepository & { calls: string[]; blobs: typeof blobs; manifests: typeof manifests } = {
     name,
     plan: {
       name,
@@ -138,7 +138,7 @@ function groupPlan(members: string[], writable: string | null): GroupRepositoryP
   };
 }
 
-async function pushImage(repo: Repository, image: string, tag: string, layers: Buffer[]) {
+async function pushImage(repo: WritableRepository, image: string, tag: string, layers: Buffer[]) {
   const config = Buffer.from(`{"tag":"${tag}"}`);
   for (const blob of [config, ...layers]) {
     const started = await repo.startUpload(image);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { isWritable } from '../../../../runtime/repositories/repository.ts';
 import { createMemoryBlobStore } from '../../../../runtime/storage/drivers/memory.ts';
 import { type CountingUpstream, sha256, startCountingUpstream } from '../../../helpers/counting-upstream.ts';
 import {
@@ -247,12 +248,12 @@ describe('ProxyRepository', () => {
     expect(upstream.requests.length).toBe(before);
   });
 
-  it('refuses pushes with UNSUPPORTED and sends nothing upstream', async () => {
+  it('is read-only: no write methods, so the HTTP layer refuses pushes (test/runtime/http/read-only.test.ts)', async () => {
     const { repo } = make();
-    await expect(repo.startUpload('app')).rejects.toMatchObject({ code: 'UNSUPPORTED' });
-    await expect(repo.putManifest('app', 'v1', Buffer.from('{}'), 'application/json')).rejects.toMatchObject({
-      code: 'UNSUPPORTED',
-    });
+    expect(isWritable(repo)).toBe(false);
+    for (const method of ['putManifest', 'deleteManifest', 'deleteBlob', 'startUpload', 'completeUpload']) {
+      expect(method in repo, method).toBe(false);
+    }
     expect(upstream.requests).toEqual([]);
   });
 
