@@ -8,12 +8,7 @@ import type { Action } from '../../compiler/plan.ts';
 import type { AuthRequest, Principal } from '../auth/types.ts';
 import { RegistryError } from '../oci/errors.ts';
 import { assertValidName } from '../oci/names.ts';
-import {
-  isWritable,
-  type Repository,
-  readOnlyRefusal,
-  type WritableRepository,
-} from '../repositories/repository.ts';
+import { isWritable, type Repository, readOnlyRefusal, type WritableRepository } from '../repositories/repository.ts';
 import type { StateLease } from '../server/plan-holder.ts';
 import type { RuntimeState } from '../server/state.ts';
 import type { ResolvedName, RouteContext, RouteResolver } from './resolve-repository.ts';

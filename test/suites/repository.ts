@@ -1,50 +1,46 @@
 /**
- * The conformance suite of the `Repository` interface's read/write contract: what a client that
- * pushes and then pulls through any writable repository (a hosted repository, a group with a
- * writable member) may rely on. Each implementation runs it with its own factory:
+ * The conformance suite of the `WritableRepository` contract: what a client that pushes and then
+ * pulls through any writable repository (a hosted repository, a group with a writable member) may
+ * rely on, on top of the read contract (readable-repository.ts), which it runs first. Each
+ * implementation runs it with one factory, handed the content to hold (the read contract's
+ * images, or nothing for the write tests, which start from an empty repository):
  *
- *   describeRepository('hosted (memory)', async () => ({ repository, close }));
+ *   describeRepository('hosted (memory)', async (content) => ({ repository, close }));
  *
- * Every test gets a fresh, empty repository from the factory. Policies (redeploy, read-only) and
- * implementation details (what is stored where) are tested beside each implementation, not here.
+ * Policies (redeploy, read-only) and implementation details (what is stored where) are tested
+ * beside each implementation, not here.
  */
 import { Readable } from 'node:stream';
 import { buffer as readAll } from 'node:stream/consumers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { digestOf } from '../../runtime/oci/digest.ts';
-import { RegistryError, type RegistryErrorCode } from '../../runtime/oci/errors.ts';
 import { OCI_INDEX, OCI_MANIFEST } from '../../runtime/oci/media-types.ts';
-import type { Repository } from '../../runtime/repositories/repository.ts';
+import type { WritableRepository } from '../../runtime/repositories/repository.ts';
+import {
+  describeReadableRepository,
+  type ReadableRepositoryFixture,
+  type RepositoryFactory,
+  rejection,
+} from './readable-repository.ts';
+import { OCI_CONFIG, OCI_LAYER } from './repository-content.ts';
 
-/** What a factory hands the suite: a fresh, empty, writable repository and how to dispose of it. */
-export interface RepositoryFixture {
-  readonly repository: Repository;
-  readonly close?: () => Promise<void>;
-}
+/** What a factory hands the suite: a writable repository holding what it was given, and its disposal. */
+export type RepositoryFixture = ReadableRepositoryFixture<WritableRepository>;
 
 export { OCI_INDEX, OCI_MANIFEST } from '../../runtime/oci/media-types.ts';
-export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
-export const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
+export { rejection } from './readable-repository.ts';
+export { OCI_CONFIG, OCI_LAYER } from './repository-content.ts';
+export { readAll };
 
 /** The sha256 digest of `data`. */
 export const sha256 = (data: Buffer | string): string => digestOf(data);
 
-/** Reads a whole stream (test data is small). */
-export { buffer as readAll } from 'node:stream/consumers';
-
-/** The RegistryError a promise rejects with; fails when it resolves or rejects with anything else. */
-export async function rejection(promise: Promise<unknown>, code: RegistryErrorCode): Promise<RegistryError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error, `expected a ${code} RegistryError`).toBeInstanceOf(RegistryError);
-  expect((error as RegistryError).code).toBe(code);
-  return error as RegistryError;
-}
-
 /** Pushes `content` as a blob of `image` in one upload, as `ctr push` does; returns its digest. */
-export async function pushBlob(repository: Repository, image: string, content: Buffer | string): Promise<string> {
+export async function pushBlob(
+  repository: WritableRepository,
+  image: string,
+  content: Buffer | string,
+): Promise<string> {
   const digest = sha256(content);
   const started = await repository.startUpload(image);
   if (!('upload' in started)) throw new Error('expected an upload session');
@@ -54,7 +50,7 @@ export async function pushBlob(repository: Repository, image: string, content: B
 
 /** Pushes a config and one layer per string, then an OCI image manifest under `reference`. */
 export async function pushImage(
-  repository: Repository,
+  repository: WritableRepository,
   image: string,
   reference: string,
   layers: readonly string[] = ['layer'],
@@ -82,15 +78,17 @@ export async function pushImage(
   return { ...result, body };
 }
 
-export function describeRepository(name: string, factory: () => Promise<RepositoryFixture>): void {
-  describe(`Repository conformance: ${name}`, () => {
+/** The read contract over `factory`'s seeded repositories, then the write contract over empty ones. */
+export function describeRepository(name: string, factory: RepositoryFactory<WritableRepository>): void {
+  describeReadableRepository(name, factory);
+  describe(`WritableRepository conformance: ${name}`, () => {
     let fixture: RepositoryFixture | undefined;
     afterEach(async () => {
       await fixture?.close?.();
       fixture = undefined;
     });
-    const open = async (): Promise<Repository> => {
-      fixture = await factory();
+    const open = async (): Promise<WritableRepository> => {
+      fixture = await factory([]);
       return fixture.repository;
     };
 

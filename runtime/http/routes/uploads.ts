@@ -51,7 +51,11 @@ async function mayPull(call: ApiCall, resolved: ResolvedName): Promise<boolean> 
  * `from` was given and the caller may pull the target itself, so a mount never reveals a blob the
  * caller could not read anyway.
  */
-async function mountSource(call: ApiCall, target: WriteTarget, from: string | null): Promise<{ from?: string } | undefined> {
+async function mountSource(
+  call: ApiCall,
+  target: WriteTarget,
+  from: string | null,
+): Promise<{ from?: string } | undefined> {
   if (from === null) return (await mayPull(call, target)) ? {} : undefined;
   if (!isValidName(from)) return undefined;
   const resolved = call.resolver.tryResolve(from, call.route);
