@@ -2,7 +2,7 @@
  * A small upstream registry on 127.0.0.1 (port 0) for proxy tests: serves in-memory images over the
  * v2 read API, counts every request, and misbehaves on demand (wrong bytes for a digest, a
  * connection cut mid-blob, 429s, a slow body, Bearer or Basic auth). Only what a proxy reads
- * (GET/HEAD of manifests and blobs, tags/list) is implemented.
+ * (GET/HEAD of manifests and blobs, tags/list, referrers) is implemented.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -50,6 +50,15 @@ export interface CountingUpstream {
     layers: string[];
     config: string;
   };
+  /**
+   * Holds exact content in `name`: blobs, and manifests (each under its tags, or by digest only
+   * when it has none), as the shared repository contract seeds it (test/suites/repository-content.ts).
+   */
+  addContent(
+    name: string,
+    blobs: readonly Buffer[],
+    manifests: readonly { mediaType: string; body: Buffer; tags: readonly string[] }[],
+  ): void;
   /** Tags an OCI index over manifests already added to `name`, each with its platform. */
   addIndex(name: string, tag: string, children: { digest: string; os: string; architecture: string }[]): string;
   stop(): Promise<void>;
@@ -92,7 +101,7 @@ export async function startCountingUpstream(
       res.end('{}');
       return;
     }
-    const match = /^\/v2\/(.+)\/(manifests|blobs|tags)\/([^/]+)$/.exec(url.pathname);
+    const match = /^\/v2\/(.+)\/(manifests|blobs|tags|referrers)\/([^/]+)$/.exec(url.pathname);
     const image = match === null ? undefined : images.get(match[1]!);
     const notFound = () => {
       res.writeHead(404, { 'content-type': 'application/json' });
@@ -103,6 +112,21 @@ export async function startCountingUpstream(
     if (kind === 'tags') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ name: image.name, tags: [...image.tags.keys()].sort() }));
+      return;
+    }
+    if (kind === 'referrers') {
+      const manifests = [...image.manifests].flatMap(([digest, { mediaType, body }]) => {
+        const parsed = JSON.parse(body.toString()) as {
+          subject?: { digest?: string };
+          artifactType?: string;
+          config?: { mediaType?: string };
+        };
+        if (parsed.subject?.digest !== ref) return [];
+        const artifactType = parsed.artifactType ?? parsed.config?.mediaType;
+        return [{ mediaType, digest, size: body.length, ...(artifactType === undefined ? {} : { artifactType }) }];
+      });
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' });
+      res.end(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
       return;
     }
     if (kind === 'manifests') {
@@ -190,6 +214,16 @@ export async function startCountingUpstream(
       image.manifests.set(digest, { mediaType, body: manifest });
       image.tags.set(tag, digest);
       return { digest, manifest, layers: layers.map((l) => sha256(l)), config: sha256(config) };
+    },
+    addContent(name, blobs, manifests) {
+      const image = images.get(name) ?? { name, manifests: new Map(), tags: new Map(), blobs: new Map() };
+      images.set(name, image);
+      for (const blob of blobs) image.blobs.set(sha256(blob), blob);
+      for (const { mediaType, body, tags } of manifests) {
+        const digest = sha256(body);
+        image.manifests.set(digest, { mediaType, body });
+        for (const tag of tags) image.tags.set(tag, digest);
+      }
     },
     addIndex(name, tag, children) {
       const image = images.get(name);

@@ -18,6 +18,7 @@ import {
   rejection,
   sha256,
 } from '../../../suites/repository.ts';
+import { seedByPushing } from '../../../suites/repository-content.ts';
 
 const log = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
 const dirs = new TmpDirs();
@@ -39,14 +40,18 @@ function hosted(store: BlobStore, extra: Partial<HostedRepositoryPlan> = {}) {
   return createHostedRepository(plan(extra), { store, log });
 }
 
-describeRepository('hosted (memory store)', async () => {
+describeRepository('hosted (memory store)', async (content) => {
   const store = createMemoryBlobStore({ name: 'default' });
-  return { repository: hosted(store), close: () => store.close() };
+  const repository = hosted(store);
+  await seedByPushing(repository, content);
+  return { repository, close: () => store.close() };
 });
 
-describeRepository('hosted (file store)', async () => {
+describeRepository('hosted (file store)', async (content) => {
   const store = await createFileBlobStore({ name: 'default', driver: 'file', path: await dirs.make() }, { log });
-  return { repository: hosted(store), close: () => store.close() };
+  const repository = hosted(store);
+  await seedByPushing(repository, content);
+  return { repository, close: () => store.close() };
 });
 
 describe('hosted: deployment policies', () => {
