@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/test.sh - what `npm test` (and therefore CI) runs: install what the tests need, then
 # (for a full run, with no arguments) the type check and the linter, then every vitest project
-# (unit and e2e), printing vitest's summary and exiting with its code. Arguments go to vitest.
+# (unit, integration and e2e), printing vitest's summary and exiting with its code. Arguments go to vitest.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -5,12 +5,13 @@
  * fresh in a child process ({@link ConfigEvaluator}: the config's modules never load into this
  * one), and only when every step succeeded does the new plan serve:
  * 1. an invalid config is rejected: the old plan keeps serving, the diagnostics are logged and
- *    recorded (`/-/status` shows `ok: false`, the time and the error); so is a config whose
+ *    recorded (`/-/status` shows `outcome: 'failed'`, `ok: false`, the time and the error); so is a config whose
  *    evaluation has not finished within the serving plan's `reload.timeout` (its child is killed),
  *    and one whose child died;
- * 2. the same plan id is a no-op;
- * 3. the new runtime state is built with the old one as `previous` (unchanged stores, repositories
- *    and the access controller carry over);
+ * 2. the same plan id is recorded (`outcome: 'unchanged'`, in sync again) and nothing else happens;
+ * 3. the new runtime state is built with the old one as `previous`: resources whose definition
+ *    did not change (blob stores, a proxy's upstream) are leased from the shared pool, while
+ *    repositories and the access controller are new (only a random token key carries over);
  * 4. new listeners are bound before the swap; a port that fails to bind aborts the reload and the
  *    new state is disposed, so nothing is half-applied;
  * 5. the holder swaps; removed listeners drain and close after it; the old state is disposed when
