@@ -8,7 +8,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Plan, RepositoryPlan } from '../../compiler/plan.ts';
-import type { ResourceScope } from '../server/state.ts';
+import type { ResourceScope } from '../resources.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { createGroupRepository } from './group/group.ts';
 import { createHostedRepository } from './hosted/hosted.ts';
@@ -19,7 +19,7 @@ export interface RepositoryDeps {
   readonly env: NodeJS.ProcessEnv;
   readonly log: FastifyBaseLogger;
   /**
-   * The state's leases on resources shared across reloads (runtime/server/state.ts): a proxy leases its
+   * The state's leases on resources shared across reloads (runtime/resources.ts): a proxy leases its
    * upstream there, so an unchanged remote keeps its pools, tokens, negative cache and in-flight
    * fetches across a reload. Hosted and group repositories hold nothing shared: their only state
    * is caches (content by digest, pull metadata trusted for a second), which a new instance

@@ -20,8 +20,8 @@ import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ProxyRepositoryPlan } from '../../../compiler/plan.ts';
 import { isRegistryError, RegistryError } from '../../oci/errors.ts';
+import type { ResourceScope } from '../../resources.ts';
 import { resolveSecret } from '../../secrets.ts';
-import type { ResourceScope } from '../../server/state.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../../storage/blob-store.ts';
 import { isStorageError } from '../../storage/errors.ts';
 import { UpstreamClient } from '../../upstream/client.ts';
@@ -40,7 +40,7 @@ export interface ProxyRepositoryDeps {
   readonly env: NodeJS.ProcessEnv;
   readonly log: FastifyBaseLogger;
   /**
-   * The state's leases (see runtime/server/state.ts): the upstream — client, pools, tokens, negative
+   * The state's leases (see runtime/resources.ts): the upstream — client, pools, tokens, negative
    * cache, single-flight tables — is leased under its {@link clientIdentity}, so a reload that
    * leaves the remote unchanged keeps it, and disposing the old state never closes it under the new
    * one. Without it (unit tests) the repository owns its upstream and closes it in `close()`.

@@ -5,7 +5,7 @@ import type { Plan, RepositoryPlan } from '../../../compiler/plan.ts';
 import { HostedRepository } from '../../../runtime/repositories/hosted/hosted.ts';
 import { createRepositories } from '../../../runtime/repositories/index.ts';
 import type { Repository } from '../../../runtime/repositories/repository.ts';
-import { ResourcePool } from '../../../runtime/server/state.ts';
+import { ResourcePool } from '../../../runtime/resources.ts';
 import type { BlobStore } from '../../../runtime/storage/blob-store.ts';
 import { createMemoryBlobStore } from '../../../runtime/storage/drivers/memory.ts';
 

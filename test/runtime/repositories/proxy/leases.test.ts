@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProxyRepository } from '../../../../runtime/repositories/proxy/proxy.ts';
-import { ResourcePool } from '../../../../runtime/server/state.ts';
+import { ResourcePool } from '../../../../runtime/resources.ts';
 import { createMemoryBlobStore } from '../../../../runtime/storage/drivers/memory.ts';
 import { type CountingUpstream, startCountingUpstream } from '../../../helpers/counting-upstream.ts';
 import { proxyPlan, readBlob, testLog } from '../../../helpers/proxy-setup.ts';
