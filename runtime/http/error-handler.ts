@@ -49,6 +49,10 @@ export async function sendError(error: unknown, request: FastifyRequest, reply: 
   }
   // Set here too: errors raised by the router (`frameworkErrors`) never ran `onRequest`.
   reply.code(rendered.status).header(API_VERSION_HEADER, API_VERSION).headers(rendered.headers);
+  // A request body not read to its end (a store that failed midway through an upload) leaves the
+  // rest of it on the connection, where the next request would wait behind it forever: close the
+  // connection after this answer, so the client's next request opens a fresh one.
+  if (!request.raw.complete) reply.header('Connection', 'close');
   if (request.method === 'HEAD') {
     reply.removeHeader('content-length');
     await reply.send();

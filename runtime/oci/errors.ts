@@ -27,6 +27,13 @@ export const REGISTRY_ERROR_CODES = {
   PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested' },
   /** Not in the OCI table: the request head did not arrive within the header timeout (408). */
   REQUEST_TIMEOUT: { status: 408, message: 'the request was not received in time' },
+  /**
+   * Not in the OCI table: the blob store has no space left (507 Insufficient Storage). Its own code
+   * rather than `UNAVAILABLE` with another status: it is no passing state that a retry after
+   * `Retry-After` cures, but one an operator has to act on (free space, grow the volume), and
+   * clients and alerts match it by code.
+   */
+  STORE_FULL: { status: 507, message: 'the blob store is full' },
   /** Not in the OCI table: the repository or an upstream cannot serve now (503). */
   UNAVAILABLE: { status: 503, message: 'service unavailable' },
   /** Not in the OCI table: an unexpected failure (500); details go to the log, never to the client. */

@@ -36,6 +36,16 @@ export function toRegistryError(error: unknown, log: FastifyBaseLogger, operatio
           headers: { 'Retry-After': '1' },
           cause: error,
         });
+      case 'STORAGE_FULL': {
+        // The path and errno stay in the log; the client learns which store is full and what to do.
+        log.error({ err: error, operation, store: error.store }, 'blob store is full');
+        const store = error.store ?? 'of this repository';
+        return new RegistryError('STORE_FULL', {
+          message: `blob store ${store} is full: no space left on its volume; free space or grow the volume; the push can be retried`,
+          detail: error.store !== undefined ? { blobStore: error.store } : undefined,
+          cause: error,
+        });
+      }
       case 'STORAGE_IO':
         break;
     }

@@ -16,6 +16,12 @@
  *   a visible partial blob;
  * - concurrent writes of the same blob or key are safe (last complete writer wins, content equal);
  * - errors are `StorageError`s with a stable `code` (see runtime/oci/errors.ts);
+ * - a store out of space (the file driver: ENOSPC, EDQUOT; the suite does not fill a disk, see
+ *   test/e2e/disk-full.test.ts) throws `STORAGE_FULL` (with its name in `store`) from any write (an
+ *   upload's create, append and commit, `putBlob`, `putHashedBlob`, `putMeta`); the failed write
+ *   leaves nothing behind (temporaries removed, an append's bytes cut off as said there), nothing
+ *   half-written becomes visible, reads go on working, and writes succeed again once there is
+ *   room, without a restart;
  * - bodies are streamed: memory stays flat whatever the blob size.
  */
 import type { Readable } from 'node:stream';
@@ -113,6 +119,9 @@ export interface BlobStore {
    * `STORAGE_UPLOAD_OFFSET`. Throws `STORAGE_UPLOAD_UNKNOWN` for an unknown id. If `body` fails
    * midway, the bytes received are kept (the session's offset says how many) and the body's own
    * error is rethrown as is: whatever is not a `StorageError` is the body's failure, not the store's.
+   * When the store runs out of space (`STORAGE_FULL`), the session stays at the offset it had
+   * before this append, and every byte this append wrote is removed at once (to give the space
+   * back); the client may resume from that offset once there is room.
    */
   appendUpload(id: string, offset: number, body: Readable): Promise<UploadState>;
   /**

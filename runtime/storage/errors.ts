@@ -12,14 +12,28 @@ export type StorageErrorCode =
   | 'STORAGE_UPLOAD_OFFSET'
   | 'STORAGE_PRECONDITION_FAILED'
   | 'STORAGE_INVALID_KEY'
+  /**
+   * The store has no room left (a file store: ENOSPC or EDQUOT). The write that hit it left
+   * nothing behind (see the BlobStore contract); writes succeed again once space returns.
+   */
+  | 'STORAGE_FULL'
   | 'STORAGE_IO';
+
+/** Options of {@link StorageError}. */
+export interface StorageErrorOptions {
+  cause?: unknown;
+  /** The plan's name of the store that failed, when the error says something about it (`STORAGE_FULL`). */
+  store?: string;
+}
 
 export class StorageError extends Error {
   readonly code: StorageErrorCode;
-  constructor(code: StorageErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(message, options);
+  readonly store: string | undefined;
+  constructor(code: StorageErrorCode, message: string, options: StorageErrorOptions = {}) {
+    super(message, { cause: options.cause });
     this.name = 'StorageError';
     this.code = code;
+    this.store = options.store;
   }
 }
 

@@ -5,7 +5,10 @@
  * Blobs are streamed, never buffered: body → temp file under `tmp/`, flushed, verified against the
  * digest and size, then renamed into `blobs/` (atomic; when the blob is already there the temp is
  * dropped: content addressing makes both copies equal). A mismatch or a failed stream removes the
- * temp, so nothing partial is ever visible. The hash follows the file as it is written
+ * temp, so nothing partial is ever visible. A full disk (ENOSPC, EDQUOT) is `STORAGE_FULL` naming
+ * this store, and leaves nothing of the failed write behind (the temp removed, an upload's bytes
+ * past its recorded offset cut off), so writes work again as soon as there is room: no state of
+ * the store remembers the failure. The hash follows the file as it is written
  * (file-hash.ts): on the event loop for small blobs, in the store's worker thread for the rest.
  * `putHashedBlob` is the same without the hash: the caller's is checked instead. Upload sessions
  * and metadata live in file-uploads.ts and file-meta.ts.
@@ -21,7 +24,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { FileBlobStorePlan } from '../../../../compiler/plan.ts';
 import { parseDigest, verifyContent, verifyHashed } from '../../../oci/digest.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest, HashedBlobOptions, UploadState } from '../../blob-store.ts';
-import { StorageError } from '../../errors.ts';
+import { isStorageError, StorageError } from '../../errors.ts';
 import { FileHash } from './hash.ts';
 import { FileHashPool } from './hash-pool.ts';
 import { isMissing, pipeBody, publishBlob, toStorageIo } from './io.ts';
@@ -140,7 +143,7 @@ export class FileBlobStore implements BlobStore {
   }
 
   createUpload(owner: unknown): Promise<UploadState> {
-    return this.#uploads.create(owner);
+    return this.#named(this.#uploads.create(owner));
   }
 
   getUpload(id: string): Promise<UploadState | undefined> {
@@ -148,11 +151,11 @@ export class FileBlobStore implements BlobStore {
   }
 
   appendUpload(id: string, offset: number, body: Readable): Promise<UploadState> {
-    return this.#uploads.append(id, offset, body);
+    return this.#named(this.#uploads.append(id, offset, body));
   }
 
   commitUpload(id: string, digest: Digest, expectedSize?: number): Promise<BlobInfo> {
-    return this.#uploads.commit(id, digest, expectedSize);
+    return this.#named(this.#uploads.commit(id, digest, expectedSize));
   }
 
   cancelUpload(id: string): Promise<void> {
@@ -164,12 +167,14 @@ export class FileBlobStore implements BlobStore {
     // The hash follows the writes (inline when small, else in the worker reading the file back).
     const hash = new FileHash(this.#hashes, temp, parseDigest(digest).algorithm);
     try {
-      return await this.#writeBlob(digest, body, temp, hash.written, async (size) => {
-        const actual = await hash.digest(size).catch((error: unknown) => {
-          throw toStorageIo(error, `hashing blob ${digest}`);
-        });
-        verifyContent(digest, { digest: actual, size }, expectedSize);
-      });
+      return await this.#named(
+        this.#writeBlob(digest, body, temp, hash.written, async (size) => {
+          const actual = await hash.digest(size).catch((error: unknown) => {
+            throw toStorageIo(error, `hashing blob ${digest}`);
+          });
+          verifyContent(digest, { digest: actual, size }, expectedSize);
+        }),
+      );
     } finally {
       hash.dispose();
     }
@@ -177,8 +182,10 @@ export class FileBlobStore implements BlobStore {
 
   /** `putBlob` without the store's hash (see the BlobStore contract): the caller's is checked. */
   putHashedBlob(digest: Digest, body: Readable, options: HashedBlobOptions): Promise<BlobInfo> {
-    return this.#writeBlob(digest, body, this.paths.temp('blob'), undefined, (size) =>
-      verifyHashed(digest, options.hashed(), size, options.expectedSize),
+    return this.#named(
+      this.#writeBlob(digest, body, this.paths.temp('blob'), undefined, (size) =>
+        verifyHashed(digest, options.hashed(), size, options.expectedSize),
+      ),
     );
   }
 
@@ -212,7 +219,7 @@ export class FileBlobStore implements BlobStore {
   }
 
   putMeta(key: string, value: Buffer | string): Promise<void> {
-    return this.#meta.put(key, value);
+    return this.#named(this.#meta.put(key, value));
   }
 
   deleteMeta(key: string): Promise<void> {
@@ -221,6 +228,19 @@ export class FileBlobStore implements BlobStore {
 
   listMeta(prefix: string): Promise<string[]> {
     return this.#meta.list(prefix);
+  }
+
+  /**
+   * A write's outcome, with this store's name on a `STORAGE_FULL` (the parts below the store do
+   * not know it, and the client's message names the store that is full).
+   */
+  async #named<T>(write: Promise<T>): Promise<T> {
+    try {
+      return await write;
+    } catch (error) {
+      if (!isStorageError(error, 'STORAGE_FULL') || error.store !== undefined) throw error;
+      throw new StorageError('STORAGE_FULL', error.message, { cause: error.cause, store: this.name });
+    }
   }
 
   /**

@@ -20,17 +20,27 @@ export function isMissing(error: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
-/** Storage errors pass through; anything else becomes `STORAGE_IO` with the cause kept for the log. */
+/** True when `error` says the filesystem is out of space (ENOSPC) or the owner's quota is (EDQUOT). */
+export function isNoSpace(error: unknown): boolean {
+  const code = errnoOf(error);
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/**
+ * Storage errors pass through; out of space becomes `STORAGE_FULL`, anything else `STORAGE_IO`,
+ * with the cause kept for the log.
+ */
 export function toStorageIo(error: unknown, action: string): StorageError {
   if (isStorageError(error)) return error;
   const reason = error instanceof Error ? error.message : String(error);
-  return new StorageError('STORAGE_IO', `${action}: ${reason}`, { cause: error });
+  return new StorageError(isNoSpace(error) ? 'STORAGE_FULL' : 'STORAGE_IO', `${action}: ${reason}`, { cause: error });
 }
 
 /**
  * `pipeline(body, sink)`, telling whose fault a failure is, as the BlobStore contract asks: a
  * failure of the body (the client went away, bad framing) is rethrown as is; a failure of the
- * store's side (the disk: ENOSPC, EIO …) becomes `STORAGE_IO`, never passed off as the client's.
+ * store's side (the disk: EIO …) becomes `STORAGE_IO` (`STORAGE_FULL` for ENOSPC), never passed
+ * off as the client's.
  * The side that emits the first 'error' is the origin: `pipeline` then destroys the other stream
  * with that same error, so the error alone cannot tell.
  */
@@ -75,16 +85,21 @@ export async function publishBlob(file: string, target: string): Promise<void> {
 /**
  * Writes `data` to `temp`, flushes it to disk, and renames it onto `target` (creating the parent
  * folders), so readers see the old or the new content, never a mix, and a crash leaves at worst a
- * stray temp file. A parent folder removed concurrently (by an empty-folder prune) is recreated:
- * the rename is retried a few times.
+ * stray temp file. A failed write (ENOSPC) removes the temp at once. A parent folder removed
+ * concurrently (by an empty-folder prune) is recreated: the rename is retried a few times.
  */
 export async function replaceFile(temp: string, target: string, data: Buffer | string): Promise<void> {
   const handle = await open(temp, 'wx');
   try {
-    await handle.writeFile(data);
-    await handle.datasync();
-  } finally {
-    await handle.close();
+    try {
+      await handle.writeFile(data);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
   }
   await renameInto(temp, target);
 }

@@ -9,7 +9,9 @@
  * file is flushed, the offset set to its size, and the error rethrown; the client resumes from the
  * offset it reads back (`GET` on the upload), as the distribution spec intends. A failure of the
  * disk instead is `STORAGE_IO` and leaves the recorded offset as it was (the next append cuts off
- * whatever was written); `pipeBody` (file-io.ts) tells the two apart.
+ * whatever was written); `pipeBody` (file-io.ts) tells the two apart. A full disk (ENOSPC, EDQUOT)
+ * is `STORAGE_FULL`, and the bytes past the recorded offset are cut off at once, to give the space
+ * back; the session stays at its recorded offset.
  *
  * Durability: an append does not wait for its bytes to reach the disk (its sink flushes them in
  * the background every 8 MiB, so that the commit finds little left to sync); the commit syncs
@@ -117,9 +119,31 @@ export class FileUploads {
       return next;
     } catch (error) {
       if (error === failure) throw error; // the body failed: rethrown as is, the bytes kept
-      throw toStorageIo(error, `appending to upload ${id}`);
+      const storageError = toStorageIo(error, `appending to upload ${id}`);
+      if (isStorageError(storageError, 'STORAGE_FULL')) await this.#cutOff(id, files.data, state.offset);
+      throw storageError;
     } finally {
       this.#busy.delete(id);
+    }
+  }
+
+  /**
+   * Out of space: what the failed append wrote past the recorded `offset` is cut off at once, so
+   * that the space comes back now rather than at the next append or the sweep (the session stays,
+   * at its recorded offset, and can be resumed once there is room). Best effort: a failure here
+   * leaves debris the next append or the commit cuts off anyway.
+   */
+  async #cutOff(id: string, file: string, offset: number): Promise<void> {
+    this.#forget(id); // its hash may cover bytes that are gone now
+    try {
+      const handle = await open(file, 'r+');
+      try {
+        await handle.truncate(offset);
+      } finally {
+        await handle.close();
+      }
+    } catch {
+      // the session may be gone (cancelled meanwhile): nothing to free
     }
   }
 

@@ -1,6 +1,6 @@
 /**
  * The file driver's stream plumbing: whose fault a failed write is (the client's body or the
- * disk), which decides between "rethrow as is, keep the bytes" and `STORAGE_IO`.
+ * disk), which decides between "rethrow as is, keep the bytes" and `STORAGE_IO` (`STORAGE_FULL`).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,7 +32,7 @@ describe('pipeBody', () => {
     await expect(pipeBody(body, sink(), 'writing')).rejects.toBe(broken);
   });
 
-  it('turns a failure of the disk into STORAGE_IO, never passing it off as the client’s', async () => {
+  it('turns a failure of the disk into a StorageError (STORAGE_FULL for ENOSPC), never the client’s', async () => {
     const full = Object.assign(new Error('ENOSPC: no space left on device, write'), {
       code: 'ENOSPC',
       syscall: 'write',
@@ -48,7 +48,7 @@ describe('pipeBody', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(isStorageError(error, 'STORAGE_IO')).toBe(true);
+    expect(isStorageError(error, 'STORAGE_FULL')).toBe(true);
     expect((error as Error).message).toBe('writing blob: ENOSPC: no space left on device, write');
     expect((error as Error).cause).toBe(full);
   });

@@ -96,7 +96,7 @@ describe('FileSink', () => {
     expect((await readFile(file)).equals(expected)).toBe(true);
   });
 
-  it('a failed write is the disk’s failure: STORAGE_IO through pipeBody, nothing more written', async () => {
+  it('a failed write is the disk’s failure: STORAGE_FULL (ENOSPC) through pipeBody, nothing more written', async () => {
     // /dev/full accepts the open and fails every write with ENOSPC, as a full disk does.
     const sink = new FileSink('/dev/full', { flags: 'r+', batchBytes: 16 });
     const body = Readable.from([bytes('0123456789'), bytes('0123456789'), bytes('tail')]);
@@ -104,7 +104,7 @@ describe('FileSink', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(isStorageError(error, 'STORAGE_IO')).toBe(true);
+    expect(isStorageError(error, 'STORAGE_FULL')).toBe(true);
     expect((error as Error).message).toMatch(/^writing blob: ENOSPC/);
     expect(sink.position).toBe(0);
   });
