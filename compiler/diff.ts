@@ -80,7 +80,11 @@ export function diffPlans(a: Plan, b: Plan): PlanDiff {
     Object.fromEntries(
       Object.entries(r.security.roles as Record<string, unknown>).map(([k, v]) => [k, { permissions: v }]),
     );
-  const settings = (r: typeof ra) => ({ realm: r.security.realm, token: r.security.token });
+  const settings = (r: typeof ra) => ({
+    realm: r.security.realm,
+    token: r.security.token,
+    loginThrottle: r.security.loginThrottle,
+  });
   const reload = (r: typeof ra) => (r.reload ?? { timeoutMs: DEFAULT_RELOAD_TIMEOUT_MS }) as Record<string, unknown>;
   return {
     from: a.id,

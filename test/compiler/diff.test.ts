@@ -72,6 +72,16 @@ describe('diffPlans', () => {
     expect(text).toContain('~ security.token.ttlMs: 300000 → 600000');
   });
 
+  it('shows a change of security.loginThrottle as a settings change', () => {
+    const before = compile(base);
+    const after = compile({
+      ...base,
+      security: { ...(base as { security?: object }).security, loginThrottle: { perUser: { burst: 3, perMinute: 5 } } },
+    });
+    const fields = diffPlans(before, after).settings.map((change) => change.field);
+    expect(fields).toContain('security.loginThrottle.perUser.burst');
+  });
+
   it('compiles reload.timeout to milliseconds (default 10 s, 0 refused) and shows its change', () => {
     const before = compile(base);
     const after = compile({ ...base, reload: { timeout: '2.5s' } });
