@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CephS3, startCeph } from '../helpers/ceph.ts';
+import { type CephS3, s3StoreConfig, startCeph } from '../helpers/ceph.ts';
 import { type ContainersTools, createContainersTools } from '../helpers/clients.ts';
 import { type Distribution, startDistribution } from '../helpers/distribution.ts';
 import { type ForwardProxy, startForwardProxy } from '../helpers/forward-proxy.ts';
@@ -121,19 +121,7 @@ async function untilRefused(url: string): Promise<void> {
 
 function storeConfig(kind: StoreKind, variant: 0 | 1, prefix: string): TestConfig['blobStores'] {
   if (kind === 'file') return [{ name: 'default', type: 'file', path: variant === 0 ? './data' : './data-link' }];
-  return [
-    {
-      name: 'default',
-      type: 's3',
-      bucket: { env: 'S3_BUCKET' },
-      endpoint: { env: 'S3_ENDPOINT' },
-      region: 'us-east-1',
-      forcePathStyle: true,
-      prefix,
-      partSize: variant === 0 ? '5MiB' : '6MiB',
-      credentials: { accessKeyId: { env: 'S3_ACCESS_KEY' }, secretAccessKey: { env: 'S3_SECRET_KEY' } },
-    },
-  ];
+  return [s3StoreConfig(prefix, { partSize: variant === 0 ? '5MiB' : '6MiB' })];
 }
 
 function configOf(kind: StoreKind, prefix: string, ports: [number, number], s: Settings): TestConfig {

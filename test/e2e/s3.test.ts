@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CephS3, startCeph } from '../helpers/ceph.ts';
+import { type CephS3, s3StoreConfig, startCeph } from '../helpers/ceph.ts';
 import { buildImage, sha256, writeOciLayout } from '../helpers/oci-image.ts';
 import { requireBinary, run } from '../helpers/process.ts';
 import { type RegctlServer, startRegctl, type TestConfig } from '../helpers/regctl-server.ts';
@@ -24,20 +24,7 @@ let prefix: string;
 
 function sharedConfig(prefix: string, redirect = false): TestConfig {
   return {
-    blobStores: [
-      {
-        name: 'default',
-        type: 's3',
-        bucket: { env: 'S3_BUCKET' },
-        endpoint: { env: 'S3_ENDPOINT' },
-        region: 'us-east-1',
-        forcePathStyle: true,
-        prefix,
-        partSize: '5MiB',
-        redirect,
-        credentials: { accessKeyId: { env: 'S3_ACCESS_KEY' }, secretAccessKey: { env: 'S3_SECRET_KEY' } },
-      },
-    ],
+    blobStores: [s3StoreConfig(prefix, { redirect })],
     repositories: [{ name: 'private', type: 'hosted', anonymous: ['pull', 'push', 'delete'] }],
     listeners: [{ host: '127.0.0.1', repository: 'private' }],
   };

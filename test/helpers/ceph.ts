@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { S3BlobStorePlan } from '../../compiler/plan.ts';
+import type { BlobStoreInput } from '../../schema/index.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const START = join(REPO, 'scripts/ceph/start.sh');
@@ -109,6 +110,28 @@ export function s3StorePlan(overrides: Partial<S3BlobStorePlan> = {}): S3BlobSto
     credentials: { accessKeyId: { env: 'S3_ACCESS_KEY' }, secretAccessKey: { env: 'S3_SECRET_KEY' } },
     redirect: false,
     partSize: 5 * 1024 * 1024,
+    ...overrides,
+  };
+}
+
+/**
+ * The config (what a user writes) of an s3 blob store `default` on this server under `prefix`:
+ * endpoint, bucket and keys as env references into `ceph.env`, path-style, 5 MiB parts.
+ */
+export function s3StoreConfig(
+  prefix: string,
+  overrides: Partial<Extract<BlobStoreInput, { type: 's3' }>> = {},
+): Extract<BlobStoreInput, { type: 's3' }> {
+  return {
+    name: 'default',
+    type: 's3',
+    bucket: { env: 'S3_BUCKET' },
+    endpoint: { env: 'S3_ENDPOINT' },
+    region: 'us-east-1',
+    forcePathStyle: true,
+    prefix,
+    partSize: '5MiB',
+    credentials: { accessKeyId: { env: 'S3_ACCESS_KEY' }, secretAccessKey: { env: 'S3_SECRET_KEY' } },
     ...overrides,
   };
 }

@@ -1,28 +1,11 @@
 /**
- * Small pure helpers of the proxy repository: the identity that decides whether
- * a reload may keep the upstream client, and the one translation of upstream and storage failures
- * into `RegistryError`s.
+ * The one translation of a proxy repository's upstream and storage failures into
+ * `RegistryError`s, and the errors it shares.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { canonicalJson, type ProxyRepositoryPlan, type SecretRef } from '../../../compiler/plan.ts';
 import { isRegistryError, RegistryError } from '../../oci/errors.ts';
-import { readSecretOrLiteral } from '../../secrets.ts';
 import type { Digest } from '../../storage/blob-store.ts';
 import { UpstreamError, withoutUserinfo } from '../../upstream/errors.ts';
-
-/** The identity of everything the upstream client is built from (reuse across reloads iff equal). */
-export function clientIdentity(plan: ProxyRepositoryPlan, env: NodeJS.ProcessEnv): string {
-  const secret = (ref: SecretRef | string | undefined) =>
-    ref === undefined ? null : (readSecretOrLiteral(ref, env) ?? null);
-  return canonicalJson({
-    remote: plan.remote,
-    httpProxy: plan.httpProxy,
-    username: secret(plan.remote.auth?.username),
-    password: secret(plan.remote.auth?.password),
-    proxyPassword: secret(plan.httpProxy?.auth?.password),
-    negativeCacheTtlMs: plan.negativeCacheTtlMs,
-  });
-}
 
 /** The BLOB_UNKNOWN error of a digest. */
 export function blobUnknown(image: string, digest: Digest): RegistryError {

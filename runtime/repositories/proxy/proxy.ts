@@ -16,12 +16,13 @@
  * - Nothing ever goes upstream: it is a `ReadableRepository` only, with no write methods; the HTTP
  *   layer refuses pushes and deletes to it with `UNSUPPORTED` (`readOnlyRefusal` in repository.ts).
  */
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ProxyRepositoryPlan } from '../../../compiler/plan.ts';
+import { canonicalJson, type ProxyRepositoryPlan, type SecretRef } from '../../../compiler/plan.ts';
 import { isRegistryError, RegistryError } from '../../oci/errors.ts';
 import type { ResourceScope } from '../../resources.ts';
-import { resolveSecret } from '../../secrets.ts';
+import { readSecretOrLiteral, resolveSecret } from '../../secrets.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../../storage/blob-store.ts';
 import { isStorageError } from '../../storage/errors.ts';
 import { UpstreamClient } from '../../upstream/client.ts';
@@ -30,7 +31,7 @@ import { SingleFlight } from '../../upstream/single-flight.ts';
 import { ContentCache } from '../content-cache.ts';
 import type { BlobResponse, Descriptor, Manifest, ReadableRepository } from '../repository.ts';
 import { NegativeCache, ProxyCache } from './cache-records.ts';
-import { blobUnknown, clientIdentity, translateProxyError } from './failures.ts';
+import { blobUnknown, translateProxyError } from './failures.ts';
 import { fetchManifest } from './freshness.ts';
 import { streamThrough } from './stream-through.ts';
 
@@ -67,6 +68,24 @@ interface ProxyUpstream {
   readonly negative: NegativeCache;
   readonly manifestFlights: SingleFlight<Manifest>;
   readonly blobFlights: SingleFlight<BlobInfo>;
+}
+
+/**
+ * The identity of everything the upstream client is built from (reuse across reloads iff equal),
+ * as a SHA-256 of it: the pool's key never holds the resolved credentials themselves.
+ */
+function clientIdentity(plan: ProxyRepositoryPlan, env: NodeJS.ProcessEnv): string {
+  const secret = (ref: SecretRef | string | undefined) =>
+    ref === undefined ? null : (readSecretOrLiteral(ref, env) ?? null);
+  const identity = canonicalJson({
+    remote: plan.remote,
+    httpProxy: plan.httpProxy,
+    username: secret(plan.remote.auth?.username),
+    password: secret(plan.remote.auth?.password),
+    proxyPassword: secret(plan.httpProxy?.auth?.password),
+    negativeCacheTtlMs: plan.negativeCacheTtlMs,
+  });
+  return createHash('sha256').update(identity).digest('hex');
 }
 
 function createProxyUpstream(plan: ProxyRepositoryPlan, deps: ProxyRepositoryDeps): ProxyUpstream {
