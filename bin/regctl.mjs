@@ -1,90 +1,37 @@
 #!/usr/bin/env node
-// Launcher: runs the TypeScript sources without module-loader hooks in the serving process.
-//
-// The CLI and everything it imports from this repository are bundled by esbuild (packages stay
-// external, dynamic imports become lazily loaded chunks) into `node_modules/.cache/regctl/<hash>/`,
-// named by the hash of the output, so an unchanged tree reuses its bundle and concurrent starts
-// never see a half-written one (written to a temp folder, then renamed). Why not tsx's `register()`:
-// a loader keeps a thread with its own V8 isolate for the life of the process, ~37 MiB of a
-// server's memory (measured). Where the cache folder cannot be written (a read-only install), it
-// falls back to tsx.
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+// Launcher: sets V8's flags, then runs the built CLI (dist/cli/main.js, plain JavaScript: no
+// loader, no bundler). In a source checkout whose dist/ is missing or older than the sources it
+// bundles the sources instead (bin/dev-bundle.mjs), so `npm start` and the tests never run stale
+// code; `npm run build` makes dist/ current again. The only TypeScript loading an installed
+// package does is of the user's config file, done lazily by the compiler (compiler/import-config.ts).
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
+import { builtCli } from './built-cli.mjs';
 import { v8Flags } from './v8-flags.mjs';
 
 // Before anything of regctl runs, so that no collection has started under the defaults.
 for (const flag of v8Flags(process.env)) setFlagsFromString(flag);
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const entry = join(root, 'bin', 'regctl.ts');
-// The child process that builds a plan for each hot reload (runtime/reload/config-evaluator.ts finds it
-// beside its own chunk, as `config-evaluator-child.js`).
-const evaluatorEntry = join(root, 'runtime', 'reload', 'config-evaluator-child.ts');
 
-async function bundled() {
-  const { build } = await import('esbuild');
-  const cache = join(root, 'node_modules', '.cache', 'regctl');
-  const result = await build({
-    entryPoints: { regctl: entry, 'config-evaluator-child': evaluatorEntry },
-    absWorkingDir: root,
-    bundle: true,
-    splitting: true,
-    write: false,
-    outdir: cache,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: 'inline',
-    logLevel: 'error',
-  });
-  const hash = createHash('sha256');
-  for (const file of result.outputFiles) hash.update(relative(cache, file.path)).update(file.contents);
-  const dir = join(cache, hash.digest('hex').slice(0, 16));
-  if (!existsSync(dir)) {
-    await mkdir(cache, { recursive: true });
-    const temp = await mkdtemp(join(cache, '.tmp-'));
-    for (const file of result.outputFiles) {
-      const target = join(temp, relative(cache, file.path));
-      await mkdir(dirname(target), { recursive: true });
-      await writeFile(target, file.contents);
-    }
-    // Another process may have renamed the same bundle into place first: theirs is identical.
-    await rename(temp, dir).catch(() => rm(temp, { recursive: true, force: true }));
-    await pruneOldBundles(cache, dir);
-  }
-  return pathToFileURL(join(dir, 'regctl.js')).href;
-}
-
-/**
- * Removes bundles of earlier source trees, once a day old: a process started from one may still
- * load its lazy chunks (the S3 driver, `warm`) hours later, so recent ones stay.
- */
-async function pruneOldBundles(cache, keep) {
-  const dayAgo = Date.now() - 24 * 60 * 60 * 1000;
-  for (const name of await readdir(cache).catch(() => [])) {
-    const path = join(cache, name);
-    if (path === keep) continue;
-    const info = await stat(path).catch(() => undefined);
-    if (info && info.mtimeMs < dayAgo) await rm(path, { recursive: true, force: true }).catch(() => {});
+async function cliUrl() {
+  const built = builtCli(root);
+  if (built) return pathToFileURL(built).href;
+  try {
+    const { devBundle } = await import('./dev-bundle.mjs');
+    const url = await devBundle(root);
+    process.setSourceMapsEnabled(true);
+    return url;
+  } catch (cause) {
+    // No esbuild (or an unwritable cache): run the sources through tsx's loader.
+    if (process.env.REGCTL_DEBUG) console.error('regctl: bundling failed, using tsx:', cause);
+    const { register } = await import('tsx/esm/api');
+    register();
+    return pathToFileURL(resolve(root, 'cli', 'main.ts')).href;
   }
 }
 
-let url;
-try {
-  url = await bundled();
-} catch (cause) {
-  if (process.env.REGCTL_DEBUG) console.error('regctl: bundling failed, using tsx:', cause);
-}
-if (url) {
-  process.setSourceMapsEnabled(true);
-  await import(url);
-} else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  await import(pathToFileURL(entry).href);
-}
+const { main } = await import(await cliUrl());
+const code = await main(process.argv.slice(2));
+if (code >= 0) process.exitCode = code;

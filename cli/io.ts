@@ -1,0 +1,46 @@
+/**
+ * What every command shares: where output goes, how a usage error is reported, and the exit code
+ * of a failed build. Exit codes: 0 ok (warnings allowed), 1 invalid config or a failed command,
+ * 2 the config could not be loaded or the usage is wrong.
+ */
+import type { BuildResult } from '../compiler/index.ts';
+
+/** Output of a command: one call per line (the newline is added). */
+export interface CliIo {
+  readonly stdout: (line: string) => void;
+  readonly stderr: (line: string) => void;
+  /** Whether stdout is a terminal (colour, progress views). */
+  readonly isTTY: boolean;
+}
+
+export const processIo: CliIo = {
+  stdout: (line) => process.stdout.write(`${line}\n`),
+  stderr: (line) => process.stderr.write(`${line}\n`),
+  get isTTY() {
+    return process.stdout.isTTY === true;
+  },
+};
+
+/** One command of the CLI: its name, its help, and what it does (its one-line summary is in main.ts). */
+export interface Command {
+  readonly name: string;
+  readonly help: string;
+  /** Resolves to the exit code, or -1 when the process must stay alive (serve). */
+  readonly run: (args: string[], io: CliIo) => Promise<number>;
+}
+
+/** A usage error of `command`: says what is wrong, then the command's help; exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Exit code of a failed build: 2 when nothing could be loaded, 1 when the config is invalid. */
+export function failureCode(result: BuildResult): number {
+  return !result.ok && result.stage === 'load' ? 2 : 1;
+}
+
+/** The compiler, imported on demand so `--help`, `--version` and `serve` start without it. */
+export const compiler = () => import('../compiler/index.ts');
