@@ -5,7 +5,6 @@ import { dirname } from 'node:path';
 import { checkConfig } from './check.ts';
 import { compilePlan } from './compile.ts';
 import { type Diagnostic, hasErrors } from './diagnostics.ts';
-import { checkEnvironment } from './env-check.ts';
 import { type Locate, loadConfig } from './load.ts';
 import { createTsLocator } from './locate-ts.ts';
 import type { Plan } from './plan.ts';
@@ -16,9 +15,12 @@ export interface BuildOptions {
   cwd?: string;
   /**
    * The environment the plan will run in: when given, env references it does not define are
-   * reported as warnings (`env-unset`). The plan itself only ever holds the references.
+   * reported (`env-unset`: warnings, or errors with `strictEnv`). The plan itself only ever holds
+   * the references.
    */
   env?: NodeJS.ProcessEnv;
+  /** With `env`: unset references are errors, not warnings (`regctl validate --strict-env`). */
+  strictEnv?: boolean;
   /**
    * Folder that relative paths in the config resolve against (default: the config file's folder).
    * Set when compiling a copy of a config (e.g. a git revision extracted to a temp dir) so its plan
@@ -56,9 +58,8 @@ export async function buildPlan(options: BuildOptions = {}): Promise<BuildResult
   const loaded = await loadConfig(options);
   if (!loaded.ok) return { ...loaded, stage: 'load' };
   const { configPath, files } = loaded;
-  const checked = checkConfig(loaded.value);
-  if (checked.config !== null && options.env !== undefined)
-    checked.diagnostics.push(...checkEnvironment(checked.config, options.env));
+  const configDir = options.baseDir ?? dirname(configPath);
+  const checked = checkConfig(loaded.value, { configDir, env: options.env, strictEnv: options.strictEnv });
   const diagnostics =
     options.positions === false || !/\.[cm]?[jt]s$/.test(configPath)
       ? placeAll(checked.diagnostics, configPath, loaded.locate)
@@ -66,7 +67,7 @@ export async function buildPlan(options: BuildOptions = {}): Promise<BuildResult
   if (checked.config === null || hasErrors(diagnostics))
     return { ok: false, stage: 'check', configPath, files, diagnostics };
   try {
-    const plan = compilePlan(checked.config, { configDir: options.baseDir ?? dirname(configPath) });
+    const plan = compilePlan(checked.config, { configDir });
     return { ok: true, plan, configPath, files, diagnostics };
   } catch (cause) {
     const message = `internal compiler error: ${cause instanceof Error ? cause.message : String(cause)}`;

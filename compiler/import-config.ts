@@ -56,13 +56,25 @@ export interface ImportedConfig {
   readonly files: string[];
 }
 
-/** An import that failed to bundle or to evaluate; `files` is what esbuild got to see. */
+/** Where a syntax or resolution error is: an absolute file, 1-based line and column. */
+export interface SourceLocation {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+/**
+ * An import that failed to bundle or to evaluate; `files` is what esbuild got to see, `location`
+ * where the first bundling error is (a syntax error, an import that does not resolve).
+ */
 export class ConfigImportError extends Error {
   readonly files: string[];
-  constructor(message: string, files: string[], options: { cause?: unknown } = {}) {
+  readonly location: SourceLocation | undefined;
+  constructor(message: string, files: string[], options: { cause?: unknown; location?: SourceLocation } = {}) {
     super(message, options);
     this.name = 'ConfigImportError';
     this.files = files;
+    this.location = options.location;
   }
 }
 
@@ -92,15 +104,16 @@ function bundle(configPath: string) {
   });
 }
 
-/** esbuild's first error as one line, with file:line:column when it has a location. */
-function formatBuildFailure(cause: unknown): string {
+/** esbuild's first error: its text, and where it is (esbuild's file is relative to `cwd`). */
+function buildFailure(cause: unknown, cwd: string): { text: string; location?: SourceLocation } {
   const errors = (
     cause as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }
   ).errors;
   const first = errors?.[0];
-  if (!first) return cause instanceof Error ? cause.message : String(cause);
-  const where = first.location ? ` (${first.location.file}:${first.location.line}:${first.location.column + 1})` : '';
-  return `${first.text}${where}`;
+  if (!first) return { text: cause instanceof Error ? cause.message : String(cause) };
+  if (!first.location) return { text: first.text };
+  const { file, line, column } = first.location;
+  return { text: first.text, location: { file: resolve(cwd, file), line, column: column + 1 } };
 }
 
 export interface ImportConfigOptions {
@@ -119,7 +132,9 @@ export async function importConfigModule(
   try {
     result = await bundle(configPath);
   } catch (cause) {
-    throw new ConfigImportError(formatBuildFailure(cause), [configPath], { cause });
+    const { text, location } = buildFailure(cause, dirname(configPath));
+    const files = location && location.file !== configPath ? [configPath, location.file] : [configPath];
+    throw new ConfigImportError(text, files, { cause, location });
   }
   const cwd = dirname(configPath);
   const files = Object.keys(result.metafile.inputs)

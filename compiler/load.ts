@@ -135,11 +135,13 @@ async function loadModule(configPath: string, onFiles?: (files: string[]) => voi
     imported = await importConfigModule(configPath, onFiles ? { onFiles } : {});
   } catch (cause) {
     const files = cause instanceof ConfigImportError ? cause.files : [configPath];
+    const location = cause instanceof ConfigImportError ? cause.location : undefined;
+    const diagnostic = loadError([], `could not load: ${message(cause)}`, location?.file ?? configPath);
     return {
       ok: false,
       configPath,
       files,
-      diagnostics: [loadError([], `could not load: ${message(cause)}`, configPath)],
+      diagnostics: [location ? { ...diagnostic, line: location.line, column: location.column } : diagnostic],
     };
   }
   const { module, files } = imported;

@@ -101,6 +101,37 @@ function unwrapAll(schema: AnySchema, value: unknown): AnySchema[] {
   return [schema];
 }
 
+/**
+ * Fields that hold a secret (`{ env: NAME }` in the schema): their values are never described in
+ * a message, whatever their type, and a value written in their place is `plaintext-secret`.
+ */
+export const SECRET_FIELDS: ReadonlySet<string> = new Set(['password', 'accessKeyId', 'secretAccessKey', 'signingKey']);
+
+/** True when `path` is a secret field or lies inside one. */
+export function isSecretPath(path: DiagnosticPath): boolean {
+  return path.some((segment) => typeof segment === 'string' && SECRET_FIELDS.has(segment));
+}
+
+/** `security.users[i].password`, the one secret that may also be a bcrypt hash. */
+function isUserPasswordPath(path: DiagnosticPath): boolean {
+  return path[0] === 'security' && path[1] === 'users' && path[3] === 'password';
+}
+
+/** The error for a value written where a secret reference belongs; says nothing of the value. */
+function plaintextSecret(path: DiagnosticPath): Diagnostic {
+  const field = String(path.findLast((s) => typeof s === 'string' && SECRET_FIELDS.has(s)) ?? path.at(-1));
+  const hint = isUserPasswordPath(path)
+    ? "use { bcrypt: '$2b$…' } (`regctl passwd` or htpasswd -nbB user pass) or { env: 'NAME' }"
+    : "use { env: 'NAME' } and set NAME where regctl runs";
+  const form = isUserPasswordPath(path) ? '{ env: NAME } or { bcrypt: HASH }' : '{ env: NAME }';
+  return error(
+    'plaintext-secret',
+    path,
+    `\`${field}\` takes ${form}, not a value written in the config (not shown)`,
+    hint,
+  );
+}
+
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
@@ -120,6 +151,18 @@ export function diagnosticsFromZod(
   for (const issue of issues) {
     const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
     const value = valueAt(input, path);
+    if (issue.code !== 'unrecognized_keys' && isSecretPath(path)) {
+      // A value where a secret reference belongs: never described (it may be the secret itself).
+      if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+        out.push(plaintextSecret(path));
+        continue;
+      }
+      if (value !== undefined) {
+        const expected = isUserPasswordPath(path) ? '{ bcrypt: HASH } or { env: NAME }' : '{ env: NAME }';
+        out.push(error('invalid-type', path, `expected ${expected} (value not shown)`));
+        continue;
+      }
+    }
     switch (issue.code) {
       case 'unrecognized_keys': {
         const known = knownKeysAt(schema, input, path);
@@ -146,15 +189,6 @@ export function diagnosticsFromZod(
           out.push(error(value === undefined ? 'missing-field' : 'invalid-value', path, message, hint));
         } else if (value === undefined) {
           out.push(error('missing-field', path, `missing required field \`${String(path.at(-1) ?? '')}\``));
-        } else if (path.at(-1) === 'password' && typeof value === 'string') {
-          out.push(
-            error(
-              'plaintext-secret',
-              path,
-              'plaintext passwords are not allowed in the config',
-              "use { bcrypt: '$2b$…' } (htpasswd -nbB user pass) or { env: 'NAME' }",
-            ),
-          );
         } else {
           out.push(error('invalid-type', path, `${describe(value)} does not match any accepted form`, issue.message));
         }

@@ -4,11 +4,13 @@ import { type Command, compiler, failureCode, UsageError } from '../io.ts';
 
 export const validate: Command = {
   name: 'validate',
-  help: `Usage: regctl validate [--config PATH] [--format text|json|github]
+  help: `Usage: regctl validate [--config PATH] [--format text|json|github] [--strict-env]
 
 Loads and checks the config: schema, then every semantic rule. All problems are reported.
   --config PATH   config file (default: registry.config.{ts,mts,js,mjs,json,yaml,yml} in the current folder)
   --format F      text (default), json, or github (workflow commands shown inline on pull requests)
+  --strict-env    an environment variable the config references but that is unset (or empty) is an
+                  error, not a warning: for the job or machine that has the registry's environment
 Exit: 0 valid (warnings allowed), 1 invalid, 2 could not load.`,
   async run(args, io) {
     const { values } = parseArgs({
@@ -16,13 +18,14 @@ Exit: 0 valid (warnings allowed), 1 invalid, 2 could not load.`,
       options: {
         config: { type: 'string', short: 'c' },
         format: { type: 'string', default: 'text' },
+        'strict-env': { type: 'boolean', default: false },
       },
     });
     const format = values.format as DiagnosticFormat;
     if (!['text', 'json', 'github'].includes(format)) throw new UsageError(`unknown format "${format}"`);
     const started = performance.now();
     const { buildPlan, formatDiagnostics } = await compiler();
-    const result = await buildPlan({ configPath: values.config });
+    const result = await buildPlan({ configPath: values.config, env: process.env, strictEnv: values['strict-env'] });
     const elapsed = performance.now() - started;
     if (format === 'json') {
       io.stdout(

@@ -1,4 +1,5 @@
 /** Every semantic rule, in the order their diagnostics are reported. */
+import { blobStoreOverlap } from './blob-store-overlap.ts';
 import { envNames } from './env-names.ts';
 import { groupCycles } from './group-cycles.ts';
 import { listenerConflicts } from './listener-conflicts.ts';
@@ -14,12 +15,13 @@ import { uniqueNames } from './unique-names.ts';
 import { urls } from './urls.ts';
 import { writableMember } from './writable-member.ts';
 
-export type { Rule } from './types.ts';
+export type { Rule, RuleContext } from './types.ts';
 
 export const RULES: readonly Rule[] = [
   uniqueNames,
   repositoryNames,
   references,
+  blobStoreOverlap,
   groupCycles,
   writableMember,
   ports,

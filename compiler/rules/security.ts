@@ -2,7 +2,14 @@ import { type Diagnostic, didYouMean, error, warning } from '../diagnostics.ts';
 import { compileGlob, isBcryptHash } from '../plan.ts';
 import type { Rule } from './types.ts';
 
-/** Users' roles exist, bcrypt hashes are well formed, role patterns match some repository. */
+/** A role entry without `*` names one repository (see compileGlob). */
+const isGlob = (pattern: string) => pattern.includes('*');
+
+/**
+ * Users' roles exist, bcrypt hashes are well formed, role entries name existing repositories (an
+ * error with did-you-mean for a plain name; a warning for a glob that matches nothing, which may
+ * be meant for repositories still to come).
+ */
 export const security: Rule = (config) => {
   const out: Diagnostic[] = [];
   const roles = Object.keys(config.security.roles);
@@ -27,12 +34,20 @@ export const security: Rule = (config) => {
   for (const [role, permissions] of Object.entries(config.security.roles)) {
     permissions.forEach((permission, p) => {
       permission.repositories.forEach((pattern, i) => {
+        const path = ['security', 'roles', role, p, 'repositories', i];
+        if (!isGlob(pattern)) {
+          if (!repos.includes(pattern)) {
+            const hint = didYouMean(pattern, repos) ?? (repos.length ? `repositories: ${repos.join(', ')}` : undefined);
+            out.push(error('unknown-repository', path, `unknown repository \`${pattern}\``, hint));
+          }
+          return;
+        }
         const glob = compileGlob(pattern);
         if (!repos.some((name) => glob.test(name))) {
           out.push(
             warning(
               'pattern-matches-nothing',
-              ['security', 'roles', role, p, 'repositories', i],
+              path,
               `\`${pattern}\` matches no repository`,
               didYouMean(pattern, repos),
             ),

@@ -64,6 +64,39 @@ describe('regctl validate', () => {
   it('rejects an unknown format with exit 2', () => {
     expect(regctl(['validate', '--format', 'xml']).code).toBe(2);
   });
+
+  it('warns about an unset environment variable the config references; --strict-env makes it an error', () => {
+    const config = example('nexus-seed');
+    const unset = { ...process.env, NO_COLOR: '1', CI_PASSWORD: '', UPSTREAM_PASSWORD: '' };
+    const warned = spawnSync(process.execPath, [bin, 'validate', '--config', config], { encoding: 'utf8', env: unset });
+    expect(warned.status).toBe(0);
+    expect(warned.stdout).toMatch(
+      /warning security\.users\[\d+\]\.password: environment variable `CI_PASSWORD` is not set \[env-unset\]/,
+    );
+    const strict = spawnSync(process.execPath, [bin, 'validate', '--strict-env', '--config', config], {
+      encoding: 'utf8',
+      env: unset,
+    });
+    expect(strict.status).toBe(1);
+    expect(strict.stdout).toMatch(
+      /error security\.users\[\d+\]\.password: environment variable `CI_PASSWORD` is not set/,
+    );
+    const set = {
+      ...unset,
+      ...Object.fromEntries(
+        ['CI_PASSWORD', 'READER_PASSWORD', 'DOCKERHUB_USERNAME', 'DOCKERHUB_TOKEN', 'REGISTRY_TOKEN_KEY'].map((n) => [
+          n,
+          'x',
+        ]),
+      ),
+    };
+    const ok = spawnSync(process.execPath, [bin, 'validate', '--strict-env', '--config', config], {
+      encoding: 'utf8',
+      env: set,
+    });
+    expect(ok.status, ok.stdout).toBe(0);
+    expect(ok.stdout).not.toContain('env-unset');
+  });
 });
 
 describe('regctl plan', () => {

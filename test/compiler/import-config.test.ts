@@ -80,7 +80,11 @@ describe('importConfigModule', () => {
     const dir = await project({ 'registry.config.ts': 'export default {\n  port: ,\n};\n' });
     const failure = await importConfigModule(join(dir, 'registry.config.ts')).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ConfigImportError);
-    expect((failure as Error).message).toMatch(/registry\.config\.ts:2:\d+\)$/);
+    expect((failure as ConfigImportError).location).toEqual({
+      file: join(dir, 'registry.config.ts'),
+      line: 2,
+      column: 9,
+    });
   });
 
   it('reports a missing import and an exception thrown while the config runs', async () => {

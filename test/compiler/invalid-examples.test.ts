@@ -67,14 +67,14 @@ const EXPECTED: Record<string, { code: string; path: (string | number)[]; messag
   'plaintext-password': {
     code: 'plaintext-secret',
     path: ['security', 'users', 0, 'password'],
-    message: 'plaintext passwords are not allowed in the config',
-    hint: "use { bcrypt: '$2b$…' } (htpasswd -nbB user pass) or { env: 'NAME' }",
+    message: '`password` takes { env: NAME } or { bcrypt: HASH }, not a value written in the config (not shown)',
+    hint: "use { bcrypt: '$2b$…' } (`regctl passwd` or htpasswd -nbB user pass) or { env: 'NAME' }",
   },
   'relative-remote-url': {
     code: 'invalid-url',
     path: ['repositories', 1, 'remote', 'url'],
-    message: 'the remote URL `registry.example.test` is not an absolute URL',
-    hint: 'write it as http(s)://host[:port]',
+    message: 'the remote URL `registry.example.test` has no scheme',
+    hint: 'add https://: https://registry.example.test (or http:// for a plain-HTTP server)',
   },
   'reserved-name': {
     code: 'reserved-name',
@@ -120,8 +120,8 @@ const EXPECTED: Record<string, { code: string; path: (string | number)[]; messag
   'url-credentials': {
     code: 'url-credentials',
     path: ['repositories', 1, 'remote', 'url'],
-    message: 'the remote URL must not contain credentials',
-    hint: 'move them to `auth`, with the password as { env: NAME }',
+    message: 'the remote URL must not contain credentials (not shown)',
+    hint: 'move the credentials to `auth`, with the password as { env: NAME }',
   },
   'writable-member-not-hosted': {
     code: 'writable-member-not-hosted',

@@ -131,9 +131,12 @@ export default defineConfig({
     expect(thrown.diagnostics[0]!.message).toBe('could not load: S3_BUCKET is not set');
     await writeFile(join(dir, 'registry.config.ts'), "export { default } from './nope.ts';\n");
     const missing = await buildPlan({ cwd: dir });
-    expect(missing.diagnostics[0]!.message).toBe(
-      'could not load: Could not resolve "./nope.ts" (registry.config.ts:1:25)',
-    );
+    expect(missing.diagnostics[0]).toMatchObject({
+      message: 'could not load: Could not resolve "./nope.ts"',
+      file: join(dir, 'registry.config.ts'),
+      line: 1,
+      column: 25,
+    });
   });
 
   it('says when --config names a folder', async () => {
@@ -158,7 +161,18 @@ listeners:
     );
     const result = await buildPlan({ cwd: dir });
     expect(result).toMatchObject({ ok: false, stage: 'check' });
-    expect(result.diagnostics).toEqual([
+    // The schema error does not hide the cross-reference error (the rules run on the rest).
+    expect(result.diagnostics.filter((d) => d.severity === 'error')).toEqual([
+      {
+        code: 'unknown-member',
+        severity: 'error',
+        path: ['repositories', 1, 'members', 1],
+        message: 'unknown repository `privte`',
+        hint: 'did you mean `private`?',
+        file: join(dir, 'registry.config.yaml'),
+        line: 6,
+        column: 24,
+      },
       {
         code: 'unknown-field',
         severity: 'error',
@@ -172,7 +186,7 @@ listeners:
     ]);
   });
 
-  it('collects schema errors and rule errors separately: rules run only on a schema-valid config', async () => {
+  it('places rule errors of a YAML config at line and column', async () => {
     await writeFile(
       join(dir, 'registry.config.yml'),
       'repositories:\n  - { name: registry, type: group, members: [private, privte] }\nlisteners: [{ port: 5000, repository: registry }]\n',

@@ -125,7 +125,7 @@ describe('the npm package', () => {
     );
     const broken = await run(process.execPath, [tsc, '-p', '.'], { cwd: app, allowFailure: true });
     expect(broken.code).not.toBe(0);
-    expect(broken.stdout).toMatch(/registry\.config\.ts\(5,\d+\): error TS\d+: Type .\"hostd\". is not assignable/);
+    expect(broken.stdout).toMatch(/registry\.config\.ts\(5,\d+\): error TS\d+: Type ."hostd". is not assignable/);
   });
 
   it('serves a skopeo push and pull from the installed package', async () => {
