@@ -13,6 +13,7 @@ import {
   parseSize,
   type RepositoryConfig,
 } from '../schema/index.ts';
+import { compileObservability } from './compile-observability.ts';
 import { flattenGroup } from './groups.ts';
 import {
   type BlobStorePlan,
@@ -50,6 +51,7 @@ export function compilePlan(config: Config, options: CompileOptions): Plan {
     listeners: compileListeners(config.listeners, abs),
     security: compileSecurity(config),
     reload: { timeoutMs: parseDuration(config.reload.timeout) },
+    ...compileObservability(config, abs),
   };
   return deepFreeze({ id: computePlanId(body), ...body });
 }

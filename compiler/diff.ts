@@ -1,6 +1,7 @@
 /**
  * Plan diff: what a new plan adds, removes or changes, per section (blob stores, repositories,
- * listeners and their routes, users, roles, token and reload settings). Values are compared by canonical
+ * listeners and their routes, users, roles, token and reload settings, metrics, audit and
+ * notifications). Values are compared by canonical
  * JSON and shown redacted, so a diff can be printed in CI logs.
  */
 import { canonicalJson, DEFAULT_RELOAD_TIMEOUT_MS, type Plan } from './plan.ts';
@@ -85,6 +86,11 @@ export function diffPlans(a: Plan, b: Plan): PlanDiff {
     token: r.security.token,
     loginThrottle: r.security.loginThrottle,
   });
+  const observability = (r: typeof ra) => ({
+    metrics: r.metrics ?? null,
+    audit: r.audit ?? null,
+    notifications: r.notifications ?? [],
+  });
   const reload = (r: typeof ra) => (r.reload ?? { timeoutMs: DEFAULT_RELOAD_TIMEOUT_MS }) as Record<string, unknown>;
   return {
     from: a.id,
@@ -98,6 +104,7 @@ export function diffPlans(a: Plan, b: Plan): PlanDiff {
     settings: [
       ...fieldChanges(settings(ra), settings(rb), 'security.'),
       ...fieldChanges(reload(ra), reload(rb), 'reload.'),
+      ...fieldChanges(observability(ra), observability(rb)),
     ],
   };
 }

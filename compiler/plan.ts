@@ -10,6 +10,10 @@
  */
 
 import { createHash } from 'node:crypto';
+import type { AuditPlan, MetricsPlan, NotificationPlan } from './plan-observability.ts';
+
+export type { AuditPlan, MetricsPlan, NotificationEvent, NotificationPlan } from './plan-observability.ts';
+export { AUDIT_STDOUT } from './plan-observability.ts';
 
 /** A secret that is never written into git: resolved from the environment at runtime. */
 export interface SecretRef {
@@ -33,6 +37,12 @@ export interface Plan {
    * hand (test fixtures, benchmarks) need not carry it: absent means {@link DEFAULT_RELOAD_TIMEOUT_MS}.
    */
   readonly reload?: ReloadPlan;
+  /** The Prometheus listener; absent: no metrics (plans without one keep their id). */
+  readonly metrics?: MetricsPlan;
+  /** The audit log; absent: none. */
+  readonly audit?: AuditPlan;
+  /** Webhook endpoints; absent or empty: none. */
+  readonly notifications?: readonly NotificationPlan[];
 }
 
 /** What a config's `reload` section compiles to. */

@@ -3,8 +3,11 @@
  * `defineConfig`). `z.input` is what users write; `z.output` is the same with every default filled.
  */
 import { z } from 'zod';
+import { AuditSchema } from './audit.ts';
 import { BlobStoreSchema } from './blob-store.ts';
 import { ListenerSchema } from './listener.ts';
+import { MetricsSchema } from './metrics.ts';
+import { NotificationSchema } from './notifications.ts';
 import { DurationSchema, parseDuration } from './primitives.ts';
 import { HttpProxySchema, RepositorySchema } from './repository.ts';
 import { SecuritySchema } from './security.ts';
@@ -41,6 +44,12 @@ export const ConfigSchema = z
     }),
     reload: ReloadSchema.default({ timeout: '10s' }),
     httpProxy: HttpProxySchema.optional().describe('Outbound proxy for every proxy repository unless overridden'),
+    metrics: MetricsSchema.optional(),
+    audit: AuditSchema.optional(),
+    notifications: z
+      .array(NotificationSchema)
+      .default([])
+      .describe('Webhook endpoints notified of pushes, deletes, pulls'),
   })
   .describe('regctl registry configuration');
 

@@ -4,6 +4,7 @@ import { envNames } from './env-names.ts';
 import { groupCycles } from './group-cycles.ts';
 import { listenerConflicts } from './listener-conflicts.ts';
 import { listenerRoutes } from './listener-routes.ts';
+import { observability } from './observability.ts';
 import { pathShadowing } from './path-shadowing.ts';
 import { ports } from './ports.ts';
 import { pushability } from './pushability.ts';
@@ -32,4 +33,5 @@ export const RULES: readonly Rule[] = [
   urls,
   security,
   pushability,
+  observability,
 ];

@@ -6,18 +6,25 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Action } from '../../compiler/plan.ts';
 import type { AuthRequest, Principal } from '../auth/types.ts';
-import { RegistryError } from '../oci/errors.ts';
+import type { ArtifactEvent, EventSink } from '../events.ts';
+import type { RegistryMetrics } from '../metrics/registry-metrics.ts';
+import { isRegistryError, RegistryError } from '../oci/errors.ts';
 import { assertValidName } from '../oci/names.ts';
 import { isWritable, type Repository, readOnlyRefusal, type WritableRepository } from '../repositories/repository.ts';
 import type { StateLease } from '../server/plan-holder.ts';
 import type { RuntimeState } from '../server/state.ts';
+import { eventRequest, NO_EVENT_SINK, reportAuthFailure, requestOrigin } from './observe.ts';
 import type { ResolvedName, RouteContext, RouteResolver } from './resolve-repository.ts';
 
 /** Per-request data the app hangs on `request.regctl` (set in `onRequest`). */
 export interface RequestContext {
   readonly lease: StateLease;
-  /** The plan repository the request was routed to, for the access log. */
+  /** The plan repository the request was routed to, for the access log and the metrics. */
   repository?: string;
+  /** The endpoint kind (`manifest`, `blob`, `upload`, `status`, …): the metrics' `route` label. */
+  route?: string;
+  /** Body bytes received when the request had no Content-Length (a chunked upload). */
+  bytesReceived?: number;
 }
 
 declare module 'fastify' {
@@ -37,6 +44,9 @@ export class ApiCall {
   readonly auth: AuthRequest;
   /** `''` or `/repository/<repo>`: what precedes `/v2/` in URLs handed back to the client. */
   readonly urlPrefix: string;
+  /** Where artifact events and auth refusals go (audit log, webhooks, metrics). */
+  readonly sink: EventSink;
+  readonly metrics: RegistryMetrics | undefined;
 
   constructor(init: {
     request: FastifyRequest;
@@ -45,7 +55,11 @@ export class ApiCall {
     resolver: RouteResolver;
     query: URLSearchParams;
     prefix: string | undefined;
+    sink?: EventSink;
+    metrics?: RegistryMetrics;
   }) {
+    this.sink = init.sink ?? NO_EVENT_SINK;
+    this.metrics = init.metrics;
     this.request = init.request;
     this.reply = init.reply;
     this.state = init.state;
@@ -95,9 +109,65 @@ export class ApiCall {
   }
 
   authorize(resolved: ResolvedName, actions: readonly Action[]): Promise<Principal> {
-    return this.state.access.authorize(this.auth, { name: resolved.name, repository: resolved.repository, actions });
+    return this.state.access
+      .authorize(this.auth, { name: resolved.name, repository: resolved.repository, actions })
+      .catch((error: unknown) => {
+        throw reportAuthFailure(this.sink, error, this.request, {
+          repository: resolved.repository,
+          name: resolved.name,
+          actions,
+        });
+      });
+  }
+
+  /**
+   * Runs a push or delete and reports it (audit, webhooks) with its outcome: `describe` gives the
+   * event's fields from the result. A failure is reported with its error code and rethrown.
+   */
+  async report<T>(
+    target: Target,
+    action: 'push' | 'delete',
+    run: () => Promise<T>,
+    describe: (result: T | undefined) => Partial<ArtifactEvent>,
+  ): Promise<T> {
+    let result: T;
+    try {
+      result = await run();
+    } catch (error) {
+      this.sink.artifact({
+        ...this.#event(target, action),
+        ...describe(undefined),
+        error: isRegistryError(error) ? error.code : 'UNKNOWN',
+      });
+      throw error;
+    }
+    this.sink.artifact({ ...this.#event(target, action), ...describe(result) });
+    return result;
+  }
+
+  /** Reports a successful pull of a manifest, when a webhook asked for pulls. */
+  reportPull(target: Target, fields: Partial<ArtifactEvent>): void {
+    if (this.sink.wants('pull')) this.sink.artifact({ ...this.#event(target, 'pull'), ...fields });
+  }
+
+  #event(target: Target, action: ArtifactEvent['action']): ArtifactEvent {
+    return {
+      action,
+      repository: target.repository,
+      name: target.name,
+      user: target.principal.user,
+      request: eventRequest(this.request),
+      origin: requestOrigin(this.request),
+    };
+  }
+
+  /** Counts an upload body in `regctl_uploads_in_progress` until the returned function is called. */
+  receiving(target: Target): () => void {
+    return this.metrics?.uploadStarted(target.repository) ?? NOTHING;
   }
 }
+
+const NOTHING = () => {};
 
 /** A routed, authorized name. */
 export interface Target extends ResolvedName {

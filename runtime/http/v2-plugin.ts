@@ -8,12 +8,15 @@
  * reads its own bounded Buffer.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import type { EventSink } from '../events.ts';
+import type { RegistryMetrics } from '../metrics/registry-metrics.ts';
 import { RegistryError } from '../oci/errors.ts';
 import { decodePath } from '../oci/names.ts';
 import type { PlanHolder } from '../server/plan-holder.ts';
 import { ApiCall } from './context.ts';
 import { ALLOWED_METHODS, type Endpoint, parseEndpoint } from './endpoints.ts';
 import { API_VERSION, API_VERSION_HEADER } from './headers.ts';
+import { reportAuthFailure } from './observe.ts';
 import { deleteBlob, getBlob } from './routes/blobs.ts';
 import { listCatalog, listReferrers, listTags } from './routes/listing.ts';
 import { deleteManifest, getManifest, putManifest } from './routes/manifests.ts';
@@ -22,12 +25,19 @@ import { cancelUpload, getUploadStatus, patchUpload, putUpload, startUpload } fr
 export interface V2PluginOptions {
   readonly holder: PlanHolder;
   readonly listenerId: string;
+  /** Where pushes, deletes, pulls and auth refusals are reported. */
+  readonly sink?: EventSink;
+  readonly metrics?: RegistryMetrics;
 }
 
 const METHODS: HTTPMethods[] = ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'];
 
 async function ping(call: ApiCall): Promise<void> {
-  await call.state.access.authorize(call.auth, { base: true, repositories: call.resolver.repositories });
+  await call.state.access
+    .authorize(call.auth, { base: true, repositories: call.resolver.repositories })
+    .catch((error: unknown) => {
+      throw reportAuthFailure(call.sink, error, call.request);
+    });
   call.reply.code(200).header('Content-Type', 'application/json; charset=utf-8');
   await call.reply.send(call.request.method === 'HEAD' ? undefined : '{}');
 }
@@ -107,9 +117,19 @@ export async function v2Plugin(app: FastifyInstance, options: V2PluginOptions): 
     if (!parts || !endpoint) {
       throw new RegistryError('UNSUPPORTED', { status: 404, message: 'unknown API endpoint' });
     }
+    if (request.regctl) request.regctl.route = endpoint.kind;
     const refusal = methodRefusal(endpoint, request.method);
     if (refusal) throw refusal;
-    const call = new ApiCall({ request, reply, state, resolver, query: parts.query, prefix: parts.prefix });
+    const call = new ApiCall({
+      request,
+      reply,
+      state,
+      resolver,
+      query: parts.query,
+      prefix: parts.prefix,
+      ...(options.sink === undefined ? {} : { sink: options.sink }),
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    });
     await dispatch(call, endpoint);
   };
 

@@ -26,6 +26,7 @@ import { describeConfigRevision } from '../../compiler/config-revision.ts';
 import { type BuildResult, diffPlans, formatDiagnostics, formatPlanDiff } from '../../compiler/index.ts';
 import { DEFAULT_RELOAD_TIMEOUT_MS } from '../../compiler/plan.ts';
 import type { ListenerSet } from '../server/listeners.ts';
+import { type Observability, type ObservabilityChange, revisionLabel } from '../server/observability.ts';
 import type { PlanHolder } from '../server/plan-holder.ts';
 import { createRuntimeState, type RuntimeFactories } from '../server/state.ts';
 import { ConfigEvaluator, EvaluationError, timeoutMessage } from './config-evaluator.ts';
@@ -52,6 +53,8 @@ export interface ReloaderOptions {
   readonly log: FastifyBaseLogger;
   readonly holder: PlanHolder;
   readonly listeners: ListenerSet;
+  /** Metrics, audit log and webhooks: each attempt is recorded, a new plan's settings applied. */
+  readonly observability?: Observability;
   readonly factories?: RuntimeFactories;
   /** Called after every attempt (the watcher's `setFiles`, tests). */
   readonly onReload?: (outcome: ReloadOutcome) => void;
@@ -140,6 +143,16 @@ export class Reloader {
     for (;;) {
       this.#again = false;
       const outcome = await this.reloadOnce(why);
+      const revision = this.#options.holder.lastReload.revision;
+      this.#options.observability?.reload({
+        status: outcome.status,
+        reason: why,
+        planId: outcome.planId,
+        previousPlanId: outcome.previousPlanId,
+        durationMs: outcome.durationMs,
+        ...(outcome.error === undefined ? {} : { error: outcome.error }),
+        ...(revision === undefined ? {} : { revision: revisionLabel(revision) }),
+      });
       this.#options.onReload?.(outcome);
       if (!this.#again || this.#closed) return;
       why = 'changed during the previous reload';
@@ -194,16 +207,23 @@ export class Reloader {
     const warnings = computeReloadWarnings(old.plan, plan);
     const diff = [formatPlanDiff(diffPlans(old.plan, plan)), ...warnings.map((w) => `warning: ${w}`)].join('\n');
     let next: Awaited<ReturnType<typeof createRuntimeState>> | undefined;
+    let observed: ObservabilityChange | undefined;
+    const { observability } = this.#options;
     try {
       next = await createRuntimeState(plan, {
         env,
         log,
         previous: old,
+        ...(observability ? { observers: observability.metrics } : {}),
         ...(this.#options.factories ? { factories: this.#options.factories } : {}),
       });
+      observed = await observability?.prepare(plan, env);
       const change = await listeners.applyListeners(old.plan, plan);
       const durationMs = elapsed();
       holder.swap(next, { durationMs, diff, revision });
+      await observed?.commit({ revision: revisionLabel(revision) }).catch((error: unknown) => {
+        log.error({ err: error }, 'reload: applying the metrics, audit or notification settings failed');
+      });
       await change.finish().catch((error: unknown) => {
         log.error({ err: error }, 'reload: closing or rebinding listeners after the swap failed');
       });
@@ -212,6 +232,7 @@ export class Reloader {
       return { ...base, status: 'applied', planId: plan.id, durationMs, diff, warnings };
     } catch (cause) {
       if (next) await next.dispose().catch(() => undefined);
+      await observed?.abort().catch(() => undefined);
       const message = cause instanceof Error ? cause.message : String(cause);
       const error = `reload aborted, keeping plan ${old.plan.id.slice(0, 12)}: ${message}`;
       const durationMs = elapsed();

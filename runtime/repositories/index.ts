@@ -8,6 +8,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Plan, RepositoryPlan } from '../../compiler/plan.ts';
+import type { RepositoryObservers } from '../events.ts';
 import type { ResourceScope } from '../resources.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { createGroupRepository } from './group/group.ts';
@@ -26,6 +27,8 @@ export interface RepositoryDeps {
    * refills from the store. Without it (unit tests) every proxy owns its upstream.
    */
   readonly resources?: ResourceScope;
+  /** Where proxies and groups report cache results, upstream traffic and member hits (metrics). */
+  readonly observers?: RepositoryObservers;
 }
 
 /**
@@ -60,6 +63,7 @@ export async function createRepositories(
           env: deps.env,
           log,
           ...(deps.resources === undefined ? {} : { resources: deps.resources }),
+          ...(deps.observers === undefined ? {} : { observers: deps.observers }),
         }),
       );
     }
@@ -81,7 +85,11 @@ export async function createRepositories(
     const members = repository.members.map(memberOf);
     const writable = repository.writableMember === null ? null : writableOf(repository.writableMember);
     const log = deps.log.child({ repository: repository.name });
-    built.set(repository.name, createGroupRepository(repository, { members, writable, log }));
+    const observer = deps.observers?.group(repository.name);
+    built.set(
+      repository.name,
+      createGroupRepository(repository, { members, writable, log, ...(observer === undefined ? {} : { observer }) }),
+    );
   }
   // Keep the plan's order for whoever lists repositories (status endpoint, logs).
   return new Map(plans.map((repository) => [repository.name, built.get(repository.name) as Repository]));

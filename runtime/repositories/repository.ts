@@ -71,15 +71,21 @@ export interface ReadableRepository {
   listReferrers(image: string, digest: Digest, artifactType?: string): Promise<Descriptor[]>;
 }
 
+/** What {@link WritableRepository.putManifest} stored. */
+export interface PutManifestResult {
+  readonly digest: Digest;
+  readonly subject?: Digest;
+  /** The digest the pushed tag pointed to before, when it existed. */
+  readonly previous?: Digest;
+}
+
 /** A repository that also takes pushes and deletes; see the module comment. */
 export interface WritableRepository extends ReadableRepository {
-  /** Stores a manifest (and the tag, when `reference` is a tag). Returns its digest and subject. */
-  putManifest(
-    image: string,
-    reference: string,
-    body: Buffer,
-    contentType: string,
-  ): Promise<{ digest: Digest; subject?: Digest }>;
+  /**
+   * Stores a manifest (and the tag, when `reference` is a tag). Returns its digest, its subject,
+   * and the digest the tag pointed to before when it was already set (a tag move when it differs).
+   */
+  putManifest(image: string, reference: string, body: Buffer, contentType: string): Promise<PutManifestResult>;
   /** Deletes a manifest by digest, or a tag. */
   deleteManifest(image: string, reference: string): Promise<void>;
   deleteBlob(image: string, digest: Digest): Promise<void>;

@@ -20,6 +20,7 @@ import { refuseRequest } from '../http/refuse-request.ts';
 import { registerOpsRoutes } from '../http/routes/ops.ts';
 import { unroutedMethod, v2Plugin } from '../http/v2-plugin.ts';
 import { redactUrl } from './log.ts';
+import type { Observability } from './observability.ts';
 import type { PlanHolder } from './plan-holder.ts';
 
 export interface RegistryAppOptions {
@@ -33,7 +34,16 @@ export interface RegistryAppOptions {
   readonly startedAt?: number;
   /** Overrides of {@link CONNECTION_LIMITS} (tests use short timeouts). */
   readonly limits?: Partial<ConnectionLimits>;
+  /** Metrics, audit log and webhooks of the process (serve passes its own; absent in unit tests). */
+  readonly observability?: Observability;
 }
+
+/** The `route` label of requests outside the v2 API, by fastify route. */
+const OPS_ROUTES: Readonly<Record<string, string>> = {
+  '/-/health': 'health',
+  '/-/status': 'status',
+  '/-/token': 'token',
+};
 
 /** Builds the app; call `ready()` (or `listen()`) before use. */
 export function createRegistryApp(options: RegistryAppOptions): FastifyInstance {
@@ -87,8 +97,22 @@ export function createRegistryApp(options: RegistryAppOptions): FastifyInstance 
     reply.raw.once('close', lease.release);
     done();
   });
+  const metrics = options.observability?.metrics;
   app.addHook('onResponse', (request, reply, done) => {
     const length = reply.getHeader('content-length');
+    if (metrics?.enabled) {
+      const context = request.regctl;
+      const received = request.headers['content-length'];
+      metrics.httpRequest({
+        repository: context?.repository,
+        method: request.method,
+        route: context?.route ?? OPS_ROUTES[request.routeOptions.url ?? ''] ?? 'other',
+        status: reply.statusCode,
+        seconds: reply.elapsedTime / 1000,
+        bytesSent: request.method === 'HEAD' || length === undefined ? 0 : Number(length) || 0,
+        bytesReceived: received === undefined ? (context?.bytesReceived ?? 0) : Number(received) || 0,
+      });
+    }
     request.log.info(
       {
         method: request.method,
@@ -114,7 +138,14 @@ export function createRegistryApp(options: RegistryAppOptions): FastifyInstance 
     holder: options.holder,
     listenerId: options.listenerId,
     startedAt: options.startedAt ?? Date.now(),
+    ...(options.observability === undefined ? {} : { sink: options.observability }),
   });
-  app.register(v2Plugin, { holder: options.holder, listenerId: options.listenerId });
+  app.register(v2Plugin, {
+    holder: options.holder,
+    listenerId: options.listenerId,
+    ...(options.observability === undefined
+      ? {}
+      : { sink: options.observability, metrics: options.observability.metrics }),
+  });
   return app;
 }

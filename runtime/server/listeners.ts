@@ -14,6 +14,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { ListenerPlan, Plan } from '../../compiler/plan.ts';
 import type { ConnectionLimits } from '../http/limits.ts';
 import { createRegistryApp } from './app.ts';
+import type { Observability } from './observability.ts';
 import type { PlanHolder } from './plan-holder.ts';
 
 /** One listening app. */
@@ -45,6 +46,8 @@ export interface ListenerSetOptions {
   readonly drainTimeoutMs?: number;
   /** Overrides of the connection limits (`CONNECTION_LIMITS`) of every listener; tests only. */
   readonly limits?: Partial<ConnectionLimits>;
+  /** Metrics, audit log and webhooks of the process, handed to every app. */
+  readonly observability?: Observability;
 }
 
 function bindingOf(listener: ListenerPlan): string {
@@ -131,6 +134,7 @@ export class ListenerSet {
       ...(https ? { https } : {}),
       ...(this.#options.startedAt === undefined ? {} : { startedAt: this.#options.startedAt }),
       ...(this.#options.limits ? { limits: this.#options.limits } : {}),
+      ...(this.#options.observability ? { observability: this.#options.observability } : {}),
     });
     try {
       await app.listen({ host: listener.host, port: listener.port });

@@ -21,6 +21,7 @@ import { Reloader } from '../reload/reloader.ts';
 import { ListenerSet } from './listeners.ts';
 import { createLogger } from './log.ts';
 import { startMemoryReducer } from './memory-reducer.ts';
+import { Observability, revisionLabel } from './observability.ts';
 import { PlanHolder } from './plan-holder.ts';
 import { createRuntimeState, type RuntimeFactories } from './state.ts';
 
@@ -42,6 +43,8 @@ export interface ServeOptions {
   readonly drainTimeoutMs?: number;
   /** For tests: fake repositories, stores, access. */
   readonly factories?: RuntimeFactories;
+  /** For tests: the first retry delay of webhook deliveries (default 1 s). */
+  readonly notificationBackoffMs?: number;
 }
 
 /** A server started by {@link serve}. */
@@ -60,6 +63,8 @@ export interface RunningServer {
   readonly urls: Readonly<Record<string, string>>;
   /** Runs reloads (SIGHUP, the watcher); `trigger()` to reload by hand. */
   readonly reloader: Reloader;
+  /** Metrics (and their listener), the audit log and the webhooks. */
+  readonly observability: Observability;
   /** Graceful shutdown; idempotent. */
   close(): Promise<void>;
   /** Resolves when the server has shut down (by `close()` or a signal). */
@@ -108,13 +113,26 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
 
   let holder: PlanHolder;
   let listeners: ListenerSet;
+  const observability = new Observability({
+    log,
+    ...(options.notificationBackoffMs === undefined ? {} : { notificationBackoffMs: options.notificationBackoffMs }),
+  });
   try {
     const revision = describeConfigRevision(built.configPath, built.files);
-    const state = await createRuntimeState(plan, {
-      env,
-      log,
-      ...(options.factories ? { factories: options.factories } : {}),
-    });
+    // The metrics socket, the audit file and the webhook secrets first: nothing serves without them.
+    const observed = await observability.prepare(plan, env);
+    let state: Awaited<ReturnType<typeof createRuntimeState>>;
+    try {
+      state = await createRuntimeState(plan, {
+        env,
+        log,
+        observers: observability.metrics,
+        ...(options.factories ? { factories: options.factories } : {}),
+      });
+    } catch (error) {
+      await observed.abort();
+      throw error;
+    }
     holder = new PlanHolder(state, {
       durationMs: Date.now() - startedAt,
       configPath: built.configPath,
@@ -124,14 +142,17 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       holder,
       log,
       startedAt,
+      observability,
       ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs }),
     });
     try {
       await listeners.applyListeners(null, plan);
     } catch (error) {
       await holder.close();
+      await observed.abort();
       throw error;
     }
+    await observed.commit({ revision: revisionLabel(holder.config.servingRevision) });
   } catch (error) {
     const message = `cannot start: ${error instanceof Error ? error.message : String(error)}`;
     log.error({ err: error }, message);
@@ -161,6 +182,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     log,
     holder,
     listeners,
+    observability,
     ...(options.factories ? { factories: options.factories } : {}),
     files: built.files,
     // A watched config reloads whenever it changes: keep its next evaluator started.
@@ -178,7 +200,11 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   await watcher?.ready();
   // Gives a burst's garbage back once idle (memory-reducer.ts).
   const reducer = startMemoryReducer({ inFlight: () => holder.inFlight, log });
-  const onHangup = () => void reloader.trigger('SIGHUP');
+  // SIGHUP: logrotate's signal (reopen the audit file) and the reload signal.
+  const onHangup = () => {
+    void observability.reopen();
+    void reloader.trigger('SIGHUP');
+  };
   if (options.handleSignals !== false) process.on('SIGHUP', onHangup);
   const close = (): Promise<void> => {
     closing ??= (async () => {
@@ -190,6 +216,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       await reloader.close();
       await listeners.close();
       await holder.close();
+      await observability.close();
       log.info({ planId: holder.state.plan.id }, 'stopped');
       resolveClosed();
     })();
@@ -201,7 +228,16 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   }
 
   const urls = Object.fromEntries(listeners.listeners.map((bound) => [bound.id, bound.url]));
-  log.info({ planId: plan.id, configPath: built.configPath, urls, watch: Boolean(options.watch) }, 'serving');
+  log.info(
+    {
+      planId: plan.id,
+      configPath: built.configPath,
+      urls,
+      watch: Boolean(options.watch),
+      ...(observability.metricsUrl === undefined ? {} : { metrics: `${observability.metricsUrl}/metrics` }),
+    },
+    'serving',
+  );
   return {
     configPath: built.configPath,
     env,
@@ -214,6 +250,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     },
     urls,
     reloader,
+    observability,
     close,
     closed,
   };

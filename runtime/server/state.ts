@@ -17,6 +17,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { type BlobStorePlan, canonicalJson, type Plan } from '../../compiler/plan.ts';
 import type { AccessController } from '../auth/types.ts';
+import type { RepositoryObservers } from '../events.ts';
 import { RouteResolver } from '../http/resolve-repository.ts';
 import type { Repository } from '../repositories/repository.ts';
 import { ResourcePool, type ResourceScope } from '../resources.ts';
@@ -28,7 +29,7 @@ export interface RuntimeFactories {
   createRepositories(
     plan: Plan,
     stores: Map<string, BlobStore>,
-    deps: { env: NodeJS.ProcessEnv; log: FastifyBaseLogger; resources: ResourceScope },
+    deps: { env: NodeJS.ProcessEnv; log: FastifyBaseLogger; resources: ResourceScope; observers?: RepositoryObservers },
   ): Promise<Map<string, Repository>>;
   createAccessController(
     plan: Plan,
@@ -42,6 +43,8 @@ export interface RuntimeStateOptions {
   /** The state being replaced: its pool is shared, so unchanged resources carry over. */
   previous?: RuntimeState;
   factories?: RuntimeFactories;
+  /** Where repositories report what the metrics count (the process's `RegistryMetrics`). */
+  observers?: RepositoryObservers;
 }
 
 /** Everything a request needs, for one plan. Immutable once built. */
@@ -133,7 +136,12 @@ export async function createRuntimeState(plan: Plan, options: RuntimeStateOption
         });
       }
     }
-    const repositories = await factories.createRepositories(plan, stores, { env, log, resources: scope });
+    const repositories = await factories.createRepositories(plan, stores, {
+      env,
+      log,
+      resources: scope,
+      ...(options.observers === undefined ? {} : { observers: options.observers }),
+    });
     for (const repository of repositories.values()) scope.own(closerOf(repository));
     const access = await factories.createAccessController(plan, {
       env,

@@ -19,6 +19,8 @@ import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { HttpProxyPlan } from '../../compiler/plan.ts';
+import { NO_UPSTREAM_OBSERVER, type UpstreamObserver } from '../events.ts';
+import { parseRateLimit } from '../metrics/rate-limit.ts';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.ts';
 import { OCI_INDEX, SUPPORTED_MANIFEST_MEDIA_TYPES } from '../oci/media-types.ts';
 import { fromNetworkError, type NetworkContext, UpstreamError, withoutUserinfo } from './errors.ts';
@@ -72,6 +74,28 @@ export interface UpstreamClientOptions {
   readonly retries?: number;
   /** First backoff delay, doubled each attempt (default 200 ms). */
   readonly retryDelayMs?: number;
+  /** Where requests, bytes, errors and quota headers are reported (metrics); default: nowhere. */
+  readonly observer?: UpstreamObserver;
+}
+
+/**
+ * What `/-/status` shows of an upstream: when it last answered well, its last failure, and its
+ * quota headers as last seen. Plain data, updated in place by the client (cheap to read).
+ */
+export interface UpstreamHealth {
+  /** ISO time of the last request the upstream answered well (2xx, 3xx, or a 404: a valid answer). */
+  lastSuccessAt: string | null;
+  /** ISO time and message of the last failure (network error, timeout, 5xx, refused credentials, 429). */
+  lastErrorAt: string | null;
+  lastError: string | null;
+  /** The last `ratelimit-remaining` / `ratelimit-limit` counts seen, or null. */
+  rateLimitRemaining: number | null;
+  rateLimitLimit: number | null;
+}
+
+/** The `kind` label of an upstream error code: `UPSTREAM_TIMEOUT` → `timeout`. */
+function errorKind(code: string): string {
+  return code.replace(/^UPSTREAM_/, '').toLowerCase();
 }
 
 /** A manifest as the upstream served it. */
@@ -87,9 +111,18 @@ export class UpstreamClient {
   readonly #base: URL;
   readonly #dispatchers: UpstreamDispatchers;
   readonly #auth: TokenAuth;
+  readonly #observer: UpstreamObserver;
+  readonly #health: UpstreamHealth = {
+    lastSuccessAt: null,
+    lastErrorAt: null,
+    lastError: null,
+    rateLimitRemaining: null,
+    rateLimitLimit: null,
+  };
 
   constructor(options: UpstreamClientOptions) {
     this.#options = options;
+    this.#observer = options.observer ?? NO_UPSTREAM_OBSERVER;
     this.#base = new URL(options.url.endsWith('/') ? options.url : `${options.url}/`);
     this.#dispatchers = new UpstreamDispatchers({
       httpProxy: options.httpProxy,
@@ -103,6 +136,18 @@ export class UpstreamClient {
       timeoutMs: options.timeoutMs,
       networkContext: (url) => this.#networkContext(url),
     });
+  }
+
+  /** The upstream's health as last seen (a live object: copy it to keep a snapshot). */
+  get health(): Readonly<UpstreamHealth> {
+    return this.#health;
+  }
+
+  /** Records a failure for `/-/status` and the metrics. */
+  #failed(kind: string, message: string): void {
+    this.#observer.error(kind);
+    this.#health.lastErrorAt = new Date().toISOString();
+    this.#health.lastError = message;
   }
 
   /** The upstream's base URL. */
@@ -190,6 +235,7 @@ export class UpstreamClient {
   }
 
   async #send(url: URL, method: 'GET' | 'HEAD', headers: Record<string, string>): Promise<UpstreamResponse> {
+    const started = performance.now();
     try {
       const response = await this.#dispatchers.for(url).request({
         origin: url.origin,
@@ -199,9 +245,16 @@ export class UpstreamClient {
         headersTimeout: this.#options.timeoutMs,
         bodyTimeout: this.#options.timeoutMs,
       });
-      return { status: response.statusCode, headers: response.headers, body: response.body, url };
+      const status = response.statusCode;
+      this.#observer.request(method, status, (performance.now() - started) / 1000);
+      if (status < 400 || status === 404) this.#health.lastSuccessAt = new Date().toISOString();
+      else if (status >= 500) this.#failed('server_error', `${method} ${url.pathname}: status ${status}`);
+      return { status, headers: response.headers, body: response.body, url };
     } catch (error) {
-      throw fromNetworkError(error, `${method} ${url.origin}${url.pathname}`, this.#networkContext(url));
+      this.#observer.request(method, 0, (performance.now() - started) / 1000);
+      const failure = fromNetworkError(error, `${method} ${url.origin}${url.pathname}`, this.#networkContext(url));
+      this.#failed(errorKind(failure.code), failure.message);
+      throw failure;
     }
   }
 
@@ -222,9 +275,16 @@ export class UpstreamClient {
     };
   }
 
-  /** Docker Hub reports its pull quota in `ratelimit-remaining: 76;w=21600`: log it. */
+  /** Docker Hub reports its pull quota in `ratelimit-remaining: 76;w=21600`: record and log it. */
   #noteRateLimit(response: UpstreamResponse): void {
     const remaining = header(response.headers, 'ratelimit-remaining');
+    const limitHeader = header(response.headers, 'ratelimit-limit');
+    if (remaining === undefined && limitHeader === undefined) return;
+    const left = parseRateLimit(remaining);
+    const limit = parseRateLimit(limitHeader);
+    this.#observer.rateLimit(limit?.value, left?.value, left?.windowSeconds ?? limit?.windowSeconds);
+    if (left !== undefined) this.#health.rateLimitRemaining = left.value;
+    if (limit !== undefined) this.#health.rateLimitLimit = limit.value;
     if (remaining === undefined) return;
     const count = Number.parseInt(remaining, 10);
     const fields = {
@@ -262,13 +322,20 @@ export class UpstreamClient {
       await discard(response.body); // too large or cut: the status says enough
     }
     const { status } = response;
-    if (status !== 401 && status !== 403) return statusError(response, what, upstreamMessage);
-    const refusal = this.#auth.refusal(status, response.headers['www-authenticate'], sent);
-    return new UpstreamError(refusal.code, `${what}: ${refusal.reason}`, {
-      status,
-      reason: refusal.reason,
-      upstreamMessage,
-    });
+    const failure =
+      status !== 401 && status !== 403
+        ? statusError(response, what, upstreamMessage)
+        : (() => {
+            const refusal = this.#auth.refusal(status, response.headers['www-authenticate'], sent);
+            return new UpstreamError(refusal.code, `${what}: ${refusal.reason}`, {
+              status,
+              reason: refusal.reason,
+              upstreamMessage,
+            });
+          })();
+    if (status === 404) this.#observer.error('not_found');
+    else if (status < 500) this.#failed(errorKind(failure.code), failure.message);
+    return failure;
   }
 
   /** HEAD of a manifest: its digest, media type and size, without pull quota on Docker Hub. */
@@ -294,10 +361,12 @@ export class UpstreamClient {
       path: `v2/${name}/manifests/${reference}`,
       headers: { accept: MANIFEST_ACCEPT },
     });
+    const body = await readBounded(response.body, MAX_MANIFEST_BYTES, what);
+    this.#observer.bytes('manifest', body.length);
     return {
       digest: header(response.headers, 'docker-content-digest'),
       mediaType: contentTypeOf(response.headers),
-      body: await readBounded(response.body, MAX_MANIFEST_BYTES, what),
+      body,
     };
   }
 
@@ -320,6 +389,7 @@ export class UpstreamClient {
    * The body is the live socket stream: the caller verifies the digest.
    */
   async getBlob(name: string, digest: string): Promise<{ size: number | undefined; body: Readable }> {
+    // The caller reads the body (stream-through.ts), and reports its bytes with {@link blobBytes}.
     const response = await this.#expectOk(name, `blob ${name}@${digest}`, {
       method: 'GET',
       path: `v2/${name}/blobs/${digest}`,
@@ -365,6 +435,11 @@ export class UpstreamClient {
     const body = parseJson(await readBounded(response.body, MAX_MANIFEST_BYTES, what), what);
     const manifests = (body as { manifests?: unknown } | null)?.manifests;
     return Array.isArray(manifests) ? manifests : [];
+  }
+
+  /** Reports `count` blob body bytes received from this upstream (the reader of `getBlob`'s body calls it). */
+  blobBytes(count: number): void {
+    this.#observer.bytes('blob', count);
   }
 
   /** Closes the pools. */

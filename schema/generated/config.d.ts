@@ -429,4 +429,76 @@ export interface RegctlConfiguration {
      */
     noProxy?: string[];
   };
+  /**
+   * Prometheus metrics on their own listener, path /metrics; off when absent
+   */
+  metrics?: {
+    /**
+     * Address the metrics listener binds (default loopback)
+     */
+    host?: string;
+    /**
+     * TCP port of the metrics listener, 1-65535 (default 9464)
+     */
+    port?: number;
+  };
+  /**
+   * Audit log of pushes, deletes, tag moves, failed logins, refusals and reloads
+   */
+  audit?: {
+    /**
+     * Where audit lines are appended: a path (relative to the config file) or "stdout"
+     */
+    file: string;
+  };
+  /**
+   * Webhook endpoints notified of pushes, deletes, pulls
+   */
+  notifications?: {
+    /**
+     * Name in metrics and logs (default: the URL host:port); unique among the notifications
+     */
+    name?: string;
+    /**
+     * http(s) URL the events are POSTed to
+     */
+    url: string;
+    /**
+     * Which events to send: push, delete, pull (default push and delete)
+     *
+     * @minItems 1
+     */
+    events?: ['push' | 'delete' | 'pull', ...('push' | 'delete' | 'pull')[]];
+    /**
+     * Repository names or globs (`team-*`) whose events are sent (default every repository)
+     *
+     * @minItems 1
+     */
+    repositories?: [string, ...string[]];
+    /**
+     * Extra request headers; secrets as { env: NAME }
+     */
+    headers?: {
+      [k: string]:
+        | string
+        | {
+            /**
+             * Name of the environment variable holding the secret, e.g. "CI_PASSWORD"
+             */
+            env: string;
+          };
+    };
+    /**
+     * How long one delivery attempt may take
+     */
+    timeout?: number | string;
+    /**
+     * Events held for this endpoint while it is slow or down; beyond it new events are dropped
+     */
+    queueSize?: number;
+    /**
+     * Delivery attempts of a batch (backoff 1 s doubling to 60 s) before it is dropped
+     */
+    maxAttempts?: number;
+  }[];
 }

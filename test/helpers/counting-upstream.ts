@@ -30,6 +30,8 @@ export interface UpstreamFaults {
   chunkDelayMs: number;
   /** Delay before any response (ms). */
   responseDelayMs: number;
+  /** Headers added to every response (e.g. Docker Hub's `ratelimit-remaining`). */
+  headers: Record<string, string>;
 }
 
 export interface CountingUpstream {
@@ -76,6 +78,7 @@ export async function startCountingUpstream(
     rateLimit: undefined,
     chunkDelayMs: 0,
     responseDelayMs: 0,
+    headers: {},
   };
   const basic =
     options.basic === undefined
@@ -84,6 +87,7 @@ export async function startCountingUpstream(
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     requests.push(`${req.method} ${req.url}`);
+    for (const [name, value] of Object.entries(faults.headers)) res.setHeader(name, value);
     if (faults.responseDelayMs > 0) await new Promise((r) => setTimeout(r, faults.responseDelayMs));
     if (basic !== undefined && req.headers.authorization !== basic) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="counting"', 'content-type': 'application/json' });

@@ -52,7 +52,12 @@ export async function getBlob(call: ApiCall, name: string, digest: string): Prom
 export async function deleteBlob(call: ApiCall, name: string, digest: string): Promise<void> {
   const target = await call.writeTarget(name, ['delete'], 'deleting a blob');
   assertValidDigest(digest);
-  await target.repo.deleteBlob(target.image, digest);
+  await call.report(
+    target,
+    'delete',
+    () => target.repo.deleteBlob(target.image, digest),
+    () => ({ digest, mediaType: 'application/octet-stream' }),
+  );
   call.reply.code(202);
   await call.reply.send();
 }

@@ -49,6 +49,14 @@ export async function getManifest(call: ApiCall, name: string, reference: string
     return;
   }
   call.reply.code(200);
+  if (call.request.method === 'GET') {
+    call.reportPull(target, {
+      digest: manifest.digest,
+      mediaType: manifest.mediaType,
+      size: manifest.body.length,
+      ...(parsed.kind === 'tag' ? { tag: parsed.value } : {}),
+    });
+  }
   await call.reply.send(call.request.method === 'HEAD' ? undefined : manifest.body);
 }
 
@@ -57,7 +65,23 @@ export async function putManifest(call: ApiCall, name: string, reference: string
   const parsed = parseReference(reference);
   const body = await readManifestBody(call.request);
   const contentType = call.request.headers['content-type'] ?? '';
-  const result = await target.repo.putManifest(target.image, parsed.value, body, contentType);
+  const tag = parsed.kind === 'tag' ? { tag: parsed.value } : {};
+  const result = await call.report(
+    target,
+    'push',
+    () => target.repo.putManifest(target.image, parsed.value, body, contentType),
+    (stored) => ({
+      ...tag,
+      mediaType: contentType.split(';')[0]?.trim() || undefined,
+      size: body.length,
+      ...(stored === undefined
+        ? parsed.kind === 'digest'
+          ? { digest: parsed.value }
+          : {}
+        : { digest: stored.digest }),
+      ...(stored?.previous === undefined ? {} : { previousDigest: stored.previous }),
+    }),
+  );
   call.reply.code(201).headers({
     Location: call.url(`${name}/manifests/${result.digest}`),
     [CONTENT_DIGEST_HEADER]: result.digest,
@@ -69,7 +93,12 @@ export async function putManifest(call: ApiCall, name: string, reference: string
 export async function deleteManifest(call: ApiCall, name: string, reference: string): Promise<void> {
   const target = await call.writeTarget(name, ['delete'], 'deleting a manifest');
   const parsed = lookupReference(reference);
-  await target.repo.deleteManifest(target.image, parsed.value);
+  await call.report(
+    target,
+    'delete',
+    () => target.repo.deleteManifest(target.image, parsed.value),
+    () => (parsed.kind === 'tag' ? { tag: parsed.value } : { digest: parsed.value }),
+  );
   call.reply.code(202);
   await call.reply.send();
 }

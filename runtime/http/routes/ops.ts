@@ -2,19 +2,31 @@
  * Endpoints outside the v2 API, on every listener: `GET /-/health` (200 while serving; fastify
  * answers 503 once the listener is closing), `GET /-/status` (plan id, the latest load attempt,
  * whether the serving plan matches the config on disk and its git revision, listeners,
- * repositories, uptime; no secrets: the plan's secret references are not included) and
+ * repositories, uptime, each upstream's health as last seen (last success, last error, quota left);
+ * no secrets: the plan's secret references are not included) and
  * `GET /-/token` (the Docker token endpoint, served by the access controller).
  */
 import type { FastifyInstance } from 'fastify';
+import type { EventSink } from '../../events.ts';
 import type { PlanHolder } from '../../server/plan-holder.ts';
 import type { RuntimeState } from '../../server/state.ts';
+import type { UpstreamHealth } from '../../upstream/client.ts';
 import { toAuthRequest } from '../context.ts';
+import { NO_EVENT_SINK, reportAuthFailure } from '../observe.ts';
 
 export interface OpsRoutesOptions {
   readonly holder: PlanHolder;
   readonly listenerId: string;
   /** Process start, for `uptimeSeconds`. */
   readonly startedAt: number;
+  /** Where token-endpoint refusals are reported (metrics, audit log). */
+  readonly sink?: EventSink;
+}
+
+/** A proxy repository's live upstream health (proxy.ts), read without touching the network. */
+function upstreamHealthOf(state: RuntimeState, name: string): Readonly<UpstreamHealth> | undefined {
+  const repository = state.repositories.get(name) as { upstreamHealth?: Readonly<UpstreamHealth> } | undefined;
+  return repository?.upstreamHealth;
 }
 
 /** The JSON of `GET /-/status`. */
@@ -49,6 +61,23 @@ export function formatStatus(state: RuntimeState, options: OpsRoutesOptions) {
         : {}),
     })),
     blobStores: Object.values(plan.blobStores).map((store) => ({ name: store.name, driver: store.driver })),
+    // Each proxy's upstream as last seen by this process (no request is sent to answer this).
+    upstreams: Object.values(plan.repositories).flatMap((repository) =>
+      repository.type === 'proxy'
+        ? [
+            {
+              name: repository.name,
+              url: repository.remote.url,
+              lastSuccessAt: null,
+              lastErrorAt: null,
+              lastError: null,
+              rateLimitRemaining: null,
+              rateLimitLimit: null,
+              ...upstreamHealthOf(state, repository.name),
+            },
+          ]
+        : [],
+    ),
   };
 }
 
@@ -71,15 +100,19 @@ export function registerOpsRoutes(app: FastifyInstance, options: OpsRoutesOption
     const query = new URLSearchParams(request.url.split('?')[1] ?? '');
     const resolver = state.routes.get(options.listenerId);
     const route = { host: request.headers.host, ns: undefined, prefix: undefined };
-    const response = await state.access.issueToken(
-      toAuthRequest(request),
-      {
-        ...(query.has('service') ? { service: query.get('service')! } : {}),
-        scope: query.getAll('scope').flatMap((scope) => scope.split(' ').filter(Boolean)),
-        ...(query.has('account') ? { account: query.get('account')! } : {}),
-      },
-      (name) => resolver?.tryResolve(name, route)?.repository,
-    );
+    const response = await state.access
+      .issueToken(
+        toAuthRequest(request),
+        {
+          ...(query.has('service') ? { service: query.get('service')! } : {}),
+          scope: query.getAll('scope').flatMap((scope) => scope.split(' ').filter(Boolean)),
+          ...(query.has('account') ? { account: query.get('account')! } : {}),
+        },
+        (name) => resolver?.tryResolve(name, route)?.repository,
+      )
+      .catch((error: unknown) => {
+        throw reportAuthFailure(options.sink ?? NO_EVENT_SINK, error, request);
+      });
     reply.header('Cache-Control', 'no-store');
     await reply.code(200).send(response);
   });

@@ -63,6 +63,23 @@ async function mountSource(
   return (await mayPull(call, resolved)) ? { from: resolved.image } : undefined;
 }
 
+/** Runs `work` counted in `regctl_uploads_in_progress` when the request carries a body. */
+async function receiving<T>(call: ApiCall, target: WriteTarget, hasBody: boolean, work: () => Promise<T>): Promise<T> {
+  const done = hasBody ? call.receiving(target) : undefined;
+  try {
+    return await work();
+  } finally {
+    done?.();
+  }
+}
+
+/** The body bytes of a request without Content-Length (chunked), for `regctl_http_request_bytes_total`. */
+function noteChunkedBytes(call: ApiCall, bytes: number): void {
+  if (call.request.headers['content-length'] === undefined && call.request.regctl && bytes > 0) {
+    call.request.regctl.bytesReceived = bytes;
+  }
+}
+
 export async function startUpload(call: ApiCall, name: string): Promise<void> {
   const target = await call.writeTarget(name, ['push'], 'pushing a blob');
   const digest = call.query.get('digest');
@@ -84,7 +101,10 @@ export async function startUpload(call: ApiCall, name: string): Promise<void> {
     const started = await target.repo.startUpload(target.image);
     if (!('upload' in started)) throw new RegistryError('UNKNOWN', { message: 'upload did not start' });
     const body = isEmptyBody(call.request) ? undefined : bodyStream(call.request);
-    const info = await target.repo.completeUpload(target.image, started.upload.id, digest, body);
+    const info = await receiving(call, target, body !== undefined, () =>
+      target.repo.completeUpload(target.image, started.upload.id, digest, body),
+    );
+    noteChunkedBytes(call, info.size);
     return sendBlobCreated(call, name, info);
   }
 
@@ -124,8 +144,9 @@ export async function patchUpload(call: ApiCall, name: string, id: string): Prom
     const offset = range ? range.start : (await target.repo.getUpload(target.image, id)).offset;
     const body = bodyStream(call.request);
     const status = body
-      ? await target.repo.appendUpload(target.image, id, offset, body)
+      ? await receiving(call, target, true, () => target.repo.appendUpload(target.image, id, offset, body))
       : await target.repo.getUpload(target.image, id);
+    if (body) noteChunkedBytes(call, status.offset - offset);
     await sendSession(call, name, status, 202);
   } catch (error) {
     throw await withSessionHeaders(call, target, name, id, error);
@@ -158,7 +179,9 @@ export async function putUpload(call: ApiCall, name: string, id: string): Promis
     }
   }
   const body = isEmptyBody(call.request) ? undefined : bodyStream(call.request);
-  const info = await target.repo.completeUpload(target.image, id, digest, body);
+  const info = await receiving(call, target, body !== undefined, () =>
+    target.repo.completeUpload(target.image, id, digest, body),
+  );
   await sendBlobCreated(call, name, info);
 }
 

@@ -16,6 +16,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { GroupRepositoryPlan } from '../../../compiler/plan.ts';
+import { type GroupObserver, NO_GROUP_OBSERVER } from '../../events.ts';
 import { isRegistryError, RegistryError } from '../../oci/errors.ts';
 import type { BlobInfo, ByteRange, Digest } from '../../storage/blob-store.ts';
 import type {
@@ -35,6 +36,8 @@ export interface GroupRepositoryDeps {
   /** The member receiving pushes (a hosted one), or null: every write is then refused. */
   readonly writable: WritableRepository | null;
   readonly log: FastifyBaseLogger;
+  /** Where the answering member of each read is reported (metrics); default: nowhere. */
+  readonly observer?: GroupObserver;
 }
 
 /** How many images' serving member a group remembers. */
@@ -56,6 +59,7 @@ export class GroupRepository implements WritableRepository {
   readonly #members: readonly Repository[];
   readonly #writable: WritableRepository | null;
   readonly #log: FastifyBaseLogger;
+  readonly #observer: GroupObserver;
   /** image → the member that last served its manifest (LRU by re-insertion). */
   readonly #servedBy = new Map<string, Repository>();
 
@@ -65,6 +69,7 @@ export class GroupRepository implements WritableRepository {
     this.#members = deps.members;
     this.#writable = deps.writable;
     this.#log = deps.log;
+    this.#observer = deps.observer ?? NO_GROUP_OBSERVER;
   }
 
   #remember(image: string, member: Repository): void {
@@ -93,7 +98,9 @@ export class GroupRepository implements WritableRepository {
     let failure: RegistryError | undefined;
     for (const member of members) {
       try {
-        return { value: await ask(member), member };
+        const value = await ask(member);
+        this.#observer.memberHit(member.name);
+        return { value, member };
       } catch (error) {
         if (isMemberMiss(error)) continue;
         this.#log.warn({ err: error, member: member.name, operation }, 'group member failed; trying the next');

@@ -24,7 +24,14 @@ import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest, referrerDescrip
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../../storage/blob-store.ts';
 import { isStorageError } from '../../storage/errors.ts';
 import { ContentCache } from '../content-cache.ts';
-import type { BlobResponse, Descriptor, Manifest, UploadStatus, WritableRepository } from '../repository.ts';
+import type {
+  BlobResponse,
+  Descriptor,
+  Manifest,
+  PutManifestResult,
+  UploadStatus,
+  WritableRepository,
+} from '../repository.ts';
 import { toRegistryError } from '../storage-errors.ts';
 import { HostedBlobs } from './blobs.ts';
 import { CachedHostedMetadata, type MetadataCacheOptions } from './meta-cache.ts';
@@ -99,12 +106,7 @@ export class HostedRepository implements WritableRepository {
     });
   }
 
-  async putManifest(
-    image: string,
-    reference: string,
-    body: Buffer,
-    contentType: string,
-  ): Promise<{ digest: Digest; subject?: Digest }> {
+  async putManifest(image: string, reference: string, body: Buffer, contentType: string): Promise<PutManifestResult> {
     return this.#run('putManifest', 'write', async () => {
       const byDigest = isDigest(reference);
       if (!byDigest && !TAG_PATTERN.test(reference)) {
@@ -115,7 +117,9 @@ export class HostedRepository implements WritableRepository {
       }
       const manifest = parseManifest(body, contentType, byDigest ? reference : undefined);
       await this.#checkReferences(image, manifest);
-      if (!byDigest) await this.#checkRedeploy(image, reference, manifest.digest);
+      // The digest the tag pointed to before (read anyway for disableRedeploy): a move is audited.
+      const previous = byDigest ? undefined : await this.#meta.getTag(image, reference);
+      if (!byDigest) this.#checkRedeploy(image, reference, manifest.digest, previous);
       if ((await this.#store.stat(manifest.digest))?.size !== body.length) {
         await this.#store.putBlob(manifest.digest, Readable.from([body]), body.length);
       }
@@ -128,9 +132,11 @@ export class HostedRepository implements WritableRepository {
       }
       if (!byDigest) await this.#meta.setTag(image, reference, manifest.digest);
       this.#log.debug({ image, reference, digest: manifest.digest }, 'manifest stored');
-      return manifest.subject === undefined
-        ? { digest: manifest.digest }
-        : { digest: manifest.digest, subject: manifest.subject.digest };
+      return {
+        digest: manifest.digest,
+        ...(manifest.subject === undefined ? {} : { subject: manifest.subject.digest }),
+        ...(previous === undefined ? {} : { previous }),
+      };
     });
   }
 
@@ -301,9 +307,8 @@ export class HostedRepository implements WritableRepository {
   }
 
   /** Under disableRedeploy a tag, once set, keeps its digest. */
-  async #checkRedeploy(image: string, tag: string, digest: Digest): Promise<void> {
+  #checkRedeploy(image: string, tag: string, digest: Digest, current: Digest | undefined): void {
     if (this.plan.deploymentPolicy !== 'disableRedeploy') return;
-    const current = await this.#meta.getTag(image, tag);
     if (current !== undefined && current !== digest) throw this.#immutable(image, tag, current, 'moved');
   }
 

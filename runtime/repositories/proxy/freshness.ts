@@ -6,6 +6,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ProxyRepositoryPlan } from '../../../compiler/plan.ts';
+import type { CacheResult, ProxyObserver } from '../../events.ts';
 import { digestOf, isDigest } from '../../oci/digest.ts';
 import { RegistryError } from '../../oci/errors.ts';
 import { isGenericContentType, OCI_INDEX, OCI_MANIFEST } from '../../oci/media-types.ts';
@@ -24,10 +25,17 @@ export interface ProxyManifestContext {
   readonly cache: ProxyCache;
   readonly client: UpstreamClient;
   readonly negative: NegativeCache;
-  readonly flights: SingleFlight<Manifest>;
+  readonly flights: SingleFlight<ManifestFetch>;
+  readonly observer: ProxyObserver;
   readonly log: FastifyBaseLogger;
   readonly now: () => number;
   readonly translate: (error: unknown, notFound: RegistryError) => RegistryError;
+}
+
+/** What one upstream round (download or revalidation) gave: the manifest and how it was answered. */
+export interface ManifestFetch {
+  readonly manifest: Manifest;
+  readonly result: CacheResult;
 }
 
 /** The MANIFEST_UNKNOWN error of a reference. */
@@ -70,23 +78,48 @@ async function readCached(ctx: ProxyManifestContext, name: string, digest: Diges
  */
 export async function fetchManifest(ctx: ProxyManifestContext, name: string, reference: string): Promise<Manifest> {
   const notFound = manifestUnknown(name, reference);
+  // How this request is counted: a miss unless the cache answered (a failed fetch is a miss too).
+  let result: CacheResult = 'miss';
+  const coalesced = async (key: string, work: () => Promise<ManifestFetch>): Promise<Manifest> => {
+    const { promise, joined } = ctx.flights.run(key, work);
+    if (joined) ctx.observer.coalesced('manifest');
+    const fetched = await promise;
+    result = fetched.result;
+    return fetched.manifest;
+  };
   try {
     if (isDigest(reference)) {
       const cached = await readCached(ctx, name, reference);
-      if (cached !== undefined) return cached;
-      if (ctx.plan.offline || ctx.negative.has(`m:${name}@${reference}`)) throw notFound;
-      return await ctx.flights.run(`${name}@${reference}`, () => download(ctx, name, reference, undefined)).promise;
+      if (cached !== undefined) {
+        result = 'hit';
+        return cached;
+      }
+      if (ctx.plan.offline) throw notFound;
+      if (ctx.negative.has(`m:${name}@${reference}`)) {
+        result = 'negative';
+        throw notFound;
+      }
+      return await coalesced(`${name}@${reference}`, async () => ({
+        manifest: await download(ctx, name, reference, undefined),
+        result: 'miss',
+      }));
     }
     const tag = await ctx.cache.getTag(name, reference);
     const cached = tag === undefined ? undefined : await readCached(ctx, name, tag.digest);
     if (cached !== undefined && (ctx.plan.offline || ctx.now() - tag!.checkedAt < ctx.plan.metadataMaxAgeMs)) {
+      result = 'hit';
       return cached;
     }
     if (ctx.plan.offline) throw notFound;
-    if (cached === undefined && ctx.negative.has(`m:${name}:${reference}`)) throw notFound;
-    return await ctx.flights.run(`${name}:${reference}`, () => revalidate(ctx, name, reference, cached)).promise;
+    if (cached === undefined && ctx.negative.has(`m:${name}:${reference}`)) {
+      result = 'negative';
+      throw notFound;
+    }
+    return await coalesced(`${name}:${reference}`, () => revalidate(ctx, name, reference, cached));
   } catch (error) {
     throw ctx.translate(error, notFound);
+  } finally {
+    ctx.observer.cache('manifest', result);
   }
 }
 
@@ -96,33 +129,37 @@ async function revalidate(
   name: string,
   tag: string,
   cached: Manifest | undefined,
-): Promise<Manifest> {
+): Promise<ManifestFetch> {
   if (cached !== undefined) {
     try {
       const head = await ctx.client.headManifest(name, tag);
       if (head.digest === cached.digest) {
+        ctx.observer.revalidation('unchanged');
         await ctx.cache.setTag(name, tag, { digest: cached.digest, mediaType: cached.mediaType, checkedAt: ctx.now() });
-        return cached;
+        return { manifest: cached, result: 'hit' };
       }
+      ctx.observer.revalidation('changed');
     } catch (error) {
       if (isUpstreamUnavailable(error)) {
+        ctx.observer.revalidation('failed');
         ctx.log.warn({ err: error, image: name, tag }, 'upstream unavailable: serving the cached manifest (stale)');
-        return cached;
+        return { manifest: cached, result: 'stale' };
       }
       if (isUpstreamError(error, 'UPSTREAM_NOT_FOUND')) {
+        ctx.observer.revalidation('changed');
         // The tag is gone upstream: forget it here too, so the cache mirrors the upstream.
         await ctx.cache.deleteTag(name, tag);
         ctx.negative.add(`m:${name}:${tag}`);
-      }
+      } else ctx.observer.revalidation('failed');
       throw error;
     }
   }
   try {
-    return await download(ctx, name, tag, tag);
+    return { manifest: await download(ctx, name, tag, tag), result: 'miss' };
   } catch (error) {
     if (cached !== undefined && isUpstreamUnavailable(error)) {
       ctx.log.warn({ err: error, image: name, tag }, 'upstream unavailable: serving the cached manifest (stale)');
-      return cached;
+      return { manifest: cached, result: 'stale' };
     }
     throw error;
   }

@@ -20,19 +20,20 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { canonicalJson, type ProxyRepositoryPlan, type SecretRef } from '../../../compiler/plan.ts';
+import { type CacheResult, NO_PROXY_OBSERVER, type ProxyObserver, type RepositoryObservers } from '../../events.ts';
 import { isRegistryError, RegistryError } from '../../oci/errors.ts';
 import type { ResourceScope } from '../../resources.ts';
 import { readSecretOrLiteral, resolveSecret } from '../../secrets.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../../storage/blob-store.ts';
 import { isStorageError } from '../../storage/errors.ts';
-import { UpstreamClient } from '../../upstream/client.ts';
+import { UpstreamClient, type UpstreamHealth } from '../../upstream/client.ts';
 import { isUpstreamError, isUpstreamUnavailable } from '../../upstream/errors.ts';
 import { SingleFlight } from '../../upstream/single-flight.ts';
 import { ContentCache } from '../content-cache.ts';
 import type { BlobResponse, Descriptor, Manifest, ReadableRepository } from '../repository.ts';
 import { NegativeCache, ProxyCache } from './cache-records.ts';
 import { blobUnknown, translateProxyError } from './failures.ts';
-import { fetchManifest } from './freshness.ts';
+import { fetchManifest, type ManifestFetch } from './freshness.ts';
 import { streamThrough } from './stream-through.ts';
 
 /** What a proxy repository needs besides its plan. */
@@ -50,6 +51,21 @@ export interface ProxyRepositoryDeps {
   /** Replaces the upstream pools (tests pass an undici `MockAgent`). */
   readonly dispatcher?: import('undici').Dispatcher;
   readonly now?: () => number;
+  /** Where cache results, coalescing and upstream traffic are reported (metrics); default: nowhere. */
+  readonly observers?: RepositoryObservers;
+}
+
+/** How one blob request was answered, set once by the path that decided it. */
+interface BlobSeen {
+  result: CacheResult | undefined;
+  coalesced: boolean;
+}
+
+/** The `credential` label of a proxy's upstream: the user name as configured, never a secret value. */
+export function credentialLabel(plan: ProxyRepositoryPlan): string {
+  const username = plan.remote.auth?.username;
+  if (username === undefined) return 'anonymous';
+  return typeof username === 'string' ? username : `env:${username.env}`;
 }
 
 /** Creates the proxy repository of `plan`, caching into `deps.store`. */
@@ -66,7 +82,7 @@ export function createProxyRepository(plan: ProxyRepositoryPlan, deps: ProxyRepo
 interface ProxyUpstream {
   readonly client: UpstreamClient;
   readonly negative: NegativeCache;
-  readonly manifestFlights: SingleFlight<Manifest>;
+  readonly manifestFlights: SingleFlight<ManifestFetch>;
   readonly blobFlights: SingleFlight<BlobInfo>;
 }
 
@@ -88,7 +104,11 @@ function clientIdentity(plan: ProxyRepositoryPlan, env: NodeJS.ProcessEnv): stri
   return createHash('sha256').update(identity).digest('hex');
 }
 
-function createProxyUpstream(plan: ProxyRepositoryPlan, deps: ProxyRepositoryDeps): ProxyUpstream {
+function createProxyUpstream(
+  plan: ProxyRepositoryPlan,
+  deps: ProxyRepositoryDeps,
+  observer: ProxyObserver,
+): ProxyUpstream {
   const auth = plan.remote.auth;
   const client = new UpstreamClient({
     url: plan.remote.url,
@@ -107,11 +127,12 @@ function createProxyUpstream(plan: ProxyRepositoryPlan, deps: ProxyRepositoryDep
         : resolveSecret(plan.httpProxy.auth.password, deps.env, `repository ${plan.name} httpProxy.auth.password`),
     log: deps.log,
     dispatcher: deps.dispatcher,
+    observer: observer.upstream,
   });
   return {
     client,
     negative: new NegativeCache(plan.negativeCacheTtlMs, { now: deps.now ?? Date.now }),
-    manifestFlights: new SingleFlight<Manifest>(),
+    manifestFlights: new SingleFlight<ManifestFetch>(),
     blobFlights: new SingleFlight<BlobInfo>(),
   };
 }
@@ -125,8 +146,9 @@ export class ProxyRepository implements ReadableRepository {
   readonly #cache: ProxyCache;
   readonly #client: UpstreamClient;
   readonly #negative: NegativeCache;
-  readonly #manifestFlights: SingleFlight<Manifest>;
+  readonly #manifestFlights: SingleFlight<ManifestFetch>;
   readonly #blobFlights: SingleFlight<BlobInfo>;
+  readonly #observer: ProxyObserver;
   /** The upstream when this instance owns it (no lease): closed by {@link close}. */
   readonly #owned: ProxyUpstream | undefined;
   /** Sizes of cached blobs by digest (immutable), as in hosted repositories: a warm GET costs no stat. */
@@ -140,7 +162,8 @@ export class ProxyRepository implements ReadableRepository {
     this.#log = deps.log;
     this.#now = deps.now ?? Date.now;
     this.#cache = new ProxyCache(deps.store, plan.name);
-    const create = () => createProxyUpstream(plan, deps);
+    this.#observer = deps.observers?.proxy(plan.name, credentialLabel(plan)) ?? NO_PROXY_OBSERVER;
+    const create = () => createProxyUpstream(plan, deps, this.#observer);
     const key = `proxy-upstream:${plan.name}:${clientIdentity(plan, deps.env)}`;
     // An injected dispatcher (tests) is not part of the key, so such an upstream is never shared.
     const lease =
@@ -158,6 +181,11 @@ export class ProxyRepository implements ReadableRepository {
     await this.#owned?.client.close();
   }
 
+  /** The upstream's health as last seen, for `/-/status` (shared by every instance on the same upstream). */
+  get upstreamHealth(): Readonly<UpstreamHealth> {
+    return this.#client.health;
+  }
+
   /** The name upstream and in the cache: Docker Hub's official images live under `library/`. */
   upstreamName(image: string): string {
     return this.plan.remote.index === 'docker-hub' && !image.includes('/') ? `library/${image}` : image;
@@ -172,6 +200,7 @@ export class ProxyRepository implements ReadableRepository {
       client: this.#client,
       negative: this.#negative,
       flights: this.#manifestFlights,
+      observer: this.#observer,
       log: this.#log,
       now: this.#now,
       translate: (error: unknown, notFound: RegistryError) => this.#translate(error, notFound),
@@ -185,17 +214,48 @@ export class ProxyRepository implements ReadableRepository {
 
   async statBlob(image: string, digest: Digest): Promise<BlobInfo> {
     this.#ensureOnline();
+    return this.#observed((seen) => this.#statBlob(image, digest, seen));
+  }
+
+  /** Runs one client request's blob lookup and counts how the cache answered it, once. */
+  async #observed<T>(work: (seen: BlobSeen) => Promise<T>): Promise<T> {
+    const seen: BlobSeen = { result: undefined, coalesced: false };
+    try {
+      return await work(seen);
+    } finally {
+      this.#observer.cache('blob', seen.result ?? 'miss');
+    }
+  }
+
+  /** A joined fetch: counted as coalesced (once per request) and as a miss. */
+  #join(seen: BlobSeen): void {
+    seen.result ??= 'miss';
+    if (seen.coalesced) return;
+    seen.coalesced = true;
+    this.#observer.coalesced('blob');
+  }
+
+  async #statBlob(image: string, digest: Digest, seen: BlobSeen): Promise<BlobInfo> {
     const name = this.upstreamName(image);
     const cached = await this.#cachedBlob(name, digest);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) {
+      seen.result ??= 'hit';
+      return cached;
+    }
     const notFound = blobUnknown(image, digest);
     const inflight = this.#blobFlights.get(digest);
     if (inflight !== undefined) {
       // Once it is stored, ask again: linked for this image, or confirmed upstream by a HEAD.
+      this.#join(seen);
       await this.#joined(inflight, notFound);
-      return this.statBlob(image, digest);
+      return this.#statBlob(image, digest, seen);
     }
-    if (this.plan.offline || this.#negative.has(`b:${name}@${digest}`)) throw notFound;
+    if (this.plan.offline) throw notFound;
+    if (this.#negative.has(`b:${name}@${digest}`)) {
+      seen.result ??= 'negative';
+      throw notFound;
+    }
+    seen.result ??= 'miss';
     try {
       const { size } = await this.#client.headBlob(name, digest);
       if ((await this.#storeStat(digest)) !== undefined) await this.#cache.linkBlob(name, digest);
@@ -208,24 +268,36 @@ export class ProxyRepository implements ReadableRepository {
 
   async getBlob(image: string, digest: Digest, range?: ByteRange): Promise<BlobResponse> {
     this.#ensureOnline();
-    return this.#getBlob(image, digest, range, true);
+    return this.#observed((seen) => this.#getBlob(image, digest, range, true, seen));
   }
 
   /** `retry`: a waiter whose shared fetch failed (the leader's body was cut or wrong) tries once more itself. */
-  async #getBlob(image: string, digest: Digest, range: ByteRange | undefined, retry: boolean): Promise<BlobResponse> {
+  async #getBlob(
+    image: string,
+    digest: Digest,
+    range: ByteRange | undefined,
+    retry: boolean,
+    seen: BlobSeen,
+  ): Promise<BlobResponse> {
     const name = this.upstreamName(image);
     const cached = await this.#cachedBlob(name, digest);
     if (cached !== undefined) {
       const served = await this.#fromStore(cached, range, true);
-      if (served !== undefined) return served;
+      if (served !== undefined) {
+        seen.result ??= 'hit';
+        return served;
+      }
     }
     const notFound = blobUnknown(image, digest);
     if (this.plan.offline) throw notFound;
     const inflight = this.#blobFlights.get(digest);
-    if (inflight === undefined && this.#negative.has(`b:${name}@${digest}`)) throw notFound;
+    if (inflight === undefined && this.#negative.has(`b:${name}@${digest}`)) {
+      seen.result ??= 'negative';
+      throw notFound;
+    }
     if (inflight === undefined && (await this.#storeStat(digest)) !== undefined) {
       // Cached for another image: the upstream decides whether this image has it (HEAD, no body).
-      const info = await this.statBlob(image, digest);
+      const info = await this.#statBlob(image, digest, seen);
       return this.#fromStore(info, range);
     }
 
@@ -244,6 +316,7 @@ export class ProxyRepository implements ReadableRepository {
         size: upstream.size,
         store: this.#store,
         client: toClient,
+        onBytes: (count) => this.#client.blobBytes(count),
       });
       if (toClient) {
         tee.client.on('error', () => {}); // reported through `done` and the HTTP layer
@@ -261,17 +334,19 @@ export class ProxyRepository implements ReadableRepository {
       else if (!joined) this.#log.warn({ err: error, image, digest }, 'proxy blob fetch failed; nothing cached');
     });
     if (joined) {
+      this.#join(seen);
       // Once it is stored, ask again: linked for this image, or confirmed upstream by a HEAD.
       try {
         await this.#joined(promise, notFound);
       } catch (error) {
         if (retry && isRegistryError(error) && error.code === 'UNAVAILABLE') {
-          return this.#getBlob(image, digest, range, false);
+          return this.#getBlob(image, digest, range, false, seen);
         }
         throw error;
       }
-      return this.#getBlob(image, digest, range, false);
+      return this.#getBlob(image, digest, range, false, seen);
     }
+    seen.result ??= 'miss';
     try {
       await Promise.race([started, promise]);
     } catch (error) {

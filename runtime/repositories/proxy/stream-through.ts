@@ -62,6 +62,8 @@ export function streamThrough(options: {
   client?: boolean;
   /** See {@link CLIENT_STALL_MS} (tests shorten it). */
   clientStallMs?: number;
+  /** Called with the length of every chunk read from `source` (the upstream byte count). */
+  onBytes?: (count: number) => void;
 }): StreamThrough {
   const { source, digest, size, store } = options;
   const stallMs = options.clientStallMs ?? CLIENT_STALL_MS;
@@ -171,6 +173,7 @@ export function streamThrough(options: {
   source.on('data', (chunk: Buffer) => {
     if (failed) return;
     received += chunk.length;
+    options.onBytes?.(chunk.length);
     hash.update(chunk);
     if (size !== undefined && received > size) {
       fail(new UpstreamError('UPSTREAM_BAD_RESPONSE', `blob ${digest}: upstream sent more than ${size} bytes`));

@@ -1,0 +1,256 @@
+/**
+ * Prometheus metrics end to end: `regctl serve` with a group over a hosted repository and two
+ * proxies — one in front of Debian's distribution registry, one in front of a fake upstream that
+ * sends Docker Hub's quota headers and can slow its bodies — scraped every second by a real
+ * Prometheus. skopeo pushes through the group and pulls through the proxy twice; the assertions
+ * are exact deltas of what Prometheus stored: one manifest miss then one hit, blob misses then
+ * hits per blob, upstream bytes equal to the blob sizes, one upstream fetch and N−1 coalesced
+ * requests for N concurrent cold pulls, the quota gauge at 97. Then reloads: a removed upstream's
+ * series disappear while the other counters keep their values, and a new metrics port is bound.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../schema/index.ts';
+import { type ContainersTools, createContainersTools } from '../helpers/clients.ts';
+import { type CountingUpstream, startCountingUpstream } from '../helpers/counting-upstream.ts';
+import { type Distribution, startDistribution } from '../helpers/distribution.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { buildImage, writeOciLayout } from '../helpers/oci-image.ts';
+import { waitUntil } from '../helpers/process.ts';
+import { type Prometheus, startPrometheus } from '../helpers/prometheus.ts';
+import { pushImage } from '../helpers/proxy-setup.ts';
+import { configSource, type RegctlServer, startRegctl, type TestConfig } from '../helpers/regctl-server.ts';
+import { TmpDirs } from '../helpers/tmp.ts';
+
+const dirs = new TmpDirs();
+const upstreamImage = buildImage({ layers: 3, layerSize: 256 * 1024, seed: 'metrics-e2e-upstream' });
+const ownImage = buildImage({ layers: 2, layerSize: 64 * 1024, seed: 'metrics-e2e-own' });
+const slowLayer = buildImage({ layers: 1, layerSize: 1024 * 1024, seed: 'metrics-e2e-slow' }).layers[0]!;
+let distribution: Distribution;
+let fake: CountingUpstream;
+let server: RegctlServer;
+let prometheus: Prometheus;
+let tools: ContainersTools;
+let metricsPort: number;
+
+function config(options: { withFake: boolean; metricsPort: number }): TestConfig {
+  return {
+    blobStores: [{ name: 'default', type: 'file', path: './data' }],
+    repositories: [
+      { name: 'local', type: 'hosted', anonymous: ['pull', 'push', 'delete'] },
+      {
+        name: 'hub',
+        type: 'proxy',
+        remote: { url: distribution.url, index: 'registry' },
+        metadataMaxAge: '1h',
+        anonymous: ['pull'],
+      },
+      ...(options.withFake
+        ? [
+            {
+              name: 'fake',
+              type: 'proxy' as const,
+              remote: { url: fake.url, index: 'registry' as const },
+              anonymous: ['pull' as const],
+            },
+          ]
+        : []),
+      {
+        name: 'all',
+        type: 'group',
+        members: ['local', 'hub', ...(options.withFake ? ['fake'] : [])],
+        writableMember: 'local',
+        anonymous: ['pull', 'push'],
+      },
+    ],
+    listeners: [
+      {
+        host: '127.0.0.1',
+        port: server?.port ?? 0,
+        repository: 'all',
+        paths: ['hub', 'local', ...(options.withFake ? ['fake'] : [])],
+      },
+    ],
+    metrics: { host: '127.0.0.1', port: options.metricsPort },
+  };
+}
+
+/** What Prometheus stored for `query` once it has scraped after now. */
+async function scraped(queries: Record<string, string>): Promise<Record<string, number>> {
+  await prometheus.scrapedAfter(Date.now() + 50);
+  const values: Record<string, number> = {};
+  for (const [key, query] of Object.entries(queries)) values[key] = await prometheus.value(query);
+  return values;
+}
+
+function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.keys(after).map((k) => [k, after[k]! - (before[k] ?? 0)]));
+}
+
+async function metricsText(port: number): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+  expect(response.status).toBe(200);
+  return response.text();
+}
+
+beforeAll(async () => {
+  distribution = await startDistribution({ dir: await dirs.make() });
+  await pushImage(distribution.url, 'team/app', 'v1', upstreamImage);
+  fake = await startCountingUpstream();
+  fake.addContent('lib/slow', [slowLayer.bytes], []);
+  fake.faults.headers = { 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '97;w=21600' };
+  metricsPort = await freePort();
+  server = await startRegctl({ dir: await dirs.make(), config: config({ withFake: true, metricsPort }) });
+  prometheus = await startPrometheus({ dir: await dirs.make(), targets: [`127.0.0.1:${metricsPort}`] });
+  tools = await createContainersTools(await dirs.make());
+}, 180_000);
+
+afterAll(async () => {
+  await prometheus?.stop();
+  await server?.stop();
+  await distribution?.stop();
+  await fake?.stop();
+  await dirs.cleanup();
+});
+
+describe('Prometheus metrics scraped by a real Prometheus', () => {
+  it('counts a skopeo push through the group: one manifest PUT, its bytes received', async () => {
+    const layout = await dirs.make();
+    await writeOciLayout(layout, { own: ownImage });
+    const queries = {
+      put: 'regctl_http_requests_total{repository="all",route="manifest",method="PUT",status="201"}',
+      received: 'regctl_http_request_bytes_total{repository="all"}',
+    };
+    const before = await scraped(queries);
+    await tools.skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:own`, `docker://${server.host}/own:v1`]);
+    const moved = delta(before, await scraped(queries));
+    const blobBytes = [ownImage.config, ...ownImage.layers].reduce((sum, b) => sum + b.bytes.length, 0);
+    expect(moved.put).toBe(1);
+    expect(moved.received).toBe(blobBytes + ownImage.manifest.bytes.length);
+  });
+
+  it('pulls through the proxy twice: one miss then one hit, upstream bytes equal the blob sizes', async () => {
+    const blobs = [upstreamImage.config, ...upstreamImage.layers];
+    const blobBytes = blobs.reduce((sum, b) => sum + b.bytes.length, 0);
+    const queries = {
+      manifestMiss: 'regctl_proxy_cache_requests_total{repository="hub",kind="manifest",result="miss"}',
+      manifestHit: 'regctl_proxy_cache_requests_total{repository="hub",kind="manifest",result="hit"}',
+      blobMiss: 'regctl_proxy_cache_requests_total{repository="hub",kind="blob",result="miss"}',
+      blobHit: 'regctl_proxy_cache_requests_total{repository="hub",kind="blob",result="hit"}',
+      blobBytes: 'regctl_upstream_bytes_total{upstream="hub",kind="blob"}',
+      manifestBytes: 'regctl_upstream_bytes_total{upstream="hub",kind="manifest"}',
+      upstreamGets: 'sum(regctl_upstream_requests_total{upstream="hub",method="GET",status="200"})',
+      sent: 'regctl_http_response_bytes_total{repository="hub"}',
+      p99: 'histogram_quantile(0.99, sum by (le) (rate(regctl_http_request_duration_seconds_bucket{repository="hub"}[1m])))',
+    };
+    const before = await scraped(queries);
+    const distributionGets = distribution.countRequests(/GET \/v2\/team\/app\/(blobs|manifests)\//);
+    const pull = async () => {
+      const out = await dirs.make();
+      await tools.skopeo(['copy', '--src-tls-verify=false', `docker://${server.host}/hub/team/app:v1`, `oci:${out}:a`]);
+    };
+    await pull();
+    const first = delta(before, await scraped(queries));
+    expect(first).toMatchObject({
+      manifestMiss: 1,
+      manifestHit: 0,
+      blobMiss: blobs.length,
+      blobHit: 0,
+      blobBytes,
+      manifestBytes: upstreamImage.manifest.bytes.length,
+      upstreamGets: 1 + blobs.length,
+    });
+    await pull();
+    const second = delta(before, await scraped(queries));
+    expect(second).toMatchObject({
+      manifestMiss: 1,
+      manifestHit: 1,
+      blobMiss: blobs.length,
+      blobHit: blobs.length,
+      blobBytes,
+      upstreamGets: 1 + blobs.length,
+    });
+    // What regctl sent to skopeo: both pulls' blobs and manifests.
+    expect(second.sent).toBe(2 * (blobBytes + upstreamImage.manifest.bytes.length));
+    // The real upstream agrees: nothing more was fetched by the second pull.
+    expect(distribution.countRequests(/GET \/v2\/team\/app\/(blobs|manifests)\//) - distributionGets).toBe(
+      1 + blobs.length,
+    );
+    expect(second.p99).toBeGreaterThan(0);
+  });
+
+  it('N concurrent cold pulls of one blob: one upstream fetch, N-1 coalesced', async () => {
+    const N = 6;
+    const queries = {
+      coalesced: 'regctl_proxy_coalesced_total{repository="fake",kind="blob"}',
+      miss: 'regctl_proxy_cache_requests_total{repository="fake",kind="blob",result="miss"}',
+      bytes: 'regctl_upstream_bytes_total{upstream="fake",kind="blob"}',
+    };
+    const before = await scraped(queries);
+    fake.faults.chunkDelayMs = 25; // 16 chunks: the fetch lasts ~0.4 s, every request joins it
+    const url = `${server.url}/v2/fake/lib/slow/blobs/${slowLayer.digest}`;
+    const bodies = await Promise.all(
+      Array.from({ length: N }, async () => Buffer.from(await (await fetch(url)).arrayBuffer())),
+    );
+    fake.faults.chunkDelayMs = 0;
+    for (const body of bodies) expect(body.equals(slowLayer.bytes)).toBe(true);
+    expect(fake.count('GET', `/blobs/${slowLayer.digest}`)).toBe(1);
+    expect(delta(before, await scraped(queries))).toEqual({ coalesced: N - 1, miss: N, bytes: slowLayer.bytes.length });
+  });
+
+  it("shows the fake upstream's ratelimit-remaining: 97;w=21600 as the gauge 97, and in /-/status", async () => {
+    await scraped({});
+    expect(await prometheus.value('regctl_upstream_ratelimit_remaining{upstream="fake",credential="anonymous"}')).toBe(
+      97,
+    );
+    expect(await prometheus.value('regctl_upstream_ratelimit_limit{upstream="fake"}')).toBe(100);
+    expect(await prometheus.value('regctl_upstream_ratelimit_window_seconds{upstream="fake"}')).toBe(21600);
+    const status = (await (await fetch(`${server.url}/-/status`)).json()) as {
+      upstreams: { name: string; rateLimitRemaining: number | null; lastSuccessAt: string | null; url: string }[];
+    };
+    const upstream = status.upstreams.find((u) => u.name === 'fake');
+    expect(upstream).toMatchObject({ url: fake.url, rateLimitRemaining: 97, rateLimitLimit: 100 });
+    expect(Date.parse(upstream!.lastSuccessAt!)).toBeGreaterThan(Date.now() - 120_000);
+  });
+
+  it('labels only plan names: no image name or tag from a request appears in any series', async () => {
+    await fetch(`${server.url}/v2/hub/no/such-image-xyz/manifests/some-tag-xyz`);
+    const text = await metricsText(metricsPort);
+    expect(text).not.toMatch(/such-image-xyz|some-tag-xyz|team\/app|lib\/slow/);
+    expect(text).toMatch(/^process_cpu_user_seconds_total /m);
+    expect(text).toMatch(/^regctl_plan_info\{plan_id="[0-9a-f]{64}",revision=""\} 1$/m);
+  });
+
+  it('a reload removes the series of a removed upstream, keeps counting the others, and moves the port', async () => {
+    const hubHits = 'regctl_proxy_cache_requests_total{repository="hub",kind="manifest",result="hit"}';
+    const before = (await metricsText(metricsPort)).match(new RegExp(`^${escapeRegExp(hubHits)} (\\d+)$`, 'm'))?.[1];
+    expect(Number(before)).toBeGreaterThan(0);
+    const status = async () => (await (await fetch(`${server.url}/-/status`)).json()) as { planId: string };
+    const planBefore = (await status()).planId;
+    await writeFile(server.configFile, configSource(config({ withFake: false, metricsPort }) as ConfigInput));
+    process.kill(server.pid(), 'SIGHUP');
+    await waitUntil(async () => (await status()).planId !== planBefore, 'the reload without the fake upstream');
+    const text = await metricsText(metricsPort);
+    expect(text).not.toMatch(/upstream="fake"|repository="fake"/);
+    expect(text).toContain(`${hubHits} ${before}`);
+    expect(text).toMatch(/^regctl_reloads_total\{outcome="applied"\} 1$/m);
+    expect(text).toMatch(new RegExp(`^regctl_plan_info\\{plan_id="${(await status()).planId}",revision=""\\} 1$`, 'm'));
+    expect(text).not.toContain(planBefore);
+
+    const movedPort = await freePort();
+    const planMiddle = (await status()).planId;
+    await writeFile(
+      server.configFile,
+      configSource(config({ withFake: false, metricsPort: movedPort }) as ConfigInput),
+    );
+    process.kill(server.pid(), 'SIGHUP');
+    await waitUntil(async () => (await status()).planId !== planMiddle, 'the reload moving the metrics port');
+    expect(await metricsText(movedPort)).toContain(`${hubHits} ${before}`);
+    await expect(fetch(`http://127.0.0.1:${metricsPort}/metrics`)).rejects.toThrow();
+    expect(await readFile(server.logFile, 'utf8')).toContain('metrics listening');
+  });
+});
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
+}
