@@ -28,8 +28,10 @@ APT_PACKAGES=(
 )
 
 # Packages installed with --no-install-recommends: the Ceph RADOS Gateway and what a one-node
-# cluster needs (test/helpers/ceph.ts), the S3 endpoint of the s3 driver's tests.
+# cluster needs (test/helpers/ceph.ts), the S3 endpoint of the s3 driver's tests; Prometheus,
+# which scrapes regctl's metrics in test/e2e/metrics.test.ts (started by hand on a free port).
 APT_PACKAGES_NO_RECOMMENDS=(
+  prometheus
   radosgw
   ceph-mon
   ceph-osd
@@ -70,7 +72,7 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
       as_root apt-get install -y -q --no-install-recommends "${need_nr[@]}"
     fi
     # The packages may start services on install; the tests start their own, on free ports.
-    for svc in docker containerd docker-registry tinyproxy squid; do
+    for svc in docker containerd docker-registry tinyproxy squid prometheus; do
       if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
         as_root systemctl stop "$svc" || true
       fi
