@@ -1,0 +1,322 @@
+/**
+ * The audit log and webhook notifications end to end, on a `regctl serve` with forced
+ * authentication: skopeo pushes, a tag move, a failed login, a refused push, a delete and a
+ * reload each leave one JSON line in the audit file (with user, address, repository, tag, digest,
+ * result) and never a secret; SIGHUP after logrotate's rename reopens the file without losing a
+ * line. A real HTTP receiver gets the CNCF registry's envelope for push, pull and delete events
+ * with its Authorization header from the environment; a dead receiver and one that never answers
+ * do not slow pushes (measured against the same server after a reload removed them).
+ */
+import { once } from 'node:events';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../schema/index.ts';
+import { type ContainersTools, createContainersTools } from '../helpers/clients.ts';
+import { deadPort, freePort } from '../helpers/free-port.ts';
+import { TEST_USER } from '../helpers/hosted-configs.ts';
+import { buildImage, writeOciLayout } from '../helpers/oci-image.ts';
+import { waitUntil } from '../helpers/process.ts';
+import { configSource, type RegctlServer, startRegctl, type TestConfig } from '../helpers/regctl-server.ts';
+import { TmpDirs } from '../helpers/tmp.ts';
+
+const dirs = new TmpDirs();
+const HOOK_TOKEN = 'hook-secret-value-0123456789';
+const READER = { name: 'reader', password: 'reader-secret-password' };
+const basic = (user: { name: string; password: string }) =>
+  `Basic ${Buffer.from(`${user.name}:${user.password}`).toString('base64')}`;
+const first = buildImage({ layers: 1, layerSize: 32 * 1024, seed: 'audit-first' });
+const second = buildImage({ layers: 1, layerSize: 32 * 1024, seed: 'audit-second' });
+let server: RegctlServer;
+let tools: ContainersTools;
+let auditFile: string;
+let metricsPort: number;
+let receiver: { server: Server; url: string; received: { headers: IncomingMessage['headers']; body: any }[] };
+let slow: { server: Server; url: string; sockets: Set<Socket> };
+let deadUrl: string;
+
+function config(withBadReceivers: boolean): TestConfig {
+  return {
+    blobStores: [{ name: 'default', type: 'file', path: './data' }],
+    repositories: [{ name: 'private', type: 'hosted', deploymentPolicy: 'allowRedeploy', anonymous: [] }],
+    listeners: [{ host: '127.0.0.1', port: server?.port ?? 0, repository: 'private' }],
+    security: {
+      users: [
+        { name: TEST_USER.name, password: { env: 'CI_PASSWORD' }, roles: ['developer'] },
+        { name: READER.name, password: { env: 'READER_PASSWORD' }, roles: ['reader'] },
+      ],
+      roles: {
+        developer: [{ repositories: ['private'], actions: ['pull', 'push', 'delete'] }],
+        reader: [{ repositories: ['private'], actions: ['pull'] }],
+      },
+    },
+    metrics: { host: '127.0.0.1', port: metricsPort },
+    audit: { file: './audit.log' },
+    notifications: [
+      {
+        name: 'receiver',
+        url: `${receiver.url}/events`,
+        events: ['push', 'delete', 'pull'],
+        repositories: ['priv*'],
+        headers: { Authorization: { env: 'HOOK_TOKEN' }, 'X-Source': 'regctl-e2e' },
+      },
+      ...(withBadReceivers
+        ? [
+            { name: 'dead', url: deadUrl, timeout: '2s', maxAttempts: 2, queueSize: 5 },
+            { name: 'slow', url: slow.url, timeout: '2s', maxAttempts: 2, queueSize: 5 },
+          ]
+        : []),
+    ],
+  };
+}
+
+async function auditLines(file = auditFile): Promise<Record<string, any>[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
+}
+
+async function lastAudit(action: string): Promise<Record<string, any>> {
+  let found: Record<string, any> | undefined;
+  await waitUntil(async () => {
+    found = (await auditLines()).filter((l) => l.action === action).at(-1);
+    return found !== undefined;
+  }, `an audit line ${action}`);
+  return found!;
+}
+
+/** PUTs a manifest; resolves with the status and the time it took (ms). */
+async function putManifest(tag: string, image = first): Promise<{ status: number; ms: number }> {
+  const started = performance.now();
+  const response = await fetch(`${server.url}/v2/app/manifests/${tag}`, {
+    method: 'PUT',
+    headers: { authorization: basic(TEST_USER), 'content-type': image.mediaType },
+    body: image.manifest.bytes,
+  });
+  await response.arrayBuffer();
+  return { status: response.status, ms: performance.now() - started };
+}
+
+async function pushBlobs(image: typeof first): Promise<void> {
+  for (const blob of [image.config, ...image.layers]) {
+    const response = await fetch(`${server.url}/v2/app/blobs/uploads/?digest=${blob.digest}`, {
+      method: 'POST',
+      headers: { authorization: basic(TEST_USER), 'content-type': 'application/octet-stream' },
+      body: blob.bytes,
+    });
+    expect(response.status).toBe(201);
+  }
+}
+
+beforeAll(async () => {
+  const received: { headers: IncomingMessage['headers']; body: any }[] = [];
+  const hook = createServer(async (request, response) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    received.push({ headers: request.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+    response.writeHead(200).end();
+  });
+  hook.listen(0, '127.0.0.1');
+  await once(hook, 'listening');
+  receiver = { server: hook, url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}`, received };
+  const sockets = new Set<Socket>();
+  const hang = createServer(() => {}); // accepts, reads, never answers
+  hang.on('connection', (socket) => sockets.add(socket));
+  hang.listen(0, '127.0.0.1');
+  await once(hang, 'listening');
+  slow = { server: hang, url: `http://127.0.0.1:${(hang.address() as AddressInfo).port}/hook`, sockets };
+  deadUrl = `http://127.0.0.1:${await deadPort()}/hook`;
+  metricsPort = await freePort();
+  const dir = await dirs.make();
+  auditFile = join(dir, 'audit.log');
+  server = await startRegctl({
+    dir,
+    config: config(true),
+    env: { CI_PASSWORD: TEST_USER.password, READER_PASSWORD: READER.password, HOOK_TOKEN: `Bearer ${HOOK_TOKEN}` },
+  });
+  tools = await createContainersTools(await dirs.make());
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+  for (const socket of slow?.sockets ?? []) socket.destroy();
+  slow?.server.close();
+  receiver?.server.close();
+  await dirs.cleanup();
+});
+
+describe('audit log and webhooks', () => {
+  it('a skopeo push: one audit line and a CNCF envelope push event with repository, tag and digest', async () => {
+    const layout = await dirs.make();
+    await writeOciLayout(layout, { own: first });
+    await tools.skopeo([
+      'copy',
+      '--dest-tls-verify=false',
+      `--dest-creds=${TEST_USER.name}:${TEST_USER.password}`,
+      `oci:${layout}:own`,
+      `docker://${server.host}/app:v1`,
+    ]);
+    const line = await lastAudit('push');
+    expect(line).toMatchObject({
+      action: 'push',
+      result: 'ok',
+      user: 'ci',
+      addr: '127.0.0.1',
+      repository: 'private',
+      name: 'app',
+      tag: 'v1',
+      digest: first.manifest.digest,
+    });
+    expect(Date.parse(line.time)).toBeGreaterThan(Date.now() - 60_000);
+    await waitUntil(async () => receiver.received.length > 0, 'the push event at the receiver');
+    const delivery = receiver.received[0]!;
+    expect(delivery.headers['content-type']).toBe('application/vnd.docker.distribution.events.v1+json');
+    expect(delivery.headers.authorization).toBe(`Bearer ${HOOK_TOKEN}`);
+    expect(delivery.headers['x-source']).toBe('regctl-e2e');
+    const event = delivery.body.events.find((e: any) => e.action === 'push');
+    expect(event).toMatchObject({
+      action: 'push',
+      target: {
+        repository: 'app',
+        tag: 'v1',
+        digest: first.manifest.digest,
+        size: first.manifest.bytes.length,
+        url: `${server.url}/v2/app/manifests/${first.manifest.digest}`,
+      },
+      request: { addr: '127.0.0.1', method: 'PUT' },
+      actor: { name: 'ci' },
+    });
+    expect(event.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(event.source.instanceID).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('a pull is sent to the receiver that asked for pulls; it is not audited', async () => {
+    const before = receiver.received.length;
+    const response = await fetch(`${server.url}/v2/app/manifests/v1`, {
+      headers: { authorization: basic(TEST_USER), accept: first.mediaType },
+    });
+    expect(response.status).toBe(200);
+    await waitUntil(async () => receiver.received.length > before, 'the pull event');
+    expect(receiver.received.at(-1)!.body.events[0]).toMatchObject({
+      action: 'pull',
+      target: { repository: 'app', tag: 'v1', digest: first.manifest.digest },
+      request: { method: 'GET' },
+    });
+    expect((await auditLines()).some((l) => l.action === 'pull')).toBe(false);
+  });
+
+  it('a tag move, a failed login, a refused push and a delete are audited; no line holds a secret', async () => {
+    await pushBlobs(second);
+    expect((await putManifest('v1', second)).status).toBe(201);
+    expect(await lastAudit('tag.move')).toMatchObject({
+      result: 'ok',
+      user: 'ci',
+      tag: 'v1',
+      digest: second.manifest.digest,
+      previousDigest: first.manifest.digest,
+    });
+
+    const wrong = await fetch(`${server.url}/v2/`, {
+      headers: { authorization: basic({ name: 'ci', password: 'nope' }) },
+    });
+    expect(wrong.status).toBe(401);
+    expect(await lastAudit('login.failed')).toMatchObject({
+      result: 'refused',
+      user: 'ci',
+      addr: '127.0.0.1',
+      error: 'invalid_credentials',
+    });
+
+    const refused = await fetch(`${server.url}/v2/app/manifests/v2`, {
+      method: 'PUT',
+      headers: { authorization: basic(READER), 'content-type': first.mediaType },
+      body: first.manifest.bytes,
+    });
+    expect(refused.status).toBe(403);
+    expect(await lastAudit('access.denied')).toMatchObject({
+      result: 'refused',
+      user: 'reader',
+      repository: 'private',
+      name: 'app',
+      actions: ['push'],
+      error: 'denied',
+    });
+
+    const deleted = await fetch(`${server.url}/v2/app/manifests/${first.manifest.digest}`, {
+      method: 'DELETE',
+      headers: { authorization: basic(TEST_USER) },
+    });
+    expect(deleted.status).toBe(202);
+    expect(await lastAudit('delete')).toMatchObject({ result: 'ok', user: 'ci', digest: first.manifest.digest });
+    await waitUntil(
+      async () => receiver.received.some((d) => d.body.events.some((e: any) => e.action === 'delete')),
+      'the delete event',
+    );
+
+    const text = await readFile(auditFile, 'utf8');
+    for (const secret of [TEST_USER.password, READER.password, HOOK_TOKEN, 'nope', 'Basic ', 'Bearer ']) {
+      expect(text).not.toContain(secret);
+    }
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^regctl_auth_failures_total\{reason="invalid_credentials"\} [1-9]/m);
+    expect(metrics).toMatch(/^regctl_auth_failures_total\{reason="denied"\} 1$/m);
+  });
+
+  it('SIGHUP after logrotate renamed the file: every line stays, new lines go to the new file', async () => {
+    const before = await auditLines();
+    await rename(auditFile, `${auditFile}.1`);
+    const reloads = before.filter((l) => l.action === 'reload').length;
+    process.kill(server.pid(), 'SIGHUP');
+    // The SIGHUP also reloads (the config is unchanged): that line is in the new file.
+    await waitUntil(
+      async () => (await auditLines()).some((l) => l.action === 'reload'),
+      'the reload line in the new file',
+    );
+    expect(await auditLines()).toHaveLength(1);
+    expect((await auditLines())[0]).toMatchObject({
+      action: 'reload',
+      result: 'ok',
+      outcome: 'unchanged',
+      trigger: 'SIGHUP',
+    });
+    expect(await auditLines(`${auditFile}.1`)).toEqual(before);
+    expect(reloads).toBe(0);
+    expect((await putManifest('v3')).status).toBe(201);
+    expect((await lastAudit('push')).tag).toBe('v3');
+  });
+
+  it('a dead receiver and one that never answers do not slow pushes (measured)', async () => {
+    const rounds = 30;
+    const measure = async (prefix: string) => {
+      const times: number[] = [];
+      for (let i = 0; i < rounds; i++) {
+        const { status, ms } = await putManifest(`${prefix}-${i}`);
+        expect(status).toBe(201);
+        times.push(ms);
+      }
+      return times.sort((a, b) => a - b);
+    };
+    const withBad = await measure('bad');
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^regctl_notifications_dropped_total\{endpoint="(dead|slow)",reason="queue_full"\} [1-9]/m);
+    // The same server without the two bad endpoints.
+    const status = async () => ((await (await fetch(`${server.url}/-/status`)).json()) as { planId: string }).planId;
+    const plan = await status();
+    await writeFile(server.configFile, configSource(config(false) as ConfigInput));
+    process.kill(server.pid(), 'SIGHUP');
+    await waitUntil(async () => (await status()) !== plan, 'the reload without the bad receivers');
+    const without = await measure('good');
+    const median = (times: number[]) => times[Math.floor(times.length / 2)]!;
+    console.log(
+      `manifest PUT with a dead and a hanging receiver: median ${median(withBad).toFixed(1)} ms, max ${withBad.at(-1)!.toFixed(1)} ms; ` +
+        `without them: median ${median(without).toFixed(1)} ms, max ${without.at(-1)!.toFixed(1)} ms (${rounds} each)`,
+    );
+    // A push that waited for a receiver would take its 2 s timeout.
+    expect(withBad.at(-1)!).toBeLessThan(1000);
+    expect(median(withBad)).toBeLessThan(median(without) * 2 + 5);
+  });
+});
