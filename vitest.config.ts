@@ -19,6 +19,7 @@ export default defineConfig({
             'test/client/**/*.test.ts',
             'test/schema/**/*.test.ts',
             'test/cli/**/*.test.ts',
+            'test/deploy/**/*.test.ts',
             'bench/**/*.test.ts',
           ],
           exclude: CEPH_BACKED,

@@ -19,27 +19,37 @@
  * evicted): ≈ the bundle's size per reload, the same order as any fresh-import scheme.
  */
 import { dirname, isAbsolute, resolve, sep } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { build, type Plugin } from 'esbuild';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build, type Plugin, stop } from 'esbuild';
+
+/**
+ * Where regctl's own packages resolve from: the folder of this module (inside the installed
+ * `regctl-registry`, whose own name resolves from its `node_modules` parent).
+ */
+const OWN_PACKAGES = dirname(fileURLToPath(import.meta.url));
 
 /**
  * Packages (bare specifiers) stay outside the bundle, imported by their resolved file URL: a
  * `data:` module cannot resolve bare names itself, and bundling them would re-evaluate libraries
  * such as zod on every reload (≈ 100 ms and their memory each time). Resolved as esbuild resolves
  * them from the importing file (`import` condition), so they are the same module instances the
- * rest of the process uses.
+ * rest of the process uses. A package the config's folder cannot resolve is looked up from
+ * regctl's own install.
  */
 const externalPackages: Plugin = {
   name: 'regctl-external-packages',
   setup(plugin) {
     plugin.onResolve({ filter: /^[^./]/ }, async (args) => {
       if (args.pluginData === 'resolving' || args.path.startsWith('node:') || isAbsolute(args.path)) return undefined;
-      const resolved = await plugin.resolve(args.path, {
-        kind: args.kind,
-        resolveDir: args.resolveDir,
-        importer: args.importer,
-        pluginData: 'resolving',
-      });
+      const from = (resolveDir: string) =>
+        plugin.resolve(args.path, { kind: args.kind, resolveDir, importer: args.importer, pluginData: 'resolving' });
+      let resolved = await from(args.resolveDir);
+      // A config outside any npm project (a git-sync checkout, /config in the container image)
+      // still imports `regctl-registry` (and zod): from the regctl that runs it.
+      if (resolved.errors.length > 0) {
+        const fallback = await from(OWN_PACKAGES);
+        if (fallback.errors.length === 0) resolved = fallback;
+      }
       if (resolved.errors.length > 0) return { errors: resolved.errors };
       if (resolved.external) return { path: args.path, external: true }; // a Node built-in
       // `import` needs a URL; `require` (the bundle's createRequire, see the banner) a path.
@@ -124,18 +134,34 @@ export interface ImportConfigOptions {
   readonly onFiles?: (files: string[]) => void;
 }
 
+/**
+ * Bundles in flight in this process. esbuild's service is one child process per process (≈ 20 MB),
+ * which esbuild keeps for good; a server loads its config once, so the service is stopped when the
+ * last bundle in flight is done (the next load starts it again). A count, not per-call state,
+ * because the service itself is per process.
+ */
+let bundling = 0;
+
+function releaseEsbuild(): void {
+  bundling -= 1;
+  if (bundling === 0) stop();
+}
+
 export async function importConfigModule(
   configPath: string,
   options: ImportConfigOptions = {},
 ): Promise<ImportedConfig> {
   let result: Awaited<ReturnType<typeof bundle>>;
+  bundling += 1;
   try {
     result = await bundle(configPath);
   } catch (cause) {
+    releaseEsbuild();
     const { text, location } = buildFailure(cause, dirname(configPath));
     const files = location && location.file !== configPath ? [configPath, location.file] : [configPath];
     throw new ConfigImportError(text, files, { cause, location });
   }
+  releaseEsbuild();
   const cwd = dirname(configPath);
   const files = Object.keys(result.metafile.inputs)
     .filter((input) => !input.includes(':')) // esbuild's virtual modules (`<define:…>`, `<runtime>`)

@@ -13,7 +13,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 APT_PACKAGES=(
   docker-registry # the CNCF distribution registry: upstream for proxy tests, benchmark baseline
   skopeo          # copy / inspect / list-tags / delete client
-  podman          # push / pull client (root, vfs storage)
+  podman          # push / pull client (root, vfs storage); runs the container image (test/e2e/image.test.ts)
+  buildah         # builds the container image offline (scripts/build-image-offline.sh)
+  systemd         # systemd-analyze verify / security of deploy/systemd/regctl.service (test/deploy/)
+  runc            # the OCI runtime podman runs the image with (crun refuses hybrid cgroup hosts)
   containerd      # ctr push / pull, mirror client
   umoci           # OCI image layouts
   docker.io       # dockerd + docker CLI

@@ -96,6 +96,14 @@ describe('the npm package', () => {
     expect(existsSync(join(app, 'node_modules', '.cache', 'regctl'))).toBe(false);
   });
 
+  it('validates a config kept outside any npm project (a git checkout of the config repository)', async () => {
+    const elsewhere = await dirs.make('regctl-config-repo-');
+    await writeFile(join(elsewhere, 'registry.config.ts'), userConfig(manifest.name, 5000, HOSTED));
+    const result = await regctl(['validate', '--config', join(elsewhere, 'registry.config.ts')]);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(existsSync(join(elsewhere, 'node_modules'))).toBe(false);
+  });
+
   it('rejects an invalid config with the diagnostic placed at line:column', async () => {
     const file = join(app, 'invalid.config.ts');
     const group = "{ name: 'all', type: 'group', members: ['privte'] }";
