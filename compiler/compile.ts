@@ -26,6 +26,7 @@ import {
   type Plan,
   type RepositoryPlan,
   type SecurityPlan,
+  type UploadsPlan,
 } from './plan.ts';
 
 export interface CompileOptions {
@@ -40,7 +41,7 @@ export const DOCKER_HUB_HOSTS = ['registry-1.docker.io', 'docker.io', 'index.doc
 export function compilePlan(config: Config, options: CompileOptions): Plan {
   const abs = (path: string) => (isAbsolute(path) ? resolve(path) : resolve(options.configDir, path));
   const blobStores: Record<string, BlobStorePlan> = {};
-  for (const store of config.blobStores) blobStores[store.name] = compileBlobStore(store, abs);
+  for (const store of config.blobStores) blobStores[store.name] = compileBlobStore(store, config, abs);
   const byName = new Map(config.repositories.map((r) => [r.name, r] as const));
   const repositories: Record<string, RepositoryPlan> = {};
   for (const repo of config.repositories) repositories[repo.name] = compileRepository(repo, config, byName);
@@ -56,11 +57,16 @@ export function compilePlan(config: Config, options: CompileOptions): Plan {
   return deepFreeze({ id: computePlanId(body), ...body });
 }
 
-function compileBlobStore(store: BlobStoreConfig, abs: (p: string) => string): BlobStorePlan {
-  if (store.type === 'file') return { name: store.name, driver: 'file', path: abs(store.path) };
+function compileBlobStore(store: BlobStoreConfig, config: Config, abs: (p: string) => string): BlobStorePlan {
+  const uploads: UploadsPlan = {
+    timeoutMs: parseDuration(store.uploadTimeout ?? config.uploadTimeout),
+    maxBytes: store.maxUploadBytes === undefined ? null : parseSize(store.maxUploadBytes),
+  };
+  if (store.type === 'file') return { name: store.name, driver: 'file', path: abs(store.path), uploads };
   return {
     name: store.name,
     driver: 's3',
+    uploads,
     bucket: store.bucket,
     prefix: store.prefix.replace(/^\/+|\/+$/g, ''),
     region: store.region,

@@ -59,15 +59,42 @@ export const DEFAULT_RELOAD_TIMEOUT_MS = 10_000;
 
 export type BlobStorePlan = FileBlobStorePlan | S3BlobStorePlan;
 
-export interface FileBlobStorePlan {
+/**
+ * What a store does with upload sessions: a store's own `uploadTimeout` and `maxUploadBytes`, the
+ * timeout defaulting to the top-level `uploadTimeout`.
+ */
+export interface UploadsPlan {
+  /** A session without activity (its start, bytes of an append) for this long is deleted. */
+  readonly timeoutMs: number;
+  /** Cap on the bytes held by this store's sessions in progress; null = none. */
+  readonly maxBytes: number | null;
+}
+
+/** The upload timeout of a store plan without `uploads` (the schema's default, `'1h'`). */
+export const DEFAULT_UPLOAD_TIMEOUT_MS = 3_600_000;
+
+/**
+ * A store plan's upload settings. The compiler always sets `uploads`; it is optional in the type
+ * so that plans written by hand (test fixtures, benchmarks) need not carry it: absent means
+ * {@link DEFAULT_UPLOAD_TIMEOUT_MS} and no cap.
+ */
+export function uploadsOf(plan: BlobStorePlan): UploadsPlan {
+  return plan.uploads ?? { timeoutMs: DEFAULT_UPLOAD_TIMEOUT_MS, maxBytes: null };
+}
+
+interface BlobStorePlanBase {
   readonly name: string;
+  /** See {@link uploadsOf}. */
+  readonly uploads?: UploadsPlan;
+}
+
+export interface FileBlobStorePlan extends BlobStorePlanBase {
   readonly driver: 'file';
   /** Absolute: a relative path in the config is resolved against the config file's folder. */
   readonly path: string;
 }
 
-export interface S3BlobStorePlan {
-  readonly name: string;
+export interface S3BlobStorePlan extends BlobStorePlanBase {
   readonly driver: 's3';
   readonly bucket: string | SecretRef;
   /** Key prefix inside the bucket, '' or ending without a slash. */

@@ -4,6 +4,7 @@
  * alongside the user's input (discriminated unions pick the option named by the input's `type`).
  */
 import type { z } from 'zod';
+import { formatHintFor, type IssueHint } from '../schema/index.ts';
 import { type Diagnostic, type DiagnosticPath, didYouMean, error } from './diagnostics.ts';
 
 type AnySchema = z.ZodType;
@@ -141,6 +142,16 @@ function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
+/**
+ * How to fix what `issue` reports, when the schema knows: the hint a refinement attached
+ * (`positiveDuration`, `positiveSize`), or how to write a malformed duration or size.
+ */
+function hintOf(issue: z.core.$ZodIssue): string | undefined {
+  if (issue.code === 'custom') return (issue.params as Partial<IssueHint> | undefined)?.hint;
+  if (issue.code === 'invalid_format' && issue.format === 'regex') return formatHintFor(String(issue.pattern));
+  return undefined;
+}
+
 /** Converts one zod error's issues to diagnostics, keeping every issue. */
 export function diagnosticsFromZod(
   issues: readonly z.core.$ZodIssue[],
@@ -203,7 +214,7 @@ export function diagnosticsFromZod(
         break;
       }
       default:
-        out.push(error(issue.code.replaceAll('_', '-'), path, issue.message));
+        out.push(error(issue.code.replaceAll('_', '-'), path, issue.message, hintOf(issue)));
     }
   }
   return out;

@@ -4,11 +4,11 @@
  */
 import { z } from 'zod';
 import { AuditSchema } from './audit.ts';
-import { BlobStoreSchema } from './blob-store.ts';
+import { BlobStoreSchema, UploadTimeoutSchema } from './blob-store.ts';
 import { ListenerSchema } from './listener.ts';
 import { MetricsSchema } from './metrics.ts';
 import { NotificationSchema } from './notifications.ts';
-import { DurationSchema, parseDuration } from './primitives.ts';
+import { positiveDuration } from './primitives.ts';
 import { HttpProxySchema, RepositorySchema } from './repository.ts';
 import { SecuritySchema } from './security.ts';
 
@@ -20,7 +20,7 @@ import { SecuritySchema } from './security.ts';
  */
 export const ReloadSchema = z
   .strictObject({
-    timeout: DurationSchema.refine((value) => parseDuration(value) > 0, 'must be longer than 0')
+    timeout: positiveDuration("give a duration longer than 0, such as '10s' (the default)")
       .default('10s')
       .describe('How long a reload may take to evaluate the config before it is killed and the reload fails'),
   })
@@ -43,6 +43,9 @@ export const ConfigSchema = z
       token: { enabled: true, issuer: 'regctl', service: 'regctl', ttl: '5m' },
     }),
     reload: ReloadSchema.default({ timeout: '10s' }),
+    uploadTimeout: UploadTimeoutSchema.default('1h').describe(
+      'How long an upload may go without receiving bytes before it is abandoned and deleted; the default of every blob store (each may set its own)',
+    ),
     httpProxy: HttpProxySchema.optional().describe('Outbound proxy for every proxy repository unless overridden'),
     metrics: MetricsSchema.optional(),
     audit: AuditSchema.optional(),

@@ -27,6 +27,60 @@ export const SizeSchema = z
   .union([z.number().int().nonnegative(), z.string().regex(SIZE, 'expected a size such as "16MiB" or "5MB"')])
   .describe('A size: a number of bytes, or a string such as "16MiB", "5MB", "1GiB"');
 
+/** What {@link positiveDuration} and {@link positiveSize} attach to their issue: how to fix it. */
+export interface IssueHint {
+  readonly hint: string;
+}
+
+/** How to write a duration: the hint of a diagnostic about a malformed one. */
+export const DURATION_HINT =
+  "write a number and a unit (ms, s, m, h, d), e.g. '90s', '30m', '1h', or a number of seconds";
+/** How to write a size: the hint of a diagnostic about a malformed one. */
+export const SIZE_HINT =
+  "write a number and a unit (B, KB, KiB, MB, MiB, GB, GiB), e.g. '512MiB', '20GiB', or a number of bytes";
+
+/** The hint for a value that failed `pattern` (a duration's or a size's), or undefined. */
+export function formatHintFor(pattern: string): string | undefined {
+  if (pattern === String(DURATION)) return DURATION_HINT;
+  if (pattern === String(SIZE)) return SIZE_HINT;
+  return undefined;
+}
+
+/**
+ * A duration that must be longer than 0, with `hint` (how to fix a non-positive value) carried
+ * by the issue to the diagnostic. Only a well-formed value is judged here; a malformed one gets
+ * the format's own issue (the refinement runs on it too, so it must not throw).
+ */
+export function positiveDuration(hint: string) {
+  return z
+    .union([z.number(), z.string().regex(DURATION, 'expected a duration such as "30s", "15m", "24h" or "7d"')])
+    .refine((value) => !(tryParse(parseDuration, value) <= 0), {
+      message: 'must be longer than 0',
+      params: { hint } satisfies IssueHint,
+    })
+    .describe('A duration longer than 0: a number of seconds, or a string such as "30s", "15m", "24h", "7d"');
+}
+
+/** A size that must be more than 0 bytes; see {@link positiveDuration}. */
+export function positiveSize(hint: string) {
+  return z
+    .union([z.number().int(), z.string().regex(SIZE, 'expected a size such as "16MiB" or "5MB"')])
+    .refine((value) => !(tryParse(parseSize, value) <= 0), {
+      message: 'must be more than 0 bytes',
+      params: { hint } satisfies IssueHint,
+    })
+    .describe('A size of more than 0 bytes: a number of bytes, or a string such as "512MiB", "20GiB"');
+}
+
+/** `parse(value)`, or NaN for a value its schema rejects anyway. */
+function tryParse<T>(parse: (value: T) => number, value: T): number {
+  try {
+    return parse(value);
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** What a client may do on a repository. */
 export const ActionSchema = z.enum(['pull', 'push', 'delete']);
 

@@ -7,6 +7,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import { isRegistryError, RegistryError } from '../oci/errors.ts';
 import { isStorageError } from '../storage/errors.ts';
 
+/** What a refusal by `maxUploadBytes` suggests as `Retry-After`: long enough for other uploads to move on. */
+export const UPLOAD_LIMIT_RETRY_AFTER_SECONDS = 10;
+
 /**
  * Maps `error` to a `RegistryError`. Registry errors pass through unchanged; an I/O failure or
  * anything unexpected is logged here with its cause and reaches the client as a bare 500, so
@@ -46,6 +49,20 @@ export function toRegistryError(error: unknown, log: FastifyBaseLogger, operatio
           cause: error,
         });
       }
+      case 'STORAGE_UPLOAD_LIMIT':
+        // A passing state, not a broken store: other uploads finish or are deleted after the
+        // store's uploadTimeout, so a retry later succeeds; 429 is what clients retry.
+        log.warn({ operation, store: error.store, ...error.uploads }, 'upload refused: maxUploadBytes reached');
+        return new RegistryError('TOOMANYREQUESTS', {
+          message: error.message,
+          detail: error.uploads && {
+            blobStore: error.store,
+            maxUploadBytes: error.uploads.maxBytes,
+            inProgressBytes: error.uploads.inProgressBytes,
+          },
+          headers: { 'Retry-After': String(UPLOAD_LIMIT_RETRY_AFTER_SECONDS) },
+          cause: error,
+        });
       case 'STORAGE_IO':
         break;
     }

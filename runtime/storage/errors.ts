@@ -17,6 +17,11 @@ export type StorageErrorCode =
    * nothing behind (see the BlobStore contract); writes succeed again once space returns.
    */
   | 'STORAGE_FULL'
+  /**
+   * An append would take the store's uploads in progress past its `maxUploadBytes` (with the
+   * figures in `uploads`). Nothing of that append is kept: the session stays at the offset it had.
+   */
+  | 'STORAGE_UPLOAD_LIMIT'
   | 'STORAGE_IO';
 
 /** Options of {@link StorageError}. */
@@ -24,16 +29,26 @@ export interface StorageErrorOptions {
   cause?: unknown;
   /** The plan's name of the store that failed, when the error says something about it (`STORAGE_FULL`). */
   store?: string;
+  /** `STORAGE_UPLOAD_LIMIT`: the store's cap and what its uploads in progress held when refused. */
+  uploads?: UploadLimitFigures;
+}
+
+/** The figures a `STORAGE_UPLOAD_LIMIT` refusal carries, in bytes. */
+export interface UploadLimitFigures {
+  readonly maxBytes: number;
+  readonly inProgressBytes: number;
 }
 
 export class StorageError extends Error {
   readonly code: StorageErrorCode;
   readonly store: string | undefined;
+  readonly uploads: UploadLimitFigures | undefined;
   constructor(code: StorageErrorCode, message: string, options: StorageErrorOptions = {}) {
     super(message, { cause: options.cause });
     this.name = 'StorageError';
     this.code = code;
     this.store = options.store;
+    this.uploads = options.uploads;
   }
 }
 

@@ -22,6 +22,14 @@ export interface RegctlConfiguration {
          * Folder holding the blobs; relative paths are resolved against the config file
          */
         path: string;
+        /**
+         * This store's upload timeout; default: the top-level uploadTimeout ('1h')
+         */
+        uploadTimeout?: number | string;
+        /**
+         * Cap on the total bytes of uploads in progress on this store; an append that would pass it is refused (429, retryable). Absent: no cap
+         */
+        maxUploadBytes?: number | string;
       }
     | {
         /**
@@ -91,6 +99,14 @@ export interface RegctlConfiguration {
          * Multipart upload part size
          */
         partSize?: number | string;
+        /**
+         * This store's upload timeout; default: the top-level uploadTimeout ('1h')
+         */
+        uploadTimeout?: number | string;
+        /**
+         * Cap on the total bytes of uploads in progress on this store; an append that would pass it is refused (429, retryable). Absent: no cap
+         */
+        maxUploadBytes?: number | string;
       }
   )[];
   repositories?: (
@@ -404,6 +420,10 @@ export interface RegctlConfiguration {
      */
     timeout?: number | string;
   };
+  /**
+   * How long an upload may go without receiving bytes before it is abandoned and deleted; the default of every blob store (each may set its own)
+   */
+  uploadTimeout?: number | string;
   /**
    * Outbound proxy for every proxy repository unless overridden
    */

@@ -25,7 +25,12 @@ describe('compilePlan', () => {
       ],
       listeners: [{ port: 5000, repository: 'private', tls: { cert: 'tls/cert.pem', key: '/abs/key.pem' } }],
     });
-    expect(plan.blobStores.default).toEqual({ name: 'default', driver: 'file', path: '/etc/regctl/data' });
+    expect(plan.blobStores.default).toEqual({
+      name: 'default',
+      driver: 'file',
+      path: '/etc/regctl/data',
+      uploads: { timeoutMs: 3_600_000, maxBytes: null },
+    });
     expect(plan.repositories.private).toEqual({
       name: 'private',
       type: 'hosted',

@@ -30,7 +30,12 @@ describe('valid examples', () => {
       type: 'hosted',
       access: { anonymous: ['pull', 'push', 'delete'] },
     });
-    expect(result.plan.blobStores.default).toEqual({ name: 'default', driver: 'file', path: join(root, 'data') });
+    expect(result.plan.blobStores.default).toEqual({
+      name: 'default',
+      driver: 'file',
+      path: join(root, 'data'),
+      uploads: { timeoutMs: 3_600_000, maxBytes: null },
+    });
   });
 
   it('minimal: default repository, file store under examples/minimal/data', async () => {
@@ -79,6 +84,7 @@ describe('valid examples', () => {
       credentials: { accessKeyId: { env: 'S3_ACCESS_KEY' }, secretAccessKey: { env: 'S3_SECRET_KEY' } },
       redirect: false,
       partSize: 16 * 1024 * 1024,
+      uploads: { timeoutMs: 3_600_000, maxBytes: null },
     });
   });
 

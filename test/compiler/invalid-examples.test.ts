@@ -34,6 +34,7 @@ const EXPECTED: Record<string, { code: string; path: (string | number)[]; messag
     code: 'invalid-format',
     path: ['repositories', 1, 'metadataMaxAge'],
     message: 'expected a duration such as "30s", "15m", "24h" or "7d"',
+    hint: "write a number and a unit (ms, s, m, h, d), e.g. '90s', '30m', '1h', or a number of seconds",
   },
   'invalid-env-name': {
     code: 'invalid-env-name',

@@ -237,6 +237,7 @@ listeners:
       name: 'default',
       driver: 'file',
       path: join(dir, 'data'),
+      uploads: { timeoutMs: 3_600_000, maxBytes: null },
     });
   });
 });

@@ -5,7 +5,8 @@
  * Apart from that it keeps every promise of the BlobStore contract (verification before
  * visibility, upload offsets, key validation, `listMeta` semantics) and passes the shared
  * conformance suite, so tests written against it hold for the real drivers. Like S3, a key may be
- * both a document and the prefix of other documents.
+ * both a document and the prefix of other documents. Upload sessions are accounted and swept as
+ * in the real drivers (upload-budget.ts), with no timer: tests call {@link MemoryBlobStore.sweep}.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -13,11 +14,16 @@ import { parseDigest, verifyContent, verifyHashed } from '../../oci/digest.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest, HashedBlobOptions, UploadState } from '../blob-store.ts';
 import { StorageError } from '../errors.ts';
 import { isUploadId, newUploadId, parseMetaKey } from '../keys.ts';
+import { UploadBudget } from '../upload-budget.ts';
 
 /** Options of {@link createMemoryBlobStore}. */
 export interface MemoryBlobStoreOptions {
   /** The store's plan name (default `memory`). */
   readonly name?: string;
+  /** Sessions without activity for longer than this are removed by {@link MemoryBlobStore.sweep} (default 1 h). */
+  readonly uploadTimeoutMs?: number;
+  /** The cap on the bytes of sessions in progress (default none). */
+  readonly maxUploadBytes?: number | null;
 }
 
 interface MemoryUpload {
@@ -28,11 +34,13 @@ interface MemoryUpload {
   sha512: Hash;
   /** An append is running. */
   busy: boolean;
+  /** Time of the latest activity (its start, a chunk of an append), ms since the epoch. */
+  activeAt: number;
 }
 
 /** A fresh, empty in-memory store. Synchronous: there is nothing to open. */
 export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): MemoryBlobStore {
-  return new MemoryBlobStore(options.name ?? 'memory');
+  return new MemoryBlobStore(options.name ?? 'memory', options);
 }
 
 /** See the module comment. */
@@ -41,9 +49,14 @@ export class MemoryBlobStore implements BlobStore {
   readonly #blobs = new Map<Digest, Buffer>();
   readonly #meta = new Map<string, Buffer>();
   readonly #uploads = new Map<string, MemoryUpload>();
+  readonly #uploadTimeoutMs: number;
+  /** What the sessions hold, against `maxUploadBytes`. */
+  readonly uploadBudget: UploadBudget;
 
-  constructor(name: string) {
+  constructor(name: string, options: Omit<MemoryBlobStoreOptions, 'name'> = {}) {
     this.name = name;
+    this.#uploadTimeoutMs = options.uploadTimeoutMs ?? 3_600_000;
+    this.uploadBudget = new UploadBudget(name, options.maxUploadBytes ?? null);
   }
 
   async stat(digest: Digest): Promise<BlobInfo | undefined> {
@@ -74,7 +87,9 @@ export class MemoryBlobStore implements BlobStore {
       sha256: createHash('sha256'),
       sha512: createHash('sha512'),
       busy: false,
+      activeAt: Date.now(),
     });
+    this.uploadBudget.record(id, 0);
     return state;
   }
 
@@ -82,7 +97,10 @@ export class MemoryBlobStore implements BlobStore {
     return isUploadId(id) ? this.#uploads.get(id)?.state : undefined;
   }
 
-  /** Keeps the bytes received before a stream failure (the offset counts them), then rethrows. */
+  /**
+   * Keeps the bytes received before a stream failure (the offset counts them), then rethrows;
+   * refused by the cap, keeps none of this append's bytes.
+   */
   async appendUpload(id: string, offset: number, body: Readable): Promise<UploadState> {
     const upload = this.#session(id);
     if (offset !== upload.state.offset) {
@@ -98,20 +116,45 @@ export class MemoryBlobStore implements BlobStore {
     }
     // A concurrent append at the same offset must fail, not interleave.
     upload.busy = true;
+    const reservation = this.uploadBudget.reserve();
+    const kept = upload.chunks.length;
     let received = offset;
     try {
       for await (const chunk of body) {
         const buffer = Buffer.from(chunk as Buffer);
+        reservation.take(buffer.length);
+        upload.activeAt = Date.now();
         upload.chunks.push(buffer);
         upload.sha256.update(buffer);
         upload.sha512.update(buffer);
         received += buffer.length;
       }
+    } catch (error) {
+      if (error instanceof StorageError) {
+        upload.chunks.length = kept; // refused by the cap: back to the recorded offset
+        received = offset;
+        upload.sha256 = createHash('sha256').update(Buffer.concat(upload.chunks));
+        upload.sha512 = createHash('sha512').update(Buffer.concat(upload.chunks));
+      }
+      throw error;
     } finally {
       upload.busy = false;
       upload.state = { ...upload.state, offset: received };
+      if (this.#uploads.get(id) === upload) this.uploadBudget.record(id, received);
+      reservation.release();
     }
     return upload.state;
+  }
+
+  /** Removes the sessions without activity since `now - uploadTimeoutMs`, unless an append runs; returns how many. */
+  async sweep(now: number = Date.now()): Promise<number> {
+    let removed = 0;
+    for (const [id, upload] of this.#uploads) {
+      if (upload.busy || !(now - upload.activeAt > this.#uploadTimeoutMs)) continue;
+      await this.cancelUpload(id);
+      removed++;
+    }
+    return removed;
   }
 
   async commitUpload(id: string, digest: Digest, expectedSize?: number): Promise<BlobInfo> {
@@ -121,12 +164,13 @@ export class MemoryBlobStore implements BlobStore {
       throw new StorageError('STORAGE_UPLOAD_OFFSET', `upload ${id} is receiving data: commit after the append`);
     }
     this.#uploads.delete(id);
+    this.uploadBudget.forget(id);
     const actual = `${algorithm}:${upload[algorithm].copy().digest('hex')}`;
     return this.#publish(digest, actual, Buffer.concat(upload.chunks), expectedSize);
   }
 
   async cancelUpload(id: string): Promise<void> {
-    this.#uploads.delete(id);
+    if (this.#uploads.delete(id)) this.uploadBudget.forget(id);
   }
 
   async putBlob(digest: Digest, body: Readable, expectedSize?: number): Promise<BlobInfo> {

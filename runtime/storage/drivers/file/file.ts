@@ -13,18 +13,22 @@
  * `putHashedBlob` is the same without the hash: the caller's is checked instead. Upload sessions
  * and metadata live in file-uploads.ts and file-meta.ts.
  *
- * Housekeeping: {@link FileBlobStore.sweep} removes upload sessions older than `uploadMaxAgeMs`
- * and temp files untouched for `tempMaxAgeMs` (debris of killed writes); it runs when the store
- * opens and then every `sweepIntervalMs`.
+ * Housekeeping: {@link FileBlobStore.sweep} removes upload sessions without activity for the
+ * plan's upload timeout (abandoned: nothing written to them since) and temp files untouched for
+ * `tempMaxAgeMs` (debris of killed writes), and recounts the bytes the sessions hold for the
+ * `maxUploadBytes` cap (upload-budget.ts); it runs when the store opens and then every quarter of
+ * the timeout (at most every 5 minutes).
  */
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
-import type { FileBlobStorePlan } from '../../../../compiler/plan.ts';
+import { type FileBlobStorePlan, uploadsOf } from '../../../../compiler/plan.ts';
 import { parseDigest, verifyContent, verifyHashed } from '../../../oci/digest.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest, HashedBlobOptions, UploadState } from '../../blob-store.ts';
 import { isStorageError, StorageError } from '../../errors.ts';
+import { PeriodicTask } from '../../periodic.ts';
+import { UploadBudget, uploadSweepPeriodMs } from '../../upload-budget.ts';
 import { FileHash } from './hash.ts';
 import { FileHashPool } from './hash-pool.ts';
 import { isMissing, pipeBody, publishBlob, toStorageIo } from './io.ts';
@@ -37,11 +41,9 @@ import { FileUploads } from './uploads.ts';
 /** Options of {@link createFileBlobStore}. */
 export interface FileBlobStoreOptions {
   readonly log?: FastifyBaseLogger;
-  /** Upload sessions started longer ago than this are swept (default 24 h). */
-  readonly uploadMaxAgeMs?: number;
   /** Temp files not written to for this long are debris of a killed write (default 1 h). */
   readonly tempMaxAgeMs?: number;
-  /** Sweep period (default 1 h); 0 = only the sweep at open. */
+  /** Sweep period (default: from the plan's upload timeout, see `uploadSweepPeriodMs`); 0 = only the sweep at open. */
   readonly sweepIntervalMs?: number;
 }
 
@@ -75,20 +77,29 @@ export class FileBlobStore implements BlobStore {
   readonly #meta: FileMeta;
   /** The worker hashing what this store writes (started on the first blob over 1 MiB). */
   readonly #hashes = new FileHashPool();
-  readonly #uploadMaxAgeMs: number;
+  /** What the upload sessions hold, against the plan's `maxUploadBytes`. */
+  readonly #budget: UploadBudget;
+  readonly #uploadTimeoutMs: number;
   readonly #tempMaxAgeMs: number;
   readonly #sweepIntervalMs: number;
-  #timer: NodeJS.Timeout | undefined;
+  #sweeper: PeriodicTask | undefined;
 
   constructor(plan: FileBlobStorePlan, options: FileBlobStoreOptions = {}) {
     this.name = plan.name;
     this.paths = new FileStorePaths(plan.path);
     this.#log = options.log;
-    this.#uploads = new FileUploads(this.paths, this.#hashes);
+    const uploads = uploadsOf(plan);
+    this.#budget = new UploadBudget(plan.name, uploads.maxBytes);
+    this.#uploads = new FileUploads(this.paths, this.#hashes, this.#budget);
     this.#meta = new FileMeta(this.paths);
-    this.#uploadMaxAgeMs = options.uploadMaxAgeMs ?? 24 * HOUR;
+    this.#uploadTimeoutMs = uploads.timeoutMs;
     this.#tempMaxAgeMs = options.tempMaxAgeMs ?? HOUR;
-    this.#sweepIntervalMs = options.sweepIntervalMs ?? HOUR;
+    this.#sweepIntervalMs = options.sweepIntervalMs ?? uploadSweepPeriodMs(uploads.timeoutMs);
+  }
+
+  /** The uploads in progress as this instance counts them (see upload-budget.ts). */
+  get uploadBudget(): UploadBudget {
+    return this.#budget;
   }
 
   /** Creates the folders, runs the first sweep, starts the timer. Called by the factory. */
@@ -101,12 +112,11 @@ export class FileBlobStore implements BlobStore {
     }
     await this.sweep();
     if (this.#sweepIntervalMs > 0) {
-      this.#timer = setInterval(() => {
-        this.sweep().catch((error: unknown) =>
-          this.#log?.warn({ err: error, store: this.name }, 'blob store sweep failed'),
-        );
-      }, this.#sweepIntervalMs);
-      this.#timer.unref();
+      this.#sweeper = new PeriodicTask(
+        this.#sweepIntervalMs,
+        async () => void (await this.sweep()),
+        (error) => this.#log?.warn({ err: error, store: this.name }, 'blob store sweep failed'),
+      );
     }
   }
 
@@ -244,21 +254,40 @@ export class FileBlobStore implements BlobStore {
   }
 
   /**
-   * Removes upload sessions older than the limit (or without a readable state and a folder older
-   * than it: a crash during creation) and temp files untouched for the temp limit. `now` is for tests.
+   * Removes upload sessions without activity for longer than the upload timeout, and temp files
+   * untouched for the temp limit; recounts what the remaining sessions hold. A session's last
+   * activity is the latest change to its folder, its data (bytes of an append being written, by
+   * any process) or its state (an append recorded); a session this instance is appending to is
+   * active whatever the times say. A folder without a readable state (a crash during creation)
+   * goes by the same times. `now` is for tests.
    */
   async sweep(now: number = Date.now()): Promise<SweepResult> {
     let uploads = 0;
     let temps = 0;
+    const generation = this.#budget.scanStarted();
+    const found = new Map<string, number>();
     for (const id of await readdir(this.paths.uploads).catch(() => [] as string[])) {
-      const dir = join(this.paths.uploads, id);
-      const state = await this.#uploads.get(id);
-      const started = state !== undefined ? Date.parse(state.startedAt) : await mtimeOf(dir);
-      if (started !== undefined && now - started > this.#uploadMaxAgeMs) {
-        await rm(dir, { recursive: true, force: true });
-        uploads++;
+      let files: ReturnType<FileStorePaths['upload']>;
+      try {
+        files = this.paths.upload(id);
+      } catch {
+        continue; // not a session folder: nothing this store made
       }
+      let offset: number | undefined;
+      const removed = await this.#uploads.removeIf(id, async () => {
+        offset = (await this.#uploads.get(id))?.offset;
+        const times = await Promise.all([files.dir, files.data, files.state].map(mtimeOf));
+        const active = Math.max(...times.map((time) => time ?? Number.NEGATIVE_INFINITY));
+        return Number.isFinite(active) && now - active > this.#uploadTimeoutMs;
+      });
+      if (removed) {
+        uploads++;
+        continue;
+      }
+      offset ??= (await this.#uploads.get(id).catch(() => undefined))?.offset; // busy here: not judged
+      if (offset !== undefined) found.set(id, offset);
     }
+    this.#budget.applyScan(generation, found);
     for (const name of await readdir(this.paths.tmp).catch(() => [] as string[])) {
       const file = join(this.paths.tmp, name);
       const modified = await mtimeOf(file);
@@ -273,8 +302,8 @@ export class FileBlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
+    await this.#sweeper?.close();
+    this.#sweeper = undefined;
     await this.#hashes.close();
   }
 }

@@ -4,7 +4,7 @@
  */
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isStorageError, StorageError } from '../../errors.ts';
 
@@ -42,9 +42,10 @@ export function toStorageIo(error: unknown, action: string): StorageError {
  * store's side (the disk: EIO …) becomes `STORAGE_IO` (`STORAGE_FULL` for ENOSPC), never passed
  * off as the client's.
  * The side that emits the first 'error' is the origin: `pipeline` then destroys the other stream
- * with that same error, so the error alone cannot tell.
+ * with that same error, so the error alone cannot tell. A `through` stage between them (the upload
+ * cap's meter) fails with a `StorageError` of its own, which is rethrown as it is.
  */
-export async function pipeBody(body: Readable, sink: Writable, action: string): Promise<void> {
+export async function pipeBody(body: Readable, sink: Writable, action: string, through?: Transform): Promise<void> {
   let storeFailed = false;
   let settled = body.destroyed; // a body that broke before the write began is the origin
   const onBodyError = () => {
@@ -57,7 +58,7 @@ export async function pipeBody(body: Readable, sink: Writable, action: string): 
   body.on('error', onBodyError);
   sink.on('error', onStoreError);
   try {
-    await pipeline(body, sink);
+    await (through === undefined ? pipeline(body, sink) : pipeline(body, through, sink));
   } catch (error) {
     throw storeFailed ? toStorageIo(error, action) : error;
   } finally {

@@ -22,6 +22,10 @@
  * data file from disk, so missing or zeroed bytes make it a digest (or size) mismatch, and the
  * client pushes the blob again. (A crash of the process alone loses nothing: the kernel has the bytes.)
  *
+ * Accounting: every session's recorded offset is in the store's {@link UploadBudget}, and an
+ * append takes its chunks from it as they arrive when the store has a `maxUploadBytes` cap; an
+ * append refused by the cap (`STORAGE_UPLOAD_LIMIT`) is cut off like one that ran out of space.
+ *
  * Hashing: each session has a running sha256 of its data file in this instance (file-hash.ts: on
  * the event loop while small, then in the store's worker, which reads the file back), fed by every
  * append's writes; commit then only waits for the last bytes. The state is used only when it ends
@@ -35,6 +39,7 @@ import { parseDigest, verifyContent } from '../../../oci/digest.ts';
 import type { BlobInfo, Digest, UploadState } from '../../blob-store.ts';
 import { isStorageError, StorageError } from '../../errors.ts';
 import { newUploadId } from '../../keys.ts';
+import type { UploadBudget } from '../../upload-budget.ts';
 import { FileHash } from './hash.ts';
 import type { FileHashPool } from './hash-pool.ts';
 import { isMissing, pipeBody, publishBlob, replaceFile, toStorageIo } from './io.ts';
@@ -50,10 +55,17 @@ export class FileUploads {
   readonly #hashes = new Map<string, FileHash>();
   /** Ids with an append or commit running in this instance. */
   readonly #busy = new Set<string>();
+  readonly #budget: UploadBudget;
 
-  constructor(paths: FileStorePaths, pool: FileHashPool) {
+  constructor(paths: FileStorePaths, pool: FileHashPool, budget: UploadBudget) {
     this.#paths = paths;
     this.#pool = pool;
+    this.#budget = budget;
+  }
+
+  /** True while this instance appends to or commits `id`: the sweep leaves it alone. */
+  isBusy(id: string): boolean {
+    return this.#busy.has(id);
   }
 
   async create(owner: unknown): Promise<UploadState> {
@@ -69,6 +81,7 @@ export class FileUploads {
       throw toStorageIo(error, 'starting an upload');
     }
     this.#hashes.set(id, new FileHash(this.#pool, files.data, 'sha256'));
+    this.#budget.record(id, 0);
     return JSON.parse(JSON.stringify(state)) as UploadState;
   }
 
@@ -92,6 +105,7 @@ export class FileUploads {
     const state = await this.#lock(id, offset, body);
     const files = this.#paths.upload(id);
     const hash = this.#hashOf(id, files.data, offset);
+    const reservation = this.#budget.reserve();
     let size = offset;
     let failure: unknown;
     try {
@@ -104,8 +118,9 @@ export class FileUploads {
         flushEvery: FLUSH_EVERY_BYTES,
         onWritten: hash.written,
       });
-      await pipeBody(body, sink, `appending to upload ${id}`).catch((error: unknown) => {
-        if (isStorageError(error)) throw error; // the disk failed: the recorded offset stays
+      const meter = this.#budget.maxBytes === null ? undefined : reservation.meter();
+      await pipeBody(body, sink, `appending to upload ${id}`, meter).catch((error: unknown) => {
+        if (isStorageError(error)) throw error; // the disk failed, or the cap: the recorded offset stays
         failure = error; // the body failed: record the bytes that arrived, then rethrow
       });
       await sink.whenClosed();
@@ -115,21 +130,25 @@ export class FileUploads {
       size = sink.position; // the file ends there: truncated to `offset`, then written on from it
       const next: UploadState = { ...state, offset: size };
       await replaceFile(this.#paths.temp('state'), files.state, JSON.stringify(next));
+      this.#budget.record(id, size);
       if (failure !== undefined) throw failure;
       return next;
     } catch (error) {
       if (error === failure) throw error; // the body failed: rethrown as is, the bytes kept
       const storageError = toStorageIo(error, `appending to upload ${id}`);
-      if (isStorageError(storageError, 'STORAGE_FULL')) await this.#cutOff(id, files.data, state.offset);
+      if (isStorageError(storageError, 'STORAGE_FULL') || isStorageError(storageError, 'STORAGE_UPLOAD_LIMIT')) {
+        await this.#cutOff(id, files.data, state.offset);
+      }
       throw storageError;
     } finally {
+      reservation.release();
       this.#busy.delete(id);
     }
   }
 
   /**
-   * Out of space: what the failed append wrote past the recorded `offset` is cut off at once, so
-   * that the space comes back now rather than at the next append or the sweep (the session stays,
+   * Out of space, or refused by the cap: what the failed append wrote past the recorded `offset`
+   * is cut off at once, so that the space comes back now rather than at the next append or the sweep (the session stays,
    * at its recorded offset, and can be resumed once there is room). Best effort: a failure here
    * leaves debris the next append or the commit cuts off anyway.
    */
@@ -198,6 +217,7 @@ export class FileUploads {
     } finally {
       this.#forget(id);
       await rm(files.dir, { recursive: true, force: true });
+      this.#budget.forget(id);
       this.#busy.delete(id);
     }
   }
@@ -211,6 +231,25 @@ export class FileUploads {
     }
     this.#forget(id);
     await rm(dir, { recursive: true, force: true });
+    this.#budget.forget(id);
+  }
+
+  /**
+   * Deletes session `id` if `abandoned()` says so, unless this instance is appending to or
+   * committing it; meanwhile the session counts as busy here, so an append arriving during the
+   * check waits for no deletion half done (it is refused, and finds the session gone afterwards).
+   * True when deleted.
+   */
+  async removeIf(id: string, abandoned: () => Promise<boolean>): Promise<boolean> {
+    if (this.#busy.has(id)) return false;
+    this.#busy.add(id);
+    try {
+      if (!(await abandoned())) return false;
+      await this.cancel(id);
+      return true;
+    } finally {
+      this.#busy.delete(id);
+    }
   }
 
   /** Drops cached hash states of sessions that no longer exist (after a sweep). */

@@ -17,7 +17,7 @@
 
 import { parseDigest } from '../../../oci/digest.ts';
 import { StorageError } from '../../errors.ts';
-import { checkUploadId } from '../../keys.ts';
+import { checkUploadId, isUploadId } from '../../keys.ts';
 
 const SEGMENT = /^[A-Za-z0-9._%-]+$/;
 
@@ -48,6 +48,14 @@ export class S3Layout {
 
   data(id: string): string {
     return `${this.#root}uploads/${checkUploadId(id)}/data`;
+  }
+
+  /** The session id whose `data` key `key` is, or undefined for any other key. */
+  sessionOfData(key: string): string | undefined {
+    const prefix = this.uploadsRoot();
+    if (!key.startsWith(prefix) || !key.endsWith('/data')) return undefined;
+    const id = key.slice(prefix.length, -'/data'.length);
+    return isUploadId(id) ? id : undefined;
   }
 
   /** Unique per write (`nonce`), so a racing append can never overwrite the tail another recorded. */

@@ -23,23 +23,26 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { FastifyBaseLogger } from 'fastify';
-import type { S3BlobStorePlan } from '../../../../compiler/plan.ts';
+import { type S3BlobStorePlan, uploadsOf } from '../../../../compiler/plan.ts';
 import { parseDigest, verifyContent } from '../../../oci/digest.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest, UploadState } from '../../blob-store.ts';
 import { StorageError } from '../../errors.ts';
+import { PeriodicTask } from '../../periodic.ts';
+import { UploadBudget, uploadSweepPeriodMs } from '../../upload-budget.ts';
 import { createS3Connection, isNotFound, presignGet, type S3Connection, toStorageError } from './client.ts';
 import { S3Layout } from './layout.ts';
 import { S3Meta } from './meta.ts';
 import { MIN_PART_SIZE, PartSink } from './parts.ts';
-import { S3Uploads } from './uploads.ts';
+import { type ListedMultipart, S3Uploads } from './uploads.ts';
 
 /** Options of {@link createS3BlobStore}; `env` resolves the plan's secret references. */
 export interface S3BlobStoreOptions {
   readonly env: NodeJS.ProcessEnv;
   readonly log?: FastifyBaseLogger;
-  /** Upload sessions older than this are swept (default 24 h). */
-  readonly uploadMaxAgeMs?: number;
-  /** How often this instance sweeps (default 1 h; 0 = never: another replica does it). */
+  /**
+   * How often this instance sweeps abandoned uploads and recounts what the sessions hold
+   * (default: from the plan's upload timeout, see `uploadSweepPeriodMs`; 0 = never, tests).
+   */
   readonly sweepIntervalMs?: number;
 }
 
@@ -48,7 +51,7 @@ const REDIRECT_TTL_SECONDS = 20 * 60;
 
 /**
  * Connects to the bucket (one HeadBucket, so a wrong endpoint, bucket or key fails here and not on
- * the first push) and returns the store.
+ * the first push), sweeps the upload sessions once (which counts them) and returns the store.
  */
 export async function createS3BlobStore(plan: S3BlobStorePlan, options: S3BlobStoreOptions): Promise<S3BlobStore> {
   const connection = createS3Connection(plan, { env: options.env });
@@ -61,7 +64,14 @@ export async function createS3BlobStore(plan: S3BlobStorePlan, options: S3BlobSt
       cause: error,
     });
   }
-  return new S3BlobStore(plan, connection, options);
+  const store = new S3BlobStore(plan, connection, options);
+  // The first sweep at once, so the cap counts the sessions already in the bucket from the start.
+  await store
+    .sweepUploads()
+    .catch((error: unknown) =>
+      options.log?.warn({ err: error, store: plan.name }, 's3 upload sweep failed; the next one counts the sessions'),
+    );
+  return store;
 }
 
 export class S3BlobStore implements BlobStore {
@@ -72,8 +82,9 @@ export class S3BlobStore implements BlobStore {
   readonly #uploads: S3Uploads;
   readonly #meta: S3Meta;
   readonly #log: FastifyBaseLogger | undefined;
-  readonly #uploadMaxAgeMs: number;
-  readonly #sweeper: NodeJS.Timeout | undefined;
+  readonly #uploadTimeoutMs: number;
+  readonly #budget: UploadBudget;
+  readonly #sweeper: PeriodicTask | undefined;
 
   constructor(plan: S3BlobStorePlan, connection: S3Connection, options: S3BlobStoreOptions) {
     this.name = plan.name;
@@ -81,18 +92,32 @@ export class S3BlobStore implements BlobStore {
     this.#s3 = connection;
     this.#layout = new S3Layout(plan.prefix);
     this.#meta = new S3Meta(connection, this.#layout);
-    this.#uploads = new S3Uploads(connection, this.#layout, Math.max(plan.partSize, MIN_PART_SIZE));
+    const uploads = uploadsOf(plan);
+    this.#uploadTimeoutMs = uploads.timeoutMs;
+    this.#budget = new UploadBudget(plan.name, uploads.maxBytes);
+    const period = uploadSweepPeriodMs(uploads.timeoutMs);
+    this.#uploads = new S3Uploads(connection, this.#layout, {
+      partSize: Math.max(plan.partSize, MIN_PART_SIZE),
+      budget: this.#budget,
+      heartbeatMs: period,
+    });
     this.#log = options.log;
-    this.#uploadMaxAgeMs = options.uploadMaxAgeMs ?? 24 * 3600_000;
-    const every = options.sweepIntervalMs ?? 3600_000;
+    const every = options.sweepIntervalMs ?? period;
     if (every > 0) {
-      this.#sweeper = setInterval(() => {
-        this.sweepUploads().catch((error) =>
-          this.#log?.warn({ err: error, store: this.name }, 's3 upload sweep failed'),
-        );
-      }, every);
-      this.#sweeper.unref();
+      this.#sweeper = new PeriodicTask(
+        every,
+        async () => void (await this.sweepUploads()),
+        (error) => this.#log?.warn({ err: error, store: this.name }, 's3 upload sweep failed'),
+      );
     }
+  }
+
+  /**
+   * The uploads in progress as this instance counts them: exact for its own sessions, the other
+   * replicas' as of the latest sweep (see upload-budget.ts).
+   */
+  get uploadBudget(): UploadBudget {
+    return this.#budget;
   }
 
   async stat(digest: Digest): Promise<BlobInfo | undefined> {
@@ -203,20 +228,25 @@ export class S3BlobStore implements BlobStore {
   }
 
   /**
-   * Cancels upload sessions older than the store's limit and aborts stale multipart uploads left by
-   * crashed writers (found with ListMultipartUploads). Any replica may run it. Returns the count.
+   * Discards upload sessions without activity for the store's upload timeout, recounts what the
+   * others hold, and aborts multipart uploads no session will finish (see {@link S3Uploads.sweep}).
+   * Any replica may run it, and each does, every quarter of the timeout (at most every 5
+   * minutes). Costs one listing of the sessions, one GET per session and one
+   * ListMultipartUploads. `now` is for tests.
    */
-  async sweepUploads(maxAgeMs = this.#uploadMaxAgeMs): Promise<number> {
-    const olderThan = new Date(Date.now() - maxAgeMs);
-    return this.#uploads.sweep(
-      olderThan,
+  async sweepUploads(now: number = Date.now()): Promise<{ sessions: number; multipart: number }> {
+    const swept = await this.#uploads.sweep(
+      now,
+      this.#uploadTimeoutMs,
       () => this.#listSessionIds(),
       () => this.#listMultipart(),
     );
+    if (swept.sessions + swept.multipart > 0) this.#log?.info({ store: this.name, ...swept }, 's3 uploads swept');
+    return swept;
   }
 
   async close(): Promise<void> {
-    if (this.#sweeper) clearInterval(this.#sweeper);
+    await this.#sweeper?.close();
     this.#s3.destroy();
   }
 
@@ -243,8 +273,8 @@ export class S3BlobStore implements BlobStore {
     return ids;
   }
 
-  async #listMultipart(): Promise<{ key: string; uploadId: string; initiated: Date }[]> {
-    const found: { key: string; uploadId: string; initiated: Date }[] = [];
+  async #listMultipart(): Promise<ListedMultipart[]> {
+    const found: ListedMultipart[] = [];
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (let page = 0; page < 1000; page++) {

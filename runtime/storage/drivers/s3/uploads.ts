@@ -14,6 +14,14 @@
  * have overwritten the winner's parts of the same number: then the recorded ETags no longer match
  * and the commit fails; nothing unverified can become visible.)
  *
+ * Activity and the sweep: the document's `activeAt` is when the session last received bytes, set
+ * at its start and at every append's end, and rewritten (the If-Match as above) every heartbeat
+ * while one long append streams, so that another replica's sweep never takes a live session for
+ * an abandoned one. {@link S3Uploads.sweep} discards sessions without activity for longer than
+ * the upload timeout, and sums what the others hold for the store's {@link UploadBudget}; an
+ * append takes its bytes from that budget as they arrive (`STORAGE_UPLOAD_LIMIT` past the cap,
+ * the session then left as it was recorded).
+ *
  * Hashing: the replica that sees every byte in order keeps a running hash in memory; at commit it
  * is compared before anything is made visible. A replica without that state (another one took some
  * PATCHes, or a restart, or a sha512 digest) re-hashes by streaming the assembled object back.
@@ -30,7 +38,8 @@ import { type DigestAlgorithm, digestOf, parseDigest, verifyContent } from '../.
 import type { BlobInfo, UploadState } from '../../blob-store.ts';
 import { StorageError } from '../../errors.ts';
 import { isUploadId, newUploadId } from '../../keys.ts';
-import { headEtag, httpStatusOf, type S3Connection, toStorageError } from './client.ts';
+import type { UploadBudget, UploadReservation } from '../../upload-budget.ts';
+import { headEtag, httpStatusOf, type S3Connection, toStorageError, unquoteEtag } from './client.ts';
 import type { S3Layout } from './layout.ts';
 import { deleteQuietly, getSmallObject, objectExists, putSmallObject } from './objects.ts';
 import { abortMultipart, copyObject, hashObject, type PartRecord, PartSink } from './parts.ts';
@@ -41,6 +50,8 @@ export interface S3SessionDoc {
   readonly id: string;
   readonly owner: unknown;
   readonly startedAt: string;
+  /** ISO time of the latest activity (start, bytes of an append); absent in older documents: `startedAt`. */
+  readonly activeAt?: string;
   /** Bytes received: the parts' sizes plus the tail's. */
   readonly offset: number;
   /** The S3 multipart upload on the `data` key, started with the first full part. */
@@ -54,6 +65,24 @@ interface HashState {
   offset: number;
 }
 
+/** How long a multipart upload outside any session (a crashed `putBlob`) may stay before the sweep aborts it. */
+export const STALE_BLOB_WRITE_MS = 24 * 3600_000;
+
+/** What {@link S3Uploads} needs besides the connection. */
+export interface S3UploadsOptions {
+  readonly partSize: number;
+  readonly budget: UploadBudget;
+  /** How often a long append rewrites `activeAt` (well under the upload timeout). */
+  readonly heartbeatMs: number;
+}
+
+/** A multipart upload found in the bucket by the sweep. */
+export interface ListedMultipart {
+  readonly key: string;
+  readonly uploadId: string;
+  readonly initiated: Date;
+}
+
 /** The upload half of the s3 blob store; one per store instance (its hash states are per process). */
 export class S3Uploads {
   readonly #s3: S3Connection;
@@ -63,19 +92,25 @@ export class S3Uploads {
   readonly #hashes = new Map<string, HashState>();
   /** Sessions this process is appending to or committing right now. */
   readonly #busy = new Set<string>();
+  readonly #budget: UploadBudget;
+  readonly #heartbeatMs: number;
 
-  constructor(s3: S3Connection, layout: S3Layout, partSize: number) {
+  constructor(s3: S3Connection, layout: S3Layout, options: S3UploadsOptions) {
     this.#s3 = s3;
     this.#layout = layout;
-    this.#partSize = partSize;
+    this.#partSize = options.partSize;
+    this.#budget = options.budget;
+    this.#heartbeatMs = options.heartbeatMs;
   }
 
   async create(owner: unknown): Promise<UploadState> {
+    const now = new Date().toISOString();
     const doc: S3SessionDoc = {
       version: 1,
       id: newUploadId(),
       owner: owner ?? null,
-      startedAt: new Date().toISOString(),
+      startedAt: now,
+      activeAt: now,
       offset: 0,
       multipartId: null,
       parts: [],
@@ -83,6 +118,7 @@ export class S3Uploads {
     };
     await putSmallObject(this.#s3, this.#layout.session(doc.id), JSON.stringify(doc));
     this.#hashes.set(doc.id, { hash: createHash('sha256'), offset: 0 });
+    this.#budget.record(doc.id, 0);
     return toState(doc);
   }
 
@@ -102,14 +138,16 @@ export class S3Uploads {
       throw new StorageError('STORAGE_UPLOAD_OFFSET', `upload ${id} is receiving another append`);
     }
     this.#busy.add(id);
+    const reservation = this.#budget.reserve();
     try {
-      return await this.#append(id, offset, body);
+      return await this.#append(id, offset, body, reservation);
     } finally {
+      reservation.release();
       this.#busy.delete(id);
     }
   }
 
-  async #append(id: string, offset: number, body: Readable): Promise<UploadState> {
+  async #append(id: string, offset: number, body: Readable, reservation: UploadReservation): Promise<UploadState> {
     const loaded = await this.#load(id).catch((error) => {
       body.resume();
       throw error;
@@ -118,7 +156,8 @@ export class S3Uploads {
       body.resume();
       throw new StorageError('STORAGE_UPLOAD_UNKNOWN', `upload ${id} is unknown`);
     }
-    const { doc, etag } = loaded;
+    const { doc } = loaded;
+    let { etag } = loaded;
     if (offset !== doc.offset) {
       body.resume();
       throw new StorageError('STORAGE_UPLOAD_OFFSET', `upload ${id} is at offset ${doc.offset}, not ${offset}`);
@@ -133,15 +172,21 @@ export class S3Uploads {
     if (doc.tail) await sink.write(await this.#getTail(doc.tail.key));
     let received = 0;
     let bodyError: unknown;
+    let beat = Date.now();
     try {
       for await (const chunk of body) {
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+        reservation.take(bytes.length); // STORAGE_UPLOAD_LIMIT past the cap: nothing recorded
         hashState?.hash.update(bytes);
         received += bytes.length;
         await sink.write(bytes);
+        if (Date.now() - beat >= this.#heartbeatMs) {
+          beat = Date.now();
+          etag = await this.#save({ ...doc, activeAt: new Date(beat).toISOString() }, etag);
+        }
       }
     } catch (error) {
-      if (error instanceof StorageError) throw error; // S3 failed: the session stays as it was
+      if (error instanceof StorageError) throw error; // S3 failed, or the cap: the session stays as it was
       bodyError = error; // the client's stream broke: keep what arrived
     }
     const end = doc.offset + received;
@@ -153,8 +198,16 @@ export class S3Uploads {
         ? { key: this.#layout.tail(id, end, randomBytes(6).toString('hex')), size: sink.pendingSize }
         : null;
     if (tail && !unchanged) await putSmallObject(this.#s3, tail.key, sink.pending());
-    const next: S3SessionDoc = { ...doc, offset: end, multipartId: sink.uploadId, parts: sink.parts, tail };
+    const next: S3SessionDoc = {
+      ...doc,
+      activeAt: new Date().toISOString(),
+      offset: end,
+      multipartId: sink.uploadId,
+      parts: sink.parts,
+      tail,
+    };
     await this.#save(next, etag);
+    this.#budget.record(id, end);
     if (doc.tail && doc.tail.key !== tail?.key) await deleteQuietly(this.#s3, doc.tail.key);
     if (hashState) {
       hashState.offset = end;
@@ -238,29 +291,55 @@ export class S3Uploads {
   }
 
   /**
-   * Cancels sessions started before `olderThan`, and aborts multipart uploads under this store's
-   * prefix initiated before it that no session finished (crashed writers). Returns how many.
+   * Discards the sessions without activity since `now - timeoutMs` (those this process is
+   * appending to or committing are active whatever their document says) and tells the budget
+   * what the others hold. Then aborts multipart uploads that no session will finish: one on a
+   * session's `data` whose session is gone, initiated before the same bound (a crashed append, or
+   * a discard that failed midway), or one elsewhere under this store's prefix initiated more than
+   * {@link STALE_BLOB_WRITE_MS} ago (a crashed `putBlob`). Returns how many of each it removed.
    */
   async sweep(
-    olderThan: Date,
+    now: number,
+    timeoutMs: number,
     listIds: () => Promise<string[]>,
-    listMultipart: () => Promise<{ key: string; uploadId: string; initiated: Date }[]>,
-  ): Promise<number> {
-    let swept = 0;
-    for (const id of await listIds()) {
+    listMultipart: () => Promise<ListedMultipart[]>,
+  ): Promise<{ sessions: number; multipart: number }> {
+    const generation = this.#budget.scanStarted();
+    const found = new Map<string, number>();
+    let sessions = 0;
+    const ids = await listIds();
+    for (const id of ids) {
       const loaded = await this.#load(id).catch(() => undefined);
-      if (loaded && Date.parse(loaded.doc.startedAt) < olderThan.getTime()) {
-        await this.#discard(loaded.doc);
-        swept++;
+      if (!loaded) continue;
+      const { doc } = loaded;
+      const activeAt = Date.parse(doc.activeAt ?? doc.startedAt);
+      if (this.#busy.has(id) || !(now - activeAt > timeoutMs)) {
+        found.set(id, doc.offset);
+        continue;
       }
+      this.#busy.add(id); // an append arriving now is refused rather than racing the discard
+      try {
+        await this.#discard(doc);
+      } finally {
+        this.#busy.delete(id);
+      }
+      sessions++;
     }
+    this.#budget.applyScan(generation, found);
+    const live = new Set(found.keys());
+    let multipart = 0;
     for (const upload of await listMultipart()) {
-      if (upload.initiated < olderThan) {
+      const session = this.#layout.sessionOfData(upload.key);
+      const stale =
+        session === undefined
+          ? now - upload.initiated.getTime() > STALE_BLOB_WRITE_MS
+          : !live.has(session) && !this.#busy.has(session) && now - upload.initiated.getTime() > timeoutMs;
+      if (stale) {
         await abortMultipart(this.#s3, upload.key, upload.uploadId);
-        swept++;
+        multipart++;
       }
     }
-    return swept;
+    return { sessions, multipart };
   }
 
   async #verifyAndCopy(
@@ -288,6 +367,7 @@ export class S3Uploads {
     const keys = (listed?.Contents ?? []).map((object) => object.Key!).filter((key) => !key.endsWith('/session.json'));
     for (const key of keys) await deleteQuietly(this.#s3, key);
     await deleteQuietly(this.#s3, this.#layout.session(doc.id)); // last: while it exists, the session can be found and swept
+    this.#budget.forget(doc.id);
   }
 
   async #getTail(key: string): Promise<Buffer> {
@@ -302,11 +382,11 @@ export class S3Uploads {
     return found && { doc: JSON.parse(found.body.toString('utf8')) as S3SessionDoc, etag: found.etag };
   }
 
-  /** Writes the document only if it is still the version read (If-Match). */
-  async #save(doc: S3SessionDoc, etag: string | undefined): Promise<void> {
+  /** Writes the document only if it is still the version read (If-Match); returns the new version's ETag. */
+  async #save(doc: S3SessionDoc, etag: string | undefined): Promise<string | undefined> {
     const key = this.#layout.session(doc.id);
     try {
-      await this.#s3.client.send(
+      const written = await this.#s3.client.send(
         new PutObjectCommand({
           Bucket: this.#s3.bucket,
           Key: key,
@@ -315,6 +395,7 @@ export class S3Uploads {
           IfMatch: etag,
         }),
       );
+      return unquoteEtag(written.ETag) ?? (await headEtag(this.#s3, key));
     } catch (error) {
       const status = httpStatusOf(error);
       // A losing conditional write may surface as 500 instead of 412: look at what is there now.

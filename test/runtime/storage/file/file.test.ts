@@ -47,18 +47,22 @@ describe('file blob store specifics', () => {
     await second.close();
   });
 
-  it('sweeps stale temp files and old upload sessions at open, never exposing them', async () => {
+  it('sweeps stale temp files and abandoned upload sessions at open, never exposing them', async () => {
     const root = await tempRoot();
     const store = await createFileBlobStore(plan(root), { sweepIntervalMs: 0 });
     const upload = await store.createUpload(null);
     await store.appendUpload(upload.id, 0, Readable.from([Buffer.from('partial')]));
+    const fresh = await store.createUpload(null);
     await store.close();
     const tmp = join(root, 'tmp');
     await writeFile(join(tmp, 'blob-debris'), 'half a blob');
     const old = new Date(Date.now() - 48 * 3600_000);
     await utimes(join(tmp, 'blob-debris'), old, old);
-    const reopened = await createFileBlobStore(plan(root), { sweepIntervalMs: 0, uploadMaxAgeMs: 0 });
+    const session = join(root, 'uploads', upload.id);
+    for (const path of ['data', 'state.json', '.']) await utimes(join(session, path), old, old);
+    const reopened = await createFileBlobStore(plan(root), { sweepIntervalMs: 0 });
     expect(await reopened.getUpload(upload.id)).toBeUndefined();
+    expect(await reopened.getUpload(fresh.id)).toBeDefined(); // within the default 1h
     expect(await readdir(tmp)).not.toContain('blob-debris');
     expect(await reopened.stat(digestOf(Buffer.from('partial')))).toBeUndefined();
     await reopened.close();

@@ -1,6 +1,6 @@
 /**
- * The shared BlobStore conformance suite (test/suites/blob-store.ts), the same cases the memory
- * and file stores pass, run on the s3 driver against a real Ceph RADOS Gateway started for this
+ * The shared BlobStore conformance suite (test/suites/blob-store.ts) and the upload lifecycle
+ * suite (test/suites/upload-lifecycle.ts), the same cases the memory and file stores pass, run on the s3 driver against a real Ceph RADOS Gateway started for this
  * file (test/helpers/ceph.ts; or the server named by REGCTL_TEST_S3_*).
  *
  * Every fixture is a store with its own random prefix in the shared bucket, so the cases never
@@ -12,6 +12,7 @@ import { createS3Connection, type S3Connection } from '../../../../runtime/stora
 import { createS3BlobStore } from '../../../../runtime/storage/drivers/s3/s3.ts';
 import { type CephS3, s3StorePlan, startCeph } from '../../../helpers/ceph.ts';
 import { describeBlobStore } from '../../../suites/blob-store.ts';
+import { describeUploadLifecycle } from '../../../suites/upload-lifecycle.ts';
 
 let ceph: CephS3;
 let admin: S3Connection;
@@ -41,3 +42,27 @@ describeBlobStore('s3', async () => {
   const store = await createS3BlobStore(plan, { env: ceph.env, sweepIntervalMs: 0 });
   return { store, cleanup: () => removePrefix(plan.prefix) };
 });
+
+describeUploadLifecycle(
+  's3',
+  async ({ uploadTimeoutMs, maxUploadBytes }) => {
+    const plan = s3StorePlan({ uploads: { timeoutMs: uploadTimeoutMs, maxBytes: maxUploadBytes } });
+    let store = await createS3BlobStore(plan, { env: ceph.env, sweepIntervalMs: 0 });
+    return {
+      get store() {
+        return store;
+      },
+      get budget() {
+        return store.uploadBudget;
+      },
+      sweep: async (now) => void (await store.sweepUploads(now)),
+      reopen: async () => {
+        await store.close();
+        store = await createS3BlobStore(plan, { env: ceph.env, sweepIntervalMs: 0 });
+        return { store, budget: store.uploadBudget };
+      },
+      cleanup: () => removePrefix(plan.prefix),
+    };
+  },
+  { persistent: true },
+);

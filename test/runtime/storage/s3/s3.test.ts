@@ -2,7 +2,8 @@
  * What the s3 driver promises beyond the shared BlobStore suite, against a real Ceph RADOS Gateway:
  * replicas sharing a bucket (sessions hopping between store instances), the re-hash path, the
  * multipart layout, verification before visibility, conditional session writes, presigned
- * redirects, the sweep of stale uploads, and error translation.
+ * redirects, the sweep of abandoned uploads (also while another replica streams into one), the
+ * upload cap across replicas, and error translation.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -190,7 +191,7 @@ describe('s3 driver on Ceph RGW', () => {
     expect((await store.commitUpload(session.id, sha256(whole))).size).toBe(whole.length);
   });
 
-  it('sweeps stale sessions and aborts their multipart uploads', async () => {
+  it('sweeps abandoned sessions and aborts their multipart uploads, and those of crashed writers', async () => {
     const plan = s3StorePlan();
     const store = await open(plan);
     const session = await store.createUpload(null);
@@ -199,13 +200,73 @@ describe('s3 driver on Ceph RGW', () => {
     await raw.send(
       new CreateMultipartUploadCommand({ Bucket: ceph.bucket, Key: `${plan.prefix}/blobs/sha256/${'0'.repeat(64)}` }),
     );
-    expect(await store.sweepUploads(60_000)).toBe(0);
-    expect(await store.sweepUploads(-1000)).toBeGreaterThanOrEqual(1);
-    expect(await store.getUpload(session.id)).toBeUndefined();
-    const multipart = await raw.send(
-      new ListMultipartUploadsCommand({ Bucket: ceph.bucket, Prefix: `${plan.prefix}/` }),
+    // ... and an append that crashed after starting its session's first part, on a session gone since.
+    const gone = 'f'.repeat(32);
+    await raw.send(
+      new CreateMultipartUploadCommand({ Bucket: ceph.bucket, Key: `${plan.prefix}/uploads/${gone}/data` }),
     );
-    expect(multipart.Uploads ?? []).toEqual([]);
+    expect(await store.sweepUploads()).toEqual({ sessions: 0, multipart: 0 });
+    // Past the 1h upload timeout: the idle session goes, with its multipart upload, and the one of the gone session.
+    expect(await store.sweepUploads(Date.now() + 2 * 3600_000)).toEqual({ sessions: 1, multipart: 1 });
+    expect(await store.getUpload(session.id)).toBeUndefined();
+    const left = await raw.send(new ListMultipartUploadsCommand({ Bucket: ceph.bucket, Prefix: `${plan.prefix}/` }));
+    expect((left.Uploads ?? []).map((upload) => upload.Key)).toEqual([`${plan.prefix}/blobs/sha256/${'0'.repeat(64)}`]);
+    // A whole-blob write's multipart upload is left for a day: a slow proxy fill may still be at it.
+    expect(await store.sweepUploads(Date.now() + 25 * 3600_000)).toEqual({ sessions: 0, multipart: 1 });
+    const none = await raw.send(new ListMultipartUploadsCommand({ Bucket: ceph.bucket, Prefix: `${plan.prefix}/` }));
+    expect(none.Uploads ?? []).toEqual([]);
+    expect(await keysUnder(plan.prefix)).toEqual([]);
+  });
+
+  it("keeps a session another replica streams into alive for every replica's sweep, however long the append", async () => {
+    const plan = s3StorePlan({ uploads: { timeoutMs: 1200, maxBytes: null } });
+    const writer = await open(plan);
+    const sweeper = await open(plan);
+    const session = await writer.createUpload(null);
+    // 2.4 s for one append, twice the timeout: the writer rewrites activeAt every 300 ms meanwhile.
+    const pieces = Array.from({ length: 24 }, () => randomBytes(64 * 1024));
+    let sent = 0;
+    const body = new Readable({
+      read() {
+        if (sent === pieces.length) this.push(null);
+        else setTimeout(() => this.push(pieces[sent++]), 100);
+      },
+    });
+    const appending = writer.appendUpload(session.id, 0, body);
+    const swept: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      swept.push((await sweeper.sweepUploads()).sessions);
+    }
+    const whole = Buffer.concat(pieces);
+    expect((await appending).offset).toBe(whole.length);
+    expect(swept).toEqual([0, 0, 0, 0, 0, 0]);
+    expect((await writer.commitUpload(session.id, sha256(whole))).size).toBe(whole.length);
+    // Idle afterwards, the other replica's sweep deletes a session as usual.
+    const idle = await writer.createUpload(null);
+    expect((await sweeper.sweepUploads(Date.now() + 2000)).sessions).toBe(1);
+    expect(await writer.getUpload(idle.id)).toBeUndefined();
+  });
+
+  it("counts another replica's sessions against the cap once its sweep has seen them", async () => {
+    const plan = s3StorePlan({ uploads: { timeoutMs: 3_600_000, maxBytes: 1000 } });
+    const a = await open(plan);
+    const b = await open(plan);
+    const session = await a.createUpload(null);
+    await a.appendUpload(session.id, 0, Readable.from([randomBytes(800)]));
+    expect(a.uploadBudget.inProgressBytes).toBe(800);
+    expect(b.uploadBudget.inProgressBytes).toBe(0); // not yet seen
+    await b.sweepUploads();
+    expect(b.uploadBudget.inProgressBytes).toBe(800);
+    const other = await b.createUpload(null);
+    const refused = await b.appendUpload(other.id, 0, Readable.from([randomBytes(300)])).catch((error) => error);
+    expect(isStorageError(refused, 'STORAGE_UPLOAD_LIMIT')).toBe(true);
+    expect((await b.getUpload(other.id))?.offset).toBe(0);
+    // a's session finishes (cancelled here): b sees the room after its next sweep.
+    await a.cancelUpload(session.id);
+    await b.sweepUploads();
+    expect(b.uploadBudget.inProgressBytes).toBe(0);
+    expect((await b.appendUpload(other.id, 0, Readable.from([randomBytes(300)]))).offset).toBe(300);
   });
 
   it('answers with a presigned URL that fetches the blob', async () => {
