@@ -44,7 +44,10 @@ export interface UploadState {
   readonly id: string;
   /** Bytes received so far. */
   readonly offset: number;
-  /** ISO time the session started; sessions older than the store's limit may be swept. */
+  /**
+   * ISO time the session started. Not what decides its end: a session without activity (bytes
+   * received) for the store's upload timeout is deleted by the store's sweep, whatever its age.
+   */
   readonly startedAt: string;
   /** Free-form JSON the caller attached at creation (e.g. the repository and image it belongs to). */
   readonly owner: unknown;
@@ -121,7 +124,9 @@ export interface BlobStore {
    * error is rethrown as is: whatever is not a `StorageError` is the body's failure, not the store's.
    * When the store runs out of space (`STORAGE_FULL`), the session stays at the offset it had
    * before this append, and every byte this append wrote is removed at once (to give the space
-   * back); the client may resume from that offset once there is room.
+   * back); the client may resume from that offset once there is room. The same holds for
+   * `STORAGE_UPLOAD_LIMIT`: the store's uploads in progress would pass its `maxUploadBytes` with
+   * this append's next chunk (see upload-budget.ts).
    */
   appendUpload(id: string, offset: number, body: Readable): Promise<UploadState>;
   /**

@@ -91,10 +91,13 @@ export class UploadBudget {
     return new UploadReservation(this);
   }
 
-  /** Takes `bytes` for a reservation, or throws `STORAGE_UPLOAD_LIMIT` without taking any. */
-  take(bytes: number): void {
-    const total = this.inProgressBytes;
-    if (this.#maxBytes !== null && total + bytes > this.#maxBytes) {
+  /**
+   * Takes `bytes` for a reservation that holds `own` already, or throws `STORAGE_UPLOAD_LIMIT`
+   * without taking any; the refusal's total leaves out `own`, which the refused append gives back.
+   */
+  take(bytes: number, own = 0): void {
+    if (this.#maxBytes !== null && this.inProgressBytes + bytes > this.#maxBytes) {
+      const total = this.inProgressBytes - own;
       throw new StorageError(
         'STORAGE_UPLOAD_LIMIT',
         `blob store ${this.#store}: uploads in progress hold ${formatBytes(total)} of its maxUploadBytes cap of ${formatBytes(this.#maxBytes)}, and this append would pass it; nothing of it was kept (the upload stays at its offset): retry once other uploads have finished, or been deleted after the store's uploadTimeout`,
@@ -131,7 +134,7 @@ export class UploadReservation {
 
   /** Takes `bytes` more, or throws `STORAGE_UPLOAD_LIMIT` (see {@link UploadBudget.take}). */
   take(bytes: number): void {
-    this.#budget.take(bytes);
+    this.#budget.take(bytes, this.#taken);
     this.#taken += bytes;
   }
 

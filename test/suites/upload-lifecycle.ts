@@ -141,7 +141,7 @@ export function describeUploadLifecycle(
         );
         expect(refused.code).toBe('STORAGE_UPLOAD_LIMIT');
         expect(refused.store).toBe(store.name);
-        expect(refused.uploads).toEqual({ maxBytes: 1000, inProgressBytes: 900 });
+        expect(refused.uploads).toEqual({ maxBytes: 1000, inProgressBytes: 700 }); // without its own 200 given back
         expect(refused.message).toContain(`blob store ${store.name}:`);
         expect(refused.message).toMatch(/maxUploadBytes cap of 1000 bytes/);
         expect((await store.getUpload(b.id))?.offset).toBe(100); // at its offset, as before

@@ -235,16 +235,16 @@ export class FileUploads {
   }
 
   /**
-   * Deletes session `id` if `abandoned()` says so, unless this instance is appending to or
-   * committing it; meanwhile the session counts as busy here, so an append arriving during the
-   * check waits for no deletion half done (it is refused, and finds the session gone afterwards).
-   * True when deleted.
+   * Deletes session `id` if `abandoned()` says so and this instance is not appending to or
+   * committing it, before or after the check: the check itself does not hold the session, so an
+   * append arriving meanwhile goes ahead (and keeps the session). Only the deletion holds it; an
+   * append arriving during the deletion is refused, and finds the session gone afterwards. True
+   * when deleted.
    */
   async removeIf(id: string, abandoned: () => Promise<boolean>): Promise<boolean> {
-    if (this.#busy.has(id)) return false;
+    if (this.#busy.has(id) || !(await abandoned()) || this.#busy.has(id)) return false;
     this.#busy.add(id);
     try {
-      if (!(await abandoned())) return false;
       await this.cancel(id);
       return true;
     } finally {

@@ -6,7 +6,7 @@
  * <prefix>/
  *   blobs/sha256/<64 hex>            a verified blob, immutable, at its content address
  *   blobs/sha512/<128 hex>
- *   uploads/<id>/session.json        upload session state (JSON, see S3SessionDoc), written with If-Match
+ *   uploads/<id>/session.json        upload session state (JSON, see S3SessionDoc in session-doc.ts), written with If-Match
  *   uploads/<id>/data                target of the session's S3 multipart upload (invisible until completed)
  *   uploads/<id>/tail-<offset>-<n>   bytes received after the last full part (< partSize), ending at <offset>
  *   meta/<key>                       metadata documents (tags, links, …), one small object each

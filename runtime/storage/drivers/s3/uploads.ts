@@ -42,23 +42,8 @@ import type { UploadBudget, UploadReservation } from '../../upload-budget.ts';
 import { headEtag, httpStatusOf, type S3Connection, toStorageError, unquoteEtag } from './client.ts';
 import type { S3Layout } from './layout.ts';
 import { deleteQuietly, getSmallObject, objectExists, putSmallObject } from './objects.ts';
-import { abortMultipart, copyObject, hashObject, type PartRecord, PartSink } from './parts.ts';
-
-/** The session document, as stored. */
-export interface S3SessionDoc {
-  readonly version: 1;
-  readonly id: string;
-  readonly owner: unknown;
-  readonly startedAt: string;
-  /** ISO time of the latest activity (start, bytes of an append); absent in older documents: `startedAt`. */
-  readonly activeAt?: string;
-  /** Bytes received: the parts' sizes plus the tail's. */
-  readonly offset: number;
-  /** The S3 multipart upload on the `data` key, started with the first full part. */
-  readonly multipartId: string | null;
-  readonly parts: readonly PartRecord[];
-  readonly tail: { readonly key: string; readonly size: number } | null;
-}
+import { abortMultipart, copyObject, hashObject, PartSink } from './parts.ts';
+import { type S3SessionDoc, toState } from './session-doc.ts';
 
 interface HashState {
   readonly hash: Hash;
@@ -408,8 +393,4 @@ export class S3Uploads {
       throw toStorageError(error, `save upload ${doc.id}`);
     }
   }
-}
-
-function toState(doc: S3SessionDoc): UploadState {
-  return { id: doc.id, offset: doc.offset, startedAt: doc.startedAt, owner: doc.owner };
 }
