@@ -2,11 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  AuditSchema,
   ConfigSchema,
   defineConfig,
   GroupRepositorySchema,
   HostedRepositorySchema,
   ListenerSchema,
+  MetricsSchema,
+  NotificationSchema,
   ProxyRepositorySchema,
   parseDuration,
   parseSize,
@@ -101,6 +104,9 @@ describe('docs/configuration.md', () => {
     ['s3', keysOf(S3BlobStoreSchema)],
     ['listener', keysOf(ListenerSchema)],
     ['security', keysOf(SecuritySchema).map((k) => `security.${k}`)],
+    ['metrics', keysOf(MetricsSchema)],
+    ['audit', keysOf(AuditSchema)],
+    ['notifications', keysOf(NotificationSchema)],
   ];
 
   it.each(sections)('documents every %s field', (_, fields) => {

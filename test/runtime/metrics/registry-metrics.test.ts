@@ -71,7 +71,9 @@ describe('RegistryMetrics', () => {
     metrics.httpRequest(sample('b'));
     b.upstream.rateLimit(100, 96, 21600);
     const text = (await metrics.render()).body;
-    expect(text).toMatch(/^regctl_http_requests_total\{repository="a",method="GET",route="manifest",status="200"\} 2$/m);
+    expect(text).toMatch(
+      /^regctl_http_requests_total\{repository="a",method="GET",route="manifest",status="200"\} 2$/m,
+    );
     expect(text).toMatch(/^regctl_http_requests_total\{repository="",method="GET",route="manifest",status="200"\} 1$/m);
     expect(text).not.toMatch(/repository="b"|upstream="b"/);
     expect(text).toMatch(/^regctl_plan_info\{plan_id="plan-a",revision=""\} 1$/m);
