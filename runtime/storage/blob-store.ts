@@ -96,7 +96,60 @@ export function canSendDirect(stream: Readable): stream is Readable & DirectSend
   );
 }
 
-export interface BlobStore {
+/** A visible blob as {@link BlobLifecycle.listBlobs} reports it. */
+export interface StoredBlob {
+  readonly digest: Digest;
+  readonly size: number;
+  /** Epoch ms of the last write of the blob (a re-push of present content counts as one). */
+  readonly modifiedAt: number;
+}
+
+/** A metadata document with its version, for {@link BlobLifecycle.putMetaIf}. */
+export interface VersionedMeta {
+  readonly value: Buffer;
+  /** Opaque; changes with every write of the document. */
+  readonly version: string;
+}
+
+/**
+ * What garbage collection needs of a store (runtime/gc/, protocol in docs/gc.md). Every driver
+ * implements it; the conformance suite checks it.
+ *
+ * Quarantine is the reversible delete GC is built on: a quarantined blob is invisible (`stat`
+ * answers undefined, `read` throws `STORAGE_NOT_FOUND`) but its bytes are kept until
+ * {@link purgeBlob}, so a writer that finds a blob it referenced quarantined can bring it back
+ * ({@link restoreBlob}) instead of losing it. A readable stream opened before the quarantine goes
+ * on to its end (file: an open descriptor; S3: a GET already answering).
+ */
+export interface BlobLifecycle {
+  /** Every visible blob, in no particular order; memory stays flat (an iterator, not an array). */
+  listBlobs(): AsyncIterable<StoredBlob>;
+  /**
+   * Moves a visible blob into quarantine. True when it moved; false when it was not visible.
+   * A blob that is also in quarantine already is replaced there (same content).
+   */
+  quarantineBlob(digest: Digest): Promise<boolean>;
+  /**
+   * Makes a quarantined blob visible again, unless a visible copy exists already. True when the
+   * blob is visible afterwards (restored, or it was there), false when it is neither visible nor
+   * quarantined (purged: gone).
+   */
+  restoreBlob(digest: Digest): Promise<boolean>;
+  /** Deletes the quarantined copy; idempotent. Never touches a visible blob. */
+  purgeBlob(digest: Digest): Promise<void>;
+  /** The digests in quarantine (a crashed pass's leftovers, or a running pass's). */
+  listQuarantined(): AsyncIterable<Digest>;
+  /** A metadata document with its version, or undefined. */
+  getMetaVersioned(key: string): Promise<VersionedMeta | undefined>;
+  /**
+   * Compare-and-swap: writes `value` only if the document is still at `version` (`null`: only if it
+   * does not exist). False when another writer got there first. For small coordination documents
+   * (the GC lease), not for the hot path.
+   */
+  putMetaIf(key: string, value: Buffer | string, version: string | null): Promise<boolean>;
+}
+
+export interface BlobStore extends BlobLifecycle {
   /** The plan's name of this store. */
   readonly name: string;
 

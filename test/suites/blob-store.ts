@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { digestOf } from '../../runtime/oci/digest.ts';
 import type { BlobStore } from '../../runtime/storage/blob-store.ts';
 import { isStorageError, type StorageErrorCode } from '../../runtime/storage/errors.ts';
+import { describeBlobLifecycle } from './blob-lifecycle.ts';
 
 export interface BlobStoreFixture {
   store: BlobStore;
@@ -89,6 +90,7 @@ export function useStores(factory: () => Promise<BlobStoreFixture>): () => Promi
 export function describeBlobStore(name: string, factory: () => Promise<BlobStoreFixture>): void {
   describe(`BlobStore conformance: ${name}`, () => {
     const open = useStores(factory);
+    describeBlobLifecycle(open);
 
     it('stores a blob, stats it, reads it whole and by range, deletes it idempotently', async () => {
       const store = await open();

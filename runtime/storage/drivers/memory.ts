@@ -11,7 +11,16 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { parseDigest, verifyContent, verifyHashed } from '../../oci/digest.ts';
-import type { BlobInfo, BlobStore, ByteRange, Digest, HashedBlobOptions, UploadState } from '../blob-store.ts';
+import type {
+  BlobInfo,
+  BlobStore,
+  ByteRange,
+  Digest,
+  HashedBlobOptions,
+  StoredBlob,
+  UploadState,
+  VersionedMeta,
+} from '../blob-store.ts';
 import { StorageError } from '../errors.ts';
 import { isUploadId, newUploadId, parseMetaKey } from '../keys.ts';
 import { UploadBudget } from '../upload-budget.ts';
@@ -24,6 +33,8 @@ export interface MemoryBlobStoreOptions {
   readonly uploadTimeoutMs?: number;
   /** The cap on the bytes of sessions in progress (default none). */
   readonly maxUploadBytes?: number | null;
+  /** The clock of blob write times (`StoredBlob.modifiedAt`); tests move it. Default `Date.now`. */
+  readonly now?: () => number;
 }
 
 interface MemoryUpload {
@@ -47,14 +58,20 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Mem
 export class MemoryBlobStore implements BlobStore {
   readonly name: string;
   readonly #blobs = new Map<Digest, Buffer>();
-  readonly #meta = new Map<string, Buffer>();
+  /** Epoch ms of each visible blob's last write. */
+  readonly #modified = new Map<Digest, number>();
+  readonly #quarantine = new Map<Digest, { data: Buffer; modifiedAt: number }>();
+  readonly #meta = new Map<string, { value: Buffer; version: number }>();
   readonly #uploads = new Map<string, MemoryUpload>();
+  readonly #now: () => number;
+  #versions = 0;
   readonly #uploadTimeoutMs: number;
   /** What the sessions hold, against `maxUploadBytes`. */
   readonly uploadBudget: UploadBudget;
 
   constructor(name: string, options: Omit<MemoryBlobStoreOptions, 'name'> = {}) {
     this.name = name;
+    this.#now = options.now ?? Date.now;
     this.#uploadTimeoutMs = options.uploadTimeoutMs ?? 3_600_000;
     this.uploadBudget = new UploadBudget(name, options.maxUploadBytes ?? null);
   }
@@ -76,6 +93,59 @@ export class MemoryBlobStore implements BlobStore {
   async delete(digest: Digest): Promise<void> {
     parseDigest(digest);
     this.#blobs.delete(digest);
+    this.#modified.delete(digest);
+  }
+
+  async *listBlobs(): AsyncIterable<StoredBlob> {
+    for (const [digest, data] of [...this.#blobs]) {
+      yield { digest, size: data.length, modifiedAt: this.#modified.get(digest) ?? 0 };
+    }
+  }
+
+  async quarantineBlob(digest: Digest): Promise<boolean> {
+    parseDigest(digest);
+    const data = this.#blobs.get(digest);
+    if (data === undefined) return false;
+    this.#quarantine.set(digest, { data, modifiedAt: this.#modified.get(digest) ?? 0 });
+    this.#blobs.delete(digest);
+    this.#modified.delete(digest);
+    return true;
+  }
+
+  async restoreBlob(digest: Digest): Promise<boolean> {
+    parseDigest(digest);
+    if (this.#blobs.has(digest)) return true;
+    const held = this.#quarantine.get(digest);
+    if (held === undefined) return false;
+    this.#quarantine.delete(digest);
+    this.#blobs.set(digest, held.data);
+    this.#modified.set(digest, held.modifiedAt);
+    return true;
+  }
+
+  async purgeBlob(digest: Digest): Promise<void> {
+    parseDigest(digest);
+    this.#quarantine.delete(digest);
+  }
+
+  async *listQuarantined(): AsyncIterable<Digest> {
+    yield* [...this.#quarantine.keys()];
+  }
+
+  async getMetaVersioned(key: string): Promise<VersionedMeta | undefined> {
+    parseMetaKey(key);
+    const doc = this.#meta.get(key);
+    return doc === undefined ? undefined : { value: Buffer.from(doc.value), version: String(doc.version) };
+  }
+
+  async putMetaIf(key: string, value: Buffer | string, version: string | null): Promise<boolean> {
+    parseMetaKey(key);
+    const current = this.#meta.get(key);
+    if (version === null ? current !== undefined : current === undefined || String(current.version) !== version) {
+      return false;
+    }
+    this.#setMeta(key, value);
+    return true;
   }
 
   async createUpload(owner: unknown): Promise<UploadState> {
@@ -192,19 +262,19 @@ export class MemoryBlobStore implements BlobStore {
     for await (const chunk of body) chunks.push(Buffer.from(chunk as Buffer));
     const data = Buffer.concat(chunks);
     verifyHashed(digest, options.hashed(), data.length, options.expectedSize);
-    if (!this.#blobs.has(digest)) this.#blobs.set(digest, data);
+    this.#store(digest, data);
     return { digest, size: data.length };
   }
 
   async getMeta(key: string): Promise<Buffer | undefined> {
     parseMetaKey(key);
-    const value = this.#meta.get(key);
-    return value === undefined ? undefined : Buffer.from(value);
+    const doc = this.#meta.get(key);
+    return doc === undefined ? undefined : Buffer.from(doc.value);
   }
 
   async putMeta(key: string, value: Buffer | string): Promise<void> {
     parseMetaKey(key);
-    this.#meta.set(key, Buffer.from(value));
+    this.#setMeta(key, value);
   }
 
   async deleteMeta(key: string): Promise<void> {
@@ -225,6 +295,16 @@ export class MemoryBlobStore implements BlobStore {
 
   async close(): Promise<void> {}
 
+  #setMeta(key: string, value: Buffer | string): void {
+    this.#meta.set(key, { value: Buffer.from(value), version: ++this.#versions });
+  }
+
+  /** Stores a verified blob; present content only gets a new write time. */
+  #store(digest: Digest, data: Buffer): void {
+    if (!this.#blobs.has(digest)) this.#blobs.set(digest, data);
+    this.#modified.set(digest, this.#now());
+  }
+
   #session(id: string): MemoryUpload {
     const upload = isUploadId(id) ? this.#uploads.get(id) : undefined;
     if (upload === undefined) throw new StorageError('STORAGE_UPLOAD_UNKNOWN', `upload ${id} is unknown`);
@@ -233,7 +313,7 @@ export class MemoryBlobStore implements BlobStore {
 
   #publish(digest: Digest, actual: Digest, data: Buffer, expectedSize: number | undefined): BlobInfo {
     verifyContent(digest, { digest: actual, size: data.length }, expectedSize);
-    if (!this.#blobs.has(digest)) this.#blobs.set(digest, data);
+    this.#store(digest, data);
     return { digest, size: data.length };
   }
 }

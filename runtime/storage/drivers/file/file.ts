@@ -11,7 +11,8 @@
  * the store remembers the failure. The hash follows the file as it is written
  * (file-hash.ts): on the event loop for small blobs, in the store's worker thread for the rest.
  * `putHashedBlob` is the same without the hash: the caller's is checked instead. Upload sessions
- * and metadata live in file-uploads.ts and file-meta.ts.
+ * and metadata live in uploads.ts and meta.ts; listing, quarantine and compare-and-swap (for garbage
+ * collection) in lifecycle.ts.
  *
  * Housekeeping: {@link FileBlobStore.sweep} removes upload sessions without activity for the
  * plan's upload timeout (abandoned: nothing written to them since) and temp files untouched for
@@ -25,13 +26,23 @@ import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { type FileBlobStorePlan, uploadsOf } from '../../../../compiler/plan.ts';
 import { parseDigest, verifyContent, verifyHashed } from '../../../oci/digest.ts';
-import type { BlobInfo, BlobStore, ByteRange, Digest, HashedBlobOptions, UploadState } from '../../blob-store.ts';
+import type {
+  BlobInfo,
+  BlobStore,
+  ByteRange,
+  Digest,
+  HashedBlobOptions,
+  StoredBlob,
+  UploadState,
+  VersionedMeta,
+} from '../../blob-store.ts';
 import { isStorageError, StorageError } from '../../errors.ts';
 import { PeriodicTask } from '../../periodic.ts';
 import { UploadBudget, uploadSweepPeriodMs } from '../../upload-budget.ts';
 import { FileHash } from './hash.ts';
 import { FileHashPool } from './hash-pool.ts';
 import { isMissing, pipeBody, publishBlob, toStorageIo } from './io.ts';
+import { FileLifecycle } from './lifecycle.ts';
 import { FileMeta } from './meta.ts';
 import { FileStorePaths } from './paths.ts';
 import { FileBlobStream } from './read-stream.ts';
@@ -75,6 +86,7 @@ export class FileBlobStore implements BlobStore {
   readonly #log: FastifyBaseLogger | undefined;
   readonly #uploads: FileUploads;
   readonly #meta: FileMeta;
+  readonly #lifecycle: FileLifecycle;
   /** The worker hashing what this store writes (started on the first blob over 1 MiB). */
   readonly #hashes = new FileHashPool();
   /** What the upload sessions hold, against the plan's `maxUploadBytes`. */
@@ -93,6 +105,7 @@ export class FileBlobStore implements BlobStore {
     this.#uploads = new FileUploads(this.paths, this.#hashes, this.#budget);
     this.#meta = new FileMeta(this.paths);
     this.#uploadTimeoutMs = uploads.timeoutMs;
+    this.#lifecycle = new FileLifecycle(this.paths);
     this.#tempMaxAgeMs = options.tempMaxAgeMs ?? HOUR;
     this.#sweepIntervalMs = options.sweepIntervalMs ?? uploadSweepPeriodMs(uploads.timeoutMs);
   }
@@ -238,6 +251,34 @@ export class FileBlobStore implements BlobStore {
 
   listMeta(prefix: string): Promise<string[]> {
     return this.#meta.list(prefix);
+  }
+
+  listBlobs(): AsyncIterable<StoredBlob> {
+    return this.#lifecycle.listBlobs();
+  }
+
+  quarantineBlob(digest: Digest): Promise<boolean> {
+    return this.#lifecycle.quarantineBlob(digest);
+  }
+
+  restoreBlob(digest: Digest): Promise<boolean> {
+    return this.#lifecycle.restoreBlob(digest);
+  }
+
+  purgeBlob(digest: Digest): Promise<void> {
+    return this.#lifecycle.purgeBlob(digest);
+  }
+
+  listQuarantined(): AsyncIterable<Digest> {
+    return this.#lifecycle.listQuarantined();
+  }
+
+  getMetaVersioned(key: string): Promise<VersionedMeta | undefined> {
+    return this.#lifecycle.getMetaVersioned(key);
+  }
+
+  putMetaIf(key: string, value: Buffer | string, version: string | null): Promise<boolean> {
+    return this.#named(this.#lifecycle.putMetaIf(key, value, version));
   }
 
   /**

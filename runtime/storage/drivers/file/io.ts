@@ -2,7 +2,7 @@
  * Small filesystem helpers of the file driver: errno matching, durable atomic replacement of a
  * small document, and wrapping unexpected failures in `STORAGE_IO`.
  */
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, utimes } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -69,12 +69,15 @@ export async function pipeBody(body: Readable, sink: Writable, action: string, t
 
 /**
  * Makes `file` (verified content) visible as the blob at `target` with one rename, unless the blob
- * is already there: content addressing makes both copies equal, and the caller removes `file`
- * either way. Throws `STORAGE_IO`.
+ * is already there (then its modification time is set to now): content addressing makes both
+ * copies equal, and the caller removes `file` either way. Throws `STORAGE_IO`.
  */
 export async function publishBlob(file: string, target: string): Promise<void> {
   try {
-    await stat(target);
+    // Present already: a new write time, so garbage collection's grace period counts from this
+    // write too (docs/gc.md). Gone meanwhile (ENOENT): publish this copy instead.
+    const now = new Date();
+    await utimes(target, now, now);
   } catch (error) {
     if (!isMissing(error)) throw toStorageIo(error, `publishing blob ${target}`);
     await renameInto(file, target).catch((renameError: unknown) => {

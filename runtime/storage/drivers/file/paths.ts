@@ -11,7 +11,10 @@
  *   │       └── state.json             {"id","offset","startedAt","owner"}; replaced atomically
  *   ├── meta/                          metadata documents: one file per key, key segments = folders
  *   │   └── repositories/private/…     e.g. the document of key `repositories/private/…`
- *   └── tmp/                           files being written; renamed into blobs/ or meta/ when done
+ *   ├── gc/quarantine/sha256/ab/ab12…  blobs garbage collection took out of sight, until purged or
+ *   │                                  restored (docs/gc.md); same fan-out as blobs/
+ *   └── tmp/                           files being written; renamed into blobs/ or meta/ when done;
+ *                                      also `lock-<sha1 of key>`, held for the instant of a putMetaIf
  *
  * Why it is safe: everything is written under `tmp/` (or an upload's own `data`) and moved into
  * `blobs/` or `meta/` with one `rename`, which is atomic on one filesystem (hence `tmp/` inside
@@ -22,7 +25,7 @@
  * (fixed charset and length), keys by `parseMetaKey` (`[A-Za-z0-9._%-]+` segments, never `.` or
  * `..`), upload ids by `checkUploadId`. So no caller input can name a path outside the root.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseDigest } from '../../../oci/digest.ts';
 import type { Digest } from '../../blob-store.ts';
@@ -35,6 +38,7 @@ export class FileStorePaths {
   readonly uploads: string;
   readonly meta: string;
   readonly tmp: string;
+  readonly quarantine: string;
 
   constructor(root: string) {
     this.root = root;
@@ -42,6 +46,18 @@ export class FileStorePaths {
     this.uploads = join(root, 'uploads');
     this.meta = join(root, 'meta');
     this.tmp = join(root, 'tmp');
+    this.quarantine = join(root, 'gc', 'quarantine');
+  }
+
+  /** Where a quarantined blob is kept. Throws `STORAGE_INVALID_KEY` for a malformed digest. */
+  quarantined(digest: Digest): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.quarantine, algorithm, hex.slice(0, 2), hex);
+  }
+
+  /** The lock file of a compare-and-swap on metadata `key` (validated by the caller's metaFile). */
+  lock(key: string): string {
+    return join(this.tmp, `lock-${createHash('sha1').update(key).digest('hex')}`);
   }
 
   /** Where a blob's content lives. Throws `STORAGE_INVALID_KEY` for a malformed digest. */

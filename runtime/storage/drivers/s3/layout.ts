@@ -10,6 +10,7 @@
  *   uploads/<id>/data                target of the session's S3 multipart upload (invisible until completed)
  *   uploads/<id>/tail-<offset>-<n>   bytes received after the last full part (< partSize), ending at <offset>
  *   meta/<key>                       metadata documents (tags, links, …), one small object each
+ *   gc/quarantine/sha256/<64 hex>    blobs garbage collection took out of sight (docs/gc.md)
  * ```
  *
  * Nothing outside `blobs/` is ever read as a blob, and nothing reaches `blobs/` unverified.
@@ -35,6 +36,22 @@ export class S3Layout {
   blob(digest: string): string {
     const { algorithm, hex } = parseDigest(digest);
     return `${this.#root}blobs/${algorithm}/${hex}`;
+  }
+
+  /** The folder of all visible blobs, with trailing slash (for listing). */
+  blobsRoot(): string {
+    return `${this.#root}blobs/`;
+  }
+
+  /** Where a quarantined blob is kept; throws STORAGE_INVALID_KEY for anything but a digest. */
+  quarantined(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return `${this.#root}gc/quarantine/${algorithm}/${hex}`;
+  }
+
+  /** The folder of quarantined blobs, with trailing slash (for listing). */
+  quarantineRoot(): string {
+    return `${this.#root}gc/quarantine/`;
   }
 
   /** The folder of all upload sessions, with trailing slash (for listing). */

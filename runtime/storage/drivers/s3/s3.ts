@@ -25,12 +25,21 @@ import {
 import type { FastifyBaseLogger } from 'fastify';
 import { type S3BlobStorePlan, uploadsOf } from '../../../../compiler/plan.ts';
 import { parseDigest, verifyContent } from '../../../oci/digest.ts';
-import type { BlobInfo, BlobStore, ByteRange, Digest, UploadState } from '../../blob-store.ts';
+import type {
+  BlobInfo,
+  BlobStore,
+  ByteRange,
+  Digest,
+  StoredBlob,
+  UploadState,
+  VersionedMeta,
+} from '../../blob-store.ts';
 import { StorageError } from '../../errors.ts';
 import { PeriodicTask } from '../../periodic.ts';
 import { UploadBudget, uploadSweepPeriodMs } from '../../upload-budget.ts';
 import { createS3Connection, isNotFound, presignGet, type S3Connection, toStorageError } from './client.ts';
 import { S3Layout } from './layout.ts';
+import { S3Lifecycle } from './lifecycle.ts';
 import { S3Meta } from './meta.ts';
 import { MIN_PART_SIZE, PartSink } from './parts.ts';
 import { type ListedMultipart, S3Uploads } from './uploads.ts';
@@ -81,6 +90,7 @@ export class S3BlobStore implements BlobStore {
   readonly #layout: S3Layout;
   readonly #uploads: S3Uploads;
   readonly #meta: S3Meta;
+  readonly #lifecycle: S3Lifecycle;
   readonly #log: FastifyBaseLogger | undefined;
   readonly #uploadTimeoutMs: number;
   readonly #budget: UploadBudget;
@@ -101,6 +111,7 @@ export class S3BlobStore implements BlobStore {
       budget: this.#budget,
       heartbeatMs: period,
     });
+    this.#lifecycle = new S3Lifecycle(connection, this.#layout);
     this.#log = options.log;
     const every = options.sweepIntervalMs ?? period;
     if (every > 0) {
@@ -218,13 +229,28 @@ export class S3BlobStore implements BlobStore {
   listMeta(prefix: string): Promise<string[]> {
     return this.#meta.list(prefix);
   }
-  /** Extension beyond `BlobStore`: see {@link S3Meta.getVersioned}. */
-  getMetaVersioned(key: string): Promise<{ value: Buffer; version: string } | undefined> {
+  /** See {@link S3Meta.getVersioned}. */
+  getMetaVersioned(key: string): Promise<VersionedMeta | undefined> {
     return this.#meta.getVersioned(key);
   }
-  /** Extension beyond `BlobStore`: see {@link S3Meta.putIf}. */
+  /** See {@link S3Meta.putIf}. */
   putMetaIf(key: string, value: Buffer | string, version: string | null): Promise<boolean> {
     return this.#meta.putIf(key, value, version);
+  }
+  listBlobs(): AsyncIterable<StoredBlob> {
+    return this.#lifecycle.listBlobs();
+  }
+  quarantineBlob(digest: Digest): Promise<boolean> {
+    return this.#lifecycle.quarantineBlob(digest);
+  }
+  restoreBlob(digest: Digest): Promise<boolean> {
+    return this.#lifecycle.restoreBlob(digest);
+  }
+  purgeBlob(digest: Digest): Promise<void> {
+    return this.#lifecycle.purgeBlob(digest);
+  }
+  listQuarantined(): AsyncIterable<Digest> {
+    return this.#lifecycle.listQuarantined();
   }
 
   /**
