@@ -5,6 +5,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import {
   type BlobStoreConfig,
+  type CleanupRuleConfig,
   type Config,
   type HttpProxyConfig,
   type ListenerConfig,
@@ -17,6 +18,7 @@ import { compileObservability } from './compile-observability.ts';
 import { flattenGroup } from './groups.ts';
 import {
   type BlobStorePlan,
+  type CleanupRulePlan,
   computePlanId,
   deepFreeze,
   type HttpProxyPlan,
@@ -53,6 +55,14 @@ export function compilePlan(config: Config, options: CompileOptions): Plan {
     security: compileSecurity(config),
     reload: { timeoutMs: parseDuration(config.reload.timeout) },
     ...compileObservability(config, abs),
+    ...(config.gc === undefined
+      ? {}
+      : {
+          gc: {
+            intervalMs: config.gc.interval === undefined ? 0 : parseDuration(config.gc.interval),
+            gracePeriodMs: parseDuration(config.gc.gracePeriod),
+          },
+        }),
   };
   return deepFreeze({ id: computePlanId(body), ...body });
 }
@@ -95,7 +105,15 @@ function compileRepository(
   };
   switch (repo.type) {
     case 'hosted':
-      return { ...base, type: 'hosted', deploymentPolicy: repo.deploymentPolicy };
+      return {
+        ...base,
+        type: 'hosted',
+        deploymentPolicy: repo.deploymentPolicy,
+        ...(repo.cleanup === undefined || repo.cleanup.length === 0
+          ? {}
+          : { cleanup: repo.cleanup.map(compileCleanupRule) }),
+        ...(repo.quota === undefined ? {} : { quotaBytes: parseSize(repo.quota) }),
+      };
     case 'group':
       return {
         ...base,
@@ -121,9 +139,20 @@ function compileRepository(
         negativeCacheTtlMs: parseDuration(repo.negativeCacheTtl),
         offline: repo.offline,
         httpProxy: httpProxy ? compileHttpProxy(httpProxy) : null,
+        ...(repo.maxSize === undefined ? {} : { maxSizeBytes: parseSize(repo.maxSize) }),
       };
     }
   }
+}
+
+function compileCleanupRule(rule: CleanupRuleConfig): CleanupRulePlan {
+  return {
+    ...(rule.tags === undefined ? {} : { tags: rule.tags }),
+    ...(rule.protect === undefined ? {} : { protect: rule.protect }),
+    ...(rule.keep === undefined ? {} : { keep: rule.keep }),
+    ...(rule.olderThan === undefined ? {} : { olderThanMs: parseDuration(rule.olderThan) }),
+    ...(rule.notPulledFor === undefined ? {} : { notPulledForMs: parseDuration(rule.notPulledFor) }),
+  };
 }
 
 const ACTION_ORDER = ['pull', 'push', 'delete'] as const;

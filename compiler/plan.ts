@@ -43,6 +43,29 @@ export interface Plan {
   readonly audit?: AuditPlan;
   /** Webhook endpoints; absent or empty: none. */
   readonly notifications?: readonly NotificationPlan[];
+  /** Garbage collection (docs/gc.md); absent when the config has no `gc` section. */
+  readonly gc?: GcPlan;
+}
+
+/** What a config's `gc` section compiles to. */
+export interface GcPlan {
+  /** How often every blob store is collected while serving; 0 = never on a schedule. */
+  readonly intervalMs: number;
+  readonly gracePeriodMs: number;
+}
+
+/** The grace period of a plan without a `gc` section (the schema's default, `'1h'`). */
+export const DEFAULT_GC_GRACE_PERIOD_MS = 3_600_000;
+
+/** One cleanup rule of a hosted repository (runtime/gc/cleanup.ts says what it does). */
+export interface CleanupRulePlan {
+  /** RegExp source selecting tags (absent: all). */
+  readonly tags?: string;
+  /** RegExp source of tags this rule never deletes. */
+  readonly protect?: string;
+  readonly keep?: number;
+  readonly olderThanMs?: number;
+  readonly notPulledForMs?: number;
 }
 
 /** What a config's `reload` section compiles to. */
@@ -134,6 +157,10 @@ export type DeploymentPolicy = 'allowRedeploy' | 'disableRedeploy' | 'readOnly';
 export interface HostedRepositoryPlan extends RepositoryPlanBase {
   readonly type: 'hosted';
   readonly deploymentPolicy: DeploymentPolicy;
+  /** Cleanup rules, applied by garbage collection; absent when none are configured. */
+  readonly cleanup?: readonly CleanupRulePlan[];
+  /** Most bytes the repository may hold; absent = no quota. */
+  readonly quotaBytes?: number;
 }
 
 export interface HttpProxyPlan {
@@ -160,6 +187,8 @@ export interface ProxyRepositoryPlan extends RepositoryPlanBase {
   readonly offline: boolean;
   /** The outbound proxy in force for this repository (its own, else the global one), or null. */
   readonly httpProxy: HttpProxyPlan | null;
+  /** Most bytes the cache may hold (least recently pulled evicted beyond); absent = unbounded. */
+  readonly maxSizeBytes?: number;
 }
 
 export interface GroupRepositoryPlan extends RepositoryPlanBase {

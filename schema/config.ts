@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { AuditSchema } from './audit.ts';
 import { BlobStoreSchema, UploadTimeoutSchema } from './blob-store.ts';
+import { GcSchema } from './gc.ts';
 import { ListenerSchema } from './listener.ts';
 import { MetricsSchema } from './metrics.ts';
 import { NotificationSchema } from './notifications.ts';
@@ -53,6 +54,7 @@ export const ConfigSchema = z
       .array(NotificationSchema)
       .default([])
       .describe('Webhook endpoints notified of pushes, deletes, pulls'),
+    gc: GcSchema.optional(),
   })
   .describe('regctl registry configuration');
 

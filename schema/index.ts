@@ -2,6 +2,7 @@ export * from './audit.ts';
 export * from './blob-store.ts';
 export * from './config.ts';
 export * from './define-config.ts';
+export * from './gc.ts';
 export * from './json-schema.ts';
 export * from './listener.ts';
 export * from './metrics.ts';

@@ -3,6 +3,7 @@
  * `proxy` (pull-through cache of a remote registry) and `group` (an ordered union of members).
  */
 import { z } from 'zod';
+import { CapSchema, CleanupRuleSchema } from './gc.ts';
 import { ActionSchema, DurationSchema, NameSchema } from './primitives.ts';
 import { SecretRefSchema, StringOrSecretSchema } from './secret.ts';
 
@@ -34,6 +35,13 @@ export const HostedRepositorySchema = z.strictObject({
     .enum(['allowRedeploy', 'disableRedeploy', 'readOnly'])
     .default('allowRedeploy')
     .describe('allowRedeploy: tags may move; disableRedeploy: a tag once set is immutable; readOnly: no push'),
+  cleanup: z
+    .array(CleanupRuleSchema)
+    .optional()
+    .describe('Cleanup rules: tags garbage collection deletes (a tag goes when any rule deletes it)'),
+  quota: CapSchema.optional().describe(
+    'Most bytes the repository may hold (each blob counted once); a push over it is refused with DENIED',
+  ),
 });
 
 /** Pull-through cache of a remote registry. */
@@ -55,6 +63,9 @@ export const ProxyRepositorySchema = z.strictObject({
   metadataMaxAge: DurationSchema.default('24h').describe('How long a cached tag is trusted before revalidation'),
   negativeCacheTtl: DurationSchema.default('24h').describe('How long an upstream "not found" is remembered'),
   offline: z.boolean().default(false).describe('Serve only what is cached; never contact the remote'),
+  maxSize: CapSchema.optional().describe(
+    'Most bytes the cache may hold; over it, the least recently pulled content is evicted in the background',
+  ),
   httpProxy: z
     .union([HttpProxySchema, z.literal(false)])
     .optional()

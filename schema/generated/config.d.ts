@@ -132,6 +132,35 @@ export interface RegctlConfiguration {
          * allowRedeploy: tags may move; disableRedeploy: a tag once set is immutable; readOnly: no push
          */
         deploymentPolicy?: 'allowRedeploy' | 'disableRedeploy' | 'readOnly';
+        /**
+         * Cleanup rules: tags garbage collection deletes (a tag goes when any rule deletes it)
+         */
+        cleanup?: {
+          /**
+           * Regular expression selecting the tags this rule applies to (default: all)
+           */
+          tags?: string;
+          /**
+           * Regular expression of tags this rule never deletes
+           */
+          protect?: string;
+          /**
+           * Always keep this many most recently pushed selected tags
+           */
+          keep?: number;
+          /**
+           * Delete selected tags pushed longer ago than this
+           */
+          olderThan?: number | string;
+          /**
+           * Delete selected tags not pulled for this long (never pulled: since their push)
+           */
+          notPulledFor?: number | string;
+        }[];
+        /**
+         * Most bytes the repository may hold (each blob counted once); a push over it is refused with DENIED
+         */
+        quota?: number | string;
       }
     | {
         /**
@@ -199,6 +228,10 @@ export interface RegctlConfiguration {
          * Serve only what is cached; never contact the remote
          */
         offline?: boolean;
+        /**
+         * Most bytes the cache may hold; over it, the least recently pulled content is evicted in the background
+         */
+        maxSize?: number | string;
         /**
          * Outbound proxy for this repository; false = none even if a global one is set
          */
@@ -521,4 +554,17 @@ export interface RegctlConfiguration {
      */
     maxAttempts?: number;
   }[];
+  /**
+   * Online garbage collection of the blob stores
+   */
+  gc?: {
+    /**
+     * How often every blob store is collected while serving; 0 or absent = never on a schedule (run `regctl gc`)
+     */
+    interval?: number | string;
+    /**
+     * Content younger than this is never collected: a push in progress has this long to reference what it uploaded
+     */
+    gracePeriod?: number | string;
+  };
 }

@@ -8,6 +8,8 @@
  * can continue them and no session can be finished through another repository or image.
  */
 import type { Readable } from 'node:stream';
+import { isHeld } from '../../gc/held.ts';
+import type { GcJournal } from '../../gc/journal.ts';
 import { isDigest } from '../../oci/digest.ts';
 import { isRegistryError, RegistryError } from '../../oci/errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest, UploadState } from '../../storage/blob-store.ts';
@@ -15,6 +17,7 @@ import { isStorageError } from '../../storage/errors.ts';
 import type { ContentCache } from '../content-cache.ts';
 import type { BlobResponse, UploadStatus } from '../repository.ts';
 import type { CachedHostedMetadata } from './meta-cache.ts';
+import { hostedKeys } from './metadata.ts';
 
 /** What an upload session records as its `owner`. */
 export interface UploadOwner {
@@ -28,17 +31,47 @@ export class HostedBlobs {
   readonly #store: BlobStore;
   readonly #meta: CachedHostedMetadata;
   readonly #cache: ContentCache | undefined;
+  readonly #journal: GcJournal | undefined;
 
   /**
    * `cache` holds blob sizes by digest (immutable). Links come from `meta`'s short-lived cache for
    * reads that answer a pull ({@link stat}, {@link get}) and from the store for everything that
    * decides a write (a pushed manifest's references, a delete, a mount).
    */
-  constructor(repository: string, store: BlobStore, meta: CachedHostedMetadata, cache?: ContentCache) {
+  constructor(
+    repository: string,
+    store: BlobStore,
+    meta: CachedHostedMetadata,
+    cache?: ContentCache,
+    journal?: GcJournal,
+  ) {
     this.#repository = repository;
     this.#store = store;
     this.#meta = meta;
     this.#cache = cache;
+    this.#journal = journal;
+  }
+
+  /**
+   * The blob's size when it is in the store, for a write that is about to rely on it: asks the
+   * store (never the size cache), and brings the blob back from garbage collection's quarantine
+   * when a pass took it out of sight (docs/gc.md). The caller recorded its intent first.
+   */
+  async #ensureStored(digest: Digest): Promise<BlobInfo | undefined> {
+    const info = await this.#store.stat(digest);
+    if (info !== undefined) return info;
+    return (await this.#store.restoreBlob(digest)) ? this.#store.stat(digest) : undefined;
+  }
+
+  /**
+   * Whether `digest` is linked in `image`, for a write: a link a pass holds is linked again
+   * (through the metadata cache, so this replica's pulls see it at once).
+   */
+  async #ensureLinked(image: string, digest: Digest): Promise<boolean> {
+    if (await this.#meta.isBlobLinked(image, digest)) return true;
+    if (!(await isHeld(this.#store, hostedKeys(this.#repository).layer(image, digest)))) return false;
+    await this.#meta.linkBlob(image, digest);
+    return true;
   }
 
   /** The store's stat, answered from the size cache once a digest has been seen present. */
@@ -50,9 +83,12 @@ export class HostedBlobs {
     return info;
   }
 
-  /** True when `digest` is linked in `image` and its bytes are in the store. */
+  /**
+   * True when `digest` is linked in `image` and its bytes are in the store, for a write that will
+   * reference it (a pushed manifest): read from the store, restoring what a GC pass holds.
+   */
   async isLinked(image: string, digest: Digest): Promise<boolean> {
-    return (await this.#meta.isBlobLinked(image, digest)) && (await this.#statStored(digest)) !== undefined;
+    return (await this.#ensureLinked(image, digest)) && (await this.#ensureStored(digest)) !== undefined;
   }
 
   /**
@@ -105,6 +141,7 @@ export class HostedBlobs {
     mount?: { digest: Digest; from?: string },
   ): Promise<{ upload: UploadStatus } | { mounted: BlobInfo }> {
     if (mount !== undefined && isDigest(mount.digest)) {
+      await this.#journal?.record({ repository: this.#repository, image, blobs: [mount.digest], manifests: [] });
       const info = await this.#mountable(mount.digest, mount.from);
       if (info !== undefined) {
         await this.#meta.linkBlob(image, mount.digest);
@@ -139,6 +176,7 @@ export class HostedBlobs {
       throw new RegistryError('DIGEST_INVALID', { message: `${digest} is not a valid digest`, detail: { digest } });
     }
     if (body !== undefined) await this.#append(id, state.offset, body);
+    await this.#journal?.record({ repository: this.#repository, image, blobs: [digest], manifests: [] });
     let info: BlobInfo;
     try {
       info = await this.#store.commitUpload(id, digest);
@@ -202,13 +240,19 @@ export class HostedBlobs {
   }
 
   async #mountable(digest: Digest, from: string | undefined): Promise<BlobInfo | undefined> {
-    const info = await this.#statStored(digest);
-    if (info === undefined) return undefined;
-    if (from !== undefined) return (await this.#meta.isBlobLinked(from, digest)) ? info : undefined;
-    for (const image of await this.#meta.listImages()) {
-      if (await this.#meta.isBlobLinked(image, digest)) return info;
+    if (from !== undefined) {
+      if (!(await this.#ensureLinked(from, digest))) return undefined;
+    } else {
+      let found = false;
+      for (const image of await this.#meta.listImages()) {
+        if (await this.#meta.isBlobLinked(image, digest)) {
+          found = true;
+          break;
+        }
+      }
+      if (!found) return undefined;
     }
-    return undefined;
+    return this.#ensureStored(digest);
   }
 }
 

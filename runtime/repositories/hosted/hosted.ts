@@ -13,11 +13,14 @@
  * moves last, so a client that sees a tag can always fetch what it points to.
  *
  * Deleting unlinks; the bytes stay in the store because other images or repositories on the same
- * store may link them. Reclaiming unreferenced blobs (garbage collection) is out of scope here.
+ * store may link them, until garbage collection (runtime/gc/) reclaims what nothing references.
+ * Every write that will rely on existing content records an intent in the GC journal first, and
+ * restores what a running pass took out of sight (docs/gc.md).
  */
 import { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { type HostedRepositoryPlan, TAG_PATTERN } from '../../../compiler/plan.ts';
+import { GcJournal } from '../../gc/journal.ts';
 import { isDigest } from '../../oci/digest.ts';
 import { RegistryError } from '../../oci/errors.ts';
 import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest, referrerDescriptor } from '../../oci/manifest.ts';
@@ -32,10 +35,11 @@ import type {
   UploadStatus,
   WritableRepository,
 } from '../repository.ts';
+import { PullTimes } from '../pull-times.ts';
 import { toRegistryError } from '../storage-errors.ts';
 import { HostedBlobs } from './blobs.ts';
 import { CachedHostedMetadata, type MetadataCacheOptions } from './meta-cache.ts';
-import { openHostedMetadata } from './metadata.ts';
+import { hostedKeys, openHostedMetadata } from './metadata.ts';
 
 /** What a hosted repository needs besides its plan. */
 export interface HostedRepositoryDeps {
@@ -43,6 +47,8 @@ export interface HostedRepositoryDeps {
   readonly log: FastifyBaseLogger;
   /** Bounds of the pull-side metadata cache (hosted-meta-cache.ts); defaults: 1 s, 10 000 entries. */
   readonly metadataCache?: MetadataCacheOptions;
+  /** The clock of link times and GC intents (tests move it); default `Date.now`. */
+  readonly now?: () => number;
 }
 
 /** A manifest's bytes, or undefined when there are more than {@link MAX_MANIFEST_BYTES}. */
@@ -76,14 +82,26 @@ export class HostedRepository implements WritableRepository {
   readonly #blobs: HostedBlobs;
   /** Manifest bodies and blob sizes by digest (immutable). */
   readonly #cache = new ContentCache();
+  readonly #journal: GcJournal;
+  /** Last-pull times of manifests, for cleanup rules (`notPulledFor`). */
+  readonly #pulls: PullTimes;
+  readonly #keys: ReturnType<typeof hostedKeys>;
 
   constructor(plan: HostedRepositoryPlan, deps: HostedRepositoryDeps) {
     this.name = plan.name;
     this.plan = plan;
     this.#store = deps.store;
     this.#log = deps.log;
-    this.#meta = new CachedHostedMetadata(openHostedMetadata(deps.store, plan.name), deps.metadataCache);
-    this.#blobs = new HostedBlobs(plan.name, deps.store, this.#meta, this.#cache);
+    this.#meta = new CachedHostedMetadata(openHostedMetadata(deps.store, plan.name, deps.now), deps.metadataCache);
+    this.#journal = new GcJournal(deps.store, deps.now);
+    this.#pulls = new PullTimes(deps.store, { log: deps.log, ...(deps.now === undefined ? {} : { now: deps.now }) });
+    this.#keys = hostedKeys(plan.name);
+    this.#blobs = new HostedBlobs(plan.name, deps.store, this.#meta, this.#cache, this.#journal);
+  }
+
+  /** Writes the pending pull times (the state that owns this repository is being disposed). */
+  async close(): Promise<void> {
+    await this.#pulls.close();
   }
 
   /**
@@ -102,6 +120,7 @@ export class HostedRepository implements WritableRepository {
         });
       }
       const body = await this.#readManifestBody(image, digest);
+      this.#pulls.note(this.#keys.pulled(image, digest));
       return { digest, mediaType: link.mediaType, size: body.length, body };
     });
   }
@@ -116,6 +135,15 @@ export class HostedRepository implements WritableRepository {
         });
       }
       const manifest = parseManifest(body, contentType, byDigest ? reference : undefined);
+      // Announced before anything it references is checked: a GC pass that took some of it out
+      // of sight brings it back, or this check restores it (docs/gc.md).
+      await this.#journal.record({
+        repository: this.name,
+        image,
+        blobs: [...new Set(manifest.blobs.map((b) => b.digest))],
+        manifests: [manifest.digest, ...new Set(manifest.manifests.map((m) => m.digest))],
+        ...(byDigest ? {} : { tag: reference }),
+      });
       await this.#checkReferences(image, manifest);
       // The digest the tag pointed to before (read anyway for disableRedeploy): a move is audited.
       const previous = byDigest ? undefined : await this.#meta.getTag(image, reference);

@@ -106,6 +106,14 @@ export class CachedHostedMetadata implements HostedMetadata {
     return this.#meta.listImages();
   }
 
+  listManifestLinks(image: string): ReturnType<HostedMetadata['listManifestLinks']> {
+    return this.#meta.listManifestLinks(image);
+  }
+
+  listBlobLinks(image: string): ReturnType<HostedMetadata['listBlobLinks']> {
+    return this.#meta.listBlobLinks(image);
+  }
+
   hasImage(image: string): Promise<boolean> {
     return this.#meta.hasImage(image);
   }

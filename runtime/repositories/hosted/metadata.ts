@@ -8,9 +8,14 @@
  *
  *   repositories/<repo>/_catalog/<image with / as %2F>        '' (the image exists)
  *   repositories/<repo>/images/<image…>/_tags/<tag>            the digest the tag points to
- *   repositories/<repo>/images/<image…>/_manifests/<alg>/<hex>  {"mediaType":…,"subject"?:…}
- *   repositories/<repo>/images/<image…>/_layers/<alg>/<hex>     '' (the blob is linked in the image)
+ *   repositories/<repo>/images/<image…>/_manifests/<alg>/<hex>  {"mediaType":…,"subject"?:…,"linkedAt"?:…}
+ *   repositories/<repo>/images/<image…>/_layers/<alg>/<hex>     epoch ms of the link ('' before GC existed)
  *   repositories/<repo>/images/<image…>/_referrers/<alg>/<hex>/<alg>-<hex>   the referrer's descriptor
+ *   repositories/<repo>/images/<image…>/_pulled/<alg>/<hex>     epoch ms of the last pull of a manifest
+ *                                                                (batched, coarse: see pull-times.ts)
+ *
+ * The link times let garbage collection (runtime/gc/) tell a young link, which a push in progress
+ * may still need, from an old one.
  *
  * Image name components never start with `_` (OCI name grammar), so the `_` folders cannot collide
  * with a nested image name. Every write is one idempotent document put, so a crash between two
@@ -25,6 +30,55 @@ export interface ManifestLink {
   readonly mediaType: string;
   /** The digest of its `subject`, so a delete can drop the referrer entry without reparsing. */
   readonly subject?: Digest;
+  /** Epoch ms of the push that linked it (absent in links written before garbage collection existed). */
+  readonly linkedAt?: number;
+}
+
+/** A digest linked in an image, with the link's time when recorded. */
+export interface LinkEntry {
+  readonly digest: Digest;
+  readonly linkedAt?: number;
+}
+
+/** The metadata keys of one hosted repository (see the module comment); no I/O. */
+export function hostedKeys(repository: string) {
+  const root = `repositories/${repository}`;
+  const image = (name: string) => `${root}/images/${name}`;
+  return {
+    root,
+    catalog: `${root}/_catalog`,
+    catalogEntry: (name: string) => `${root}/_catalog/${name.replaceAll('/', '%2F')}`,
+    tags: (name: string) => `${image(name)}/_tags`,
+    tag: (name: string, tag: string) => `${image(name)}/_tags/${tag}`,
+    manifests: (name: string) => `${image(name)}/_manifests`,
+    manifest: (name: string, digest: Digest) => `${image(name)}/_manifests/${digestKey(digest)}`,
+    layers: (name: string) => `${image(name)}/_layers`,
+    layer: (name: string, digest: Digest) => `${image(name)}/_layers/${digestKey(digest)}`,
+    referrers: (name: string, subject: Digest) => `${image(name)}/_referrers/${digestKey(subject)}`,
+    referrer: (name: string, subject: Digest, referrer: Digest) =>
+      `${image(name)}/_referrers/${digestKey(subject)}/${referrer.replace(':', '-')}`,
+    pulled: (name: string, digest: Digest) => `${image(name)}/_pulled/${digestKey(digest)}`,
+  };
+}
+
+/** The digests under a `<folder>/<alg>/<hex>` tree of documents, with each document's bytes. */
+export async function listDigestDocs(store: BlobStore, folder: string): Promise<{ digest: Digest; doc: Buffer }[]> {
+  const out: { digest: Digest; doc: Buffer }[] = [];
+  for (const algorithm of await store.listMeta(folder)) {
+    const hexes = await store.listMeta(`${folder}/${algorithm}`);
+    const docs = await Promise.all(hexes.map((hex) => store.getMeta(`${folder}/${algorithm}/${hex}`)));
+    hexes.forEach((hex, i) => {
+      const doc = docs[i];
+      if (doc !== undefined) out.push({ digest: `${algorithm}:${hex}`, doc });
+    });
+  }
+  return out;
+}
+
+/** A layer link's time: its document is the epoch ms (links written before GC are ''). */
+export function linkTime(doc: Buffer): number | undefined {
+  const value = Number(doc.toString('utf8'));
+  return doc.length > 0 && Number.isFinite(value) ? value : undefined;
 }
 
 /** Tags, links, referrers and the catalog of one repository. See the module comment. */
@@ -45,6 +99,10 @@ export interface HostedMetadata {
   listReferrers(image: string, subject: Digest): Promise<Descriptor[]>;
   /** Every image that ever had something linked. */
   listImages(): Promise<string[]>;
+  /** Every manifest linked in `image`, with its link. */
+  listManifestLinks(image: string): Promise<(LinkEntry & { link: ManifestLink })[]>;
+  /** Every blob linked in `image`. */
+  listBlobLinks(image: string): Promise<LinkEntry[]>;
   hasImage(image: string): Promise<boolean>;
 }
 
@@ -54,59 +112,71 @@ function digestKey(digest: Digest): string {
 }
 
 /** Opens the metadata of repository `repository` in `store` (no I/O). */
-export function openHostedMetadata(store: BlobStore, repository: string): HostedMetadata {
-  const root = `repositories/${repository}`;
-  const imageRoot = (image: string) => `${root}/images/${image}`;
-  const catalogKey = (image: string) => `${root}/_catalog/${image.replaceAll('/', '%2F')}`;
-  const noteImage = (image: string) => store.putMeta(catalogKey(image), '');
+export function openHostedMetadata(store: BlobStore, repository: string, now: () => number = Date.now): HostedMetadata {
+  const keys = hostedKeys(repository);
+  const noteImage = (image: string) => store.putMeta(keys.catalogEntry(image), '');
 
   return {
     async isBlobLinked(image, digest) {
-      return (await store.getMeta(`${imageRoot(image)}/_layers/${digestKey(digest)}`)) !== undefined;
+      return (await store.getMeta(keys.layer(image, digest))) !== undefined;
     },
     async linkBlob(image, digest) {
       await noteImage(image);
-      await store.putMeta(`${imageRoot(image)}/_layers/${digestKey(digest)}`, '');
+      await store.putMeta(keys.layer(image, digest), String(now()));
     },
-    unlinkBlob: (image, digest) => store.deleteMeta(`${imageRoot(image)}/_layers/${digestKey(digest)}`),
+    unlinkBlob: (image, digest) => store.deleteMeta(keys.layer(image, digest)),
     async getManifestLink(image, digest) {
-      const raw = await store.getMeta(`${imageRoot(image)}/_manifests/${digestKey(digest)}`);
+      const raw = await store.getMeta(keys.manifest(image, digest));
       return raw === undefined ? undefined : (JSON.parse(raw.toString('utf8')) as ManifestLink);
     },
     async linkManifest(image, digest, link) {
       await noteImage(image);
-      await store.putMeta(`${imageRoot(image)}/_manifests/${digestKey(digest)}`, JSON.stringify(link));
+      await store.putMeta(keys.manifest(image, digest), JSON.stringify({ ...link, linkedAt: now() }));
     },
-    unlinkManifest: (image, digest) => store.deleteMeta(`${imageRoot(image)}/_manifests/${digestKey(digest)}`),
+    unlinkManifest: (image, digest) => store.deleteMeta(keys.manifest(image, digest)),
     async getTag(image, tag) {
-      const raw = await store.getMeta(`${imageRoot(image)}/_tags/${tag}`);
+      const raw = await store.getMeta(keys.tag(image, tag));
       return raw?.toString('utf8');
     },
     async setTag(image, tag, digest) {
       await noteImage(image);
-      await store.putMeta(`${imageRoot(image)}/_tags/${tag}`, digest);
+      await store.putMeta(keys.tag(image, tag), digest);
     },
-    deleteTag: (image, tag) => store.deleteMeta(`${imageRoot(image)}/_tags/${tag}`),
-    listTags: (image) => store.listMeta(`${imageRoot(image)}/_tags`),
+    deleteTag: (image, tag) => store.deleteMeta(keys.tag(image, tag)),
+    listTags: (image) => store.listMeta(keys.tags(image)),
     addReferrer: (image, subject, referrer) =>
-      store.putMeta(
-        `${imageRoot(image)}/_referrers/${digestKey(subject)}/${referrer.digest.replace(':', '-')}`,
-        JSON.stringify(referrer),
-      ),
-    removeReferrer: (image, subject, referrer) =>
-      store.deleteMeta(`${imageRoot(image)}/_referrers/${digestKey(subject)}/${referrer.replace(':', '-')}`),
+      store.putMeta(keys.referrer(image, subject, referrer.digest), JSON.stringify(referrer)),
+    removeReferrer: (image, subject, referrer) => store.deleteMeta(keys.referrer(image, subject, referrer)),
     async listReferrers(image, subject) {
-      const folder = `${imageRoot(image)}/_referrers/${digestKey(subject)}`;
+      const folder = keys.referrers(image, subject);
       const names = await store.listMeta(folder);
       const docs = await Promise.all(names.map((name) => store.getMeta(`${folder}/${name}`)));
       return docs.flatMap((doc) => (doc === undefined ? [] : [JSON.parse(doc.toString('utf8')) as Descriptor]));
     },
     async listImages() {
-      const names = await store.listMeta(`${root}/_catalog`);
+      const names = await store.listMeta(keys.catalog);
       return names.map((name) => name.replaceAll('%2F', '/'));
     },
     async hasImage(image) {
-      return (await store.getMeta(catalogKey(image))) !== undefined;
+      return (await store.getMeta(keys.catalogEntry(image))) !== undefined;
+    },
+    async listManifestLinks(image) {
+      const docs = await listDigestDocs(store, keys.manifests(image));
+      return docs.flatMap(({ digest, doc }) => {
+        try {
+          const link = JSON.parse(doc.toString('utf8')) as ManifestLink;
+          return [{ digest, link, ...(typeof link.linkedAt === 'number' ? { linkedAt: link.linkedAt } : {}) }];
+        } catch {
+          return [{ digest, link: { mediaType: '' } }]; // torn: still a link, so still a reference
+        }
+      });
+    },
+    async listBlobLinks(image) {
+      const docs = await listDigestDocs(store, keys.layers(image));
+      return docs.map(({ digest, doc }) => {
+        const linkedAt = linkTime(doc);
+        return linkedAt === undefined ? { digest } : { digest, linkedAt };
+      });
     },
   };
 }

@@ -7,6 +7,8 @@
  *   proxy/<repo>/images/<image…>/_tags/<tag>                  {"digest","mediaType","checkedAt"}
  *   proxy/<repo>/images/<image…>/_manifests/<alg>/<hex>        {"mediaType","size"}
  *   proxy/<repo>/images/<image…>/_layers/<alg>/<hex>           ''  (the upstream served this blob for the image)
+ *   proxy/<repo>/_pulled/<alg>/<hex>                           epoch ms of the last pull of a cached blob or
+ *                                                              manifest (batched, coarse: pull-times.ts)
  *
  * Manifest bodies and layers are ordinary blobs of the store, addressed by digest. `checkedAt` is
  * the last time the upstream confirmed (or served) the tag: younger than `metadataMaxAge` means
@@ -17,6 +19,7 @@
 
 import { isDigest } from '../../oci/digest.ts';
 import type { BlobStore, Digest } from '../../storage/blob-store.ts';
+import { listDigestDocs } from '../hosted/metadata.ts';
 
 /** A cached tag. */
 export interface CachedTag {
@@ -115,6 +118,27 @@ export class ProxyCache {
   async listImages(): Promise<string[]> {
     const names = await this.#store.listMeta(`${this.#root}/_catalog`);
     return names.map((name) => name.replaceAll('%2F', '/')).sort();
+  }
+
+  /** The digests of the manifests cached for `image`. */
+  async listManifests(image: string): Promise<Digest[]> {
+    return (await listDigestDocs(this.#store, `${this.#image(image)}/_manifests`)).map((entry) => entry.digest);
+  }
+
+  /** The digests of the blobs linked for `image`. */
+  async listBlobLinks(image: string): Promise<Digest[]> {
+    return (await listDigestDocs(this.#store, `${this.#image(image)}/_layers`)).map((entry) => entry.digest);
+  }
+
+  /** Forgets a cached blob or manifest of `image` (eviction); the bytes are the collector's business. */
+  async forget(image: string, digest: Digest): Promise<void> {
+    await this.#store.deleteMeta(`${this.#image(image)}/_layers/${digestKey(digest)}`);
+    await this.#store.deleteMeta(`${this.#image(image)}/_manifests/${digestKey(digest)}`);
+  }
+
+  /** The folder of the last-pull times (see the module comment). */
+  get pulledFolder(): string {
+    return `${this.#root}/_pulled`;
   }
 }
 
