@@ -22,6 +22,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   },
   serve: { summary: 'run the registry', load: async () => (await import('./commands/serve.ts')).serve },
   warm: { summary: 'pre-fetch images into proxy caches', load: async () => (await import('./commands/warm.ts')).warm },
+  gc: {
+    summary: 'collect garbage in every blob store (online; --dry-run to only report)',
+    load: async () => (await import('./commands/gc.ts')).gc,
+  },
+  usage: {
+    summary: 'bytes and blobs per blob store and per repository',
+    load: async () => (await import('./commands/usage.ts')).usage,
+  },
 };
 
 /** The names of the commands (for shell completion). */

@@ -61,6 +61,7 @@ export function compilePlan(config: Config, options: CompileOptions): Plan {
           gc: {
             intervalMs: config.gc.interval === undefined ? 0 : parseDuration(config.gc.interval),
             gracePeriodMs: parseDuration(config.gc.gracePeriod),
+            ...(config.gc.settle === undefined ? {} : { settleMs: parseDuration(config.gc.settle) }),
           },
         }),
   };

@@ -52,6 +52,8 @@ export interface GcPlan {
   /** How often every blob store is collected while serving; 0 = never on a schedule. */
   readonly intervalMs: number;
   readonly gracePeriodMs: number;
+  /** How long removed content stays restorable before it is deleted; absent = min(grace, 60 s). */
+  readonly settleMs?: number;
 }
 
 /** The grace period of a plan without a `gc` section (the schema's default, `'1h'`). */

@@ -27,6 +27,9 @@ export const GcSchema = z
     gracePeriod: DurationSchema.default('1h').describe(
       'Content younger than this is never collected: a push in progress has this long to reference what it uploaded',
     ),
+    settle: DurationSchema.optional().describe(
+      'How long a pass keeps what it removes restorable before deleting it (default: the grace period, at most 60s): a client that found a blob present has this long to push a manifest referencing it',
+    ),
   })
   .describe('Online garbage collection of the blob stores');
 

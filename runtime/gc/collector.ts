@@ -31,6 +31,12 @@ const CONCURRENCY = 8;
 export interface GcOptions {
   /** Content younger than this is never collected (default 1 h). */
   readonly gracePeriodMs: number;
+  /**
+   * How long what the pass took out of sight stays restorable before the journal is read the last
+   * time (default: the grace period, at most 60 s). A client that found a blob present (HEAD) and
+   * pushes a manifest referencing it within this time always succeeds. 0 in unit tests.
+   */
+  readonly settleMs?: number;
   /** Report only: nothing is held, quarantined or deleted. */
   readonly dryRun?: boolean;
   readonly cleanup?: ReadonlyMap<string, readonly CleanupRule[]>;
@@ -38,6 +44,8 @@ export interface GcOptions {
   readonly evict?: ReadonlyMap<string, ReadonlyMap<string, readonly Digest[]>>;
   readonly now?: () => number;
   readonly leaseTtlMs?: number;
+  /** Stops the pass (serve shutting down): before deleting, everything taken out of sight is put back. */
+  readonly signal?: AbortSignal;
   /** Test hooks, called between the steps of the pass (races are tested through them). */
   readonly hooks?: { afterMark?: () => Promise<void>; afterQuarantine?: () => Promise<void> };
 }
@@ -69,7 +77,7 @@ export interface GcReport {
   readonly restored: { blobs: number; documents: number };
   /** Leftovers of an earlier, interrupted pass that were put back first. */
   readonly recovered: { blobs: number; documents: number };
-  /** True when the lease was lost midway: the pass stopped before deleting. */
+  /** True when the lease was lost or the pass was stopped midway: it put everything back and deleted nothing. */
   readonly aborted?: boolean;
 }
 
@@ -159,73 +167,83 @@ async function pass(
     recovered,
     ...(aborted ? { aborted } : {}),
   });
-  if (dryRun) return report(doomed, { blobs: 0, documents: 0 });
+  if (dryRun || options.signal?.aborted) return report(dryRun ? doomed : [], { blobs: 0, documents: 0 }, !dryRun);
 
   // 4. hold metadata: tags first (what they point to is then unreferenced), then links
   const held: Held[] = [];
-  const hold = async (entry: Omit<Held, 'doc'>, expect?: (doc: Buffer) => boolean) => {
-    const doc = await store.getMeta(entry.key);
-    if (doc === undefined || (expect !== undefined && !expect(doc))) return; // changed since the mark: keep
-    await store.putMeta(heldKey(entry.key), doc);
-    await store.deleteMeta(entry.key);
-    held.push({ ...entry, doc });
-  };
-  await mapLimit(tags, CONCURRENCY, (t) =>
-    hold(
-      {
-        kind: 'tag',
-        repository: t.repository,
-        image: t.image,
-        digest: t.digest,
-        tag: t.tag,
-        key: hostedKeys(t.repository).tag(t.image, t.tag),
-      },
-      (doc) => doc.toString('utf8') === t.digest,
-    ),
-  );
-  await mapLimit(manifests, CONCURRENCY, async (m) => {
-    const keys = hostedKeys(m.repository);
-    await hold(
-      {
-        kind: 'manifest',
-        repository: m.repository,
-        image: m.image,
-        digest: m.digest,
-        key: keys.manifest(m.image, m.digest),
-      },
-      (doc) => sameLinkTime(doc, m.link.linkedAt),
-    );
-    if (m.link.subject !== undefined) {
-      await hold({
-        kind: 'referrer',
-        repository: m.repository,
-        image: m.image,
-        digest: m.digest,
-        key: keys.referrer(m.image, m.link.subject, m.digest),
-      });
-    }
-  });
-  await mapLimit(layerLinks, CONCURRENCY, (l) =>
-    hold({
-      kind: 'layer',
-      repository: l.repository,
-      image: l.image,
-      digest: l.digest,
-      key: hostedKeys(l.repository).layer(l.image, l.digest),
-    }),
-  );
-
-  // 5. quarantine
   const quarantined: BlobRemoval[] = [];
   let aborted = false;
-  await mapLimit(doomed, CONCURRENCY, async (blob) => {
-    if (lease?.lost) {
-      aborted = true;
-      return;
+  try {
+    const hold = async (entry: Omit<Held, 'doc'>, expect?: (doc: Buffer) => boolean) => {
+      const doc = await store.getMeta(entry.key);
+      if (doc === undefined || (expect !== undefined && !expect(doc))) return; // changed since the mark: keep
+      await store.putMeta(heldKey(entry.key), doc);
+      await store.deleteMeta(entry.key);
+      held.push({ ...entry, doc });
+    };
+    await mapLimit(tags, CONCURRENCY, (t) =>
+      hold(
+        {
+          kind: 'tag',
+          repository: t.repository,
+          image: t.image,
+          digest: t.digest,
+          tag: t.tag,
+          key: hostedKeys(t.repository).tag(t.image, t.tag),
+        },
+        (doc) => doc.toString('utf8') === t.digest,
+      ),
+    );
+    await mapLimit(manifests, CONCURRENCY, async (m) => {
+      const keys = hostedKeys(m.repository);
+      await hold(
+        {
+          kind: 'manifest',
+          repository: m.repository,
+          image: m.image,
+          digest: m.digest,
+          key: keys.manifest(m.image, m.digest),
+        },
+        (doc) => sameLinkTime(doc, m.link.linkedAt),
+      );
+      if (m.link.subject !== undefined) {
+        await hold({
+          kind: 'referrer',
+          repository: m.repository,
+          image: m.image,
+          digest: m.digest,
+          key: keys.referrer(m.image, m.link.subject, m.digest),
+        });
+      }
+    });
+    await mapLimit(layerLinks, CONCURRENCY, (l) =>
+      hold({
+        kind: 'layer',
+        repository: l.repository,
+        image: l.image,
+        digest: l.digest,
+        key: hostedKeys(l.repository).layer(l.image, l.digest),
+      }),
+    );
+
+    // 5. quarantine
+    await mapLimit(doomed, CONCURRENCY, async (blob) => {
+      if (lease?.lost || options.signal?.aborted) {
+        aborted = true;
+        return;
+      }
+      if (await store.quarantineBlob(blob.digest)) quarantined.push(blob);
+    });
+    await options.hooks?.afterQuarantine?.();
+    if (quarantined.length + held.length > 0 && !aborted) {
+      await settle(options.settleMs ?? Math.min(options.gracePeriodMs, 60_000), options.signal);
+      if (options.signal?.aborted) aborted = true;
     }
-    if (await store.quarantineBlob(blob.digest)) quarantined.push(blob);
-  });
-  await options.hooks?.afterQuarantine?.();
+  } catch (error) {
+    // A store failure midway: put back everything taken out of sight, then report the failure.
+    await putBack(store, quarantined, held);
+    throw error;
+  }
 
   // 6. what a racing write announced comes back, with what it needs
   const intentsAfter = await journal.read(windowStart);
@@ -263,6 +281,33 @@ async function pass(
     { blobs: aborted ? 0 : restoredBlobs, documents: aborted ? 0 : restoredDocs },
     aborted,
   );
+}
+
+/** Waits `ms`, or less when `signal` aborts (the pass then puts everything back). */
+function settle(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (ms <= 0 || signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Restores every quarantined blob and held document of a pass that cannot finish. */
+async function putBack(store: BlobStore, quarantined: readonly BlobRemoval[], held: readonly Held[]): Promise<void> {
+  await mapLimit(quarantined, CONCURRENCY, (blob) => store.restoreBlob(blob.digest).catch(() => false));
+  await mapLimit(held, CONCURRENCY, async (entry) => {
+    try {
+      if ((await store.getMeta(entry.key)) === undefined) await store.putMeta(entry.key, entry.doc);
+      await store.deleteMeta(heldKey(entry.key));
+    } catch {
+      // left held: the next pass puts it back first (recoverLeftovers)
+    }
+  });
 }
 
 interface Held {

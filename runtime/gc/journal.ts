@@ -56,7 +56,7 @@ export class GcJournal {
     await this.#store.putMeta(key, JSON.stringify(intent));
   }
 
-  /** Every intent recorded at `since` or later (whole buckets: possibly a little earlier too). */
+  /** Every intent recorded at `since` or later (by the writer's clock). */
   async read(since: number): Promise<RecordedIntent[]> {
     const first = bucketOf(since);
     const buckets = (await this.#store.listMeta(ROOT)).filter((bucket) => bucket >= first);
@@ -66,8 +66,8 @@ export class GcJournal {
       const docs = await mapLimit(names, 16, (name) => this.#store.getMeta(`${ROOT}/${bucket}/${name}`));
       names.forEach((name, i) => {
         const intent = parseIntent(docs[i]);
-        if (intent !== undefined)
-          out.push({ ...intent, key: `${ROOT}/${bucket}/${name}`, at: Number(name.split('-')[0]) });
+        const at = Number(name.split('-')[0]);
+        if (intent !== undefined && at >= since) out.push({ ...intent, key: `${ROOT}/${bucket}/${name}`, at });
       });
     }
     return out;

@@ -101,6 +101,7 @@ export class PlanHolder {
   #retiring = new Set<Generation>();
 
   readonly #configPath: string | undefined;
+  #storageStatus: (() => unknown) | undefined;
 
   constructor(initial: RuntimeState, info: RecordInfo & { configPath?: string } = {}) {
     this.#active = new Generation(initial);
@@ -117,6 +118,19 @@ export class PlanHolder {
       servingSince,
       ...(revision === undefined ? {} : { servingRevision: revision }),
     };
+  }
+
+  /**
+   * What `/-/status` shows under `storage` (garbage collection and usage: runtime/gc/scheduler.ts),
+   * or undefined when nothing reports it (tests without `serve`).
+   */
+  get storageStatus(): unknown {
+    return this.#storageStatus?.();
+  }
+
+  /** Installs the provider of {@link storageStatus}. */
+  reportStorage(provider: () => unknown): void {
+    this.#storageStatus = provider;
   }
 
   /** The active state: for code outside a request (status, reload). Requests use {@link acquire}. */

@@ -16,6 +16,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { describeConfigRevision } from '../../compiler/config-revision.ts';
 import { buildPlan, formatDiagnostics, locateDiagnostics } from '../../compiler/index.ts';
 import type { Plan } from '../../compiler/plan.ts';
+import { GcScheduler } from '../gc/scheduler.ts';
 import { ConfigWatcher } from '../reload/config-watcher.ts';
 import { Reloader } from '../reload/reloader.ts';
 import { ListenerSet } from './listeners.ts';
@@ -198,6 +199,9 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       })
     : undefined;
   await watcher?.ready();
+  // Garbage collection on the plan's gc.interval, and the stores' usage for /-/status.
+  const gc = new GcScheduler(holder, log);
+  holder.reportStorage(() => gc.status());
   // Gives a burst's garbage back once idle (memory-reducer.ts).
   const reducer = startMemoryReducer({ inFlight: () => holder.inFlight, log });
   // SIGHUP: logrotate's signal (reopen the audit file) and the reload signal.
@@ -214,6 +218,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       reducer?.stop();
       await watcher?.close();
       await reloader.close();
+      await gc.close();
       await listeners.close();
       await holder.close();
       await observability.close();

@@ -4,7 +4,7 @@
  * filesystem-only deployment never loads the AWS SDK.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type { BlobStorePlan, FileBlobStorePlan, S3BlobStorePlan } from '../../compiler/plan.ts';
+import type { BlobStorePlan, FileBlobStorePlan, Plan, S3BlobStorePlan } from '../../compiler/plan.ts';
 import type { BlobStore } from './blob-store.ts';
 import { createFileBlobStore } from './drivers/file/file.ts';
 
@@ -38,4 +38,21 @@ export async function createBlobStore(plan: BlobStorePlan, options: BlobStoreOpt
     case 's3':
       return drivers.s3(plan, options);
   }
+}
+
+/**
+ * Opens every blob store of `plan` (for commands that work on the stores without serving:
+ * `regctl gc`, `regctl usage`). On a failure the stores opened so far are closed. The file
+ * driver's housekeeping (its upload sweep) runs at open, as it does for `serve`.
+ */
+export async function openPlanStores(plan: Plan, options: BlobStoreOptions): Promise<Map<string, BlobStore>> {
+  const stores = new Map<string, BlobStore>();
+  try {
+    for (const [name, definition] of Object.entries(plan.blobStores))
+      stores.set(name, await createBlobStore(definition, options));
+  } catch (error) {
+    for (const store of stores.values()) await store.close();
+    throw error;
+  }
+  return stores;
 }

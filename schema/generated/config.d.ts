@@ -566,5 +566,9 @@ export interface RegctlConfiguration {
      * Content younger than this is never collected: a push in progress has this long to reference what it uploaded
      */
     gracePeriod?: number | string;
+    /**
+     * How long a pass keeps what it removes restorable before deleting it (default: the grace period, at most 60s): a client that found a blob present has this long to push a manifest referencing it
+     */
+    settle?: number | string;
   };
 }

@@ -41,6 +41,7 @@ export function formatStatus(state: RuntimeState, options: OpsRoutesOptions) {
     startedAt: new Date(options.startedAt).toISOString(),
     uptimeSeconds: Math.round((Date.now() - options.startedAt) / 1000),
     inFlight: options.holder.inFlight,
+    ...(options.holder.storageStatus === undefined ? {} : { storage: options.holder.storageStatus }),
     listeners: plan.listeners.map((listener) => ({
       id: listener.id,
       tls: listener.tls !== null,

@@ -18,6 +18,7 @@ import type { ContentCache } from '../content-cache.ts';
 import type { BlobResponse, UploadStatus } from '../repository.ts';
 import type { CachedHostedMetadata } from './meta-cache.ts';
 import { hostedKeys } from './metadata.ts';
+import type { QuotaGuard } from './quota.ts';
 
 /** What an upload session records as its `owner`. */
 export interface UploadOwner {
@@ -32,6 +33,7 @@ export class HostedBlobs {
   readonly #meta: CachedHostedMetadata;
   readonly #cache: ContentCache | undefined;
   readonly #journal: GcJournal | undefined;
+  readonly #quota: QuotaGuard | undefined;
 
   /**
    * `cache` holds blob sizes by digest (immutable). Links come from `meta`'s short-lived cache for
@@ -44,12 +46,14 @@ export class HostedBlobs {
     meta: CachedHostedMetadata,
     cache?: ContentCache,
     journal?: GcJournal,
+    quota?: QuotaGuard,
   ) {
     this.#repository = repository;
     this.#store = store;
     this.#meta = meta;
     this.#cache = cache;
     this.#journal = journal;
+    this.#quota = quota;
   }
 
   /**
@@ -144,7 +148,9 @@ export class HostedBlobs {
       await this.#journal?.record({ repository: this.#repository, image, blobs: [mount.digest], manifests: [] });
       const info = await this.#mountable(mount.digest, mount.from);
       if (info !== undefined) {
+        await this.#quota?.check(info.digest, info.size);
         await this.#meta.linkBlob(image, mount.digest);
+        this.#quota?.add(info.digest, info.size);
         return { mounted: info };
       }
     }
@@ -177,6 +183,13 @@ export class HostedBlobs {
     }
     if (body !== undefined) await this.#append(id, state.offset, body);
     await this.#journal?.record({ repository: this.#repository, image, blobs: [digest], manifests: [] });
+    if (this.#quota !== undefined) {
+      const size = (await this.#store.getUpload(id))?.offset ?? 0;
+      await this.#quota.check(digest, size).catch(async (error: unknown) => {
+        await this.#store.cancelUpload(id);
+        throw error;
+      });
+    }
     let info: BlobInfo;
     try {
       info = await this.#store.commitUpload(id, digest);
@@ -189,6 +202,7 @@ export class HostedBlobs {
       });
     }
     await this.#meta.linkBlob(image, info.digest);
+    this.#quota?.add(info.digest, info.size);
     return info;
   }
 

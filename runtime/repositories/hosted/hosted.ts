@@ -40,6 +40,7 @@ import { toRegistryError } from '../storage-errors.ts';
 import { HostedBlobs } from './blobs.ts';
 import { CachedHostedMetadata, type MetadataCacheOptions } from './meta-cache.ts';
 import { hostedKeys, openHostedMetadata } from './metadata.ts';
+import { QuotaGuard } from './quota.ts';
 
 /** What a hosted repository needs besides its plan. */
 export interface HostedRepositoryDeps {
@@ -86,6 +87,7 @@ export class HostedRepository implements WritableRepository {
   /** Last-pull times of manifests, for cleanup rules (`notPulledFor`). */
   readonly #pulls: PullTimes;
   readonly #keys: ReturnType<typeof hostedKeys>;
+  readonly #quota: QuotaGuard | undefined;
 
   constructor(plan: HostedRepositoryPlan, deps: HostedRepositoryDeps) {
     this.name = plan.name;
@@ -96,7 +98,11 @@ export class HostedRepository implements WritableRepository {
     this.#journal = new GcJournal(deps.store, deps.now);
     this.#pulls = new PullTimes(deps.store, { log: deps.log, ...(deps.now === undefined ? {} : { now: deps.now }) });
     this.#keys = hostedKeys(plan.name);
-    this.#blobs = new HostedBlobs(plan.name, deps.store, this.#meta, this.#cache, this.#journal);
+    this.#quota =
+      plan.quotaBytes === undefined
+        ? undefined
+        : new QuotaGuard(plan.name, plan.quotaBytes, deps.store, deps.now === undefined ? {} : { now: deps.now });
+    this.#blobs = new HostedBlobs(plan.name, deps.store, this.#meta, this.#cache, this.#journal, this.#quota);
   }
 
   /** Writes the pending pull times (the state that owns this repository is being disposed). */
@@ -148,6 +154,7 @@ export class HostedRepository implements WritableRepository {
       // The digest the tag pointed to before (read anyway for disableRedeploy): a move is audited.
       const previous = byDigest ? undefined : await this.#meta.getTag(image, reference);
       if (!byDigest) this.#checkRedeploy(image, reference, manifest.digest, previous);
+      await this.#quota?.check(manifest.digest, body.length);
       if ((await this.#store.stat(manifest.digest))?.size !== body.length) {
         await this.#store.putBlob(manifest.digest, Readable.from([body]), body.length);
       }
@@ -158,6 +165,7 @@ export class HostedRepository implements WritableRepository {
       if (manifest.subject !== undefined) {
         await this.#meta.addReferrer(image, manifest.subject.digest, referrerDescriptor(manifest));
       }
+      this.#quota?.add(manifest.digest, body.length);
       if (!byDigest) await this.#meta.setTag(image, reference, manifest.digest);
       this.#log.debug({ image, reference, digest: manifest.digest }, 'manifest stored');
       return {

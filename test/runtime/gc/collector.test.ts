@@ -40,7 +40,7 @@ function hosted(store: BlobStore, extra: Partial<HostedRepositoryPlan> = {}): Ho
 /** A pass `aheadMs` from now (the clock moves there): whatever exists now is that old. */
 const later = (aheadMs: number, extra: Partial<GcOptions> = {}): GcOptions => {
   clock.offset += aheadMs;
-  return { gracePeriodMs: HOUR, now: clock.now, ...extra };
+  return { gracePeriodMs: HOUR, settleMs: 0, now: clock.now, ...extra };
 };
 
 async function blobsOf(store: BlobStore): Promise<Set<string>> {
@@ -184,7 +184,7 @@ describe('garbage collection: mark and sweep', () => {
 });
 
 describe('garbage collection: races with pushes', () => {
-  async function garbage(store: BlobStore, repo: HostedRepository) {
+  async function garbage(repo: HostedRepository) {
     const image = await pushImage(repo, 'app', 'v1', ['layer-1', 'layer-2']);
     await repo.deleteManifest('app', image.digest); // everything of it is garbage now
     return image;
@@ -193,7 +193,7 @@ describe('garbage collection: races with pushes', () => {
   it('a re-push of garbage content after the mark keeps a complete image', async () => {
     const store = newStore();
     const repo = hosted(store);
-    const image = await garbage(store, repo);
+    const image = await garbage(repo);
     const report = await collectGarbage(store, {
       ...later(2 * HOUR),
       hooks: {
@@ -210,7 +210,7 @@ describe('garbage collection: races with pushes', () => {
   it('a push after the quarantine restores what it references itself', async () => {
     const store = newStore();
     const repo = hosted(store);
-    const image = await garbage(store, repo);
+    const image = await garbage(repo);
     let pushed = false;
     await collectGarbage(store, {
       ...later(2 * HOUR),
@@ -231,7 +231,7 @@ describe('garbage collection: races with pushes', () => {
   it('a push whose intent the pass cannot see any more restores blobs from quarantine', async () => {
     const store = newStore();
     const repo = hosted(store);
-    const image = await garbage(store, repo);
+    const image = await garbage(repo);
     const layer = sha256('layer-1');
     await store.quarantineBlob(layer); // as a pass would, between its journal read and its purge
     await repo.putManifest('app', 'v1', image.body, OCI_MANIFEST);
@@ -242,7 +242,7 @@ describe('garbage collection: races with pushes', () => {
   it('a push of content already purged fails cleanly and links nothing', async () => {
     const store = newStore();
     const repo = hosted(store);
-    const image = await garbage(store, repo);
+    const image = await garbage(repo);
     await collectGarbage(store, later(2 * HOUR));
     await expect(repo.putManifest('app', 'v1', image.body, OCI_MANIFEST)).rejects.toMatchObject({
       code: 'MANIFEST_BLOB_UNKNOWN',
@@ -253,7 +253,7 @@ describe('garbage collection: races with pushes', () => {
   it('an upload committed during the pass survives it', async () => {
     const store = newStore();
     const repo = hosted(store);
-    await garbage(store, repo);
+    await garbage(repo);
     await collectGarbage(store, {
       ...later(2 * HOUR),
       hooks: {
@@ -325,7 +325,7 @@ describe('garbage collection: cleanup rules', () => {
     const dry = await collectGarbage(store, later(2 * HOUR, { cleanup, dryRun: true }));
     expect(dry.deleted.tags.map((t) => t.tag)).toEqual(['nightly-1', 'nightly-2', 'nightly-3']);
     expect(dry.deleted.tags[0]?.reason).toBe('cleanup[0]: not among the 2 newest tags matching ^nightly-');
-    const real = await collectGarbage(store, { gracePeriodMs: HOUR, now: clock.now, cleanup });
+    const real = await collectGarbage(store, { gracePeriodMs: HOUR, settleMs: 0, now: clock.now, cleanup });
     expect(real.deleted.tags).toEqual(dry.deleted.tags);
     expect((await repo.listTags('app')).sort()).toEqual(['nightly-4', 'nightly-5', 'v1.0']);
     const left = await blobsOf(store);
