@@ -33,17 +33,17 @@
  */
 import { createHash, type Hash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { type DigestAlgorithm, digestOf, parseDigest, verifyContent } from '../../../oci/digest.ts';
 import type { BlobInfo, UploadState } from '../../blob-store.ts';
-import { StorageError } from '../../errors.ts';
-import { isUploadId, newUploadId } from '../../keys.ts';
+import { isStorageError, StorageError } from '../../errors.ts';
+import { newUploadId } from '../../keys.ts';
 import type { UploadBudget, UploadReservation } from '../../upload-budget.ts';
-import { headEtag, httpStatusOf, type S3Connection, toStorageError, unquoteEtag } from './client.ts';
+import type { S3Connection } from './client.ts';
 import type { S3Layout } from './layout.ts';
 import { deleteQuietly, getSmallObject, objectExists, putSmallObject } from './objects.ts';
 import { abortMultipart, copyObject, hashObject, PartSink } from './parts.ts';
-import { type S3SessionDoc, toState } from './session-doc.ts';
+import { type LoadedSession, loadSession, type S3SessionDoc, saveSession, toState } from './session-doc.ts';
 
 interface HashState {
   readonly hash: Hash;
@@ -167,7 +167,7 @@ export class S3Uploads {
         await sink.write(bytes);
         if (Date.now() - beat >= this.#heartbeatMs) {
           beat = Date.now();
-          etag = await this.#save({ ...doc, activeAt: new Date(beat).toISOString() }, etag);
+          etag = await this.#heartbeat(doc, etag, beat);
         }
       }
     } catch (error) {
@@ -293,8 +293,12 @@ export class S3Uploads {
     const found = new Map<string, number>();
     let sessions = 0;
     const ids = await listIds();
+    const unreadable = new Set<string>();
     for (const id of ids) {
-      const loaded = await this.#load(id).catch(() => undefined);
+      const loaded = await this.#load(id).catch(() => {
+        unreadable.add(id); // could not be read now: judged at the next sweep, its data left alone
+        return undefined;
+      });
       if (!loaded) continue;
       const { doc } = loaded;
       const activeAt = Date.parse(doc.activeAt ?? doc.startedAt);
@@ -311,7 +315,7 @@ export class S3Uploads {
       sessions++;
     }
     this.#budget.applyScan(generation, found);
-    const live = new Set(found.keys());
+    const live = new Set([...found.keys(), ...unreadable]);
     let multipart = 0;
     for (const upload of await listMultipart()) {
       const session = this.#layout.sessionOfData(upload.key);
@@ -325,6 +329,20 @@ export class S3Uploads {
       }
     }
     return { sessions, multipart };
+  }
+
+  /**
+   * Rewrites `activeAt` while an append streams. Lost to another writer, the append is over
+   * (`STORAGE_UPLOAD_OFFSET`, as at its end); any other failure is passing: the append goes on
+   * with the version it has, and the next beat or its end records the activity.
+   */
+  async #heartbeat(doc: S3SessionDoc, etag: string | undefined, at: number): Promise<string | undefined> {
+    try {
+      return await this.#save({ ...doc, activeAt: new Date(at).toISOString() }, etag);
+    } catch (error) {
+      if (isStorageError(error, 'STORAGE_UPLOAD_OFFSET')) throw error;
+      return etag;
+    }
   }
 
   async #verifyAndCopy(
@@ -361,36 +379,11 @@ export class S3Uploads {
     return tail.body;
   }
 
-  async #load(id: string): Promise<{ doc: S3SessionDoc; etag: string | undefined } | undefined> {
-    if (!isUploadId(id)) return undefined;
-    const found = await getSmallObject(this.#s3, this.#layout.session(id));
-    return found && { doc: JSON.parse(found.body.toString('utf8')) as S3SessionDoc, etag: found.etag };
+  #load(id: string): Promise<LoadedSession | undefined> {
+    return loadSession(this.#s3, this.#layout, id);
   }
 
-  /** Writes the document only if it is still the version read (If-Match); returns the new version's ETag. */
-  async #save(doc: S3SessionDoc, etag: string | undefined): Promise<string | undefined> {
-    const key = this.#layout.session(doc.id);
-    try {
-      const written = await this.#s3.client.send(
-        new PutObjectCommand({
-          Bucket: this.#s3.bucket,
-          Key: key,
-          Body: JSON.stringify(doc),
-          ContentType: 'application/json',
-          IfMatch: etag,
-        }),
-      );
-      return unquoteEtag(written.ETag) ?? (await headEtag(this.#s3, key));
-    } catch (error) {
-      const status = httpStatusOf(error);
-      // A losing conditional write may surface as 500 instead of 412: look at what is there now.
-      const lost =
-        status === 412 || (status !== undefined && status >= 500 && (await headEtag(this.#s3, key)) !== etag);
-      if (lost)
-        throw new StorageError('STORAGE_UPLOAD_OFFSET', `upload ${doc.id} was appended to concurrently`, {
-          cause: error,
-        });
-      throw toStorageError(error, `save upload ${doc.id}`);
-    }
+  #save(doc: S3SessionDoc, etag: string | undefined): Promise<string | undefined> {
+    return saveSession(this.#s3, this.#layout, doc, etag);
   }
 }

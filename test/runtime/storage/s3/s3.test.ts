@@ -11,6 +11,7 @@ import {
   CreateMultipartUploadCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -216,6 +217,23 @@ describe('s3 driver on Ceph RGW', () => {
     const none = await raw.send(new ListMultipartUploadsCommand({ Bucket: ceph.bucket, Prefix: `${plan.prefix}/` }));
     expect(none.Uploads ?? []).toEqual([]);
     expect(await keysUnder(plan.prefix)).toEqual([]);
+  });
+
+  it('leaves the multipart upload of a session whose document cannot be read now alone', async () => {
+    const plan = s3StorePlan();
+    const store = await open(plan);
+    const session = await store.createUpload(null);
+    await store.appendUpload(session.id, 0, Readable.from([randomBytes(5 * MiB + 10)]));
+    await raw.send(
+      new PutObjectCommand({
+        Bucket: ceph.bucket,
+        Key: `${plan.prefix}/uploads/${session.id}/session.json`,
+        Body: '{',
+      }),
+    );
+    expect(await store.sweepUploads(Date.now() + 2 * 3600_000)).toEqual({ sessions: 0, multipart: 0 });
+    const left = await raw.send(new ListMultipartUploadsCommand({ Bucket: ceph.bucket, Prefix: `${plan.prefix}/` }));
+    expect((left.Uploads ?? []).map((upload) => upload.Key)).toEqual([`${plan.prefix}/uploads/${session.id}/data`]);
   });
 
   it("keeps a session another replica streams into alive for every replica's sweep, however long the append", async () => {
