@@ -30,7 +30,34 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'bytes and blobs per blob store and per repository',
     load: async () => (await import('./commands/usage.ts')).usage,
   },
+  ls: {
+    summary: 'list the repositories, images and tags of a running registry, with sizes',
+    load: async () => (await import('./commands/ls.ts')).ls,
+  },
+  rm: {
+    summary: 'delete a tag or a manifest in a running registry',
+    load: async () => (await import('./commands/rm.ts')).rm,
+  },
+  status: {
+    summary: "show a running registry's plan, last reload and upstreams (exit 1: last reload failed)",
+    load: async () => (await import('./commands/status.ts')).status,
+  },
+  passwd: {
+    summary: 'print a bcrypt hash of a password read from stdin, for the config',
+    load: async () => (await import('./commands/passwd.ts')).passwd,
+  },
+  completion: {
+    summary: 'print a shell completion script (bash, zsh or fish)',
+    load: async () => (await import('./commands/completion.ts')).completion,
+  },
 };
+
+/** Every command with its summary, loaded (for shell completion). */
+export async function loadCommands(): Promise<{ summary: string; command: Command }[]> {
+  return Promise.all(
+    Object.values(COMMANDS).map(async (entry) => ({ summary: entry.summary, command: await entry.load() })),
+  );
+}
 
 /** The names of the commands (for shell completion). */
 export const COMMAND_NAMES = Object.keys(COMMANDS);

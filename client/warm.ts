@@ -5,8 +5,9 @@
  * Every image is pulled the way a client would: its manifest, for an index the child manifests of
  * the chosen platform (or all of them with `all`), then each config and layer blob. Blob bodies are
  * consumed as streams, hashed on the fly (a wrong body counts as a failure) and discarded, never
- * buffered. Progress goes to stderr: a redrawn bar on a TTY, one line per image otherwise; then a
- * summary. The CLI exits 1 when `failed` is non-empty.
+ * buffered. Progress goes to stderr: a redrawn bar on a TTY, with each failed image and its reason
+ * printed above it; one line per image otherwise; then a summary. The CLI exits 1 when `failed` is
+ * non-empty, 2 on a {@link WarmUsageError}.
  *
  * Its client is an {@link UpstreamClient} whose "upstream" is the registry being warmed, so a
  * failure is told from warm's side ({@link describeWarmFailure}): the registry itself refused our
@@ -17,8 +18,14 @@ import { readFile } from 'node:fs/promises';
 import { isDigest, parseDigest } from '../runtime/oci/digest.ts';
 import { parseManifest } from '../runtime/oci/manifest.ts';
 import { isValidName, isValidTag } from '../runtime/oci/names.ts';
-import { UpstreamClient } from '../runtime/upstream/client.ts';
-import { isUpstreamError, withoutUserinfo } from '../runtime/upstream/errors.ts';
+import {
+  ClientUsageError,
+  describeRegistryFailure,
+  formatBytes,
+  openRegistryClient,
+  resolveCredentials,
+  resolveRegistry,
+} from './target.ts';
 
 /** Options of {@link warm}, as the CLI passes them. */
 export interface WarmOptions {
@@ -55,7 +62,11 @@ export interface WarmSummary {
   readonly failed: readonly { readonly image: string; readonly error: string }[];
 }
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
+/** Options that cannot work (nothing to warm, a malformed --platform, …): see {@link ClientUsageError}. */
+export { ClientUsageError as WarmUsageError } from './target.ts';
+
+/** Why pulling an image failed, in warm's terms (see {@link describeRegistryFailure}). */
+export const describeWarmFailure = describeRegistryFailure;
 const PLATFORM = /^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/i;
 
 /** Splits `name[:tag][@digest]` into name and reference (`latest` by default). */
@@ -77,57 +88,6 @@ function referenceProblem(name: string, reference: string): string | undefined {
   return undefined;
 }
 
-/** Where warm's credentials came from, to name them in a refusal. */
-type CredentialSource = 'none' | 'env' | 'options';
-
-/**
- * Why pulling an image from `registry` failed, in warm's terms: the registry being warmed is the
- * client's "upstream", so an `UpstreamError` is reworded to say that the registry itself refused
- * or failed, with the message of the registry's own error body when it sent one (a proxy
- * repository's reason for a 503, say). Never includes a credential.
- */
-export function describeWarmFailure(
-  error: unknown,
-  registryUrl: string,
-  credentials: { source: CredentialSource; username?: string },
-): string {
-  if (!isUpstreamError(error)) return (error as Error | null)?.message ?? String(error);
-  const registry = withoutUserinfo(registryUrl);
-  const said = error.upstreamMessage === undefined ? '' : ` (the registry said: ${error.upstreamMessage})`;
-  const status = error.status === undefined ? '' : ` (${error.status})`;
-  const from =
-    credentials.source === 'env' ? 'the credentials from REGCTL_USERNAME/REGCTL_PASSWORD' : 'the given credentials';
-  switch (error.code) {
-    case 'UPSTREAM_CREDENTIALS_REFUSED':
-      return `the registry at ${registry} refused ${from}${status}`;
-    case 'UPSTREAM_UNAUTHORIZED':
-      if (credentials.source === 'none') {
-        return `the registry at ${registry} requires authentication${status}: set REGCTL_USERNAME and REGCTL_PASSWORD`;
-      }
-      return `the registry at ${registry} refused user ${credentials.username} access${status}${said}`;
-    case 'UPSTREAM_UNREACHABLE':
-      return `the registry at ${registry} is unreachable (${error.reason})`;
-    case 'UPSTREAM_TIMEOUT':
-      return `the registry at ${registry} timed out ${error.reason}`;
-    default:
-      return `${error.message}${said}`;
-  }
-}
-
-/** The registry's base URL, or a message naming what is wrong with `value`. */
-function registryUrl(value: string): string {
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    throw new Error(`--registry ${value} is not an http(s) URL (e.g. http://127.0.0.1:5000)`);
-  }
-  return value.replace(/\/$/, '');
-}
-
 function hostPlatform(): string {
   const arch = (
     { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>
@@ -147,25 +107,6 @@ function matchesPlatform(entry: Platformed, wanted: string) {
   return p?.os === os && p?.architecture === architecture && (variant === undefined || p?.variant === variant);
 }
 
-/**
- * The base URL of the config's first listener (`--config`, or the config found in the working
- * directory), for `warm` without `--registry`. The compiler is imported only on this path.
- */
-async function registryFromConfig(options: WarmOptions, env: NodeJS.ProcessEnv): Promise<string> {
-  const { buildPlan, formatDiagnostics } = await import('../compiler/index.ts');
-  const built = await buildPlan({ configPath: options.configPath, env });
-  if (!built.ok) {
-    const errors = built.diagnostics.filter((d) => d.severity === 'error');
-    throw new Error(
-      `no --registry given, and the config that would name it cannot be used:\n${formatDiagnostics(errors, 'text')}`,
-    );
-  }
-  const listener = built.plan.listeners[0];
-  if (listener === undefined) throw new Error(`no --registry given, and ${built.configPath} has no listener`);
-  const host = listener.host === '0.0.0.0' || listener.host === '::' ? '127.0.0.1' : listener.host;
-  return `${listener.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${listener.port}`;
-}
-
 /** Pulls every listed image through the registry; see the module comment. */
 export async function warm(options: WarmOptions): Promise<WarmSummary> {
   const started = Date.now();
@@ -179,27 +120,13 @@ export async function warm(options: WarmOptions): Promise<WarmSummary> {
       if (trimmed !== '') references.push(trimmed);
     }
   }
-  if (references.length === 0) throw new Error('nothing to warm: name images or give --list FILE');
+  if (references.length === 0) throw new ClientUsageError('nothing to warm: name images or give --list FILE');
   const platform = options.platform ?? hostPlatform();
-  if (!PLATFORM.test(platform)) throw new Error(`--platform ${platform}: expected OS/ARCH[/VARIANT], e.g. linux/amd64`);
-  const registry = registryUrl(options.registry ?? (await registryFromConfig(options, env)));
-  const username = options.username ?? env.REGCTL_USERNAME;
-  const password = options.password ?? env.REGCTL_PASSWORD;
-  if ((username === undefined) !== (password === undefined)) {
-    throw new Error(
-      username === undefined
-        ? 'REGCTL_PASSWORD is set but REGCTL_USERNAME is not: set both, or neither for anonymous pulls'
-        : 'REGCTL_USERNAME is set but REGCTL_PASSWORD is not: set both, or neither for anonymous pulls',
-    );
-  }
-  const source: CredentialSource = username === undefined ? 'none' : options.username !== undefined ? 'options' : 'env';
-  const client = new UpstreamClient({
-    url: registry,
-    credentials: username !== undefined && password !== undefined ? { username, password } : null,
-    timeoutMs: options.timeoutMs ?? 60_000,
-    httpProxy: null,
-    log: silent,
-  });
+  if (!PLATFORM.test(platform))
+    throw new ClientUsageError(`--platform ${platform}: expected OS/ARCH[/VARIANT], e.g. linux/amd64`);
+  const registry = await resolveRegistry({ ...options, env });
+  const credentials = resolveCredentials({ ...options, env });
+  const client = openRegistryClient(registry, credentials, options.timeoutMs);
   const totals = { images: 0, manifests: 0, blobs: 0, bytes: 0 };
   const failed: { image: string; error: string }[] = [];
   let done = 0;
@@ -256,9 +183,10 @@ export async function warm(options: WarmOptions): Promise<WarmSummary> {
         totals.images++;
         if (!tty) out.write(`ok     ${ref} (${blobs} blobs, ${Date.now() - t0} ms)\n`);
       } catch (error) {
-        const message = describeWarmFailure(error, registry, { source, username });
+        const message = describeRegistryFailure(error, registry, credentials);
         failed.push({ image: ref, error: message });
-        if (!tty) out.write(`FAILED ${ref}: ${message}\n`);
+        // On a TTY the line goes above the bar (cleared first), which is then drawn again below it.
+        out.write(`${tty ? '\r\x1b[K' : ''}FAILED ${ref}: ${message}\n`);
       }
       done++;
       if (tty) draw();
@@ -278,11 +206,4 @@ export async function warm(options: WarmOptions): Promise<WarmSummary> {
       `${failed.length > 0 ? `; ${failed.length} failed: ${failed.map((f) => f.image).join(', ')}` : ''}\n`,
   );
   return { ...totals, durationMs, failed };
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
-  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 }

@@ -15,6 +15,8 @@ APT_PACKAGES=(
   skopeo          # copy / inspect / list-tags / delete client
   podman          # push / pull client (root, vfs storage); runs the container image (test/e2e/image.test.ts)
   buildah         # builds the container image offline (scripts/build-image-offline.sh)
+  zsh             # the completion script's syntax and registration (test/cli/completion.test.ts)
+  fish            # fish's `complete -C` answers with the completion script loaded (same test)
   systemd         # systemd-analyze verify / security of deploy/systemd/regctl.service (test/deploy/)
   runc            # the OCI runtime podman runs the image with (crun refuses hybrid cgroup hosts)
   containerd      # ctr push / pull, mirror client

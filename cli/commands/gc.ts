@@ -1,6 +1,12 @@
 import { parseArgs } from 'node:util';
 import { type Command, compiler, failureCode } from '../io.ts';
 
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  'dry-run': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+} as const;
+
 export const gc: Command = {
   name: 'gc',
   help: `Usage: regctl gc [--config PATH] [--dry-run] [--json]
@@ -14,15 +20,9 @@ per store at a time; a pass finding another one running is skipped). docs/gc.md 
   --dry-run       report what would be deleted; delete nothing
   --json          the reports as JSON
 Exit: 0 done (or skipped), 1 invalid config or a store failed, 2 could not load.`,
+  options: OPTIONS,
   async run(args, io) {
-    const { values } = parseArgs({
-      args,
-      options: {
-        config: { type: 'string', short: 'c' },
-        'dry-run': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-      },
-    });
+    const { values } = parseArgs({ args, options: OPTIONS });
     const { buildPlan, formatDiagnostics } = await compiler();
     const built = await buildPlan({ configPath: values.config });
     if (!built.ok) {

@@ -1,6 +1,13 @@
 import { parseArgs } from 'node:util';
 import { type Command, compiler, failureCode, UsageError } from '../io.ts';
 
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  json: { type: 'boolean', default: false },
+  diff: { type: 'boolean', default: false },
+  against: { type: 'string' },
+} as const;
+
 export const plan: Command = {
   name: 'plan',
   help: `Usage: regctl plan [--config PATH] [--json]
@@ -12,18 +19,11 @@ config as it is at GIT_REV, with the local files it imports) to the config.
   --config PATH   config file (default: searched in the current folder)
   --json          machine-readable output
 Exit: 0 ok, 1 invalid config, 2 could not load.`,
+  options: OPTIONS,
+  positionals: 'files',
   async run(args, io) {
     const normalized = args.flatMap((a) => (a.startsWith('--diff=') ? ['--diff', a.slice(7)] : [a]));
-    const { values, positionals } = parseArgs({
-      args: normalized,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        json: { type: 'boolean', default: false },
-        diff: { type: 'boolean', default: false },
-        against: { type: 'string' },
-      },
-    });
+    const { values, positionals } = parseArgs({ args: normalized, allowPositionals: true, options: OPTIONS });
     if (!values.diff && (positionals.length > 0 || values.against !== undefined)) {
       throw new UsageError('unexpected arguments: use --diff OTHER_CONFIG or --diff --against REV');
     }

@@ -6,6 +6,7 @@ export const schema: Command = {
   help: `Usage: regctl schema
 
 Prints the JSON Schema of the config (also checked in as schema/config.schema.json).`,
+  options: {},
   async run(args, io) {
     parseArgs({ args, options: {} });
     const { toConfigJsonSchema } = await import('../../schema/index.ts');

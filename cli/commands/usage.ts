@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { type Command, compiler, failureCode } from '../io.ts';
 
+const OPTIONS = { config: { type: 'string', short: 'c' }, json: { type: 'boolean', default: false } } as const;
+
 export const usage: Command = {
   name: 'usage',
   help: `Usage: regctl usage [--config PATH] [--json]
@@ -11,11 +13,9 @@ images link it). Reads the stores directly; safe while \`regctl serve\` runs.
   --config PATH   config file (default: searched in the current folder)
   --json          the figures as JSON
 Exit: 0 ok, 1 invalid config or a store failed, 2 could not load.`,
+  options: OPTIONS,
   async run(args, io) {
-    const { values } = parseArgs({
-      args,
-      options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean', default: false } },
-    });
+    const { values } = parseArgs({ args, options: OPTIONS });
     const { buildPlan, formatDiagnostics } = await compiler();
     const built = await buildPlan({ configPath: values.config });
     if (!built.ok) {

@@ -2,6 +2,12 @@ import { parseArgs } from 'node:util';
 import type { DiagnosticFormat } from '../../compiler/index.ts';
 import { type Command, compiler, failureCode, UsageError } from '../io.ts';
 
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  format: { type: 'string', default: 'text' },
+  'strict-env': { type: 'boolean', default: false },
+} as const;
+
 export const validate: Command = {
   name: 'validate',
   help: `Usage: regctl validate [--config PATH] [--format text|json|github] [--strict-env]
@@ -12,15 +18,10 @@ Loads and checks the config: schema, then every semantic rule. All problems are 
   --strict-env    an environment variable the config references but that is unset (or empty) is an
                   error, not a warning: for the job or machine that has the registry's environment
 Exit: 0 valid (warnings allowed), 1 invalid, 2 could not load.`,
+  options: OPTIONS,
+  choices: { format: ['text', 'json', 'github'] },
   async run(args, io) {
-    const { values } = parseArgs({
-      args,
-      options: {
-        config: { type: 'string', short: 'c' },
-        format: { type: 'string', default: 'text' },
-        'strict-env': { type: 'boolean', default: false },
-      },
-    });
+    const { values } = parseArgs({ args, options: OPTIONS });
     const format = values.format as DiagnosticFormat;
     if (!['text', 'json', 'github'].includes(format)) throw new UsageError(`unknown format "${format}"`);
     const started = performance.now();

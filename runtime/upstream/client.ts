@@ -161,7 +161,8 @@ export class UpstreamClient {
    * failures throw `UPSTREAM_TIMEOUT` / `UPSTREAM_UNREACHABLE`.
    */
   async request(options: {
-    method: 'GET' | 'HEAD';
+    /** DELETE only for regctl's own clients (`regctl rm`); a proxy never writes upstream. */
+    method: 'GET' | 'HEAD' | 'DELETE';
     path: string;
     headers?: Record<string, string>;
     /** Token scope, e.g. `repository:library/alpine:pull`. */
@@ -234,7 +235,7 @@ export class UpstreamClient {
     }
   }
 
-  async #send(url: URL, method: 'GET' | 'HEAD', headers: Record<string, string>): Promise<UpstreamResponse> {
+  async #send(url: URL, method: 'GET' | 'HEAD' | 'DELETE', headers: Record<string, string>): Promise<UpstreamResponse> {
     const started = performance.now();
     try {
       const response = await this.#dispatchers.for(url).request({

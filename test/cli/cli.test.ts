@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -228,6 +228,20 @@ describe('regctl schema, help, unknown commands', () => {
     expect(code).toBe(1);
     expect(stderr).toContain('myorg/app:1');
     expect(regctl(['warm', '--concurrency', '0', 'x']).code).toBe(2);
+  });
+
+  it('warm with nothing to warm is a usage error (exit 2, as its help says)', () => {
+    const { code, stderr } = regctl(['warm', '--registry', 'http://127.0.0.1:9']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('nothing to warm: name images or give --list FILE');
+    expect(regctl(['warm', '--help']).stdout).toContain('2 bad usage (also: nothing to warm)');
+  });
+
+  it('--version prints the version of package.json', () => {
+    const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+    const { code, stdout } = regctl(['--version']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(new RegExp(`^regctl ${version.replaceAll('.', '\\.')} \\(regctl-registry, node v\\d+`));
   });
 
   it('exits 2 on an unknown command or option', () => {

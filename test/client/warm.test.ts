@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseImageReference, warm } from '../../client/warm.ts';
+import { parseImageReference, WarmUsageError, warm } from '../../client/warm.ts';
 import { type CountingUpstream, startCountingUpstream } from '../helpers/counting-upstream.ts';
 
 let registry: CountingUpstream;
@@ -85,6 +85,8 @@ describe('warm', () => {
   it('refuses bad options with a clear message before contacting anyone', async () => {
     const stderr = sink().stream;
     await expect(warm({ registry: registry.url, stderr })).rejects.toThrow(/nothing to warm/);
+    await expect(warm({ registry: registry.url, stderr })).rejects.toBeInstanceOf(WarmUsageError);
+    await expect(warm({ registry: 'notaurl', images: ['app'], stderr })).rejects.toBeInstanceOf(WarmUsageError);
     await expect(warm({ registry: 'notaurl', images: ['app'], stderr })).rejects.toThrow(
       /--registry notaurl is not an http\(s\) URL/,
     );
@@ -203,5 +205,17 @@ describe('warm: why an image failed, told as the registry being warmed', () => {
     }
     const down = await warm({ registry: url, images: ['app:v1'], env: {}, stderr: sink().stream });
     expect(down.failed.map((f) => f.error)).toEqual([`the registry at ${url} is unreachable (connection refused)`]);
+  });
+
+  it('on a TTY, prints each failed image with its reason above the progress bar', async () => {
+    const out = sink();
+    const tty = Object.assign(out.stream, { isTTY: true });
+    const result = await warm({ registry: registry.url, images: ['nope/missing:v1'], env: {}, stderr: tty });
+    expect(result.failed).toHaveLength(1);
+    const text = out.text();
+    expect(text).toContain(`\r\x1b[KFAILED nope/missing:v1: ${result.failed[0]!.error}\n`);
+    // The bar is drawn again after the failure line, and the summary names the image.
+    expect(text.indexOf('FAILED')).toBeLessThan(text.lastIndexOf('1/1 images'));
+    expect(text).toMatch(/1 failed: nope\/missing:v1\n$/);
   });
 });

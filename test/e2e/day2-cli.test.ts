@@ -1,0 +1,215 @@
+/**
+ * The day-2 commands against a real `regctl serve` (watching its config): `regctl passwd` makes the
+ * hash of the config's user; skopeo pushes images; `regctl ls` lists repositories, images, tags
+ * and sizes with the configured credentials; `regctl rm` deletes a tag and a manifest by digest (and
+ * is refused where the deployment policy says so, or without credentials); `regctl status` reports
+ * the serving plan and exits 1 once a reload has failed.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ContainersTools, createContainersTools } from '../helpers/clients.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { buildImage, type Image, writeOciLayout } from '../helpers/oci-image.ts';
+import { configSource, REPO_ROOT, type RegctlServer, startRegctl, type TestConfig } from '../helpers/regctl-server.ts';
+import { getStatus, replaceFile } from '../helpers/reload.ts';
+import { TmpDirs } from '../helpers/tmp.ts';
+
+const dirs = new TmpDirs();
+const PASSWORD = 'day-2 operator pass';
+let server: RegctlServer;
+let tools: ContainersTools;
+let config: TestConfig;
+let app: Image;
+let tool: Image;
+
+/** Runs the CLI with `input` on stdin; resolves with its exit code and output. */
+function regctl(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/regctl.mjs'), ...args], {
+      env: { ...process.env, NO_COLOR: '1', REGCTL_USERNAME: '', REGCTL_PASSWORD: '', ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+    });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      stderr += c;
+    });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+const asOperator = { REGCTL_USERNAME: 'ops', REGCTL_PASSWORD: PASSWORD };
+const sizeOf = (image: Image) =>
+  image.manifest.bytes.length + image.config.bytes.length + image.layers.reduce((n, l) => n + l.bytes.length, 0);
+
+beforeAll(async () => {
+  const hashed = await regctl(['passwd', '--cost', '4'], { input: `${PASSWORD}\n` });
+  expect(hashed.code, hashed.stderr).toBe(0);
+  expect(hashed.stdout).not.toContain(PASSWORD);
+  const bcrypt = hashed.stdout.trim();
+  expect(bcrypt).toMatch(/^\$2b\$04\$[./A-Za-z0-9]{53}$/);
+  const port = await freePort();
+  config = {
+    blobStores: [{ name: 'default', type: 'file', path: './data' }],
+    repositories: [
+      // No anonymous access: containers/image clients authenticate only when /v2/ asks them to.
+      { name: 'private', type: 'hosted' },
+      { name: 'releases', type: 'hosted', deploymentPolicy: 'disableRedeploy' },
+      { name: 'hub', type: 'proxy', remote: { url: 'http://127.0.0.1:9' } },
+    ],
+    listeners: [{ host: '127.0.0.1', port, repository: 'private', paths: ['releases'] }],
+    security: {
+      users: [{ name: 'ops', password: { bcrypt }, roles: ['ops'] }],
+      roles: { ops: [{ repositories: ['*'], actions: ['pull', 'push', 'delete'] }] },
+    },
+  };
+  const dir = await dirs.make('regctl-day2-');
+  server = await startRegctl({ dir, config, args: ['--watch'] });
+  tools = await createContainersTools(await dirs.make());
+  app = buildImage({ seed: 'day2-app' });
+  tool = buildImage({ seed: 'day2-tool', layers: 1 });
+  const creds = `ops:${PASSWORD}`;
+  for (const [image, reference] of [
+    [app, 'team/app:1'],
+    [app, 'team/app:2'],
+    [tool, 'team/tool:1'],
+    [tool, 'releases/team/tool:1.0'],
+  ] as const) {
+    const layout = await dirs.make();
+    await writeOciLayout(layout, { image });
+    await tools.skopeo([
+      'copy',
+      '--dest-tls-verify=false',
+      '--dest-creds',
+      creds,
+      `oci:${layout}:image`,
+      `docker://${server.host}/${reference}`,
+    ]);
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+  await dirs.cleanup();
+});
+
+describe('regctl passwd', () => {
+  it('refuses an empty password and a bad cost', async () => {
+    expect((await regctl(['passwd'], { input: '' })).code).toBe(1);
+    expect((await regctl(['passwd', '--cost', '3'], { input: 'x' })).code).toBe(2);
+  });
+});
+
+describe('regctl ls', () => {
+  it('lists hosted repositories, images and tags with sizes, with the configured credentials', async () => {
+    const result = await regctl(['ls', '--registry', server.url, '--json'], { env: asOperator });
+    expect(result.code, result.stderr).toBe(0);
+    const inventory = JSON.parse(result.stdout);
+    const repo = (name: string) => inventory.repositories.find((r: { name: string }) => r.name === name);
+    expect(inventory.repositories.map((r: { name: string }) => r.name)).toEqual(['private', 'releases']);
+    expect(inventory.skipped).toEqual([expect.objectContaining({ name: 'hub', type: 'proxy' })]);
+    const images = repo('private').images;
+    expect(images.map((i: { name: string }) => i.name)).toEqual(['team/app', 'team/tool']);
+    const appEntry = images[0];
+    expect(appEntry.tags.map((t: { tag: string; size: number; digest: string; lastPulled: null }) => t)).toEqual([
+      expect.objectContaining({ tag: '1', size: sizeOf(app), digest: app.manifest.digest, lastPulled: null }),
+      expect.objectContaining({ tag: '2', size: sizeOf(app), digest: app.manifest.digest, lastPulled: null }),
+    ]);
+    // Two tags of one manifest: the image's size counts its blobs once.
+    expect(appEntry.size).toBe(sizeOf(app));
+    expect(repo('private').size).toBe(sizeOf(app) + sizeOf(tool));
+    expect(repo('releases').images).toEqual([expect.objectContaining({ name: 'team/tool', size: sizeOf(tool) })]);
+  });
+
+  it('says the registry requires credentials when REGCTL_* is unset', async () => {
+    const anonymous = await regctl(['ls', '--registry', server.url]);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr, anonymous.stderr).toContain('requires authentication');
+    expect(anonymous.stderr).toContain('set REGCTL_USERNAME and REGCTL_PASSWORD');
+  });
+
+  it('prints a table for people, one repository when named, from the config when no --registry', async () => {
+    const table = await regctl(['ls', 'private', '--config', server.configFile], { env: asOperator });
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/^REPOSITORY\s+IMAGE\s+TAG\s+DIGEST\s+SIZE\s+LAST PULLED$/m);
+    expect(table.stdout).toMatch(
+      new RegExp(`^private\\s+team/app\\s+1\\s+${app.manifest.digest.slice(0, 19)}\\s+[\\d.]+ KiB\\s+unknown$`, 'm'),
+    );
+    expect(table.stdout).toContain('private: 2 images, 3 tags');
+    expect(table.stdout).not.toContain('releases');
+    const unknown = await regctl(['ls', 'privat', '--registry', server.url], { env: asOperator });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('no repository privat');
+  });
+});
+
+describe('regctl rm', () => {
+  it('deletes a tag, then a manifest by digest with its tags', async () => {
+    const tag = await regctl(['rm', 'private/team/app:2', '--registry', server.url], { env: asOperator });
+    expect(tag.code, tag.stderr).toBe(0);
+    expect(tag.stdout).toBe('removed tag 2 of team/app in private\n');
+    const tags = await tools.skopeo([
+      'list-tags',
+      '--tls-verify=false',
+      '--creds',
+      `ops:${PASSWORD}`,
+      `docker://${server.host}/team/app`,
+    ]);
+    expect(JSON.parse(tags.stdout).Tags).toEqual(['1']);
+
+    const digest = await regctl(['rm', `private/team/tool@${tool.manifest.digest}`, '--registry', server.url], {
+      env: asOperator,
+    });
+    expect(digest.code, digest.stderr).toBe(0);
+    const gone = await tools.skopeo(
+      ['inspect', '--raw', '--tls-verify=false', '--creds', `ops:${PASSWORD}`, `docker://${server.host}/team/tool:1`],
+      { allowFailure: true },
+    );
+    expect(gone.code).not.toBe(0);
+    expect(gone.stderr).toMatch(/manifest unknown/i);
+  });
+
+  it('is refused by the deployment policy, without credentials, and for a malformed reference', async () => {
+    const immutable = await regctl(['rm', 'releases/team/tool:1.0', '--registry', server.url], { env: asOperator });
+    expect(immutable.code).toBe(1);
+    expect(immutable.stderr).toMatch(
+      /does not allow deleting 1\.0 of team\/tool \(403\): DENIED: .*repository releases has deploymentPolicy disableRedeploy/,
+    );
+    const anonymous = await regctl(['rm', 'private/team/app:1', '--registry', server.url]);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toContain('REGCTL_USERNAME');
+    expect((await regctl(['rm', 'team-app', '--registry', server.url])).code).toBe(2);
+  });
+});
+
+describe('regctl status', () => {
+  it('reports the serving plan, and exits 1 once a reload failed', async () => {
+    const ok = await regctl(['status', '--registry', server.url]);
+    expect(ok.code, ok.stderr).toBe(0);
+    const planId = (await getStatus(server.url)).planId;
+    expect(ok.stdout).toContain(`plan       ${planId.slice(0, 12)}`);
+    expect(ok.stdout).toMatch(/^last reload initial at /m);
+    expect(ok.stdout).toMatch(/^ {2}hub http:\/\/127\.0\.0\.1:9: not contacted yet$/m);
+
+    // A broken change: the old plan keeps serving, and status says so.
+    const broken = {
+      ...config,
+      repositories: [...(config.repositories ?? []), { name: 'all', type: 'group' as const, members: ['nope'] }],
+    };
+    await replaceFile(server.configFile, configSource(broken as never));
+    const deadline = Date.now() + 20_000;
+    while ((await getStatus(server.url)).lastReload.ok && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    const failed = await regctl(['status', '--config', server.configFile]);
+    expect(failed.code, failed.stderr).toBe(1);
+    expect(failed.stdout).toContain('FAILED, the previous plan keeps serving');
+    expect(failed.stdout).toContain('unknown repository `nope`');
+    expect(failed.stdout).toContain('NOT serving');
+  });
+});
