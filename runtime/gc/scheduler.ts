@@ -5,14 +5,23 @@
  * the interval takes effect at the next check (at most 5 s later). Passes never overlap in
  * one process; across processes the store's lease keeps one collector at a time.
  *
+ * Size-bounded proxy caches (`maxSize`, eviction.ts) are watched every `evictCheckMs` (default
+ * 1 s; in memory: a cache is measured again only when it fetched new bytes, and every 10 min for
+ * what other replicas fetched); a cache over its cap gets a pass that evicts its least recently
+ * used content (and collects whatever else is garbage), at once.
+ *
  * The latest report of each store is kept for `/-/status`, with each store's usage (usage.ts),
  * measured in the background a few seconds after start, then every `usageEveryMs` (default
  * 10 min) and after every pass, so the status endpoint never walks a store.
  */
 import type { FastifyBaseLogger } from 'fastify';
+import { DEFAULT_GC_GRACE_PERIOD_MS } from '../../compiler/plan.ts';
 import type { StateLease } from '../server/plan-holder.ts';
 import type { RuntimeState } from '../server/state.ts';
+import type { Digest } from '../storage/blob-store.ts';
 import type { GcReport } from './collector.ts';
+import { collectGarbage } from './collector.ts';
+import { planEviction } from './eviction.ts';
 import { collectPlan } from './run.ts';
 import { measureUsage, type StoreUsage } from './usage.ts';
 
@@ -54,20 +63,35 @@ export class GcScheduler {
   readonly #usageEveryMs: number;
   #usageTimer: NodeJS.Timeout | undefined;
   #measuring: Promise<void> | undefined;
+  readonly #evictCheckMs: number;
+  #evictTimer: NodeJS.Timeout | undefined;
+  /** Per proxy repository: the usage last measured, and the instance's cachedBytes then. */
+  readonly #caches = new Map<string, { bytes: number; at: number; seen: number; instance: object }>();
+  readonly #sizes = new Map<Digest, number>();
+  /** Evictions done, by repository (for `/-/status`). */
+  readonly #evicted = new Map<string, { at: string; blobs: number; bytes: number }>();
 
   constructor(
     host: GcHost,
     log: FastifyBaseLogger,
-    options: { now?: () => number; checkMs?: number; usageEveryMs?: number; firstUsageAfterMs?: number } = {},
+    options: {
+      now?: () => number;
+      checkMs?: number;
+      usageEveryMs?: number;
+      firstUsageAfterMs?: number;
+      evictCheckMs?: number;
+    } = {},
   ) {
     this.#host = host;
     this.#log = log;
     this.#now = options.now ?? Date.now;
     this.#checkMs = options.checkMs ?? CHECK_MS;
     this.#usageEveryMs = options.usageEveryMs ?? 600_000;
+    this.#evictCheckMs = options.evictCheckMs ?? 1_000;
     this.#lastStart = this.#now();
     this.#schedule();
     this.#scheduleUsage(options.firstUsageAfterMs ?? 5_000);
+    this.#scheduleEvictions();
   }
 
   /** The latest pass of each store (empty until one ran). */
@@ -82,8 +106,84 @@ export class GcScheduler {
   }
 
   /** What `/-/status` shows under `storage`. */
-  status(): { gc: GcRunSummary[]; usage: StoreUsage[] } {
-    return { gc: this.lastRuns, usage: this.usage };
+  status() {
+    return {
+      gc: this.lastRuns,
+      usage: this.usage,
+      caches: [...this.#caches].map(([repository, cache]) => ({
+        repository,
+        usedBytes: cache.bytes,
+        measuredAt: new Date(cache.at).toISOString(),
+        ...(this.#evicted.has(repository) ? { lastEviction: this.#evicted.get(repository) } : {}),
+      })),
+    };
+  }
+
+  #scheduleEvictions(): void {
+    if (this.#closed) return;
+    this.#evictTimer = setTimeout(() => {
+      const check = this.#running ?? this.#checkCaches();
+      void check
+        .catch((error: unknown) => this.#log.warn({ err: error }, 'proxy cache size check failed'))
+        .then(() => this.#scheduleEvictions());
+    }, this.#evictCheckMs);
+    this.#evictTimer.unref();
+  }
+
+  /** Measures the size-bounded caches that moved, and evicts from those over their cap. */
+  async #checkCaches(): Promise<void> {
+    const lease = this.#host.acquire();
+    try {
+      const { plan, stores, repositories } = lease.state;
+      const byStore = new Map<string, Map<string, Map<string, Digest[]>>>();
+      for (const repository of Object.values(plan.repositories)) {
+        if (repository.type !== 'proxy' || repository.maxSizeBytes === undefined) continue;
+        const store = stores.get(repository.blobStore);
+        const instance = repositories.get(repository.name) as { cachedBytes?: number } | undefined;
+        if (store === undefined || instance === undefined) continue;
+        const seen = instance.cachedBytes ?? 0;
+        const known = this.#caches.get(repository.name);
+        const fresh = known !== undefined && this.#now() - known.at < this.#usageEveryMs;
+        if (fresh && known.instance === instance && known.seen === seen) continue;
+        const eviction = await planEviction(store, repository.name, repository.maxSizeBytes, this.#sizes);
+        this.#caches.set(repository.name, { bytes: eviction.usedBytes, at: this.#now(), seen, instance });
+        if (eviction.evictCount === 0) continue;
+        this.#log.info(
+          {
+            repository: repository.name,
+            usedBytes: eviction.usedBytes,
+            maxSizeBytes: eviction.maxSizeBytes,
+            evict: eviction.evictCount,
+            evictBytes: eviction.evictBytes,
+          },
+          'proxy cache over its maxSize: evicting the least recently used content',
+        );
+        const forStore = byStore.get(repository.blobStore) ?? new Map<string, Map<string, Digest[]>>();
+        forStore.set(repository.name, eviction.evict);
+        byStore.set(repository.blobStore, forStore);
+      }
+      for (const [name, evict] of byStore) {
+        const store = stores.get(name)!;
+        const report = await collectGarbage(store, {
+          gracePeriodMs: plan.gc?.gracePeriodMs ?? DEFAULT_GC_GRACE_PERIOD_MS,
+          ...(plan.gc?.settleMs === undefined ? {} : { settleMs: plan.gc.settleMs }),
+          evict,
+          signal: this.#abort.signal,
+        });
+        this.#last.set(report.store, summarize(report));
+        for (const repository of evict.keys()) {
+          this.#caches.delete(repository); // measure again next check
+          const gone = report.deleted.blobs.filter((b) => b.reason.startsWith('evicted'));
+          this.#evicted.set(repository, {
+            at: report.startedAt,
+            blobs: gone.length,
+            bytes: gone.reduce((sum, b) => sum + b.size, 0),
+          });
+        }
+      }
+    } finally {
+      lease.release();
+    }
   }
 
   /** Measures every store's usage now (unless a measurement runs). */
@@ -131,6 +231,7 @@ export class GcScheduler {
     this.#abort.abort();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     if (this.#usageTimer !== undefined) clearTimeout(this.#usageTimer);
+    if (this.#evictTimer !== undefined) clearTimeout(this.#evictTimer);
     await this.#running;
     await this.#measuring;
   }

@@ -27,6 +27,7 @@ import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest, referrerDescrip
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../../storage/blob-store.ts';
 import { isStorageError } from '../../storage/errors.ts';
 import { ContentCache } from '../content-cache.ts';
+import { PullTimes } from '../pull-times.ts';
 import type {
   BlobResponse,
   Descriptor,
@@ -35,7 +36,6 @@ import type {
   UploadStatus,
   WritableRepository,
 } from '../repository.ts';
-import { PullTimes } from '../pull-times.ts';
 import { toRegistryError } from '../storage-errors.ts';
 import { HostedBlobs } from './blobs.ts';
 import { CachedHostedMetadata, type MetadataCacheOptions } from './meta-cache.ts';

@@ -5,8 +5,9 @@
  *
  *   proxy/<repo>/_catalog/<image with / as %2F>               ''  (something of the image is cached)
  *   proxy/<repo>/images/<image…>/_tags/<tag>                  {"digest","mediaType","checkedAt"}
- *   proxy/<repo>/images/<image…>/_manifests/<alg>/<hex>        {"mediaType","size"}
- *   proxy/<repo>/images/<image…>/_layers/<alg>/<hex>           ''  (the upstream served this blob for the image)
+ *   proxy/<repo>/images/<image…>/_manifests/<alg>/<hex>        {"mediaType","size","cachedAt"?}
+ *   proxy/<repo>/images/<image…>/_layers/<alg>/<hex>           epoch ms it was cached for the image ('' in older
+ *                                                              records): the upstream served this blob for the image
  *   proxy/<repo>/_pulled/<alg>/<hex>                           epoch ms of the last pull of a cached blob or
  *                                                              manifest (batched, coarse: pull-times.ts)
  *
@@ -19,7 +20,8 @@
 
 import { isDigest } from '../../oci/digest.ts';
 import type { BlobStore, Digest } from '../../storage/blob-store.ts';
-import { listDigestDocs } from '../hosted/metadata.ts';
+import { linkTime, listDigestDocs } from '../hosted/metadata.ts';
+import { parsePullTime } from '../pull-times.ts';
 
 /** A cached tag. */
 export interface CachedTag {
@@ -62,9 +64,12 @@ export class ProxyCache {
   readonly #store: BlobStore;
   readonly #root: string;
 
-  constructor(store: BlobStore, repository: string) {
+  readonly #now: () => number;
+
+  constructor(store: BlobStore, repository: string, now: () => number = Date.now) {
     this.#store = store;
     this.#root = `proxy/${repository}`;
+    this.#now = now;
   }
 
   #image(image: string): string {
@@ -103,7 +108,10 @@ export class ProxyCache {
 
   async linkManifest(image: string, digest: Digest, link: CachedManifestLink): Promise<void> {
     await this.#noteImage(image);
-    await this.#store.putMeta(`${this.#image(image)}/_manifests/${digestKey(digest)}`, JSON.stringify(link));
+    await this.#store.putMeta(
+      `${this.#image(image)}/_manifests/${digestKey(digest)}`,
+      JSON.stringify({ ...link, cachedAt: this.#now() }),
+    );
   }
 
   async isBlobLinked(image: string, digest: Digest): Promise<boolean> {
@@ -112,7 +120,7 @@ export class ProxyCache {
 
   async linkBlob(image: string, digest: Digest): Promise<void> {
     await this.#noteImage(image);
-    await this.#store.putMeta(`${this.#image(image)}/_layers/${digestKey(digest)}`, '');
+    await this.#store.putMeta(`${this.#image(image)}/_layers/${digestKey(digest)}`, String(this.#now()));
   }
 
   async listImages(): Promise<string[]> {
@@ -122,12 +130,43 @@ export class ProxyCache {
 
   /** The digests of the manifests cached for `image`. */
   async listManifests(image: string): Promise<Digest[]> {
-    return (await listDigestDocs(this.#store, `${this.#image(image)}/_manifests`)).map((entry) => entry.digest);
+    return (await this.listManifestRecords(image)).map((entry) => entry.digest);
+  }
+
+  /** The manifests cached for `image`, with the time each was cached (when recorded). */
+  async listManifestRecords(image: string): Promise<{ digest: Digest; cachedAt?: number }[]> {
+    return (await listDigestDocs(this.#store, `${this.#image(image)}/_manifests`)).map(({ digest, doc }) => {
+      const cachedAt = readDocument<{ cachedAt?: number }>(doc, () => true)?.cachedAt;
+      return typeof cachedAt === 'number' ? { digest, cachedAt } : { digest };
+    });
   }
 
   /** The digests of the blobs linked for `image`. */
   async listBlobLinks(image: string): Promise<Digest[]> {
-    return (await listDigestDocs(this.#store, `${this.#image(image)}/_layers`)).map((entry) => entry.digest);
+    return (await this.listBlobRecords(image)).map((entry) => entry.digest);
+  }
+
+  /** The blobs linked for `image`, with the time each was cached (when recorded). */
+  async listBlobRecords(image: string): Promise<{ digest: Digest; cachedAt?: number }[]> {
+    return (await listDigestDocs(this.#store, `${this.#image(image)}/_layers`)).map(({ digest, doc }) => {
+      const cachedAt = linkTime(doc);
+      return cachedAt === undefined ? { digest } : { digest, cachedAt };
+    });
+  }
+
+  /** The key of a cached blob's or manifest's last-pull time (see the module comment). */
+  pulledKey(digest: Digest): string {
+    return `${this.#root}/_pulled/${digestKey(digest)}`;
+  }
+
+  /** Every recorded last-pull time of this cache, by digest. */
+  async listPullTimes(): Promise<Map<Digest, number>> {
+    const times = new Map<Digest, number>();
+    for (const { digest, doc } of await listDigestDocs(this.#store, this.pulledFolder)) {
+      const at = parsePullTime(doc);
+      if (at !== undefined) times.set(digest, at);
+    }
+    return times;
   }
 
   /** Forgets a cached blob or manifest of `image` (eviction); the bytes are the collector's business. */

@@ -30,6 +30,7 @@ import { UpstreamClient, type UpstreamHealth } from '../../upstream/client.ts';
 import { isUpstreamError, isUpstreamUnavailable } from '../../upstream/errors.ts';
 import { SingleFlight } from '../../upstream/single-flight.ts';
 import { ContentCache } from '../content-cache.ts';
+import { PullTimes } from '../pull-times.ts';
 import type { BlobResponse, Descriptor, Manifest, ReadableRepository } from '../repository.ts';
 import { NegativeCache, ProxyCache } from './cache-records.ts';
 import { blobUnknown, translateProxyError } from './failures.ts';
@@ -154,6 +155,9 @@ export class ProxyRepository implements ReadableRepository {
   /** Sizes of cached blobs by digest (immutable), as in hosted repositories: a warm GET costs no stat. */
   readonly #sizes = new ContentCache({ bodyBytes: 0 });
   readonly #now: () => number;
+  /** Last-pull times of cached content, for a size-bounded cache's eviction order. */
+  readonly #pulls: PullTimes;
+  #cachedBytes = 0;
 
   constructor(plan: ProxyRepositoryPlan, deps: ProxyRepositoryDeps) {
     this.name = plan.name;
@@ -161,7 +165,8 @@ export class ProxyRepository implements ReadableRepository {
     this.#store = deps.store;
     this.#log = deps.log;
     this.#now = deps.now ?? Date.now;
-    this.#cache = new ProxyCache(deps.store, plan.name);
+    this.#cache = new ProxyCache(deps.store, plan.name, this.#now);
+    this.#pulls = new PullTimes(deps.store, { log: deps.log, now: this.#now });
     this.#observer = deps.observers?.proxy(plan.name, credentialLabel(plan)) ?? NO_PROXY_OBSERVER;
     const create = () => createProxyUpstream(plan, deps, this.#observer);
     const key = `proxy-upstream:${plan.name}:${clientIdentity(plan, deps.env)}`;
@@ -178,7 +183,16 @@ export class ProxyRepository implements ReadableRepository {
 
   /** Closes the upstream pools when this instance owns them; a leased upstream closes with its last lease. */
   async close(): Promise<void> {
+    await this.#pulls.close();
     await this.#owned?.client.close();
+  }
+
+  /**
+   * Bytes of blobs this instance fetched into the cache since it was created (a counter that only
+   * grows): a size-bounded cache measures itself again only when it moved (runtime/gc/scheduler.ts).
+   */
+  get cachedBytes(): number {
+    return this.#cachedBytes;
   }
 
   /** The upstream's health as last seen, for `/-/status` (shared by every instance on the same upstream). */
@@ -209,7 +223,9 @@ export class ProxyRepository implements ReadableRepository {
 
   async getManifest(image: string, reference: string): Promise<Manifest> {
     this.#ensureOnline();
-    return fetchManifest(this.#context(), this.upstreamName(image), reference);
+    const manifest = await fetchManifest(this.#context(), this.upstreamName(image), reference);
+    this.#pulls.note(this.#cache.pulledKey(manifest.digest));
+    return manifest;
   }
 
   async statBlob(image: string, digest: Digest): Promise<BlobInfo> {
@@ -268,7 +284,9 @@ export class ProxyRepository implements ReadableRepository {
 
   async getBlob(image: string, digest: Digest, range?: ByteRange): Promise<BlobResponse> {
     this.#ensureOnline();
-    return this.#observed((seen) => this.#getBlob(image, digest, range, true, seen));
+    const response = await this.#observed((seen) => this.#getBlob(image, digest, range, true, seen));
+    this.#pulls.note(this.#cache.pulledKey(digest));
+    return response;
   }
 
   /** `retry`: a waiter whose shared fetch failed (the leader's body was cut or wrong) tries once more itself. */
@@ -298,7 +316,9 @@ export class ProxyRepository implements ReadableRepository {
     if (inflight === undefined && (await this.#storeStat(digest)) !== undefined) {
       // Cached for another image: the upstream decides whether this image has it (HEAD, no body).
       const info = await this.#statBlob(image, digest, seen);
-      return this.#fromStore(info, range);
+      const served = await this.#fromStore(info, range, true);
+      if (served !== undefined) return served;
+      // Gone behind the size cache (evicted or collected meanwhile): fetched again below.
     }
 
     let leader: { client: Readable; size: number } | undefined;
@@ -324,6 +344,7 @@ export class ProxyRepository implements ReadableRepository {
         announce?.();
       }
       const info = await tee.done;
+      this.#cachedBytes += info.size;
       this.#sizes.setSize(digest, info.size);
       await this.#cache.linkBlob(name, digest);
       this.#negative.delete(`b:${name}@${digest}`);
