@@ -5,6 +5,7 @@ const CEPH_BACKED = [
   'test/runtime/storage/s3/conformance.test.ts',
   'test/runtime/storage/s3/contract.test.ts',
   'test/runtime/storage/s3/s3.test.ts',
+  'test/runtime/storage/s3/quota.test.ts',
 ];
 
 export default defineConfig({

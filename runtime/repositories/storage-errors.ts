@@ -43,8 +43,12 @@ export function toRegistryError(error: unknown, log: FastifyBaseLogger, operatio
         // The path and errno stay in the log; the client learns which store is full and what to do.
         log.error({ err: error, operation, store: error.store }, 'blob store is full');
         const store = error.store ?? 'of this repository';
+        const why =
+          error.full === 'quota'
+            ? 'its bucket has reached its quota (or the S3 cluster has no room); raise the quota, free space, or delete images and run garbage collection'
+            : 'no space left on its volume; free space or grow the volume';
         return new RegistryError('STORE_FULL', {
-          message: `blob store ${store} is full: no space left on its volume; free space or grow the volume; the push can be retried`,
+          message: `blob store ${store} is full: ${why}; the push can be retried`,
           detail: error.store !== undefined ? { blobStore: error.store } : undefined,
           cause: error,
         });

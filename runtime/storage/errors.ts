@@ -13,7 +13,8 @@ export type StorageErrorCode =
   | 'STORAGE_PRECONDITION_FAILED'
   | 'STORAGE_INVALID_KEY'
   /**
-   * The store has no room left (a file store: ENOSPC or EDQUOT). The write that hit it left
+   * The store has no room left (a file store: ENOSPC or EDQUOT; S3: a bucket or user quota, a full
+   * cluster). The write that hit it left
    * nothing behind (see the BlobStore contract); writes succeed again once space returns.
    */
   | 'STORAGE_FULL'
@@ -31,6 +32,8 @@ export interface StorageErrorOptions {
   store?: string;
   /** `STORAGE_UPLOAD_LIMIT`: the store's cap and what its uploads in progress held when refused. */
   uploads?: UploadLimitFigures;
+  /** `STORAGE_FULL`: what ran out, a volume (file store, the default) or a quota (an S3 bucket or user). */
+  full?: 'volume' | 'quota';
 }
 
 /** The figures a `STORAGE_UPLOAD_LIMIT` refusal carries, in bytes. */
@@ -43,15 +46,34 @@ export class StorageError extends Error {
   readonly code: StorageErrorCode;
   readonly store: string | undefined;
   readonly uploads: UploadLimitFigures | undefined;
+  readonly full: 'volume' | 'quota' | undefined;
   constructor(code: StorageErrorCode, message: string, options: StorageErrorOptions = {}) {
     super(message, { cause: options.cause });
     this.name = 'StorageError';
     this.code = code;
     this.store = options.store;
     this.uploads = options.uploads;
+    this.full = options.full;
   }
 }
 
 export function isStorageError(value: unknown, code?: StorageErrorCode): value is StorageError {
   return value instanceof StorageError && (code === undefined || value.code === code);
+}
+
+/**
+ * A write's outcome, with the store's plan name put on a `STORAGE_FULL` that lacks it (the parts
+ * below a store do not know its name, and the client's message names the store that is full).
+ */
+export async function nameFullStore<T>(store: string, write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (!isStorageError(error, 'STORAGE_FULL') || error.store !== undefined) throw error;
+    throw new StorageError('STORAGE_FULL', error.message, {
+      cause: error.cause,
+      store,
+      ...(error.full === undefined ? {} : { full: error.full }),
+    });
+  }
 }

@@ -139,6 +139,9 @@ rgw_enable_usage_log = false
 rgw_gc_obj_min_wait = 60
 rgw_gc_processor_period = 60
 rgw_dns_name =
+# quotas checked against fresh bucket stats (tests set a bucket quota and expect it at once)
+rgw_bucket_quota_ttl = 0
+rgw_user_quota_bucket_sync_interval = 0
 EOF
   log "mkfs mon"
   ceph-authtool --create-keyring "$D/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null

@@ -36,6 +36,11 @@ export interface CephS3 {
   readonly startMs: number;
   /** True when this helper started the server (and `stop` will wipe it). */
   readonly owned: boolean;
+  /**
+   * Runs `radosgw-admin ARGS` against this server (quotas and the like); throws with its output on
+   * failure, and when the server is a reused one (REGCTL_TEST_S3_ENDPOINT: no admin access).
+   */
+  admin(args: readonly string[]): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -85,6 +90,7 @@ export async function startCeph(options: { bucket?: string } = {}): Promise<Ceph
           process.off('exit', onExit);
           await stop();
         },
+        dir,
       );
     }
     lastError = `scripts/ceph/start.sh ${dir} ${port} exited ${result.code}:\n${result.stderr}${logTail(dir)}`;
@@ -145,9 +151,16 @@ function describe(
   startMs: number,
   owned: boolean,
   stop: () => Promise<void>,
+  dir?: string,
 ): CephS3 {
   const env = { S3_ENDPOINT: endpoint, S3_BUCKET: bucket, S3_ACCESS_KEY: accessKeyId, S3_SECRET_KEY: secretAccessKey };
-  return { endpoint, accessKeyId, secretAccessKey, bucket, region, env, startMs, owned, stop };
+  const admin = async (args: readonly string[]) => {
+    if (dir === undefined) throw new Error('radosgw-admin needs a Ceph started by this helper');
+    const result = await run('radosgw-admin', ['-c', join(dir, 'ceph.conf'), '-n', 'client.admin', ...args], 60_000);
+    if (result.code !== 0) throw new Error(`radosgw-admin ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+    return result.stdout;
+  };
+  return { endpoint, accessKeyId, secretAccessKey, bucket, region, env, startMs, owned, stop, admin };
 }
 
 function parseKeyValues(text: string): Record<string, string> {

@@ -36,7 +36,7 @@ import type {
   UploadState,
   VersionedMeta,
 } from '../../blob-store.ts';
-import { isStorageError, StorageError } from '../../errors.ts';
+import { nameFullStore, StorageError } from '../../errors.ts';
 import { PeriodicTask } from '../../periodic.ts';
 import { UploadBudget, uploadSweepPeriodMs } from '../../upload-budget.ts';
 import { FileHash } from './hash.ts';
@@ -281,17 +281,9 @@ export class FileBlobStore implements BlobStore {
     return this.#named(this.#lifecycle.putMetaIf(key, value, version));
   }
 
-  /**
-   * A write's outcome, with this store's name on a `STORAGE_FULL` (the parts below the store do
-   * not know it, and the client's message names the store that is full).
-   */
-  async #named<T>(write: Promise<T>): Promise<T> {
-    try {
-      return await write;
-    } catch (error) {
-      if (!isStorageError(error, 'STORAGE_FULL') || error.store !== undefined) throw error;
-      throw new StorageError('STORAGE_FULL', error.message, { cause: error.cause, store: this.name });
-    }
+  /** A write's outcome, with this store's name on a `STORAGE_FULL` (errors.ts). */
+  #named<T>(write: Promise<T>): Promise<T> {
+    return nameFullStore(this.name, write);
   }
 
   /**

@@ -83,7 +83,8 @@ export function httpStatusOf(error: unknown): number | undefined {
 
 /**
  * Translates an SDK failure into the stable code the repositories understand. `NoSuchBucket` is an
- * I/O failure (a misconfiguration), not a missing object, although both are 404s.
+ * I/O failure (a misconfiguration), not a missing object, although both are 404s. A quota or a
+ * full cluster is `STORAGE_FULL`, as a full disk is for the file driver.
  */
 export function toStorageError(error: unknown, action: string): StorageError {
   if (error instanceof StorageError) return error;
@@ -95,9 +96,12 @@ export function toStorageError(error: unknown, action: string): StorageError {
   else if (name === 'NoSuchBucket') code = 'STORAGE_IO';
   else if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) code = 'STORAGE_NOT_FOUND';
   else if (name === 'PreconditionFailed' || status === 412) code = 'STORAGE_PRECONDITION_FAILED';
+  // Out of room: a bucket or user quota (RGW, MinIO: QuotaExceeded), a full cluster (507).
+  else if (name === 'QuotaExceeded' || name === 'InsufficientCapacity' || status === 507) code = 'STORAGE_FULL';
   const reason = error instanceof Error ? error.message : String(error);
   return new StorageError(code, `s3 ${action}: ${name || 'error'}${status ? ` (HTTP ${status})` : ''}: ${reason}`, {
     cause: error,
+    ...(code === 'STORAGE_FULL' ? { full: 'quota' as const } : {}),
   });
 }
 

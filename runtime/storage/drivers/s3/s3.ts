@@ -34,7 +34,7 @@ import type {
   UploadState,
   VersionedMeta,
 } from '../../blob-store.ts';
-import { StorageError } from '../../errors.ts';
+import { nameFullStore, StorageError } from '../../errors.ts';
 import { PeriodicTask } from '../../periodic.ts';
 import { UploadBudget, uploadSweepPeriodMs } from '../../upload-budget.ts';
 import { createS3Connection, isNotFound, presignGet, type S3Connection, toStorageError } from './client.ts';
@@ -169,22 +169,26 @@ export class S3BlobStore implements BlobStore {
   }
 
   createUpload(owner: unknown): Promise<UploadState> {
-    return this.#uploads.create(owner);
+    return nameFullStore(this.name, this.#uploads.create(owner));
   }
   getUpload(id: string): Promise<UploadState | undefined> {
     return this.#uploads.get(id);
   }
   appendUpload(id: string, offset: number, body: Readable): Promise<UploadState> {
-    return this.#uploads.append(id, offset, body);
+    return nameFullStore(this.name, this.#uploads.append(id, offset, body));
   }
   commitUpload(id: string, digest: Digest, expectedSize?: number): Promise<BlobInfo> {
-    return this.#uploads.commit(id, digest, expectedSize);
+    return nameFullStore(this.name, this.#uploads.commit(id, digest, expectedSize));
   }
   cancelUpload(id: string): Promise<void> {
     return this.#uploads.cancel(id);
   }
 
-  async putBlob(digest: Digest, body: Readable, expectedSize?: number): Promise<BlobInfo> {
+  putBlob(digest: Digest, body: Readable, expectedSize?: number): Promise<BlobInfo> {
+    return nameFullStore(this.name, this.#putBlob(digest, body, expectedSize));
+  }
+
+  async #putBlob(digest: Digest, body: Readable, expectedSize?: number): Promise<BlobInfo> {
     const { algorithm } = parseDigest(digest);
     const key = this.#layout.blob(digest);
     const hash = createHash(algorithm);
@@ -221,7 +225,7 @@ export class S3BlobStore implements BlobStore {
     return this.#meta.get(key);
   }
   putMeta(key: string, value: Buffer | string): Promise<void> {
-    return this.#meta.put(key, value);
+    return nameFullStore(this.name, this.#meta.put(key, value));
   }
   deleteMeta(key: string): Promise<void> {
     return this.#meta.delete(key);
