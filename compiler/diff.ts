@@ -1,8 +1,9 @@
 /**
  * Plan diff: what a new plan adds, removes or changes, per section (blob stores, repositories,
  * listeners and their routes, users, roles, token and reload settings, metrics, audit and
- * notifications). Values are compared by canonical
- * JSON and shown redacted, so a diff can be printed in CI logs.
+ * notifications). Values are compared by canonical JSON and shown redacted, so a diff can be
+ * printed in CI logs; each change appears once (a user's permissions, compiled from its roles,
+ * are not compared: the role's change is). Printing is format-plan-diff.ts.
  */
 import { canonicalJson, DEFAULT_RELOAD_TIMEOUT_MS, type Plan } from './plan.ts';
 import { redactPlan } from './redact.ts';
@@ -76,7 +77,14 @@ export function diffPlans(a: Plan, b: Plan): PlanDiff {
     security: Record<string, unknown>;
   };
   const rb = redactPlan(b) as typeof ra;
-  const users = (r: typeof ra) => byKey(r.security.users as unknown[], 'name');
+  // A user's permissions are its roles' (compiled in): a role change is shown once, on the role.
+  const users = (r: typeof ra) =>
+    Object.fromEntries(
+      Object.entries(byKey(r.security.users as unknown[], 'name')).map(([name, { permissions: _, ...user }]) => [
+        name,
+        user,
+      ]),
+    );
   const roles = (r: typeof ra) =>
     Object.fromEntries(
       Object.entries(r.security.roles as Record<string, unknown>).map(([k, v]) => [k, { permissions: v }]),
@@ -107,33 +115,4 @@ export function diffPlans(a: Plan, b: Plan): PlanDiff {
       ...fieldChanges(observability(ra), observability(rb)),
     ],
   };
-}
-
-const SECTIONS = [
-  ['blobStores', 'blob store'],
-  ['repositories', 'repository'],
-  ['listeners', 'listener'],
-  ['users', 'user'],
-  ['roles', 'role'],
-] as const;
-
-/** Human-readable diff: `+ repository x`, `- listener y`, `~ repository z` with field changes. */
-export function formatPlanDiff(diff: PlanDiff): string {
-  const lines = [`plan ${diff.from.slice(0, 12)} → ${diff.to.slice(0, 12)}`];
-  if (diff.identical) {
-    lines.push('no changes');
-    return lines.join('\n');
-  }
-  const show = (v: unknown) => JSON.stringify(v);
-  for (const [key, label] of SECTIONS) {
-    const section = diff[key];
-    for (const name of section.added) lines.push(`+ ${label} ${name}`);
-    for (const name of section.removed) lines.push(`- ${label} ${name}`);
-    for (const { name, changes } of section.changed) {
-      lines.push(`~ ${label} ${name}`);
-      for (const c of changes) lines.push(`    ${c.field}: ${show(c.before)} → ${show(c.after)}`);
-    }
-  }
-  for (const c of diff.settings) lines.push(`~ ${c.field}: ${show(c.before)} → ${show(c.after)}`);
-  return lines.join('\n');
 }

@@ -7,8 +7,15 @@ export { checkConfig } from './check.ts';
 export { compilePlan, DOCKER_HUB_HOSTS } from './compile.ts';
 export type { Diagnostic, DiagnosticFormat, Severity } from './diagnostics.ts';
 export { formatDiagnostics, formatPath, hasErrors } from './diagnostics.ts';
-export { diffPlans, formatPlanDiff, type PlanDiff } from './diff.ts';
+export { diffPlans, type FieldChange, type PlanDiff } from './diff.ts';
 export { formatPlan } from './format-plan.ts';
+export {
+  formatDuration,
+  formatPlanDiff,
+  type PlanDiffFormat,
+  type PlanDiffFormatOptions,
+  summaryLine,
+} from './format-plan-diff.ts';
 export { buildPlanAtRevision } from './git-revision.ts';
 export { CONFIG_FILE_NAMES, loadConfig } from './load.ts';
 export type { Plan } from './plan.ts';

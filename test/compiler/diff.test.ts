@@ -69,7 +69,8 @@ describe('diffPlans', () => {
     expect(text).toContain('+ repository registry');
     expect(text).toContain('- repository hub');
     expect(text).toContain('~ repository private\n    access.anonymous: ["pull","push"] → ["pull"]');
-    expect(text).toContain('~ security.token.ttlMs: 300000 → 600000');
+    expect(text).toContain('~ security.token.ttl: 5m → 10m');
+    expect(text.split('\n')[0]).toMatch(/^plan [0-9a-f]{12} → [0-9a-f]{12}: 3 to add, 3 to change, 2 to destroy$/);
   });
 
   it('shows a change of security.loginThrottle as a settings change', () => {
@@ -87,7 +88,7 @@ describe('diffPlans', () => {
     const after = compile({ ...base, reload: { timeout: '2.5s' } });
     expect(before.reload).toEqual({ timeoutMs: 10_000 });
     expect(after.reload).toEqual({ timeoutMs: 2500 });
-    expect(formatPlanDiff(diffPlans(before, after))).toContain('~ reload.timeoutMs: 10000 → 2500');
+    expect(formatPlanDiff(diffPlans(before, after))).toContain('~ reload.timeout: 10s → 2.5s');
     const zero = checkConfig({ ...base, reload: { timeout: 0 } });
     expect(zero.config).toBeNull();
     expect(zero.diagnostics.map((d) => d.path.join('.'))).toContain('reload.timeout');
