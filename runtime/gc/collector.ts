@@ -133,9 +133,10 @@ async function pass(
     ...(options.cleanup === undefined ? {} : { cleanup: options.cleanup }),
     ...(options.evict === undefined ? {} : { evict: options.evict }),
   });
-  const protectedByIntents = closure(intentsBefore, refs);
-  for (const digest of protectedByIntents.digests) refs.keep.add(digest);
   await options.hooks?.afterMark?.();
+  // read again after the mark (which may have taken long): what was announced meanwhile stays
+  const protectedByIntents = closure(dryRun ? intentsBefore : await journal.read(windowStart), refs);
+  for (const digest of protectedByIntents.digests) refs.keep.add(digest);
 
   const evicted = new Set<Digest>();
   for (const images of options.evict?.values() ?? [])
@@ -172,6 +173,7 @@ async function pass(
   // 4. hold metadata: tags first (what they point to is then unreferenced), then links
   const held: Held[] = [];
   const quarantined: BlobRemoval[] = [];
+  const restoredEarly: Restored = { restored: new Set(), documents: 0, docs: new Set() };
   let aborted = false;
   try {
     const hold = async (entry: Omit<Held, 'doc'>, expect?: (doc: Buffer) => boolean) => {
@@ -235,6 +237,10 @@ async function pass(
       if (await store.quarantineBlob(blob.digest)) quarantined.push(blob);
     });
     await options.hooks?.afterQuarantine?.();
+    // What was announced while this pass took things out of sight comes back at once, so a push
+    // racing the pass is unavailable for milliseconds, not for the settle wait.
+    const early = await journal.read(windowStart);
+    await bringBack(store, quarantined, held, closure(early, refs), early, false, restoredEarly);
     if (quarantined.length + held.length > 0 && !aborted) {
       await settle(options.settleMs ?? Math.min(options.gracePeriodMs, 60_000), options.signal);
       if (options.signal?.aborted) aborted = true;
@@ -247,29 +253,19 @@ async function pass(
 
   // 6. what a racing write announced comes back, with what it needs
   const intentsAfter = await journal.read(windowStart);
-  const late = closure(intentsAfter, refs);
-  let restoredBlobs = 0;
-  let restoredDocs = 0;
-  const purged: BlobRemoval[] = [];
-  await mapLimit(quarantined, CONCURRENCY, async (blob) => {
-    if (aborted || late.digests.has(blob.digest)) {
-      await store.restoreBlob(blob.digest);
-      restoredBlobs++;
-    } else purged.push(blob);
-  });
-  await mapLimit(held, CONCURRENCY, async (entry) => {
-    const back =
-      aborted ||
-      (entry.kind === 'tag'
-        ? late.tag(entry.repository, entry.image, entry.tag!)
-        : late.has(entry.repository, entry.image, entry.digest));
-    if (back) {
-      if ((await store.getMeta(entry.key)) === undefined)
-        await store.putMeta(entry.key, await restoredDoc(store, entry, intentsAfter));
-      restoredDocs++;
-    }
-    await store.deleteMeta(heldKey(entry.key));
-  });
+  const counts = await bringBack(
+    store,
+    quarantined,
+    held,
+    closure(intentsAfter, refs),
+    intentsAfter,
+    aborted,
+    restoredEarly,
+  );
+  await mapLimit(held, CONCURRENCY, (entry) => store.deleteMeta(heldKey(entry.key)));
+  const purged = quarantined.filter((blob) => !counts.restored.has(blob.digest));
+  const restoredBlobs = counts.restored.size;
+  const restoredDocs = counts.documents;
 
   // 7. purge, prune
   if (!aborted) {
@@ -281,6 +277,50 @@ async function pass(
     { blobs: aborted ? 0 : restoredBlobs, documents: aborted ? 0 : restoredDocs },
     aborted,
   );
+}
+
+/** What {@link bringBack} has put back so far in a pass. */
+interface Restored {
+  /** Digests of quarantined blobs restored. */
+  readonly restored: Set<Digest>;
+  documents: number;
+  /** Keys of held documents put back. */
+  readonly docs: Set<string>;
+}
+
+/**
+ * Restores what `intents` announce (or everything, with `all`): quarantined blobs in the closure,
+ * held documents of the images and tags they name. Idempotent across calls through `done`.
+ */
+async function bringBack(
+  store: BlobStore,
+  quarantined: readonly BlobRemoval[],
+  held: readonly Held[],
+  announced: ReturnType<typeof closure>,
+  intents: readonly RecordedIntent[],
+  all: boolean,
+  done: Restored = { restored: new Set(), documents: 0, docs: new Set() },
+): Promise<Restored> {
+  await mapLimit(quarantined, CONCURRENCY, async (blob) => {
+    if (done.restored.has(blob.digest) || !(all || announced.digests.has(blob.digest))) return;
+    await store.restoreBlob(blob.digest);
+    done.restored.add(blob.digest);
+  });
+  await mapLimit(held, CONCURRENCY, async (entry) => {
+    if (done.docs.has(entry.key)) return;
+    const back =
+      all ||
+      (entry.kind === 'tag'
+        ? announced.tag(entry.repository, entry.image, entry.tag!)
+        : announced.has(entry.repository, entry.image, entry.digest));
+    if (!back) return;
+    if ((await store.getMeta(entry.key)) === undefined) {
+      await store.putMeta(entry.key, await restoredDoc(store, entry, intents));
+    }
+    done.docs.add(entry.key);
+    done.documents++;
+  });
+  return done;
 }
 
 /** Waits `ms`, or less when `signal` aborts (the pass then puts everything back). */

@@ -130,9 +130,9 @@ export interface BlobLifecycle {
    */
   quarantineBlob(digest: Digest): Promise<boolean>;
   /**
-   * Makes a quarantined blob visible again, unless a visible copy exists already. True when the
-   * blob is visible afterwards (restored, or it was there), false when it is neither visible nor
-   * quarantined (purged: gone).
+   * Makes a quarantined blob visible again; when a visible copy exists already (pushed anew), the
+   * quarantined one is dropped instead. True when the blob is visible afterwards, false when it is
+   * neither visible nor quarantined (purged: gone). Either way nothing of it stays in quarantine.
    */
   restoreBlob(digest: Digest): Promise<boolean>;
   /** Deletes the quarantined copy; idempotent. Never touches a visible blob. */

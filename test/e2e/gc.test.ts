@@ -8,6 +8,8 @@
  * - a cleanup rule removes exactly the tags its dry run listed; a hosted quota refuses a push
  *   with DENIED; `regctl usage` and `/-/status` report the figures.
  */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +17,7 @@ import type { ConfigInput } from '../../schema/index.ts';
 import { type ContainersTools, createContainersTools } from '../helpers/clients.ts';
 import { blobFiles, imageOf, layersOf, runRegctl } from '../helpers/gc-images.ts';
 import { type Image, sha256, writeOciLayout } from '../helpers/oci-image.ts';
-import { configSource, type RegctlServer, startRegctl, type TestConfig } from '../helpers/regctl-server.ts';
+import { configSource, REPO_ROOT, type RegctlServer, startRegctl, type TestConfig } from '../helpers/regctl-server.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 
 const dirs = new TmpDirs();
@@ -32,6 +34,7 @@ const nightlies = Array.from({ length: 4 }, (_, i) =>
   imageOf(`gc-nightly-${i}`, layersOf(`gc-nightly-${i}`, 1, 16 * 1024)),
 );
 const big = imageOf('gc-big', layersOf('gc-big', 1, 600 * 1024));
+const victim = imageOf('gc-victim', layersOf('gc-victim', 2, 64 * 1024));
 
 const config = (interval?: string): TestConfig => ({
   blobStores: [{ name: 'default', type: 'file', path: './data' }],
@@ -54,7 +57,7 @@ beforeAll(async () => {
   server = await startRegctl({ dir, config: config() });
   tools = await createContainersTools(await dirs.make());
   layout = await dirs.make();
-  const entries: Record<string, Image> = { a: imageA, b: imageB, big };
+  const entries: Record<string, Image> = { a: imageA, b: imageB, big, victim };
   racers.forEach((image, i) => {
     entries[`race-${i}`] = image;
   });
@@ -212,3 +215,48 @@ async function writeFileConfig(next: TestConfig): Promise<void> {
   const listeners = next.listeners.map((listener) => ({ ...listener, port: server.port }));
   await writeFile(server.configFile, configSource({ ...next, listeners } as ConfigInput));
 }
+
+describe('a pass killed midway (SIGKILL during its settle wait)', () => {
+  it('loses nothing: the garbage stays in quarantine, a re-push of it succeeds, the next pass waits for the lease', async () => {
+    // no scheduled passes: only the pass this test starts and kills touches the store
+    await server.stop();
+    await writeFileConfig(config());
+    await server.restart();
+    await push('b', 'private/kept:b');
+    await push('victim', 'private/victim:1');
+    await tools.skopeo(['delete', '--tls-verify=false', `docker://${server.host}/private/victim:1`]);
+    await sleep(1_200);
+    // the same store, with a long settle: the pass holds what it took out of sight for 20 s
+    const slowConfig = join(server.configFile, '..', 'slow-gc.config.ts');
+    const listeners = config().listeners.map((listener) => ({ ...listener, port: server.port }));
+    await writeFile(
+      slowConfig,
+      configSource({ ...config(), listeners, gc: { gracePeriod: '1s', settle: '20s' } } as ConfigInput),
+    );
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'regctl.mjs'), 'gc', '--config', slowConfig], {
+      stdio: 'ignore',
+    });
+    const quarantine = join(storeRoot, 'gc', 'quarantine');
+    const inQuarantine = (digest: string) =>
+      existsSync(join(quarantine, 'sha256', digest.slice(7, 9), digest.slice(7)));
+    let quarantined = 0;
+    for (let attempt = 0; attempt < 150 && quarantined < victim.layers.length; attempt++) {
+      await sleep(100);
+      quarantined = victim.layers.filter((blob) => inQuarantine(blob.digest)).length;
+    }
+    expect(quarantined).toBe(victim.layers.length);
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+
+    // nothing was purged: the victim's blobs are in quarantine, and a re-push brings them back
+    for (const blob of victim.layers)
+      expect(existsSync(join(quarantine, 'sha256', blob.digest.slice(7, 9), blob.digest.slice(7)))).toBe(true);
+    await push('victim', 'private/victim:1');
+    await pullsIdentical('private/victim:1', victim);
+    await pullsIdentical('private/kept:b', imageB);
+    // the killed pass's lease runs out on its own (60 s); until then another pass is skipped
+    const nextRun = await gc();
+    const next = JSON.parse(nextRun.stdout)[0] as { skipped?: { heldBy: { holder: string } } };
+    expect(next.skipped?.heldBy.holder).toMatch(/:\d+:[0-9a-f]{8}$/);
+  });
+});

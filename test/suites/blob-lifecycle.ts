@@ -70,6 +70,17 @@ export function describeBlobLifecycle(open: () => Promise<BlobStore>): void {
       expect(await store.restoreBlob(digest)).toBe(true); // visible: nothing to do
     });
 
+    it('restore of a blob pushed anew meanwhile keeps the visible copy and drops the quarantined one', async () => {
+      const store = await open();
+      const data = randomBytes(900);
+      const digest = await put(store, data);
+      await store.quarantineBlob(digest);
+      await put(store, data); // a client uploads the same content again
+      expect(await store.restoreBlob(digest)).toBe(true);
+      expect(await collect(store.listQuarantined())).toEqual([]);
+      expect((await readAll(await store.read(digest))).equals(data)).toBe(true);
+    });
+
     it('purge deletes only the quarantined copy; restore after a purge answers false', async () => {
       const store = await open();
       const data = randomBytes(700);

@@ -114,7 +114,10 @@ export class MemoryBlobStore implements BlobStore {
 
   async restoreBlob(digest: Digest): Promise<boolean> {
     parseDigest(digest);
-    if (this.#blobs.has(digest)) return true;
+    if (this.#blobs.has(digest)) {
+      this.#quarantine.delete(digest); // the same content is visible again: drop the copy
+      return true;
+    }
     const held = this.#quarantine.get(digest);
     if (held === undefined) return false;
     this.#quarantine.delete(digest);

@@ -44,7 +44,10 @@ export class FileLifecycle {
 
   async restoreBlob(digest: Digest): Promise<boolean> {
     const visible = this.#paths.blob(digest);
-    if (await exists(visible)) return true;
+    if (await exists(visible)) {
+      await this.purgeBlob(digest); // the same content is visible again (pushed anew): drop the copy
+      return true;
+    }
     if (await this.#move(this.#paths.quarantined(digest), visible, `restoring blob ${digest}`)) return true;
     return exists(visible); // restored meanwhile by another writer, or by the GC itself
   }

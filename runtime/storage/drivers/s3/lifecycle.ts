@@ -45,7 +45,10 @@ export class S3Lifecycle {
 
   async restoreBlob(digest: Digest): Promise<boolean> {
     const visible = this.#layout.blob(digest);
-    if ((await this.#size(visible)) !== undefined) return true;
+    if ((await this.#size(visible)) !== undefined) {
+      await this.purgeBlob(digest); // the same content is visible again (pushed anew): drop the copy
+      return true;
+    }
     if (await this.#move(this.#layout.quarantined(digest), visible, `restore ${digest}`)) return true;
     return (await this.#size(visible)) !== undefined;
   }
