@@ -111,12 +111,17 @@ function text(diff: PlanDiff, options: PlanDiffFormatOptions): string {
 }
 
 function markdown(diff: PlanDiff, options: PlanDiffFormatOptions): string {
-  const out = [`### regctl plan \`${diff.from.slice(0, 12)}\` → \`${diff.to.slice(0, 12)}\``, '', `**${summaryLine(diff)}**`];
+  const out = [
+    `### regctl plan \`${diff.from.slice(0, 12)}\` → \`${diff.to.slice(0, 12)}\``,
+    '',
+    `**${summaryLine(diff)}**`,
+  ];
   const body = lines(diff);
   if (body.length > 0) {
     // In a `diff` block, `+` lines show green, `-` red and `!` orange.
     out.push('', '```diff');
-    for (const line of body) out.push(line.mark === '~' ? `! ${line.text}` : line.mark === ' ' ? line.text : `${line.mark} ${line.text}`);
+    for (const line of body)
+      out.push(line.mark === '~' ? `! ${line.text}` : line.mark === ' ' ? line.text : `${line.mark} ${line.text}`);
     out.push('```');
   }
   const warnings = options.warnings ?? [];
