@@ -70,6 +70,7 @@ export class GcScheduler {
   readonly #sizes = new Map<Digest, number>();
   /** Evictions done, by repository (for `/-/status`). */
   readonly #evicted = new Map<string, { at: string; blobs: number; bytes: number }>();
+  readonly #onRun: ((summary: GcRunSummary) => void) | undefined;
 
   constructor(
     host: GcHost,
@@ -80,6 +81,8 @@ export class GcScheduler {
       usageEveryMs?: number;
       firstUsageAfterMs?: number;
       evictCheckMs?: number;
+      /** Called with each store's summary when a pass ends (the metrics count passes). */
+      onRun?: (summary: GcRunSummary) => void;
     } = {},
   ) {
     this.#host = host;
@@ -88,6 +91,7 @@ export class GcScheduler {
     this.#checkMs = options.checkMs ?? CHECK_MS;
     this.#usageEveryMs = options.usageEveryMs ?? 600_000;
     this.#evictCheckMs = options.evictCheckMs ?? 1_000;
+    this.#onRun = options.onRun;
     this.#lastStart = this.#now();
     this.#schedule();
     this.#scheduleUsage(options.firstUsageAfterMs ?? 5_000);
@@ -170,7 +174,7 @@ export class GcScheduler {
           evict,
           signal: this.#abort.signal,
         });
-        this.#last.set(report.store, summarize(report));
+        this.#ended(summarize(report));
         for (const repository of evict.keys()) {
           this.#caches.delete(repository); // measure again next check
           const gone = report.deleted.blobs.filter((b) => b.reason.startsWith('evicted'));
@@ -217,6 +221,11 @@ export class GcScheduler {
     }
   }
 
+  #ended(summary: GcRunSummary): void {
+    this.#last.set(summary.store, summary);
+    this.#onRun?.(summary);
+  }
+
   /** Runs a pass now (unless one runs), and resolves when it is done. */
   runNow(): Promise<void> {
     this.#running ??= this.#run().finally(() => {
@@ -257,14 +266,14 @@ export class GcScheduler {
     try {
       const { plan, stores } = lease.state;
       const reports = await collectPlan(plan, stores, { log: this.#log, pass: { signal: this.#abort.signal } });
-      for (const report of reports) this.#last.set(report.store, summarize(report));
+      for (const report of reports) this.#ended(summarize(report));
       void this.measureNow();
     } catch (error) {
       const at = new Date(this.#lastStart).toISOString();
       const message = error instanceof Error ? error.message : String(error);
       this.#log.error({ err: error }, 'scheduled garbage collection failed; nothing it had not checked was deleted');
       for (const store of lease.state.stores.keys()) {
-        this.#last.set(store, {
+        this.#ended({
           store,
           at,
           durationMs: this.#now() - this.#lastStart,

@@ -20,14 +20,18 @@ import type {
   RepositoryObservers,
   UpstreamObserver,
 } from '../events.ts';
+import { HttpSeries } from './http-series.ts';
 import { SeriesCache } from './series.ts';
+import { StorageMetrics } from './storage-metrics.ts';
 
 /** Request latency buckets (seconds): a warm manifest GET is well under a millisecond. */
 const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const UPSTREAM_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const RELOAD_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const NOTHING = () => {};
-const METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE', 'OPTIONS']);
+/** The `method` label values; any other method is counted as `other`. */
+const METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE', 'OPTIONS', 'other'];
+const KNOWN_METHODS = new Set(METHODS.slice(0, -1));
 
 /** The label values of one HTTP request (see {@link RegistryMetrics.httpRequest}). */
 export interface HttpRequestSample {
@@ -45,14 +49,13 @@ export interface HttpRequestSample {
 export class RegistryMetrics implements RepositoryObservers {
   /** The registry `/metrics` renders. */
   readonly registry = new Registry();
+  /** Blob store and repository usage, proxy cache sizes, GC passes (storage-metrics.ts). */
+  readonly storage = new StorageMetrics(this.registry);
   #enabled = false;
   #defaults = false;
   #repositories: ReadonlySet<string> = new Set();
 
-  readonly #requests: SeriesCache<Counter.Internal>;
-  readonly #duration: SeriesCache<Histogram.Internal<string>>;
-  readonly #sent: SeriesCache<Counter.Internal>;
-  readonly #received: SeriesCache<Counter.Internal>;
+  readonly #http: HttpSeries;
   readonly #uploads: SeriesCache<Gauge.Internal<string>>;
   readonly #cache: SeriesCache<Counter.Internal>;
   readonly #revalidations: SeriesCache<Counter.Internal>;
@@ -87,21 +90,7 @@ export class RegistryMetrics implements RepositoryObservers {
     const histogram = (name: string, help: string, labelNames: string[], buckets: number[]) =>
       new SeriesCache(new Histogram({ name, help, labelNames, buckets, registers }));
 
-    this.#requests = counter(
-      'regctl_http_requests_total',
-      'HTTP requests answered, by repository, method, route and status',
-      ['repository', 'method', 'route', 'status'],
-    );
-    this.#duration = histogram(
-      'regctl_http_request_duration_seconds',
-      'Time from the request to the end of its response, by repository and route',
-      ['repository', 'route'],
-      HTTP_BUCKETS,
-    );
-    this.#sent = counter('regctl_http_response_bytes_total', 'Response body bytes sent, by repository', ['repository']);
-    this.#received = counter('regctl_http_request_bytes_total', 'Request body bytes received, by repository', [
-      'repository',
-    ]);
+    this.#http = new HttpSeries(this.registry, { buckets: HTTP_BUCKETS, methods: METHODS });
     this.#uploads = gauge('regctl_uploads_in_progress', 'Upload requests whose body is being received, by repository', [
       'repository',
     ]);
@@ -227,8 +216,8 @@ export class RegistryMetrics implements RepositoryObservers {
     }
     const names = new Set(Object.keys(plan.repositories));
     this.#repositories = names;
-    for (const series of [this.#requests, this.#duration, this.#sent, this.#received, this.#uploads])
-      series.prune(0, names);
+    this.#http.prune(names);
+    this.#uploads.prune(0, names);
     for (const series of [this.#cache, this.#revalidations, this.#coalesced]) series.prune(0, names);
     const proxies = new Set(Object.values(plan.repositories).flatMap((r) => (r.type === 'proxy' ? [r.name] : [])));
     for (const series of [
@@ -257,6 +246,7 @@ export class RegistryMetrics implements RepositoryObservers {
       this.#notificationQueue,
     ])
       series.prune(0, endpoints);
+    this.storage.applyPlan(plan, this.#enabled);
     this.#planInfo.clear();
     if (this.#enabled) this.#planInfo.get(plan.id, info.revision ?? '').set(1);
   }
@@ -269,12 +259,11 @@ export class RegistryMetrics implements RepositoryObservers {
   /** One answered HTTP request (the app's `onResponse`). */
   httpRequest(sample: HttpRequestSample): void {
     if (!this.#enabled) return;
-    const repository = this.#repository(sample.repository);
-    const method = METHODS.has(sample.method) ? sample.method : 'other';
-    this.#requests.get(repository, method, sample.route, String(sample.status)).inc();
-    this.#duration.get(repository, sample.route).observe(sample.seconds);
-    if (sample.bytesSent > 0) this.#sent.get(repository).inc(sample.bytesSent);
-    if (sample.bytesReceived > 0) this.#received.get(repository).inc(sample.bytesReceived);
+    this.#http.record(
+      this.#repository(sample.repository),
+      KNOWN_METHODS.has(sample.method) ? sample.method : 'other',
+      sample,
+    );
   }
 
   /** An upload body starts arriving; call the returned function once when it ends. */

@@ -200,8 +200,9 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     : undefined;
   await watcher?.ready();
   // Garbage collection on the plan's gc.interval, and the stores' usage for /-/status.
-  const gc = new GcScheduler(holder, log);
+  const gc = new GcScheduler(holder, log, { onRun: (run) => observability.metrics.storage.gcRun(run) });
   holder.reportStorage(() => gc.status());
+  observability.metrics.storage.watch(() => gc.status());
   // Gives a burst's garbage back once idle (memory-reducer.ts).
   const reducer = startMemoryReducer({ inFlight: () => holder.inFlight, log });
   // SIGHUP: logrotate's signal (reopen the audit file) and the reload signal.

@@ -21,7 +21,15 @@ describe('deploy/grafana/regctl-dashboard.json', () => {
     expect(unknown).toEqual([]);
     expect(used.size).toBeGreaterThan(15);
     const titles = dashboard.panels.map((p) => p.title).join('\n');
-    for (const wanted of ['hit ratio', 'bandwidth', 'quota', 'Latency percentiles', 'Errors']) {
+    for (const wanted of [
+      'hit ratio',
+      'bandwidth',
+      'quota',
+      'Latency percentiles',
+      'Errors',
+      'Blob store usage',
+      'maxSize',
+    ]) {
       expect(titles).toContain(wanted);
     }
   });

@@ -93,6 +93,86 @@ describe('RegistryMetrics', () => {
   });
 });
 
+describe('RegistryMetrics storage figures', () => {
+  const withStores = (repositories: string[], stores: string[], metrics = true): Plan => {
+    const base = plan(repositories, metrics);
+    const capped = Object.fromEntries(
+      Object.entries(base.repositories).map(([name, r]) => [name, name === 'a' ? { ...r, maxSizeBytes: 1000 } : r]),
+    );
+    return { ...base, repositories: capped, blobStores: Object.fromEntries(stores.map((s) => [s, {}])) } as Plan;
+  };
+  const figures = {
+    usage: [
+      {
+        store: 'default',
+        blobs: 3,
+        bytes: 300,
+        measuredAt: '2026-12-06T10:00:00.000Z',
+        repositories: [
+          { repository: 'a', bytes: 200 },
+          { repository: 'gone', bytes: 50 },
+        ],
+      },
+      { store: 'old', blobs: 1, bytes: 7, measuredAt: '2026-12-06T10:00:00.000Z', repositories: [] },
+    ],
+    caches: [
+      { repository: 'a', usedBytes: 200 },
+      { repository: 'gone', usedBytes: 50 },
+    ],
+  };
+
+  it("reads usage at scrape time, only under the plan's store and repository names", async () => {
+    const metrics = new RegistryMetrics();
+    let reads = 0;
+    metrics.storage.watch(() => {
+      reads++;
+      return figures;
+    });
+    metrics.applyPlan(withStores(['a', 'b'], ['default']));
+    expect(reads).toBe(0);
+    const text = (await metrics.render()).body;
+    expect(reads).toBeGreaterThan(0);
+    expect(text).toMatch(/^regctl_blob_store_bytes\{blob_store="default"\} 300$/m);
+    expect(text).toMatch(/^regctl_blob_store_blobs\{blob_store="default"\} 3$/m);
+    expect(text).toMatch(/^regctl_blob_store_measured_timestamp_seconds\{blob_store="default"\} 1796551200$/m);
+    expect(text).toMatch(/^regctl_repository_bytes\{repository="a"\} 200$/m);
+    expect(text).toMatch(/^regctl_proxy_cache_bytes\{repository="a"\} 200$/m);
+    expect(text).toMatch(/^regctl_proxy_cache_max_bytes\{repository="a"\} 1000$/m);
+    expect(text).not.toMatch(/blob_store="old"|repository="gone"|regctl_proxy_cache_max_bytes\{repository="b"/);
+  });
+
+  it('counts passes by outcome, and forgets a store the plan dropped', async () => {
+    const metrics = new RegistryMetrics();
+    metrics.applyPlan(withStores(['a'], ['default', 'other']));
+    const run = { at: '2026-12-06T10:00:00.000Z', durationMs: 1500, reclaimedBytes: 40 };
+    metrics.storage.gcRun({ store: 'default', ...run });
+    metrics.storage.gcRun({ store: 'default', ...run, reclaimedBytes: 2 });
+    metrics.storage.gcRun({ store: 'default', ...run, reclaimedBytes: 0, skipped: 'lease held by x' });
+    metrics.storage.gcRun({ store: 'other', ...run, reclaimedBytes: 0, error: 'boom' });
+    metrics.storage.gcRun({ store: 'unknown', ...run });
+    let text = (await metrics.render()).body;
+    expect(text).toMatch(/^regctl_gc_runs_total\{blob_store="default",outcome="ok"\} 2$/m);
+    expect(text).toMatch(/^regctl_gc_runs_total\{blob_store="default",outcome="skipped"\} 1$/m);
+    expect(text).toMatch(/^regctl_gc_runs_total\{blob_store="other",outcome="failed"\} 1$/m);
+    expect(text).toMatch(/^regctl_gc_reclaimed_bytes_total\{blob_store="default"\} 42$/m);
+    expect(text).toMatch(/^regctl_gc_last_run_timestamp_seconds\{blob_store="default"\} 1796551201.5$/m);
+    expect(text).not.toContain('unknown');
+    metrics.applyPlan(withStores(['a'], ['default']));
+    text = (await metrics.render()).body;
+    expect(text).not.toContain('blob_store="other"');
+    expect(text).toMatch(/^regctl_gc_runs_total\{blob_store="default",outcome="ok"\} 2$/m);
+  });
+
+  it('exports no storage figures while the plan has no metrics section', async () => {
+    const metrics = new RegistryMetrics();
+    metrics.storage.watch(() => figures);
+    metrics.applyPlan(withStores(['a'], ['default'], false));
+    metrics.storage.gcRun({ store: 'default', at: '2026-12-06T10:00:00.000Z', durationMs: 1, reclaimedBytes: 1 });
+    const text = (await metrics.render()).body;
+    expect(text).not.toMatch(/^regctl_(blob_store|repository|proxy_cache|gc)_\w+\{/m);
+  });
+});
+
 describe('parseRateLimit', () => {
   it('reads Docker Hub quota headers', () => {
     expect(parseRateLimit('97;w=21600')).toEqual({ value: 97, windowSeconds: 21600 });
