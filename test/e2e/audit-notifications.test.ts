@@ -13,6 +13,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditRecord } from '../../runtime/audit/audit-log.ts';
+import type { EnvelopeEvent } from '../../runtime/notifications/envelope.ts';
 import type { ConfigInput } from '../../schema/index.ts';
 import { type ContainersTools, createContainersTools } from '../helpers/clients.ts';
 import { deadPort, freePort } from '../helpers/free-port.ts';
@@ -33,7 +35,14 @@ let server: RegctlServer;
 let tools: ContainersTools;
 let auditFile: string;
 let metricsPort: number;
-let receiver: { server: Server; url: string; received: { headers: IncomingMessage['headers']; body: any }[] };
+/** One POST the webhook receiver got: its headers and the CNCF envelope it carried. */
+interface Delivery {
+  readonly headers: IncomingMessage['headers'];
+  readonly body: { readonly events: readonly EnvelopeEvent[] };
+}
+/** One line of the audit file. */
+type AuditLine = Omit<AuditRecord, 'action'> & { readonly action: string; readonly time: string };
+let receiver: { server: Server; url: string; received: Delivery[] };
 let slow: { server: Server; url: string; sockets: Set<Socket> };
 let deadUrl: string;
 
@@ -72,16 +81,16 @@ function config(withBadReceivers: boolean): TestConfig {
   };
 }
 
-async function auditLines(file = auditFile): Promise<Record<string, any>[]> {
+async function auditLines(file = auditFile): Promise<AuditLine[]> {
   const text = await readFile(file, 'utf8').catch(() => '');
   return text
     .split('\n')
     .filter(Boolean)
-    .map((line) => JSON.parse(line));
+    .map((line) => JSON.parse(line) as AuditLine);
 }
 
-async function lastAudit(action: string): Promise<Record<string, any>> {
-  let found: Record<string, any> | undefined;
+async function lastAudit(action: string): Promise<AuditLine> {
+  let found: AuditLine | undefined;
   await waitUntil(async () => {
     found = (await auditLines()).filter((l) => l.action === action).at(-1);
     return found !== undefined;
@@ -113,7 +122,7 @@ async function pushBlobs(image: typeof first): Promise<void> {
 }
 
 beforeAll(async () => {
-  const received: { headers: IncomingMessage['headers']; body: any }[] = [];
+  const received: Delivery[] = [];
   const hook = createServer(async (request, response) => {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
@@ -177,7 +186,7 @@ describe('audit log and webhooks', () => {
     expect(delivery.headers['content-type']).toBe('application/vnd.docker.distribution.events.v1+json');
     expect(delivery.headers.authorization).toBe(`Bearer ${HOOK_TOKEN}`);
     expect(delivery.headers['x-source']).toBe('regctl-e2e');
-    const event = delivery.body.events.find((e: any) => e.action === 'push');
+    const event = delivery.body.events.find((e) => e.action === 'push');
     expect(event).toMatchObject({
       action: 'push',
       target: {
@@ -190,8 +199,8 @@ describe('audit log and webhooks', () => {
       request: { addr: '127.0.0.1', method: 'PUT' },
       actor: { name: 'ci' },
     });
-    expect(event.id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(event.source.instanceID).toMatch(/^[0-9a-f-]{36}$/);
+    expect(event?.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(event?.source.instanceID).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('a pull is sent to the receiver that asked for pulls; it is not audited', async () => {
@@ -253,7 +262,7 @@ describe('audit log and webhooks', () => {
     expect(deleted.status).toBe(202);
     expect(await lastAudit('delete')).toMatchObject({ result: 'ok', user: 'ci', digest: first.manifest.digest });
     await waitUntil(
-      async () => receiver.received.some((d) => d.body.events.some((e: any) => e.action === 'delete')),
+      async () => receiver.received.some((d) => d.body.events.some((e) => e.action === 'delete')),
       'the delete event',
     );
 
