@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { type Command, compiler, failureCode } from '../io.ts';
+import type { Command } from '../io.ts';
+import { withPlanStores } from '../plan-stores.ts';
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -23,22 +24,12 @@ Exit: 0 done (or skipped), 1 invalid config or a store failed, 2 could not load.
   options: OPTIONS,
   async run(args, io) {
     const { values } = parseArgs({ args, options: OPTIONS });
-    const { buildPlan, formatDiagnostics } = await compiler();
-    const built = await buildPlan({ configPath: values.config });
-    if (!built.ok) {
-      io.stderr(formatDiagnostics(built.diagnostics, 'text'));
-      return failureCode(built);
-    }
-    const { openPlanStores } = await import('../../runtime/storage/index.ts');
-    const { collectPlan } = await import('../../runtime/gc/run.ts');
-    const { formatGcReport } = await import('../../runtime/gc/format-report.ts');
-    const stores = await openPlanStores(built.plan, { env: process.env });
-    try {
-      const reports = await collectPlan(built.plan, stores, { dryRun: values['dry-run'] });
+    return withPlanStores(values.config, io, async (plan, stores) => {
+      const { collectPlan } = await import('../../runtime/gc/run.ts');
+      const { formatGcReport } = await import('../../runtime/gc/format-report.ts');
+      const reports = await collectPlan(plan, stores, { dryRun: values['dry-run'] });
       io.stdout(values.json ? JSON.stringify(reports, null, 2) : reports.map(formatGcReport).join('\n'));
-    } finally {
-      for (const store of stores.values()) await store.close();
-    }
-    return 0;
+      return 0;
+    });
   },
 };

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { type Command, compiler, failureCode } from '../io.ts';
+import type { Command } from '../io.ts';
+import { withPlanStores } from '../plan-stores.ts';
 
 const OPTIONS = { config: { type: 'string', short: 'c' }, json: { type: 'boolean', default: false } } as const;
 
@@ -16,17 +17,9 @@ Exit: 0 ok, 1 invalid config or a store failed, 2 could not load.`,
   options: OPTIONS,
   async run(args, io) {
     const { values } = parseArgs({ args, options: OPTIONS });
-    const { buildPlan, formatDiagnostics } = await compiler();
-    const built = await buildPlan({ configPath: values.config });
-    if (!built.ok) {
-      io.stderr(formatDiagnostics(built.diagnostics, 'text'));
-      return failureCode(built);
-    }
-    const { openPlanStores } = await import('../../runtime/storage/index.ts');
-    const { measureUsage } = await import('../../runtime/gc/usage.ts');
-    const { formatBytes } = await import('../../runtime/gc/format-report.ts');
-    const stores = await openPlanStores(built.plan, { env: process.env });
-    try {
+    return withPlanStores(values.config, io, async (_plan, stores) => {
+      const { measureUsage } = await import('../../runtime/gc/usage.ts');
+      const { formatBytes } = await import('../../runtime/gc/format-report.ts');
       const usages = [];
       for (const store of stores.values()) usages.push(await measureUsage(store));
       if (values.json) {
@@ -42,9 +35,7 @@ Exit: 0 ok, 1 invalid config or a store failed, 2 could not load.`,
           );
         }
       }
-    } finally {
-      for (const store of stores.values()) await store.close();
-    }
-    return 0;
+      return 0;
+    });
   },
 };

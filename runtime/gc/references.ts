@@ -16,14 +16,13 @@
  * a size-bounded cache hands its evictions to the collector explicitly.
  */
 
+import { readManifestBytes } from '../oci/manifest.ts';
 import { hostedKeys, type LinkEntry, type ManifestLink, openHostedMetadata } from '../repositories/hosted/metadata.ts';
 import { ProxyCache } from '../repositories/proxy/cache-records.ts';
 import type { BlobStore, Digest } from '../storage/blob-store.ts';
 import { type CleanupRule, selectTagRemovals, type TagRemoval } from './cleanup.ts';
 import { mapLimit } from './limit.ts';
 
-/** Largest manifest read (as the registry accepts: runtime/oci/manifest.ts). */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const CONCURRENCY = 8;
 
 /** What the mark phase needs besides the store. */
@@ -91,23 +90,11 @@ export function referencedDigests(body: Buffer): Digest[] {
 
 /** Reads a manifest's bytes (bounded); undefined when missing or oversized. */
 async function readManifest(store: BlobStore, digest: Digest): Promise<Buffer | undefined> {
-  let stream: import('node:stream').Readable;
   try {
-    stream = await store.read(digest);
+    return await readManifestBytes(await store.read(digest));
   } catch {
     return undefined;
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_MANIFEST_BYTES) {
-      stream.destroy();
-      return undefined;
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, size);
 }
 
 /** Marks `store`. Reads only; see the module comment. */

@@ -7,6 +7,7 @@
  * list gains this manifest.
  */
 
+import type { Readable } from 'node:stream';
 import type { Descriptor } from '../repositories/repository.ts';
 import type { Digest } from '../storage/blob-store.ts';
 import { digestOf, isDigest, parseDigest } from './digest.ts';
@@ -24,6 +25,21 @@ import {
 
 /** The largest manifest accepted (the HTTP layer enforces it too, before buffering). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+/** A stored manifest's bytes, or undefined when there are more than {@link MAX_MANIFEST_BYTES}. */
+export async function readManifestBytes(stream: Readable): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_MANIFEST_BYTES) {
+      stream.destroy();
+      return undefined;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size);
+}
 
 /** A manifest that passed every check that needs no storage. */
 export interface ParsedManifest {

@@ -122,7 +122,12 @@ describe.each(['file', 's3'] as const)('maxSize on a proxy (%s store)', (kind) =
 
   it('evicts the least recently pulled image, stays under the cap, keeps what a hosted repository uses', async () => {
     const gets = { first: configGets(first), second: configGets(second) };
-    await tools.skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:own`, `docker://${server.host}/private/own:1`]);
+    await tools.skopeo([
+      'copy',
+      '--dest-tls-verify=false',
+      `oci:${layout}:own`,
+      `docker://${server.host}/private/own:1`,
+    ]);
     await pull('hub/one:1', first);
     await new Promise((resolve) => setTimeout(resolve, 1_100)); // a later last use for the second
     await pull('hub/two:1', second);

@@ -23,7 +23,13 @@ import { type HostedRepositoryPlan, TAG_PATTERN } from '../../../compiler/plan.t
 import { GcJournal } from '../../gc/journal.ts';
 import { isDigest } from '../../oci/digest.ts';
 import { RegistryError } from '../../oci/errors.ts';
-import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest, referrerDescriptor } from '../../oci/manifest.ts';
+import {
+  MAX_MANIFEST_BYTES,
+  type ParsedManifest,
+  parseManifest,
+  readManifestBytes,
+  referrerDescriptor,
+} from '../../oci/manifest.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../../storage/blob-store.ts';
 import { isStorageError } from '../../storage/errors.ts';
 import { ContentCache } from '../content-cache.ts';
@@ -50,21 +56,6 @@ export interface HostedRepositoryDeps {
   readonly metadataCache?: MetadataCacheOptions;
   /** The clock of link times and GC intents (tests move it); default `Date.now`. */
   readonly now?: () => number;
-}
-
-/** A manifest's bytes, or undefined when there are more than {@link MAX_MANIFEST_BYTES}. */
-async function readManifestStream(stream: Readable): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_MANIFEST_BYTES) {
-      stream.destroy();
-      return undefined;
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, size);
 }
 
 /** Creates the hosted repository of `plan` over `deps.store`; no I/O happens until a request. */
@@ -307,7 +298,7 @@ export class HostedRepository implements WritableRepository {
   async #readManifestBody(image: string, digest: Digest): Promise<Buffer> {
     const cached = this.#cache.body(digest);
     if (cached !== undefined) return cached;
-    const body = await this.#store.read(digest).then(readManifestStream, (error: unknown) => {
+    const body = await this.#store.read(digest).then(readManifestBytes, (error: unknown) => {
       if (isStorageError(error, 'STORAGE_NOT_FOUND')) return undefined;
       throw error;
     });

@@ -10,6 +10,7 @@ import { createHostedRepository, type HostedRepository } from '../../../runtime/
 import { ProxyCache } from '../../../runtime/repositories/proxy/cache-records.ts';
 import type { BlobStore } from '../../../runtime/storage/blob-store.ts';
 import { createMemoryBlobStore } from '../../../runtime/storage/drivers/memory.ts';
+import { hostedPlan } from '../../helpers/hosted-plan.ts';
 import { OCI_INDEX, OCI_MANIFEST, pushBlob, pushImage, sha256 } from '../../suites/repository.ts';
 
 const log = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
@@ -23,18 +24,7 @@ beforeEach(() => {
 });
 
 function hosted(store: BlobStore, extra: Partial<HostedRepositoryPlan> = {}): HostedRepository {
-  return createHostedRepository(
-    {
-      name: 'private',
-      type: 'hosted',
-      online: true,
-      blobStore: 'default',
-      access: { anonymous: [] },
-      deploymentPolicy: 'allowRedeploy',
-      ...extra,
-    },
-    { store, log, now: clock.now },
-  );
+  return createHostedRepository(hostedPlan(extra), { store, log, now: clock.now });
 }
 
 /** A pass `aheadMs` from now (the clock moves there): whatever exists now is that old. */

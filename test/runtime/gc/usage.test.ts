@@ -8,23 +8,13 @@ import { createHostedRepository } from '../../../runtime/repositories/hosted/hos
 import { ProxyCache } from '../../../runtime/repositories/proxy/cache-records.ts';
 import type { BlobStore } from '../../../runtime/storage/blob-store.ts';
 import { createMemoryBlobStore } from '../../../runtime/storage/drivers/memory.ts';
+import { hostedPlan } from '../../helpers/hosted-plan.ts';
 import { pushBlob, pushImage, sha256 } from '../../suites/repository.ts';
 
 const log = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
 
 function hosted(store: BlobStore, name: string, extra: Partial<HostedRepositoryPlan> = {}) {
-  return createHostedRepository(
-    {
-      name,
-      type: 'hosted',
-      online: true,
-      blobStore: 'default',
-      access: { anonymous: [] },
-      deploymentPolicy: 'allowRedeploy',
-      ...extra,
-    },
-    { store, log },
-  );
+  return createHostedRepository(hostedPlan({ name, ...extra }), { store, log });
 }
 
 describe('usage', () => {
@@ -74,18 +64,7 @@ describe('quota', () => {
   it('a delete plus garbage collection frees the quota', async () => {
     const store = createMemoryBlobStore({ name: 'default' });
     let now = Date.now();
-    const repo = createHostedRepository(
-      {
-        name: 'team',
-        type: 'hosted',
-        online: true,
-        blobStore: 'default',
-        access: { anonymous: [] },
-        deploymentPolicy: 'allowRedeploy',
-        quotaBytes: 2000,
-      },
-      { store, log, now: () => now },
-    );
+    const repo = createHostedRepository(hostedPlan({ name: 'team', quotaBytes: 2000 }), { store, log, now: () => now });
     const first = await pushImage(repo, 'app', 'v1', ['a'.repeat(1200)]);
     await repo.deleteManifest('app', first.digest);
     const { collectGarbage } = await import('../../../runtime/gc/collector.ts');
