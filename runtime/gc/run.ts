@@ -53,6 +53,7 @@ export async function collectPlan(
         tags: report.deleted.tags.length,
         reclaimedBytes: report.reclaimedBytes,
         restored: report.restored,
+        startedAt: report.startedAt,
         durationMs: report.durationMs,
       },
       report.skipped ? 'garbage collection skipped: another collector holds the lease' : 'garbage collection done',

@@ -15,8 +15,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../schema/index.ts';
 import { type ContainersTools, createContainersTools } from '../helpers/clients.ts';
-import { blobFiles, imageOf, layersOf, runRegctl } from '../helpers/gc-images.ts';
-import { type Image, sha256, writeOciLayout } from '../helpers/oci-image.ts';
+import {
+  blobFiles,
+  imageOf,
+  layersOf,
+  pullsIdentical as pullsIdenticalFrom,
+  rewriteConfig,
+  runRegctl,
+} from '../helpers/gc-images.ts';
+import { type Image, writeOciLayout } from '../helpers/oci-image.ts';
 import { configSource, REPO_ROOT, type RegctlServer, startRegctl, type TestConfig } from '../helpers/regctl-server.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 
@@ -76,14 +83,8 @@ const push = (ref: string, target: string) =>
   tools.skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:${ref}`, `docker://${server.host}/${target}`]);
 
 /** Copies an image out with skopeo and checks every blob of it against `image`. */
-async function pullsIdentical(target: string, image: Image): Promise<void> {
-  const out = await dirs.make();
-  await tools.skopeo(['copy', '--src-tls-verify=false', `docker://${server.host}/${target}`, `oci:${out}:x`]);
-  for (const blob of [image.manifest, image.config, ...image.layers]) {
-    const bytes = await readFile(join(out, 'blobs', 'sha256', blob.digest.slice(7)));
-    expect(sha256(bytes)).toBe(blob.digest);
-  }
-}
+const pullsIdentical = async (target: string, image: Image) =>
+  pullsIdenticalFrom(tools, await dirs.make(), server.host, target, image);
 
 const gc = (...args: string[]) => runRegctl(['gc', '--config', server.configFile, '--json', ...args]);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -179,7 +180,7 @@ describe('regctl gc with skopeo (file store, online)', () => {
 describe('pushes racing scheduled passes (gc.interval 1s)', () => {
   it('every image re-pushed while passes run pulls whole', async () => {
     await server.stop();
-    await writeFileConfig(config('1s'));
+    await rewriteConfig(server, config('1s'));
     await server.restart();
     let passes = 0;
     let restoredOrKept = 0;
@@ -210,17 +211,11 @@ describe('pushes racing scheduled passes (gc.interval 1s)', () => {
   });
 });
 
-/** Rewrites the served config file (same port), for the next start. */
-async function writeFileConfig(next: TestConfig): Promise<void> {
-  const listeners = next.listeners.map((listener) => ({ ...listener, port: server.port }));
-  await writeFile(server.configFile, configSource({ ...next, listeners } as ConfigInput));
-}
-
 describe('a pass killed midway (SIGKILL during its settle wait)', () => {
   it('loses nothing: the garbage stays in quarantine, a re-push of it succeeds, the next pass waits for the lease', async () => {
     // no scheduled passes: only the pass this test starts and kills touches the store
     await server.stop();
-    await writeFileConfig(config());
+    await rewriteConfig(server, config());
     await server.restart();
     await push('b', 'private/kept:b');
     await push('victim', 'private/victim:1');

@@ -197,6 +197,42 @@ describe('garbage collection: races with pushes', () => {
     expect(await pullsWhole(repo, 'app', 'v1')).toBe(true);
   });
 
+  it('an image pushed just before the quarantine pulls whole while the pass settles', async () => {
+    const store = newStore();
+    const repo = hosted(store);
+    const image = await garbage(repo);
+    let pushed = false;
+    // the push lands after the pass's last journal read before it takes things out of sight
+    const racing = new Proxy(store, {
+      get(target, key) {
+        const value = Reflect.get(target, key, target);
+        if (key !== 'quarantineBlob') return typeof value === 'function' ? value.bind(target) : value;
+        return async (digest: string) => {
+          if (!pushed) {
+            pushed = true;
+            await repo.putManifest('app', 'v1', image.body, OCI_MANIFEST);
+          }
+          return target.quarantineBlob(digest as `sha256:${string}`);
+        };
+      },
+    });
+    let quarantined!: () => void;
+    const quarantineDone = new Promise<void>((resolve) => {
+      quarantined = resolve;
+    });
+    const running = collectGarbage(racing, {
+      ...later(2 * HOUR, { settleMs: 2_000 }),
+      hooks: { afterQuarantine: async () => quarantined() },
+    });
+    await quarantineDone;
+    await new Promise((resolve) => setTimeout(resolve, 200)); // well inside the 2 s settle
+    expect(await pullsWhole(repo, 'app', 'v1').catch(() => false)).toBe(true);
+    const report = await running;
+    expect(pushed).toBe(true);
+    expect(report.deleted.blobs).toEqual([]);
+    expect(report.restored.blobs).toBeGreaterThan(0);
+  });
+
   it('a push after the quarantine restores what it references itself', async () => {
     const store = newStore();
     const repo = hosted(store);
