@@ -204,11 +204,13 @@ describe('slow clients', () => {
   });
 
   it('a body the server is slow to read is not the client stalling', async () => {
-    const { url, world } = await serve({ idleTimeoutMs: 400 });
+    // 4× the idle timeout of server-side delay; the timeout itself leaves room for a loaded
+    // machine's client to start sending (400 ms failed under load: no byte had arrived yet).
+    const { url, world } = await serve({ idleTimeoutMs: 800 });
     const repository = world.repositories.get('private')!;
     const append = repository.appendUpload.bind(repository);
     repository.appendUpload = async (...args) => {
-      await new Promise((resolve) => setTimeout(resolve, 1600));
+      await new Promise((resolve) => setTimeout(resolve, 3200));
       return append(...args);
     };
     const post = await request(`${url}/v2/app/blobs/uploads/`, { method: 'POST' });
