@@ -5,7 +5,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { parseWrkReport, runWrk } from './wrk.ts';
+import { luaScript, parseWrkReport, runWrk } from './wrk.ts';
 
 function report(extra: string[]) {
   return [
@@ -101,5 +101,34 @@ describe('runWrk', () => {
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+
+  it('paces each connection by delayMs: 2 connections pausing 20 ms make at most ~100 req/s', async () => {
+    const server = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const paced = await runWrk({
+        origin: `http://127.0.0.1:${port}`,
+        method: 'GET',
+        path: '/',
+        headers: {},
+        connections: 2,
+        seconds: 1,
+        warmupSeconds: 0,
+        delayMs: 20,
+      });
+      expect(paced.requests).toBeGreaterThan(20);
+      expect(paced.rps).toBeLessThan(110);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe('luaScript', () => {
+  it('sets the method and headers, and a delay() only when pacing', () => {
+    expect(luaScript('HEAD', { accept: 'x' })).toBe('wrk.method = "HEAD"\nwrk.headers["accept"] = "x"\n');
+    expect(luaScript('GET', {}, 5)).toBe('wrk.method = "GET"\nfunction delay() return 5 end\n');
   });
 });

@@ -22,6 +22,11 @@ export interface WrkOptions extends LoadOptions {
   warmupSeconds?: number;
   /** A server process whose CPU time over the measured run (not the warm-up) is reported. */
   cpuOf?: number;
+  /**
+   * Pause of each connection between an answer and its next request (wrk's `delay()`), which
+   * paces the load instead of saturating the server; latencies exclude the pause. Default none.
+   */
+  delayMs?: number;
 }
 
 /** Converts wrk's `1.23ms` / `850.00us` / `1.02s` to milliseconds. */
@@ -51,11 +56,13 @@ export function parseWrkReport(report: string, seconds: number): LoadResult {
   };
 }
 
-function luaScript(method: string, headers: Record<string, string>): string {
+/** The Lua script wrk runs: the method, the headers and, when pacing, the pause. */
+export function luaScript(method: string, headers: Record<string, string>, delayMs?: number): string {
   const lines = [`wrk.method = ${JSON.stringify(method)}`];
   for (const [name, value] of Object.entries(headers)) {
     lines.push(`wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}`);
   }
+  if (delayMs !== undefined && delayMs > 0) lines.push(`function delay() return ${Math.round(delayMs)} end`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -64,7 +71,7 @@ export async function runWrk(options: WrkOptions): Promise<LoadResult> {
   const dir = await mkdtemp(join(tmpdir(), 'regctl-wrk-'));
   try {
     const script = join(dir, 'request.lua');
-    await writeFile(script, luaScript(options.method, options.headers));
+    await writeFile(script, luaScript(options.method, options.headers, options.delayMs));
     const args = (seconds: number) => [
       '-t',
       String(options.threads ?? 1),
