@@ -154,7 +154,11 @@ export function parseDistributionSummary(output: string): { marked: number; blob
   return { marked: Number(match[1]), blobs: Number(match[2]), manifests: Number(match[3]) };
 }
 
-async function runDistributionGc(dir: string, storage: Record<string, unknown>, deleteUntagged: boolean): Promise<GcRun> {
+async function runDistributionGc(
+  dir: string,
+  storage: Record<string, unknown>,
+  deleteUntagged: boolean,
+): Promise<GcRun> {
   const binary = requireBinary('docker-registry', 'docker-registry');
   const configFile = join(dir, `distribution-gc${deleteUntagged ? '-untagged' : ''}.yml`);
   await writeFile(
@@ -267,12 +271,17 @@ export async function bench(options: GcBenchOptions): Promise<BenchReport> {
     let gcAloneSeconds = 20;
     if (want('file') || want('serve')) {
       const storeDir = join(base, 'regctl-store');
-      const configFile = await writeConfig(await dirs.make('regctl-gc-cfg-'), await regctlConfig({ name: 'default', type: 'file', path: storeDir }));
+      const configFile = await writeConfig(
+        await dirs.make('regctl-gc-cfg-'),
+        await regctlConfig({ name: 'default', type: 'file', path: storeDir }),
+      );
       log(`seeding regctl's file store: ${shape.blobCount} blobs`);
       const seeded = await seedRegctl(configFile, shape, process.env);
       pristine = join(base, 'regctl-pristine');
       await cp(storeDir, pristine, { recursive: true });
-      notes.push(`file: seeding regctl's store took ${seeded.toFixed(1)} s (BlobStore API, ${SEED_CONCURRENCY} writes at a time)`);
+      notes.push(
+        `file: seeding regctl's store took ${seeded.toFixed(1)} s (BlobStore API, ${SEED_CONCURRENCY} writes at a time)`,
+      );
       if (want('file')) {
         const distRoot = join(base, 'dist-store');
         const started = performance.now();
@@ -293,8 +302,20 @@ export async function bench(options: GcBenchOptions): Promise<BenchReport> {
         gcAloneSeconds = regctl.wallSeconds;
         rows.push(...gcRows('file', shape, regctl, untagged, true));
         rows.push(
-          row('GC pass, file: wall time (vs distribution without --delete-untagged)', 's', regctl.wallSeconds, plain.wallSeconds, true),
-          row('GC pass, file: peak RSS (vs distribution without --delete-untagged)', 'MiB', regctl.peakRssMiB, plain.peakRssMiB, true),
+          row(
+            'GC pass, file: wall time (vs distribution without --delete-untagged)',
+            's',
+            regctl.wallSeconds,
+            plain.wallSeconds,
+            true,
+          ),
+          row(
+            'GC pass, file: peak RSS (vs distribution without --delete-untagged)',
+            'MiB',
+            regctl.peakRssMiB,
+            plain.peakRssMiB,
+            true,
+          ),
         );
         notes.push(
           `file: ${describeRun('regctl', regctl)}`,
@@ -325,7 +346,12 @@ export async function bench(options: GcBenchOptions): Promise<BenchReport> {
   } finally {
     await dirs.cleanup();
   }
-  return { name: 'gc', baseline: 'distribution 2.8 (docker-registry garbage-collect, same shape, same run)', rows, notes };
+  return {
+    name: 'gc',
+    baseline: 'distribution 2.8 (docker-registry garbage-collect, same shape, same run)',
+    rows,
+    notes,
+  };
 }
 
 /** p99 of manifest GETs idle and during a `regctl gc` pass, each load on a fresh copy of the store. */
@@ -378,7 +404,9 @@ async function servePhase(
         const loadEnded = performance.now();
         const pass = await gc;
         const inside = gcEnded >= loadEnded;
-        log(`serve ${load.name}: p99 idle ${idle.p99Ms} ms, during GC ${busy.p99Ms} ms; gc ${pass.wallSeconds.toFixed(1)} s`);
+        log(
+          `serve ${load.name}: p99 idle ${idle.p99Ms} ms, during GC ${busy.p99Ms} ms; gc ${pass.wallSeconds.toFixed(1)} s`,
+        );
         rows.push(
           row(`manifest GET p99, ${load.name}: idle`, 'ms', idle.p99Ms, null, true),
           row(
@@ -405,7 +433,13 @@ async function servePhase(
 }
 
 /** regctl's s3 store and distribution's s3 driver on one Ceph RGW, each seeded with `shape`. */
-async function s3Phase(dirs: TmpDirs, base: string, shape: GcShape, notes: string[], log: (line: string) => void): Promise<BenchRow[]> {
+async function s3Phase(
+  dirs: TmpDirs,
+  base: string,
+  shape: GcShape,
+  notes: string[],
+  log: (line: string) => void,
+): Promise<BenchRow[]> {
   process.env.STORE_GB ??= '4';
   const cephStarted = performance.now();
   const ceph: CephS3 = await startCeph({ bucket: 'bench' });
@@ -485,7 +519,9 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       },
     });
     const number = (name: keyof typeof values) =>
-      values[name] === undefined ? {} : { [name.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())]: Number(values[name]) };
+      values[name] === undefined
+        ? {}
+        : { [name.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())]: Number(values[name]) };
     const report = await bench({
       scale: Number(values.scale),
       ...(values.only === undefined ? {} : { only: values.only.split(',') }),

@@ -8,8 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { collectGarbage } from '../../runtime/gc/collector.ts';
 import { createMemoryBlobStore } from '../../runtime/storage/drivers/memory.ts';
 import { TmpDirs } from '../../test/helpers/tmp.ts';
-import { buildGcShape } from './gc-shape.ts';
 import { seedDistributionFiles, seedRegctlStore } from './gc-seed.ts';
+import { buildGcShape } from './gc-shape.ts';
 
 const HOUR = 3_600_000;
 const shape = buildGcShape({ manifests: 32, orphans: 8, tagsPerImage: 8 });
@@ -20,7 +20,11 @@ describe('seedRegctlStore', () => {
   it('writes a store whose collection deletes exactly the garbage the shape counts', async () => {
     const now = Date.now();
     const store = createMemoryBlobStore({ now: () => now - 2 * HOUR });
-    const seeded = await seedRegctlStore(store, shape, { repository: 'bench', linkedAt: now - 2 * HOUR, concurrency: 4 });
+    const seeded = await seedRegctlStore(store, shape, {
+      repository: 'bench',
+      linkedAt: now - 2 * HOUR,
+      concurrency: 4,
+    });
     expect(seeded.blobs).toBe(shape.blobCount);
     const report = await collectGarbage(store, { gracePeriodMs: HOUR, settleMs: 0 });
     expect(report.scanned.blobs).toBe(shape.blobCount);
@@ -40,7 +44,12 @@ describe('seedDistributionFiles', () => {
     const v2 = join(root, 'docker/registry/v2');
     const hex = tagged.digest.slice(7);
     expect(await readFile(join(v2, 'blobs/sha256', hex.slice(0, 2), hex, 'data'))).toEqual(tagged.bytes);
-    expect(await readFile(join(v2, 'repositories/bench', tagged.image, '_manifests/tags', tagged.tag, 'current/link'), 'utf8')).toBe(tagged.digest);
+    expect(
+      await readFile(
+        join(v2, 'repositories/bench', tagged.image, '_manifests/tags', tagged.tag, 'current/link'),
+        'utf8',
+      ),
+    ).toBe(tagged.digest);
     expect(written).toBeGreaterThan(shape.blobCount);
   });
 });

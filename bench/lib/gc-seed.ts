@@ -14,7 +14,11 @@ import type { BlobStore } from '../../runtime/storage/blob-store.ts';
 import { distributionLayout, type GcShape, MANIFEST_MEDIA_TYPE, shapeBlobs } from './gc-shape.ts';
 
 /** Runs `fn` over an iterable `concurrency` at a time (without materialising the iterable's values). */
-async function forEachLimit<T>(items: Iterable<T>, concurrency: number, fn: (item: T) => Promise<void>): Promise<number> {
+async function forEachLimit<T>(
+  items: Iterable<T>,
+  concurrency: number,
+  fn: (item: T) => Promise<void>,
+): Promise<number> {
   const iterator = items[Symbol.iterator]();
   let count = 0;
   const worker = async () => {

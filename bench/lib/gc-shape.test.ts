@@ -21,7 +21,11 @@ describe('buildGcShape', () => {
     expect(shape.garbage.untaggedKept.blobs).toBe(5 * 4 + 40);
     const garbageBytes = shape.manifests
       .filter((m) => m.fate !== 'tagged')
-      .reduce((sum, m) => sum + m.bytes.length + m.references.filter((r) => !r.id.startsWith('base-')).reduce((s, r) => s + r.size, 0), 0);
+      .reduce(
+        (sum, m) =>
+          sum + m.bytes.length + m.references.filter((r) => !r.id.startsWith('base-')).reduce((s, r) => s + r.size, 0),
+        0,
+      );
     const orphanBytes = shape.orphans.reduce((sum, o) => sum + o.size, 0);
     expect(shape.garbage.untaggedIncluded.bytes).toBe(garbageBytes + orphanBytes);
   });
@@ -73,17 +77,22 @@ describe('distributionLayout', () => {
     expect(paths).toContain(revision(tagged));
     expect(paths).not.toContain(revision(deleted));
     const current = entries.find(
-      (e) => e.path === `docker/registry/v2/repositories/bench/${tagged.image}/_manifests/tags/${tagged.tag}/current/link`,
+      (e) =>
+        e.path === `docker/registry/v2/repositories/bench/${tagged.image}/_manifests/tags/${tagged.tag}/current/link`,
     );
     expect(current?.content().toString()).toBe(tagged.digest);
     expect(paths.filter((p) => p.endsWith('/current/link'))).toHaveLength(14);
-    expect(paths.some((p) => p.includes(`/_manifests/tags/${untagged.tag}/`) && p.includes(untagged.image))).toBe(false);
+    expect(paths.some((p) => p.includes(`/_manifests/tags/${untagged.tag}/`) && p.includes(untagged.image))).toBe(
+      false,
+    );
   });
 
   it('links every layer of every manifest and every orphan into its image', () => {
     const layerLinks = paths.filter((p) => p.includes('/_layers/'));
     expect(layerLinks).toHaveLength(16 * 4 + 4);
     const orphan = shape.orphans[0]!;
-    expect(paths).toContain(`docker/registry/v2/repositories/bench/${orphan.image}/_layers/sha256/${orphan.digest.slice(7)}/link`);
+    expect(paths).toContain(
+      `docker/registry/v2/repositories/bench/${orphan.image}/_layers/sha256/${orphan.digest.slice(7)}/link`,
+    );
   });
 });

@@ -228,7 +228,8 @@ export function* distributionLayout(shape: GcShape, repository: string): Generat
   }
   for (const m of shape.manifests) {
     const repo = `${root}/repositories/${repository}/${m.image}`;
-    for (const r of m.references) yield { path: `${repo}/_layers/sha256/${hexOf(r.digest)}/link`, content: link(r.digest) };
+    for (const r of m.references)
+      yield { path: `${repo}/_layers/sha256/${hexOf(r.digest)}/link`, content: link(r.digest) };
     if (m.fate !== 'deleted')
       yield { path: `${repo}/_manifests/revisions/sha256/${hexOf(m.digest)}/link`, content: link(m.digest) };
     if (m.fate === 'tagged') {
