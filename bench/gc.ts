@@ -41,7 +41,7 @@ import { configSource, REPO_ROOT, startRegctl, type TestConfig } from '../test/h
 import { TmpDirs } from '../test/helpers/tmp.ts';
 import { seedDistributionFiles, seedDistributionS3, seedRegctlStore } from './lib/gc-seed.ts';
 import { buildGcShape, type GcShape, MANIFEST_MEDIA_TYPE } from './lib/gc-shape.ts';
-import { regctlDirs } from './lib/servers.ts';
+import { distributionS3Storage, regctlDirs } from './lib/servers.ts';
 import { formatReport } from './lib/table.ts';
 import { type TimedResult, timedRun } from './lib/timed-run.ts';
 import type { BenchOptions, BenchReport, BenchRow } from './lib/types.ts';
@@ -486,19 +486,7 @@ async function s3Phase(
     const regctl = await runRegctlGc(configFile, env);
     log(describeRun('regctl', regctl));
     log('docker-registry garbage-collect --delete-untagged (s3)');
-    const storage = {
-      s3: {
-        accesskey: ceph.accessKeyId,
-        secretkey: ceph.secretAccessKey,
-        region: ceph.region,
-        regionendpoint: ceph.endpoint,
-        bucket: ceph.bucket,
-        forcepathstyle: true,
-        secure: false,
-        v4auth: true,
-        rootdirectory: `/${distPrefix}`,
-      },
-    };
+    const storage = { s3: distributionS3Storage(ceph, distPrefix) };
     const untagged = await runDistributionGc(base, storage, true);
     log(describeRun('distribution --delete-untagged', untagged));
     notes.push(

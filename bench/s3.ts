@@ -40,7 +40,7 @@ import { readCpuSeconds } from './lib/cpu.ts';
 import { blobTransfers, curlPull } from './lib/curl.ts';
 import type { Side } from './lib/rounds.ts';
 import { idleRss, sampleRss } from './lib/rss.ts';
-import { regctlDirs } from './lib/servers.ts';
+import { distributionS3Storage, regctlDirs } from './lib/servers.ts';
 import { formatReport } from './lib/table.ts';
 import type { BenchOptions, BenchReport, BenchRow } from './lib/types.ts';
 
@@ -135,18 +135,7 @@ async function startDistributionS3(dir: string, ceph: CephS3): Promise<Target> {
     version: 0.1,
     log: { level: 'error', accesslog: { disabled: true } },
     storage: {
-      s3: {
-        accesskey: ceph.accessKeyId,
-        secretkey: ceph.secretAccessKey,
-        region: ceph.region,
-        regionendpoint: ceph.endpoint,
-        bucket: ceph.bucket,
-        forcepathstyle: true,
-        secure: false,
-        v4auth: true,
-        chunksize: PART_MIB * MiB,
-        rootdirectory: `/${prefix}`,
-      },
+      s3: distributionS3Storage(ceph, prefix, { chunksize: PART_MIB * MiB }),
       delete: { enabled: true },
       redirect: { disable: true },
       maintenance: { uploadpurging: { enabled: false } },

@@ -87,3 +87,26 @@ export async function fetchBearerToken(
   const body = (await res.json()) as { token?: string; access_token?: string };
   return body.token ?? body.access_token ?? null;
 }
+
+/**
+ * The `storage.s3` section of a CNCF registry config for the Ceph server `ceph` (path-style, plain
+ * HTTP), its keys under `/<rootdirectory>`; `extra` adds settings such as `chunksize`.
+ */
+export function distributionS3Storage(
+  ceph: { accessKeyId: string; secretAccessKey: string; region: string; endpoint: string; bucket: string },
+  rootdirectory: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    accesskey: ceph.accessKeyId,
+    secretkey: ceph.secretAccessKey,
+    region: ceph.region,
+    regionendpoint: ceph.endpoint,
+    bucket: ceph.bucket,
+    forcepathstyle: true,
+    secure: false,
+    v4auth: true,
+    rootdirectory: `/${rootdirectory}`,
+    ...extra,
+  };
+}

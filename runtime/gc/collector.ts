@@ -17,6 +17,7 @@
  */
 
 import { hostedKeys } from '../repositories/hosted/metadata.ts';
+import { ProxyCache } from '../repositories/proxy/cache-records.ts';
 import type { BlobStore, Digest } from '../storage/blob-store.ts';
 import type { CleanupRule } from './cleanup.ts';
 import { HELD_PREFIX as HELD, heldKey } from './held.ts';
@@ -419,7 +420,6 @@ async function forgetEvicted(
   store: BlobStore,
   evict: ReadonlyMap<string, ReadonlyMap<string, readonly Digest[]>>,
 ): Promise<void> {
-  const { ProxyCache } = await import('../repositories/proxy/cache-records.ts');
   for (const [repository, images] of evict) {
     const cache = new ProxyCache(store, repository);
     for (const [image, digests] of images) await mapLimit(digests, CONCURRENCY, (d) => cache.forget(image, d));

@@ -43,6 +43,8 @@ const bucketOf = (ms: number) => String(Math.floor(ms / BUCKET_MS)).padStart(10,
 export class GcJournal {
   readonly #store: BlobStore;
   readonly #now: () => number;
+  /** Intents read so far, by key (only a reading instance, the collector's, fills it). */
+  readonly #seen = new Map<string, RecordedIntent>();
 
   constructor(store: BlobStore, now: () => number = Date.now) {
     this.#store = store;
@@ -56,19 +58,28 @@ export class GcJournal {
     await this.#store.putMeta(key, JSON.stringify(intent));
   }
 
-  /** Every intent recorded at `since` or later (by the writer's clock). */
+  /**
+   * Every intent recorded at `since` or later (by the writer's clock). An intent is immutable, so
+   * one journal instance fetches each only once: a pass reads the journal several times, and
+   * each later read costs the listings plus what was recorded since.
+   */
   async read(since: number): Promise<RecordedIntent[]> {
     const first = bucketOf(since);
     const buckets = (await this.#store.listMeta(ROOT)).filter((bucket) => bucket >= first);
     const out: RecordedIntent[] = [];
     for (const bucket of buckets) {
-      const names = await this.#store.listMeta(`${ROOT}/${bucket}`);
-      const docs = await mapLimit(names, 16, (name) => this.#store.getMeta(`${ROOT}/${bucket}/${name}`));
-      names.forEach((name, i) => {
+      const names = (await this.#store.listMeta(`${ROOT}/${bucket}`)).filter((name) => timeOf(name) >= since);
+      const unseen = names.filter((name) => !this.#seen.has(`${ROOT}/${bucket}/${name}`));
+      const docs = await mapLimit(unseen, 16, (name) => this.#store.getMeta(`${ROOT}/${bucket}/${name}`));
+      unseen.forEach((name, i) => {
         const intent = parseIntent(docs[i]);
-        const at = Number(name.split('-')[0]);
-        if (intent !== undefined && at >= since) out.push({ ...intent, key: `${ROOT}/${bucket}/${name}`, at });
+        const key = `${ROOT}/${bucket}/${name}`;
+        if (intent !== undefined) this.#seen.set(key, { ...intent, key, at: timeOf(name) });
       });
+      for (const name of names) {
+        const intent = this.#seen.get(`${ROOT}/${bucket}/${name}`);
+        if (intent !== undefined) out.push(intent);
+      }
     }
     return out;
   }
@@ -86,6 +97,9 @@ export class GcJournal {
     return removed;
   }
 }
+
+/** The epoch ms in an intent's name (`<ms>-<random>`); NaN for a foreign name, never at or after a time. */
+const timeOf = (name: string) => Number(name.split('-')[0]);
 
 function parseIntent(doc: Buffer | undefined): GcIntent | undefined {
   if (doc === undefined) return undefined;

@@ -22,6 +22,24 @@ beforeAll(async () => {
   await writeFile(join(dir, 'throws.config.ts'), "throw new Error('S3_BUCKET is not set');\n");
   await writeFile(join(dir, 'nothing.config.ts'), 'export const repositories = [];\n');
   await writeFile(join(dir, 'broken.yaml'), 'repositories:\n  - name: [unclosed\n');
+  // an s3 store nobody answers for (port 9: discard), keys from the environment
+  await writeFile(
+    join(dir, 'unreachable-s3.json'),
+    JSON.stringify({
+      blobStores: [
+        {
+          name: 'bucket',
+          type: 's3',
+          bucket: 'b',
+          endpoint: 'http://127.0.0.1:9',
+          forcePathStyle: true,
+          credentials: { accessKeyId: { env: 'BAD_INPUT_AK' }, secretAccessKey: { env: 'BAD_INPUT_SK' } },
+        },
+      ],
+    }),
+  );
+  process.env.BAD_INPUT_AK = 'ak';
+  process.env.BAD_INPUT_SK = 'sk';
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -64,6 +82,15 @@ describe('regctl with bad input', () => {
       '--diff needs exactly one of OTHER_CONFIG or --against REV',
     ],
     ['serve with a missing config', ['serve', '--config', 'missing.config.ts'], 2, 'regctl serve: config'],
+    ['gc with an unknown flag', ['gc', '--force'], 2, "regctl: Unknown option '--force'"],
+    ['gc with a missing config', ['gc', '--config', 'missing.config.ts'], 2, 'missing.config.ts does not exist'],
+    ['usage with a missing config', ['usage', '--config', 'missing.config.ts'], 2, 'missing.config.ts does not exist'],
+    [
+      'gc against a blob store that cannot be reached',
+      ['gc', '--config', 'unreachable-s3.json'],
+      1,
+      'regctl gc: blob store "bucket": cannot reach its bucket',
+    ],
     [
       'warm with a missing list file',
       ['warm', '--registry', 'http://127.0.0.1:9', '--list', 'missing.txt'],
