@@ -30,6 +30,8 @@ APT_PACKAGES=(
   openssl
   tinyproxy       # forward proxy refusing CONNECT to non-TLS ports (test/e2e/proxy-forward-proxies.test.ts)
   squid           # forward proxy with `deny CONNECT !SSL_ports`, same test; both started by hand on free ports
+  microsocks      # SOCKS5 server the proxy repositories reach upstreams through (test/e2e/proxy-socks.test.ts)
+  dante-server    # SOCKS5 server with username/password and a connection log (same test)
 )
 
 # Packages installed with --no-install-recommends: the Ceph RADOS Gateway and what a one-node
@@ -42,6 +44,8 @@ APT_PACKAGES_NO_RECOMMENDS=(
   ceph-osd
   ceph-common
   uuid-runtime
+  chromium         # headless browser of the web UI's tests (test/e2e/ui*.test.ts, with playwright-core)
+  fonts-dejavu-core
 )
 
 missing() {
