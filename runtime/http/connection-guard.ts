@@ -26,6 +26,9 @@ import {
   formatRawResponse,
 } from './raw-errors.ts';
 
+/** The server's socket as its `timeout` event hands it over. */
+type TimedSocket = Duplex & { setTimeout(ms: number): void; writableLength: number; bytesRead: number };
+
 interface Exchange {
   readonly request: IncomingMessage;
   readonly response: ServerResponse;
@@ -79,14 +82,12 @@ export class ConnectionGuard {
         if (this.#exchanges.get(request.socket) === exchange) this.#exchanges.delete(request.socket);
       });
     });
-    server.on('timeout', (socket: Duplex & { setTimeout(ms: number): void; writableLength: number }) => {
-      const exchange = this.#exchanges.get(socket);
-      if (exchange && serverOwes(exchange, socket.writableLength)) {
-        socket.setTimeout(this.#limits.idleTimeoutMs);
-        return;
-      }
-      this.#log.debug({ inFlight: exchange !== undefined }, 'idle connection closed');
-      socket.destroy();
+    server.on('timeout', (socket: TimedSocket) => {
+      // After the event loop was held up (a long GC, a starved CPU), the timers run before the
+      // loop reads the sockets: bytes the client sent in time may still wait in the kernel. The
+      // verdict comes after one pass of the poll phase, which reads them (setImmediate runs after it).
+      const seen = { read: socket.bytesRead, unsent: socket.writableLength };
+      setImmediate(() => this.#onSilence(socket, seen));
     });
     server.on('connect', (_request: IncomingMessage, socket: Duplex) => this.#refuse(socket, connectRefused()));
     server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
@@ -110,6 +111,19 @@ export class ConnectionGuard {
       this.#dropLoggedAt = now;
       this.#dropped = 0;
     });
+  }
+
+  /** Closes `socket` after a silence the client owes (see the idle policy above); re-arms otherwise. */
+  #onSilence(socket: TimedSocket, seen: { read: number; unsent: number }): void {
+    if (socket.destroyed) return;
+    const exchange = this.#exchanges.get(socket);
+    const moved = socket.bytesRead !== seen.read || socket.writableLength < seen.unsent;
+    if (moved || (exchange && serverOwes(exchange, socket.writableLength))) {
+      socket.setTimeout(this.#limits.idleTimeoutMs);
+      return;
+    }
+    this.#log.debug({ inFlight: exchange !== undefined }, 'idle connection closed');
+    socket.destroy();
   }
 
   /** Writes `error` as the whole answer, half-closes, and destroys the socket after a short linger. */

@@ -225,6 +225,47 @@ describe('slow clients', () => {
     await res.body.dump();
   });
 
+  it('bytes sent in time but read late, after the event loop was held up, are not silence', async () => {
+    // The body is written, then this process blocks its event loop past the idle timeout: when it
+    // wakes, the socket timer runs before the loop reads the body bytes waiting in the kernel.
+    const { port, world } = await serve({ idleTimeoutMs: 300 });
+    const repository = world.repositories.get('private')!;
+    const append = repository.appendUpload.bind(repository);
+    let entered: () => void = () => undefined;
+    const inHandler = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    repository.appendUpload = async (...args) => {
+      entered();
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      return append(...args);
+    };
+    const post = await request(`http://127.0.0.1:${port}/v2/app/blobs/uploads/`, { method: 'POST' });
+    await post.body.dump();
+    const location = post.headers.location as string;
+    const body = Buffer.alloc(1024, 3);
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+    });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(
+      `PATCH ${location} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n` +
+        `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+    );
+    await inHandler;
+    socket.write(body);
+    const until = performance.now() + 700;
+    while (performance.now() < until) {
+      // Holds the event loop, as a stall would.
+    }
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5000))]);
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 202 Accepted');
+    expect(answer).toMatch(/\r\nrange: 0-1023\r\n/i);
+  });
+
   it('a client that stops reading a large blob is cut after the idle timeout', async () => {
     const { port, url } = await serve({ idleTimeoutMs: 300 });
     const blob = Buffer.alloc(48 * 1024 * 1024, 7);
