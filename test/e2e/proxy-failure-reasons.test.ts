@@ -14,7 +14,7 @@ import { type Distribution, startDistribution } from '../helpers/distribution.ts
 import { startSilentServer } from '../helpers/failing-peers.ts';
 import { deadPort } from '../helpers/free-port.ts';
 import { TEST_USER } from '../helpers/hosted-configs.ts';
-import { run } from '../helpers/process.ts';
+import { run, waitUntil } from '../helpers/process.ts';
 import { REPO_ROOT, type RegctlServer, startRegctl, type TestConfig } from '../helpers/regctl-server.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
@@ -101,7 +101,13 @@ function loggedWarnings(message: string): Record<string, unknown>[] {
  * Checks that the log has the client's message once, at warn, with its detail (the HTTP error
  * handler's line for a 5xx, which carries the error and the request id), and no password anywhere.
  */
-function expectLoggedOnce(error: OciError) {
+async function expectLoggedOnce(error: OciError) {
+  // The answer can reach the client before the logger has flushed its line to the file.
+  await waitUntil(async () => loggedWarnings(error.message).length > 0, `the log line "${error.message}"`, {
+    timeoutMs: 5000,
+    intervalMs: 50,
+    describe: () => server.log().slice(-4000),
+  });
   const lines = loggedWarnings(error.message);
   expect(lines).toHaveLength(1);
   const err = lines[0]!.err as { detail?: unknown } | undefined;
@@ -124,7 +130,7 @@ describe('regctl serve: a proxy says why its upstream failed', () => {
         upstreamError: 'UPSTREAM_UNREACHABLE',
       },
     });
-    expectLoggedOnce(error);
+    await expectLoggedOnce(error);
   });
 
   it('distribution with htpasswd and wrong credentials: 503, the upstream refused our credentials', async () => {
@@ -137,7 +143,7 @@ describe('regctl serve: a proxy says why its upstream failed', () => {
         'and nothing is cached; check remote.auth',
       detail: { repository: 'htpasswd', upstreamError: 'UPSTREAM_CREDENTIALS_REFUSED', upstreamStatus: 401 },
     });
-    expectLoggedOnce(error);
+    await expectLoggedOnce(error);
     // The credentials did reach distribution (twice: anonymous first, then Basic): refused there.
     expect(basic.countRequests(/GET \/v2\/team\/app\/manifests\/v1 HTTP\/1\.1 401/)).toBe(2);
   });
@@ -152,7 +158,7 @@ describe('regctl serve: a proxy says why its upstream failed', () => {
         `(401 from the token service ${tokens.realm}) and nothing is cached; check remote.auth`,
       detail: { repository: 'tokened', upstreamError: 'UPSTREAM_CREDENTIALS_REFUSED' },
     });
-    expectLoggedOnce(error);
+    await expectLoggedOnce(error);
     // distribution was asked, and sent us to the token service with a Bearer challenge.
     expect(tokened.countRequests(/GET \/v2\/team\/app\/manifests\/v1 HTTP\/1\.1 401/)).toBe(1);
   });
@@ -167,7 +173,7 @@ describe('regctl serve: a proxy says why its upstream failed', () => {
       message: `proxy repository silent: the upstream ${silent.url} timed out after 1s waiting for a response, and nothing is cached`,
       detail: { repository: 'silent', reason: 'after 1s waiting for a response', upstreamError: 'UPSTREAM_TIMEOUT' },
     });
-    expectLoggedOnce(error);
+    await expectLoggedOnce(error);
     expect(silent.connections()).toBeGreaterThan(0);
   });
 });

@@ -160,6 +160,6 @@ describe('proxy and group through regctl serve', () => {
       headers: { accept: MANIFEST_ACCEPT },
     });
     expect(missing.status).toBe(503);
-    expect(server.log()).toMatch(/stale/);
+    await server.waitForLog(/stale/);
   });
 });

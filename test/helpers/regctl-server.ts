@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConfigInput, ListenerInput } from '../../schema/index.ts';
 import { freePort } from './free-port.ts';
-import { readLog, spawnLogged, stopChild, waitForHttp } from './process.ts';
+import { readLog, spawnLogged, stopChild, waitForHttp, waitUntil } from './process.ts';
 
 /** The repository root (where `bin/regctl.mjs` lives). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -62,6 +62,11 @@ export interface RegctlServer {
   /** The current child's pid (changes on restart). */
   pid(): number;
   log(): string;
+  /**
+   * Waits (at most `timeoutMs`, default 5 s) until the log matches `pattern`: regctl logs
+   * asynchronously, so a line can reach the file after the answer reached the client.
+   */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<void>;
   /** SIGTERM and wait for the exit (SIGKILL after 10 s); resolves with the exit code or signal. */
   stop(): Promise<number | NodeJS.Signals | null>;
   /** SIGKILL: a crash, nothing flushed. */
@@ -124,6 +129,12 @@ export async function startRegctl(options: RegctlServerOptions): Promise<RegctlS
     logFile,
     pid: () => child?.pid ?? 0,
     log,
+    waitForLog: (pattern, timeoutMs = 5000) =>
+      waitUntil(async () => pattern.test(log()), `regctl's log to match ${pattern}`, {
+        timeoutMs,
+        intervalMs: 50,
+        describe: () => log().slice(-4000),
+      }),
     async stop() {
       return child ? stopChild(child, 'SIGTERM') : null;
     },
