@@ -40,6 +40,15 @@ export interface UpstreamManifest {
   readonly body: Buffer;
 }
 
+/** A blob body as the upstream served it (see {@link UpstreamClient.getBlob}). */
+export interface UpstreamBlob {
+  /** The Content-Length, when sent. */
+  readonly size: number | undefined;
+  readonly body: Readable;
+  /** The whole answer: status 200, or 206 to a `Range`; its headers (ETag, Content-Range). */
+  readonly response: UpstreamResponse;
+}
+
 /** The client of one upstream registry. Stateless apart from pools and the token cache. */
 export class UpstreamClient {
   readonly #transport: UpstreamTransport;
@@ -117,16 +126,22 @@ export class UpstreamClient {
 
   /**
    * GET of a blob, redirects followed. `size` is the Content-Length when the upstream sent one.
-   * The body is the live socket stream: the caller verifies the digest.
+   * The body is the live socket stream: the caller verifies the digest. `headers` (a `Range` and
+   * `If-Range` of a resume, blob-resume.ts) make a 206 an answer too; any other status throws.
    */
-  async getBlob(name: string, digest: string): Promise<{ size: number | undefined; body: Readable }> {
+  async getBlob(name: string, digest: string, headers?: Record<string, string>): Promise<UpstreamBlob> {
     // The caller reads the body (stream-through.ts), and reports its bytes with {@link blobBytes}.
-    const response = await this.#transport.expectOk(name, `blob ${name}@${digest}`, {
+    const what = `blob ${name}@${digest}`;
+    const { response, authorization } = await this.#transport.request({
       method: 'GET',
       path: `v2/${name}/blobs/${digest}`,
+      headers,
+      scope: `repository:${name}:pull`,
       followRedirects: true,
     });
-    return { size: contentLengthOf(response.headers), body: response.body };
+    const ranged = headers?.range !== undefined && response.status === 206;
+    if (response.status !== 200 && !ranged) throw await this.#transport.failure(response, what, authorization);
+    return { size: contentLengthOf(response.headers), body: response.body, response };
   }
 
   /** Every tag of `name`, following `Link` pagination (bounded to 100 pages). */

@@ -1,6 +1,7 @@
 /**
  * Faults between regctl's proxy and its upstream, seen by an HTTP client of `regctl serve`: an
- * upstream connection cut mid-blob and a body that does not match its digest must both abort the
+ * upstream connection cut mid-blob at every attempt (the resumes used up; resumes that succeed
+ * are in proxy-resume.test.ts) and a body that does not match its digest must both abort the
  * client's response (never complete it with wrong bytes) and leave nothing cached; 16 concurrent
  * cold pulls of one blob reach the upstream once. The upstream is the counting fixture.
  */
@@ -44,7 +45,7 @@ async function getBlob(digest: string, headers: Record<string, string> = {}) {
 }
 
 describe('proxy faults through regctl serve', () => {
-  it('aborts the client when the upstream dies mid-blob, caches nothing, and the next pull works', async () => {
+  it('aborts the client when the upstream keeps dying mid-blob (resumes used up), caches nothing, and the next pull works', async () => {
     const digest = sha256(big);
     upstream.faults.cutAfter.set(digest, 1024 * 1024);
     await expect(getBlob(digest)).rejects.toThrow();

@@ -4,7 +4,8 @@
  * uncached blob is streamed through to the client and the store at once (stream-through.ts).
  * Concurrent requests for one uncached blob share one upstream fetch: the first streams it, the
  * others wait until it is committed and read it from the store; a waiter whose shared fetch
- * failed tries once more itself. Each client request is counted once by how the cache answered.
+ * failed tries once more itself. A dropped upstream connection is resumed from the byte reached
+ * (upstream/blob-resume.ts, spliced in stream-through.ts), unseen by the client and the waiters. Each client request is counted once by how the cache answered.
  */
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
@@ -13,6 +14,7 @@ import type { CacheResult, ProxyObserver } from '../../events.ts';
 import { isRegistryError, type RegistryError } from '../../oci/errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../../storage/blob-store.ts';
 import { isStorageError } from '../../storage/errors.ts';
+import { BlobResumer } from '../../upstream/blob-resume.ts';
 import type { UpstreamClient } from '../../upstream/client.ts';
 import { isUpstreamError } from '../../upstream/errors.ts';
 import type { SingleFlight } from '../../upstream/single-flight.ts';
@@ -179,6 +181,12 @@ export class ProxyBlobPath {
       const upstream = await this.#client.getBlob(name, digest);
       // No length to announce, or only a range wanted: fill the cache, then serve from it.
       const toClient = upstream.size !== undefined && range === undefined;
+      const resumer = new BlobResumer({
+        what: `blob ${name}@${digest}`,
+        first: upstream.response.headers,
+        size: upstream.size,
+        request: async (headers) => (await this.#client.getBlob(name, digest, headers)).response,
+      });
       const tee = streamThrough({
         source: upstream.body,
         digest,
@@ -186,6 +194,14 @@ export class ProxyBlobPath {
         store: this.#store,
         client: toClient,
         onBytes: (count) => this.#client.blobBytes(count),
+        resume: (from) => resumer.resume(from),
+        onResume: (from, start) =>
+          this.#log.info(
+            { image, digest, from, start, resume: resumer.resumes },
+            start === from
+              ? 'proxy blob fetch resumed after a dropped upstream connection'
+              : 'proxy blob fetch restarted (the upstream answered the resume whole); re-reading to the byte reached',
+          ),
       });
       if (toClient) {
         tee.client.on('error', () => {}); // reported through `done` and the HTTP layer

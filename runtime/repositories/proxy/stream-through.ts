@@ -21,14 +21,24 @@
  * the rest of the blob from the store, from the byte it had reached, after the digest is verified.
  * So no coalesced waiter ever waits for another client's reading speed.
  *
+ * Resume: when the upstream connection drops mid-body and a `resume` is given (blob-path.ts
+ * passes a `BlobResumer`), the body goes on from the byte reached with a new request; the one
+ * hash runs across the pieces, the client and the store see one unbroken stream, and `done`
+ * settles only when the whole blob is verified, so coalesced waiters never see the break either.
+ * A piece that starts at 0 (an upstream without range support, or a changed ETag) is re-read up
+ * to the byte reached and checked: its first bytes must hash as those already passed on (a copy
+ * of the running hash), else the fetch fails (the upstream served two different bodies; nothing
+ * is cached, the client is cut).
+ *
  * Hashing: once per byte. The hash that decides the client's last chunk is handed to the store
  * through `putHashedBlob`, which then only counts and compares instead of hashing the same bytes
  * again (that second SHA-256 was about a fifth of the proxy's CPU per cold byte). Stores without
  * it (the S3 driver for now) get `putBlob` and verify by themselves, as before.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import type { BlobInfo, BlobStore, Digest } from '../../storage/blob-store.ts';
+import { type BlobPiece, isDroppedConnection } from '../../upstream/blob-resume.ts';
 import { UpstreamError } from '../../upstream/errors.ts';
 
 const HIGH_WATER_MARK = 1024 * 1024;
@@ -64,8 +74,16 @@ export function streamThrough(options: {
   clientStallMs?: number;
   /** Called with the length of every chunk read from `source` (the upstream byte count). */
   onBytes?: (count: number) => void;
+  /**
+   * Continues the body after its connection dropped, from the byte reached (`BlobResumer`,
+   * upstream/blob-resume.ts): a piece from there, or from 0, whose first bytes are then checked
+   * against what was already received and skipped. Without it a drop fails the fetch.
+   */
+  resume?: (from: number) => Promise<BlobPiece>;
+  /** Called for each resumed piece: the byte reached and where the piece starts (for the log). */
+  onResume?: (from: number, start: number) => void;
 }): StreamThrough {
-  const { source, digest, size, store } = options;
+  const { digest, size, store } = options;
   const stallMs = options.clientStallMs ?? CLIENT_STALL_MS;
   const [algorithm, expectedHex] = digest.split(':') as [string, string];
   const hash = createHash(algorithm);
@@ -97,6 +115,8 @@ export function streamThrough(options: {
   toStore.on('error', () => {});
   const done = Promise.race([stored, early]);
 
+  /** The upstream body being read now (a resume replaces it). */
+  let source = options.source;
   let received = 0;
   let held: Buffer | undefined;
   let clientGone = options.client === false;
@@ -170,10 +190,36 @@ export function streamThrough(options: {
     if (clientWaitSince !== undefined && clientGone) client.emit('drain');
   });
 
-  source.on('data', (chunk: Buffer) => {
+  /**
+   * While a resumed piece that starts at 0 re-reads bytes already passed on: how many are left,
+   * their hash so far, and what they must hash to (the main hash at the byte reached).
+   */
+  let skip: { left: number; hash: Hash; expected: string } | undefined;
+  let resuming = false;
+
+  const onData = (data: Buffer) => {
     if (failed) return;
-    received += chunk.length;
+    let chunk = data;
     options.onBytes?.(chunk.length);
+    if (skip !== undefined) {
+      const take = Math.min(skip.left, chunk.length);
+      skip.hash.update(take === chunk.length ? chunk : chunk.subarray(0, take));
+      skip.left -= take;
+      if (skip.left > 0) return;
+      if (skip.hash.digest('hex') !== skip.expected) {
+        fail(
+          new UpstreamError(
+            'UPSTREAM_BAD_RESPONSE',
+            `blob ${digest}: the restarted upstream body differs from the ${received} bytes already received`,
+          ),
+        );
+        return;
+      }
+      skip = undefined;
+      if (take === chunk.length) return;
+      chunk = chunk.subarray(take);
+    }
+    received += chunk.length;
     hash.update(chunk);
     if (size !== undefined && received > size) {
       fail(new UpstreamError('UPSTREAM_BAD_RESPONSE', `blob ${digest}: upstream sent more than ${size} bytes`));
@@ -190,18 +236,20 @@ export function streamThrough(options: {
       if (!client.write(previous)) waitForClient();
     }
     if (waiting > 0) source.pause();
-  });
-  source.on('end', () => {
+  };
+  const onEnd = () => {
     if (failed) return;
+    if (skip !== undefined || (size !== undefined && received < size)) {
+      resumeOr(
+        new UpstreamError('UPSTREAM_BAD_RESPONSE', `blob ${digest}: upstream sent ${received} of ${size} bytes`),
+      );
+      return;
+    }
     const actual = hash.digest('hex');
     if (actual !== expectedHex) {
       fail(
         new UpstreamError('UPSTREAM_BAD_RESPONSE', `blob ${digest}: upstream body hashes to ${algorithm}:${actual}`),
       );
-      return;
-    }
-    if (size !== undefined && received !== size) {
-      fail(new UpstreamError('UPSTREAM_BAD_RESPONSE', `blob ${digest}: upstream sent ${received} of ${size} bytes`));
       return;
     }
     hashed = { digest: `${algorithm}:${actual}`, size: received };
@@ -211,16 +259,78 @@ export function streamThrough(options: {
       if (held !== undefined) client.write(held);
       client.end();
     }
-  });
-  source.on('error', (error) => {
-    fail(
-      new UpstreamError('UPSTREAM_UNREACHABLE', `blob ${digest}: upstream body failed: ${error.message}`, {
+  };
+  const onError = (error: Error) => {
+    const failure = new UpstreamError(
+      'UPSTREAM_UNREACHABLE',
+      `blob ${digest}: upstream body failed: ${error.message}`,
+      {
         cause: error,
-      }),
+      },
     );
-  });
-  source.on('aborted', () => {
-    fail(new UpstreamError('UPSTREAM_UNREACHABLE', `blob ${digest}: upstream connection aborted`));
-  });
+    if (isDroppedConnection(error)) resumeOr(failure);
+    else fail(failure);
+  };
+  const onAborted = () => {
+    resumeOr(new UpstreamError('UPSTREAM_UNREACHABLE', `blob ${digest}: upstream connection aborted`));
+  };
+  const attach = (body: Readable) => {
+    source = body;
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', onError);
+    body.on('aborted', onAborted);
+    if (waiting > 0) body.pause();
+  };
+  /** Continues from the byte reached after a dropped body, or fails with `failure` when it cannot. */
+  const resumeOr = (failure: UpstreamError) => {
+    if (failed || resuming) return;
+    if (options.resume === undefined) {
+      fail(failure);
+      return;
+    }
+    resuming = true;
+    const dropped = source;
+    dropped.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onAborted);
+    dropped.on('error', () => {});
+    dropped.destroy();
+    const from = received;
+    options.resume(from).then(
+      (piece) => {
+        resuming = false;
+        if (failed) {
+          piece.body.on('error', () => {});
+          piece.body.destroy();
+          return;
+        }
+        if (piece.start !== from && piece.start !== 0) {
+          piece.body.destroy();
+          fail(
+            new UpstreamError(
+              'UPSTREAM_BAD_RESPONSE',
+              `blob ${digest}: a resume from ${from} started at ${piece.start}`,
+            ),
+          );
+          return;
+        }
+        // The main hash is at `from` (nothing was read meanwhile): a piece from 0 must match it.
+        skip =
+          piece.start === 0 && from > 0
+            ? { left: from, hash: createHash(algorithm), expected: hash.copy().digest('hex') }
+            : undefined;
+        options.onResume?.(from, piece.start);
+        attach(piece.body);
+      },
+      (error: unknown) => {
+        resuming = false;
+        fail(
+          error instanceof UpstreamError
+            ? error
+            : new UpstreamError('UPSTREAM_UNREACHABLE', `blob ${digest}: resume failed`, { cause: error }),
+        );
+      },
+    );
+  };
+  attach(source);
   return { client, done };
 }

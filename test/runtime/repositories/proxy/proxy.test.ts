@@ -151,7 +151,7 @@ describe('ProxyRepository', () => {
     expect(await store.stat(image.layers[0]!)).toBeDefined();
   });
 
-  it('errors the client when the upstream dies mid-blob, caches nothing, and the next pull works', async () => {
+  it('errors the client when the upstream keeps dying mid-blob (resumes used up), caches nothing, and the next pull works', async () => {
     const layer = randomBytes(1_000_000);
     const image = upstream.addImage('app', 'v1', [layer]);
     upstream.faults.cutAfter.set(image.layers[0]!, 300_000);
