@@ -102,7 +102,7 @@ describe('resumed upstream blob fetches through a relay that cuts', () => {
       expect.stringMatching(/range=bytes=1048576-$/),
       expect.stringMatching(/range=bytes=2097152-$/),
     ]);
-    expect(server.log()).toMatch(/resumed after a dropped upstream connection/);
+    await server.waitForLog(/resumed after a dropped upstream connection/);
   });
 
   it('an upstream that ignores Range: the blob is read again whole, the client is not cut, the cache is whole', {
@@ -121,7 +121,7 @@ describe('resumed upstream blob fetches through a relay that cuts', () => {
     }
     expect(upstreamGets(layer.digest, 200)).toBe(2);
     expect(upstreamGets(layer.digest, 206)).toBe(0);
-    expect(server.log()).toMatch(/restarted \(the upstream answered the resume whole\)/);
+    await server.waitForLog(/restarted \(the upstream answered the resume whole\)/);
     // What was cached is the whole blob: served again without the upstream, byte for byte.
     const again = await fetchBlob('team/whole', layer.digest);
     expect(again.equals(layer.bytes)).toBe(true);
@@ -145,7 +145,7 @@ describe('resumed upstream blob fetches through a relay that cuts', () => {
     expect(Date.now() - started).toBeLessThan(15_000);
     // The first GET and four resumes, each cut; then the fetch gave up.
     expect(upstreamGets(layer.digest, 200) + upstreamGets(layer.digest, 206)).toBe(5);
-    expect(server.log()).toMatch(/dropped 5 times; gave up/);
+    await server.waitForLog(/dropped 5 times; gave up/);
     await waitUntil(async () => (await storeFiles()).length === before.length, 'the temp file of the fill removed');
     expect(await storeFiles()).toEqual(before);
     // Nothing was cached: the next pull goes upstream again, and gets the blob.
