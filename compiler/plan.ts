@@ -166,7 +166,7 @@ export interface HostedRepositoryPlan extends RepositoryPlanBase {
 }
 
 export interface HttpProxyPlan {
-  /** http(s)://[user:pass@]host:port of the outbound proxy (credentials never inline: see auth). */
+  /** http(s)://, socks5:// or socks5h://host:port of the outbound proxy (credentials never inline: see auth). */
   readonly url: string;
   readonly auth: { readonly username: string; readonly password: SecretRef } | null;
   /** Host names or suffixes (`.example.com`) or `*` that bypass the proxy. */

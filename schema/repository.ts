@@ -9,7 +9,12 @@ import { SecretRefSchema, StringOrSecretSchema } from './secret.ts';
 
 /** An outbound HTTP(S) proxy for reaching upstream registries. */
 export const HttpProxySchema = z.strictObject({
-  url: z.string().min(1).describe('http(s)://host:port of the outbound proxy, without credentials'),
+  url: z
+    .string()
+    .min(1)
+    .describe(
+      'http(s)://host:port of an HTTP proxy, or socks5://host:port (regctl resolves names) or socks5h://host:port (the proxy resolves them); without credentials',
+    ),
   auth: z.strictObject({ username: z.string().min(1), password: SecretRefSchema }).optional(),
   noProxy: z
     .array(z.string().min(1))

@@ -30,8 +30,7 @@ APT_PACKAGES=(
   openssl
   tinyproxy       # forward proxy refusing CONNECT to non-TLS ports (test/e2e/proxy-forward-proxies.test.ts)
   squid           # forward proxy with `deny CONNECT !SSL_ports`, same test; both started by hand on free ports
-  microsocks      # SOCKS5 server the proxy repositories reach upstreams through (test/e2e/proxy-socks.test.ts)
-  dante-server    # SOCKS5 server with username/password and a connection log (same test)
+  microsocks      # SOCKS5 server (with and without username/password) of test/e2e/proxy-socks.test.ts
 )
 
 # Packages installed with --no-install-recommends: the Ceph RADOS Gateway and what a one-node

@@ -10,7 +10,21 @@ const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
 /** `host`, `host:port`, `host/path`: what people write when they leave the scheme out. */
 const BARE_HOST = /^(?:[^/@\s]+@)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(\/\S*)?$/i;
 
-function checkUrl(value: string, path: (string | number)[], what: string): Diagnostic[] {
+const HTTP = ['http', 'https'] as const;
+/** What an outbound proxy may be: an HTTP(S) proxy, or SOCKS5 (`socks5h`: the proxy resolves names). */
+const PROXY_SCHEMES = ['http', 'https', 'socks5', 'socks5h'] as const;
+
+/** `a, b or c` */
+function alternatives(values: readonly string[]): string {
+  return values.length < 2 ? (values[0] ?? '') : `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
+}
+
+function checkUrl(
+  value: string,
+  path: (string | number)[],
+  what: string,
+  schemes: readonly string[] = HTTP,
+): Diagnostic[] {
   const credentials = /^(?:[a-z][a-z0-9+.-]*:\/\/)?[^/@\s]+@/i.test(value);
   const moveCredentials = 'move the credentials to `auth`, with the password as { env: NAME }';
   if (!SCHEME.test(value) && BARE_HOST.test(value)) {
@@ -37,13 +51,27 @@ function checkUrl(value: string, path: (string | number)[], what: string): Diagn
       ),
     ];
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return [error('invalid-url', path, `${what} must use http or https, not ${url.protocol.slice(0, -1)}`)];
+  const scheme = url.protocol.slice(0, -1).toLowerCase();
+  if (!schemes.includes(scheme)) {
+    const socks = schemes.includes('socks5') && /^socks/.test(scheme);
+    return [
+      error(
+        'invalid-url',
+        path,
+        `${what} must use ${alternatives(schemes)}, not ${scheme}`,
+        socks
+          ? 'regctl speaks SOCKS version 5 only: socks5:// (regctl resolves host names) or socks5h:// (the proxy resolves them)'
+          : undefined,
+      ),
+    ];
   }
   if (url.username || url.password) {
     return [error('url-credentials', path, `${what} must not contain credentials (not shown)`, moveCredentials)];
   }
   if (url.search || url.hash) return [error('invalid-url', path, `${what} must not have a query or fragment`)];
+  if (scheme.startsWith('socks') && url.pathname !== '' && url.pathname !== '/') {
+    return [error('invalid-url', path, `${what} must not have a path: a SOCKS proxy is a host and a port`)];
+  }
   return [];
 }
 
@@ -75,15 +103,19 @@ function remoteHints(url: URL, path: (string | number)[]): Diagnostic[] {
 /** Remote, endpoint and outbound proxy URLs are absolute http(s) URLs without inline credentials. */
 export const urls: Rule = (config) => {
   const out: Diagnostic[] = [];
-  if (config.httpProxy) out.push(...checkUrl(config.httpProxy.url, ['httpProxy', 'url'], 'the HTTP proxy URL'));
+  if (config.httpProxy) {
+    out.push(...checkUrl(config.httpProxy.url, ['httpProxy', 'url'], 'the outbound proxy URL', PROXY_SCHEMES));
+  }
   config.repositories.forEach((repo, index) => {
     if (repo.type !== 'proxy') return;
     const path = ['repositories', index, 'remote', 'url'];
     const problems = checkUrl(repo.remote.url, path, 'the remote URL');
     out.push(...problems);
     if (problems.length === 0) out.push(...remoteHints(new URL(repo.remote.url), path));
-    if (repo.httpProxy)
-      out.push(...checkUrl(repo.httpProxy.url, ['repositories', index, 'httpProxy', 'url'], 'the HTTP proxy URL'));
+    if (repo.httpProxy) {
+      const proxyPath = ['repositories', index, 'httpProxy', 'url'];
+      out.push(...checkUrl(repo.httpProxy.url, proxyPath, 'the outbound proxy URL', PROXY_SCHEMES));
+    }
   });
   config.blobStores.forEach((store, index) => {
     if (store.type === 's3' && typeof store.endpoint === 'string') {

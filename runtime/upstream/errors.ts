@@ -14,7 +14,10 @@ export type UpstreamErrorCode =
   | 'UPSTREAM_TIMEOUT'
   /** Connection refused or reset, DNS or TLS failure, a proxy that cannot reach the host: no answer. */
   | 'UPSTREAM_UNREACHABLE'
-  /** The outbound HTTP proxy refused: the CONNECT tunnel (403 …), or our proxy credentials (407). */
+  /**
+   * The outbound proxy refused: an HTTP proxy the CONNECT tunnel (403 …) or our proxy credentials
+   * (407); a SOCKS5 proxy our credentials, or the connection by its rules.
+   */
   | 'UPSTREAM_PROXY_REFUSED'
   /** 429 from the upstream; `retryAfterSeconds` carries its Retry-After when given. */
   | 'UPSTREAM_RATE_LIMITED'
@@ -113,6 +116,8 @@ export interface NetworkContext {
   readonly target?: string;
   /** Who was asked when it is not the upstream registry itself (`the token service http://…`). */
   readonly peer?: string;
+  /** The proxy is `socks5://`: regctl resolves the target's name before asking it. */
+  readonly socksResolvesHere?: boolean;
 }
 
 const TIMEOUT_PHASES: Readonly<Record<string, 'connect' | 'response' | 'body'>> = {
@@ -150,6 +155,47 @@ function proxyStatusOf(message: string): number | undefined {
   return /^Proxy Authentication Required \(407\)$/.test(message) ? 407 : undefined;
 }
 
+/** RFC 1928's reply codes, as a SOCKS5 proxy answers a `CONNECT` it did not open. */
+const SOCKS_REPLIES: Readonly<Record<string, string>> = {
+  '1': 'general failure',
+  '2': 'not allowed by its rules',
+  '3': 'network unreachable',
+  '4': 'host unreachable',
+  '5': 'connection refused',
+  '6': 'TTL expired',
+  '7': 'command not supported',
+  '8': 'address type not supported',
+};
+
+/** undici's Socks5ProxyAgent failures (codes `UND_ERR_SOCKS5_*`, or its handshake timeouts). */
+function fromSocksError(
+  errorCode: string,
+  message: string,
+  context: NetworkContext,
+  make: (code: UpstreamErrorCode, reason: string) => UpstreamError,
+): UpstreamError | undefined {
+  const proxy = `the SOCKS5 proxy ${context.proxy?.url ?? ''}`.trimEnd();
+  const target = context.target ?? 'the upstream';
+  const stalled = /^SOCKS5 (authentication|connection) timeout$/.exec(message)?.[1];
+  if (stalled !== undefined) return make('UPSTREAM_TIMEOUT', `${proxy} did not complete the ${stalled} within 5s`);
+  if (!errorCode.startsWith('UND_ERR_SOCKS5')) return undefined;
+  if (errorCode === 'UND_ERR_SOCKS5_AUTH_FAILED') {
+    return make('UPSTREAM_PROXY_REFUSED', `${proxy} refused our proxy credentials`);
+  }
+  if (errorCode === 'UND_ERR_SOCKS5_AUTH_REJECTED') {
+    return context.proxy?.credentials
+      ? make('UPSTREAM_PROXY_REFUSED', `${proxy} accepts none of our authentication methods`)
+      : make('UPSTREAM_PROXY_REFUSED', `${proxy} requires credentials and none are configured`);
+  }
+  const reply = /^UND_ERR_SOCKS5_REPLY_(\d+)$/.exec(errorCode)?.[1];
+  if (reply !== undefined) {
+    const why = SOCKS_REPLIES[reply] ?? `reply ${reply}`;
+    const code = reply === '2' ? 'UPSTREAM_PROXY_REFUSED' : 'UPSTREAM_UNREACHABLE';
+    return make(code, `${proxy} could not connect to ${target}: ${why}`);
+  }
+  return make('UPSTREAM_UNREACHABLE', `${proxy}: ${message} (${errorCode})`);
+}
+
 /** Maps a network-level error thrown by undici or node:net to an `UpstreamError`. */
 export function fromNetworkError(error: unknown, what: string, context: NetworkContext = {}): UpstreamError {
   if (isUpstreamError(error)) return error;
@@ -159,6 +205,10 @@ export function fromNetworkError(error: unknown, what: string, context: NetworkC
   const make = (upstreamCode: UpstreamErrorCode, reason: string) =>
     new UpstreamError(upstreamCode, `${what}: ${reason}`, { reason, cause: error });
 
+  if (context.proxy !== undefined) {
+    const socks = fromSocksError(errorCode, message, context, make);
+    if (socks !== undefined) return socks;
+  }
   const proxyStatus = context.proxy === undefined ? undefined : proxyStatusOf(message);
   if (context.proxy !== undefined && proxyStatus !== undefined) {
     const proxy = `the outbound proxy ${context.proxy.url}`;
@@ -191,6 +241,14 @@ export function fromNetworkError(error: unknown, what: string, context: NetworkC
   }
 
   const connect = CONNECT_REASONS[errorCode];
+  const unresolved = (error as { hostname?: unknown } | null)?.hostname;
+  if (connect !== undefined && context.socksResolvesHere && unresolved === context.target?.replace(/:\d+$/, '')) {
+    // socks5://: the name was looked up here before asking the proxy, and that failed.
+    return make(
+      'UPSTREAM_UNREACHABLE',
+      `host name ${unresolved} not found here (socks5:// resolves names in regctl; socks5h:// lets the proxy resolve them)`,
+    );
+  }
   if (connect !== undefined) {
     const who = context.proxy !== undefined ? `the outbound proxy ${context.proxy.url}: ` : peerPrefix(context);
     return make('UPSTREAM_UNREACHABLE', `${who}${connect}`);

@@ -1,7 +1,7 @@
 /**
  * Outbound connections of one upstream: a keep-alive `Agent` for direct traffic and, when the plan
- * names an outbound HTTP(S) proxy, a `ProxyAgent` for every host the `noProxy` list does not
- * exempt. The choice is made per URL, so a redirect to a CDN or a token realm on another host
+ * names an outbound proxy, a `ProxyAgent` (HTTP(S) proxy) or a SOCKS5 agent (socks-proxy.ts) for
+ * every host the `noProxy` list does not exempt. The choice is made per URL, so a redirect to a CDN or a token realm on another host
  * follows the same rules as the registry itself.
  *
  * Through the proxy, `http://` targets are sent as absolute-form requests (`GET http://host:port/v2/…`
@@ -10,10 +10,12 @@
  * tinyproxy's sample `ConnectPort 443`/`563`), so tunnelling a plain-HTTP registry on port 5000
  * would be refused. undici decides this per target origin (`proxyTunnel: false`); it writes
  * absolute form over a plain `http://` proxy connection only, so behind an `https://` proxy every
- * target is tunnelled. {@link UpstreamDispatchers.route} states the same rule.
+ * target is tunnelled. {@link UpstreamDispatchers.route} states the same rule. Through a SOCKS5
+ * proxy every connection is a SOCKS `CONNECT` to the target (route `socks`).
  */
 import { Agent, type Dispatcher, Pool, ProxyAgent } from 'undici';
 import type { HttpProxyPlan } from '../../compiler/plan.ts';
+import { createSocksProxyAgent, isSocksProxyUrl } from './socks-proxy.ts';
 import { basicAuthorization } from './token-auth.ts';
 
 /**
@@ -45,9 +47,9 @@ export function isNoProxy(url: URL, noProxy: readonly string[]): boolean {
 
 /**
  * How a request to a URL leaves: straight to its host, as an absolute-form request to the proxy
- * (`forward`), or through a `CONNECT` tunnel of the proxy (`tunnel`).
+ * (`forward`), through a `CONNECT` tunnel of the HTTP proxy (`tunnel`), or a SOCKS5 proxy's (`socks`).
  */
-export type UpstreamRoute = 'direct' | 'forward' | 'tunnel';
+export type UpstreamRoute = 'direct' | 'forward' | 'tunnel' | 'socks';
 
 /** Pool settings of every origin, direct or through the proxy. */
 const POOL = { keepAliveTimeout: 30_000, connections: 64 } as const;
@@ -94,6 +96,7 @@ export class UpstreamDispatchers {
   route(url: URL): UpstreamRoute {
     const proxy = this.#options.httpProxy;
     if (proxy === null || isNoProxy(url, proxy.noProxy)) return 'direct';
+    if (isSocksProxyUrl(proxy.url)) return 'socks';
     return url.protocol === 'http:' && new URL(proxy.url).protocol === 'http:' ? 'forward' : 'tunnel';
   }
 
@@ -103,6 +106,15 @@ export class UpstreamDispatchers {
   }
 
   #createProxyAgent(proxy: HttpProxyPlan): Dispatcher {
+    if (isSocksProxyUrl(proxy.url)) {
+      return createSocksProxyAgent({
+        url: proxy.url,
+        timeoutMs: this.#options.timeoutMs,
+        ...(proxy.auth !== null && this.#options.proxyPassword !== undefined
+          ? { username: proxy.auth.username, password: this.#options.proxyPassword }
+          : {}),
+      });
+    }
     // The header value lives only inside the agent: never in a log field or an error message.
     const token =
       proxy.auth !== null && this.#options.proxyPassword !== undefined

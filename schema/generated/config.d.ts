@@ -238,7 +238,7 @@ export interface RegctlConfiguration {
         httpProxy?:
           | {
               /**
-               * http(s)://host:port of the outbound proxy, without credentials
+               * http(s)://host:port of an HTTP proxy, or socks5://host:port (regctl resolves names) or socks5h://host:port (the proxy resolves them); without credentials
                */
               url: string;
               auth?: {
@@ -462,7 +462,7 @@ export interface RegctlConfiguration {
    */
   httpProxy?: {
     /**
-     * http(s)://host:port of the outbound proxy, without credentials
+     * http(s)://host:port of an HTTP proxy, or socks5://host:port (regctl resolves names) or socks5h://host:port (the proxy resolves them); without credentials
      */
     url: string;
     auth?: {

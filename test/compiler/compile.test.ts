@@ -334,6 +334,45 @@ describe('semantic checks', () => {
     ]);
   });
 
+  it('takes http(s), socks5 and socks5h outbound proxies, and says what SOCKS speaks for anything else', () => {
+    const proxy = (name: string, url: string) => ({
+      name,
+      type: 'proxy' as const,
+      remote: { url: 'https://registry.example.test' },
+      httpProxy: { url },
+    });
+    const { diagnostics } = checkConfig({
+      httpProxy: { url: 'socks5h://127.0.0.1:1080' },
+      repositories: [
+        proxy('a', 'socks5://127.0.0.1:1080'),
+        proxy('b', 'socks4://127.0.0.1:1080'),
+        proxy('c', 'socks5h://127.0.0.1:1080/tunnel'),
+        proxy('d', 'ftp://127.0.0.1:21'),
+      ],
+      listeners: [{ port: 5000, repository: 'a' }],
+    });
+    expect(diagnostics.map((d) => [d.code, d.path.join('.'), d.message, d.hint])).toEqual([
+      [
+        'invalid-url',
+        'repositories.1.httpProxy.url',
+        'the outbound proxy URL must use http, https, socks5 or socks5h, not socks4',
+        'regctl speaks SOCKS version 5 only: socks5:// (regctl resolves host names) or socks5h:// (the proxy resolves them)',
+      ],
+      [
+        'invalid-url',
+        'repositories.2.httpProxy.url',
+        'the outbound proxy URL must not have a path: a SOCKS proxy is a host and a port',
+        undefined,
+      ],
+      [
+        'invalid-url',
+        'repositories.3.httpProxy.url',
+        'the outbound proxy URL must use http, https, socks5 or socks5h, not ftp',
+        undefined,
+      ],
+    ]);
+  });
+
   it('accepts an empty config with defaults, warning that nothing is served', () => {
     const { config, diagnostics } = checkConfig({});
     expect(config?.blobStores).toEqual([{ name: 'default', type: 'file', path: './data' }]);

@@ -10,6 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from './free-port.ts';
+import type { Door, NetNs } from './netns.ts';
 import { readLog, requireBinary, run, spawnLogged, stopChild, waitForHttp } from './process.ts';
 
 export interface DistributionOptions {
@@ -23,6 +24,11 @@ export interface DistributionOptions {
   proxy?: { remoteUrl: string; username?: string; password?: string };
   /** Log level (default 'warn': the access log is written at every level). */
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
+  /**
+   * Runs it inside this network namespace: `url` is then its address in there, and `door` the way
+   * in from the test's namespace (for pushing fixtures; close it to leave the registry unreachable).
+   */
+  netns?: NetNs;
 }
 
 export interface Distribution {
@@ -31,6 +37,8 @@ export interface Distribution {
   /** `127.0.0.1:PORT`, for image references. */
   readonly host: string;
   readonly rootDirectory: string;
+  /** With `netns`: the door to it from the test's namespace. */
+  readonly door?: Door;
   readonly logFile: string;
   readonly pid: number;
   /** The log so far. */
@@ -97,11 +105,13 @@ export async function startDistribution(options: DistributionOptions): Promise<D
   await writeFile(configFile, stringify(config));
   const logFile = join(dir, 'registry.log');
   // Never let it see a proxy or cloud credentials of the caller's environment.
-  const child = spawnLogged(binary, ['serve', configFile], logFile, {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir },
-  });
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir };
+  const child = options.netns
+    ? options.netns.spawn(binary, ['serve', configFile], logFile, env)
+    : spawnLogged(binary, ['serve', configFile], logFile, { env });
   const log = () => readLog(logFile);
-  await waitForHttp(`http://127.0.0.1:${port}/v2/`, {
+  const door = await options.netns?.expose(port);
+  await waitForHttp(`http://127.0.0.1:${door?.port ?? port}/v2/`, {
     statuses: [200, 401],
     child,
     describe: () => log().slice(-3000),
@@ -111,6 +121,7 @@ export async function startDistribution(options: DistributionOptions): Promise<D
     port,
     host: `127.0.0.1:${port}`,
     rootDirectory,
+    ...(door ? { door } : {}),
     logFile,
     pid: child.pid ?? 0,
     log,
