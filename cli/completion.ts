@@ -22,7 +22,7 @@ interface Flag {
   readonly file: boolean;
 }
 
-const FILE_OPTIONS = new Set(['config', 'list']);
+const FILE_OPTIONS = new Set(['config', 'list', 'output']);
 
 function flagsOf(command: Command): Flag[] {
   const flags: Flag[] = Object.entries(command.options).map(([long, option]) => ({

@@ -22,6 +22,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   },
   serve: { summary: 'run the registry', load: async () => (await import('./commands/serve.ts')).serve },
   warm: { summary: 'pre-fetch images into proxy caches', load: async () => (await import('./commands/warm.ts')).warm },
+  export: {
+    summary: 'write images of a running registry into an air-gap bundle (OCI layout tar)',
+    load: async () => (await import('./commands/export.ts')).exportCommand,
+  },
+  import: {
+    summary: 'push every image of an air-gap bundle into a running registry',
+    load: async () => (await import('./commands/import.ts')).importCommand,
+  },
   gc: {
     summary: 'collect garbage in every blob store (online; --dry-run to only report)',
     load: async () => (await import('./commands/gc.ts')).gc,

@@ -14,10 +14,17 @@
  * (missing) credentials, is unreachable, or answered an error whose message it relays.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { isDigest, parseDigest } from '../runtime/oci/digest.ts';
+import { parseDigest } from '../runtime/oci/digest.ts';
 import { parseManifest } from '../runtime/oci/manifest.ts';
-import { isValidName, isValidTag } from '../runtime/oci/names.ts';
+import {
+  collectReferences,
+  hostPlatform,
+  matchesPlatform,
+  PLATFORM_PATTERN,
+  type Platformed,
+  parseImageReference,
+  referenceProblem,
+} from './image-references.ts';
 import {
   ClientUsageError,
   describeRegistryFailure,
@@ -67,62 +74,17 @@ export { ClientUsageError as WarmUsageError } from './target.ts';
 
 /** Why pulling an image failed, in warm's terms (see {@link describeRegistryFailure}). */
 export const describeWarmFailure = describeRegistryFailure;
-const PLATFORM = /^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/i;
-
-/** Splits `name[:tag][@digest]` into name and reference (`latest` by default). */
-export function parseImageReference(value: string): { name: string; reference: string } {
-  const at = value.indexOf('@');
-  if (at !== -1) return { name: value.slice(0, at), reference: value.slice(at + 1) };
-  const slash = value.lastIndexOf('/');
-  const colon = value.lastIndexOf(':');
-  if (colon > slash) return { name: value.slice(0, colon), reference: value.slice(colon + 1) };
-  return { name: value, reference: 'latest' };
-}
-
-/** Why `name` and `reference` cannot be pulled from any registry, or undefined when they can. */
-function referenceProblem(name: string, reference: string): string | undefined {
-  if (!isValidName(name)) return `${JSON.stringify(name)} is not a repository name (lower case, [a-z0-9._-] and /)`;
-  if (reference.includes(':') ? !isDigest(reference) : !isValidTag(reference)) {
-    return `${JSON.stringify(reference)} is neither a tag nor a sha256/sha512 digest`;
-  }
-  return undefined;
-}
-
-function hostPlatform(): string {
-  const arch = (
-    { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>
-  )[process.arch];
-  return `linux/${arch ?? process.arch}`;
-}
-
-/** An index entry with its platform. */
-interface Platformed {
-  readonly digest: string;
-  readonly platform?: { os?: string; architecture?: string; variant?: string };
-}
-
-function matchesPlatform(entry: Platformed, wanted: string) {
-  const [os, architecture, variant] = wanted.split('/');
-  const p = entry.platform;
-  return p?.os === os && p?.architecture === architecture && (variant === undefined || p?.variant === variant);
-}
+export { parseImageReference } from './image-references.ts';
 
 /** Pulls every listed image through the registry; see the module comment. */
 export async function warm(options: WarmOptions): Promise<WarmSummary> {
   const started = Date.now();
   const env = options.env ?? process.env;
   const out = options.stderr ?? process.stderr;
-  const references: string[] = [...(options.images ?? [])];
-  if (options.list !== undefined) {
-    const text = await readFile(options.list, 'utf8');
-    for (const line of text.split('\n')) {
-      const trimmed = line.replace(/#.*/, '').trim();
-      if (trimmed !== '') references.push(trimmed);
-    }
-  }
+  const references = await collectReferences(options.images, options.list);
   if (references.length === 0) throw new ClientUsageError('nothing to warm: name images or give --list FILE');
   const platform = options.platform ?? hostPlatform();
-  if (!PLATFORM.test(platform))
+  if (!PLATFORM_PATTERN.test(platform))
     throw new ClientUsageError(`--platform ${platform}: expected OS/ARCH[/VARIANT], e.g. linux/amd64`);
   const registry = await resolveRegistry({ ...options, env });
   const credentials = resolveCredentials({ ...options, env });

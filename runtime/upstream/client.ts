@@ -22,9 +22,10 @@ import {
   type UpstreamRequest,
   UpstreamTransport,
   type UpstreamTransportOptions,
+  type UpstreamWrite,
 } from './transport.ts';
 
-export type { UpstreamHealth, UpstreamLog } from './transport.ts';
+export type { UpstreamHealth, UpstreamLog, UpstreamWrite } from './transport.ts';
 /** Options of {@link UpstreamClient}. */
 export type UpstreamClientOptions = UpstreamTransportOptions;
 
@@ -76,6 +77,21 @@ export class UpstreamClient {
    */
   async request(options: UpstreamRequest): Promise<UpstreamResponse> {
     return (await this.#transport.request(options)).response;
+  }
+
+  /** {@link request}, with the Authorization the answering request carried (for {@link failure}). */
+  async send(options: UpstreamRequest): Promise<{ response: UpstreamResponse; authorization: string | undefined }> {
+    return this.#transport.request(options);
+  }
+
+  /** Sends a write to the registry (regctl's own clients only: a proxy never writes upstream). */
+  async write(options: UpstreamWrite): Promise<{ response: UpstreamResponse; authorization: string | undefined }> {
+    return this.#transport.write(options);
+  }
+
+  /** The error of a non-success answer to {@link request} or {@link write}, its body consumed. */
+  async failure(response: UpstreamResponse, what: string, sent: string | undefined): Promise<UpstreamError> {
+    return this.#transport.failure(response, what, sent);
   }
 
   /** HEAD of a manifest: its digest, media type and size, without pull quota on Docker Hub. */

@@ -16,6 +16,8 @@
  *   {@link fromNetworkError} with the proxy and timeout of the request.
  * - What `/-/status` and the metrics see of the upstream: its health, requests, failures and quota headers.
  */
+
+import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { HttpProxyPlan } from '../../compiler/plan.ts';
@@ -87,6 +89,22 @@ export interface UpstreamRequest {
   /** Token scope, e.g. `repository:library/alpine:pull`. */
   readonly scope?: string;
   readonly followRedirects?: boolean;
+}
+
+/**
+ * One write to the registry, for regctl's own clients only (`regctl import` pushes with it); a
+ * proxy never writes upstream. Writes are not retried. A `Buffer` body (or none) is sent again
+ * after an auth round; a stream body is sent once, so the caller makes a bodiless request of the
+ * same scope first (the upload's POST), which leaves the token or Basic header at hand.
+ */
+export interface UpstreamWrite {
+  readonly method: 'POST' | 'PUT' | 'PATCH';
+  /** Relative to the base URL (`v2/app/blobs/uploads/`), or absolute (an upload's `Location`). */
+  readonly path: string;
+  readonly headers?: Record<string, string>;
+  /** Token scope, e.g. `repository:app:pull,push`. */
+  readonly scope: string;
+  readonly body?: Buffer | Readable;
 }
 
 /** The `kind` label of an upstream error code: `UPSTREAM_TIMEOUT` → `timeout`. */
@@ -180,6 +198,26 @@ export class UpstreamTransport {
     }
   }
 
+  /**
+   * Sends a write ({@link UpstreamWrite}) with auth, no retries, no redirects; any status is
+   * returned, with the Authorization it carried. Network failures throw as for {@link request}.
+   */
+  async write(options: UpstreamWrite): Promise<{ response: UpstreamResponse; authorization: string | undefined }> {
+    const url = new URL(/^https?:\/\//.test(options.path) ? options.path : options.path.replace(/^\//, ''), this.#base);
+    const replayable = options.body === undefined || Buffer.isBuffer(options.body);
+    let authorization = this.#auth.authorizationFor(options.scope);
+    for (let round = 0; ; round++) {
+      const headers: Record<string, string> = { 'user-agent': 'regctl', ...options.headers };
+      if (authorization !== undefined && url.origin === this.#base.origin) headers.authorization = authorization;
+      const response = await this.#send(url, options.method, headers, options.body);
+      if (response.status !== 401 || round >= 2 || !replayable) return { response, authorization };
+      const next = await this.#auth.answer(response.headers['www-authenticate'], options.scope, authorization);
+      if (next === undefined) return { response, authorization };
+      await discard(response.body);
+      authorization = next;
+    }
+  }
+
   async #authorized(options: UpstreamRequest) {
     let authorization = this.#auth.authorizationFor(options.scope);
     for (let round = 0; ; round++) {
@@ -214,7 +252,12 @@ export class UpstreamTransport {
     }
   }
 
-  async #send(url: URL, method: 'GET' | 'HEAD' | 'DELETE', headers: Record<string, string>): Promise<UpstreamResponse> {
+  async #send(
+    url: URL,
+    method: UpstreamRequest['method'] | UpstreamWrite['method'],
+    headers: Record<string, string>,
+    body?: UpstreamWrite['body'],
+  ): Promise<UpstreamResponse> {
     const started = performance.now();
     try {
       const response = await this.#dispatchers.for(url).request({
@@ -222,6 +265,7 @@ export class UpstreamTransport {
         path: `${url.pathname}${url.search}`,
         method,
         headers,
+        ...(body === undefined ? {} : { body }),
         headersTimeout: this.#options.timeoutMs,
         bodyTimeout: this.#options.timeoutMs,
       });

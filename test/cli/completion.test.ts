@@ -46,6 +46,11 @@ describe('bash', () => {
     expect(bashComplete('validate', '--format', '')).toEqual(['text', 'json', 'github']);
     expect(bashComplete('completion', '')).toEqual(['bash', 'zsh', 'fish']);
     expect(bashComplete('ls', '--reg')).toEqual(['--registry']);
+    expect(bashComplete('ex')).toEqual(['export']);
+    expect(bashComplete('export', '--')).toEqual(
+      expect.arrayContaining(['--output', '--platform', '--referrers', '--list', '--registry']),
+    );
+    expect(bashComplete('import', '--')).toEqual(expect.arrayContaining(['--registry', '--config', '--json']));
   });
 });
 
@@ -72,7 +77,20 @@ describe('zsh', () => {
     expect(parsed.status, parsed.stderr).toBe(0);
     const text = spawnSync(process.execPath, [bin, 'completion', 'zsh'], { encoding: 'utf8' }).stdout;
     expect(text.startsWith('#compdef regctl\n')).toBe(true);
-    for (const command of ['validate', 'plan', 'schema', 'serve', 'warm', 'ls', 'rm', 'status', 'passwd', 'completion'])
+    for (const command of [
+      'validate',
+      'plan',
+      'schema',
+      'serve',
+      'warm',
+      'export',
+      'import',
+      'ls',
+      'rm',
+      'status',
+      'passwd',
+      'completion',
+    ])
       expect(text).toMatch(new RegExp(`^ {4}'${command}:`, 'm'));
     expect(text).toContain("'--format[format]:format:(text json github)'");
     // Loading it defines the function and registers it with compinit.

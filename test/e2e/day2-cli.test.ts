@@ -1,17 +1,9 @@
-/**
- * The day-2 commands against a real `regctl serve` (watching its config): `regctl passwd` makes the
- * hash of the config's user; skopeo pushes images; `regctl ls` lists repositories, images, tags
- * and sizes with the configured credentials; `regctl rm` deletes a tag and a manifest by digest (and
- * is refused where the deployment policy says so, or without credentials); `regctl status` reports
- * the serving plan and exits 1 once a reload has failed.
- */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ContainersTools, createContainersTools } from '../helpers/clients.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { buildImage, type Image, writeOciLayout } from '../helpers/oci-image.ts';
-import { configSource, REPO_ROOT, type RegctlServer, startRegctl, type TestConfig } from '../helpers/regctl-server.ts';
+import { runRegctl } from '../helpers/regctl-cli.ts';
+import { configSource, type RegctlServer, startRegctl, type TestConfig } from '../helpers/regctl-server.ts';
 import { getStatus, replaceFile } from '../helpers/reload.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 
@@ -23,26 +15,7 @@ let config: TestConfig;
 let app: Image;
 let tool: Image;
 
-/** Runs the CLI with `input` on stdin; resolves with its exit code and output. */
-function regctl(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/regctl.mjs'), ...args], {
-      env: { ...process.env, NO_COLOR: '1', REGCTL_USERNAME: '', REGCTL_PASSWORD: '', ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
-  });
-}
+const regctl = runRegctl;
 
 const asOperator = { REGCTL_USERNAME: 'ops', REGCTL_PASSWORD: PASSWORD };
 const sizeOf = (image: Image) =>
