@@ -33,6 +33,15 @@ export interface StatusDocument {
     readonly lastError: string | null;
     readonly rateLimitRemaining: number | null;
     readonly rateLimitLimit: number | null;
+    /** Its mirrors and remote URL in the order tried, with their circuit breakers (absent before mirrors). */
+    readonly endpoints?: readonly {
+      readonly url: string;
+      readonly role: string;
+      readonly state: string;
+      readonly consecutiveFailures: number;
+      readonly nextRetryAt: string | null;
+      readonly lastError: string | null;
+    }[];
   }[];
 }
 
@@ -82,6 +91,17 @@ export function formatStatusReport(status: StatusDocument, registry: string): { 
       const quota =
         u.rateLimitRemaining === null ? '' : `, quota ${u.rateLimitRemaining}/${u.rateLimitLimit ?? '?'} left`;
       lines.push(`  ${u.name} ${u.url}: ${health}${quota}`);
+      // Each endpoint once there are mirrors, or when the only one is skipped or rate-limited.
+      const endpoints = u.endpoints ?? [];
+      if (endpoints.length > 1 || endpoints.some((e) => e.state !== 'closed')) {
+        for (const e of endpoints) {
+          const state =
+            e.state === 'closed'
+              ? 'closed'
+              : `${e.state.toUpperCase()}${e.consecutiveFailures > 0 ? ` after ${e.consecutiveFailures} failures` : ''}, next try ${e.nextRetryAt}${e.lastError === null ? '' : `: ${e.lastError}`}`;
+          lines.push(`    ${e.role} ${e.url}: ${state}`);
+        }
+      }
     }
   }
   return { text: lines.join('\n'), failed };

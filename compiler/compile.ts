@@ -135,6 +135,13 @@ function compileRepository(
             repo.remote.index ?? ((DOCKER_HUB_HOSTS as readonly string[]).includes(host) ? 'docker-hub' : 'registry'),
           auth: repo.remote.auth ?? null,
           timeoutMs: parseDuration(repo.remote.timeout),
+          ...(repo.remote.mirrors === undefined || repo.remote.mirrors.length === 0
+            ? {}
+            : {
+                mirrors: repo.remote.mirrors.map((mirror) => mirror.replace(/\/+$/, '')),
+                mirrorsFirst: repo.remote.mirrorsFirst,
+              }),
+          ...(repo.remote.maxConcurrency === undefined ? {} : { maxConcurrency: repo.remote.maxConcurrency }),
         },
         metadataMaxAgeMs: parseDuration(repo.metadataMaxAge),
         negativeCacheTtlMs: parseDuration(repo.negativeCacheTtl),

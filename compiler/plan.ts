@@ -183,6 +183,15 @@ export interface ProxyRepositoryPlan extends RepositoryPlanBase {
     /** Upstream credentials: username literal or ref, password always a ref. */
     readonly auth: { readonly username: string | SecretRef; readonly password: SecretRef } | null;
     readonly timeoutMs: number;
+    /**
+     * Absolute http(s) URLs of mirrors of the remote, no trailing slash, tried in this order
+     * before `url` (after it when `mirrorsFirst` is false); absent when none are configured.
+     */
+    readonly mirrors?: readonly string[];
+    /** Present (default true) only with `mirrors`. */
+    readonly mirrorsFirst?: boolean;
+    /** Most requests in flight to one endpoint at once; absent = unlimited. */
+    readonly maxConcurrency?: number;
   };
   readonly metadataMaxAgeMs: number;
   readonly negativeCacheTtlMs: number;

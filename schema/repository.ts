@@ -64,6 +64,20 @@ export const ProxyRepositorySchema = z.strictObject({
       .optional()
       .describe('Credentials for the remote registry'),
     timeout: DurationSchema.default('60s').describe('Timeout of one upstream request'),
+    mirrors: z
+      .array(z.string().min(1))
+      .optional()
+      .describe(
+        'Absolute http(s) URLs of mirrors of the remote, without credentials, tried in order before url ' +
+          '(after it with mirrorsFirst: false); a failing one is skipped for a back-off period',
+      ),
+    mirrorsFirst: z.boolean().default(true).describe('Try the mirrors before url (true) or after it (false)'),
+    maxConcurrency: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('Most requests in flight to one upstream endpoint at once; more wait their turn (default unlimited)'),
   }),
   metadataMaxAge: DurationSchema.default('24h').describe('How long a cached tag is trusted before revalidation'),
   negativeCacheTtl: DurationSchema.default('24h').describe('How long an upstream "not found" is remembered'),

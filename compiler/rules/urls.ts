@@ -75,6 +75,16 @@ function checkUrl(
   return [];
 }
 
+/** A URL's identity for duplicate detection: lower-case scheme and host, no trailing slash. */
+function normalized(value: string): string {
+  try {
+    const url = new URL(value);
+    return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+  } catch {
+    return value;
+  }
+}
+
 /** Mistakes commonly carried over from other registries' settings. */
 function remoteHints(url: URL, path: (string | number)[]): Diagnostic[] {
   if (/\/v2\/?$/.test(url.pathname)) {
@@ -112,6 +122,28 @@ export const urls: Rule = (config) => {
     const problems = checkUrl(repo.remote.url, path, 'the remote URL');
     out.push(...problems);
     if (problems.length === 0) out.push(...remoteHints(new URL(repo.remote.url), path));
+    const seen = new Map<string, number>([[normalized(repo.remote.url), -1]]);
+    (repo.remote.mirrors ?? []).forEach((mirror, m) => {
+      const mirrorPath = ['repositories', index, 'remote', 'mirrors', m];
+      const mirrorProblems = checkUrl(mirror, mirrorPath, 'the mirror URL');
+      out.push(...mirrorProblems);
+      if (mirrorProblems.length > 0) return;
+      out.push(...remoteHints(new URL(mirror), mirrorPath));
+      const key = normalized(mirror);
+      const first = seen.get(key);
+      if (first === undefined) seen.set(key, m);
+      else
+        out.push(
+          error(
+            'duplicate-mirror',
+            mirrorPath,
+            first === -1
+              ? `the mirror ${shown(mirror)} is the remote URL itself`
+              : `the mirror ${shown(mirror)} is listed twice (first at remote.mirrors[${first}])`,
+            'remove this entry: each endpoint is tried once per request',
+          ),
+        );
+    });
     if (repo.httpProxy) {
       const proxyPath = ['repositories', index, 'httpProxy', 'url'];
       out.push(...checkUrl(repo.httpProxy.url, proxyPath, 'the outbound proxy URL', PROXY_SCHEMES));

@@ -46,6 +46,15 @@ export interface HttpRequestSample {
   readonly bytesReceived: number;
 }
 
+/** The circuit-breaker states `regctl_upstream_endpoint_state` reports (runtime/upstream/circuit-breaker.ts). */
+const ENDPOINT_STATES = ['closed', 'open', 'half-open', 'rate-limited'] as const;
+
+/** One proxy repository's endpoints as the endpoint gauge reads them. */
+export interface ProxyEndpointStates {
+  readonly repository: string;
+  readonly endpoints: readonly { readonly url: string; readonly state: string }[];
+}
+
 export class RegistryMetrics implements RepositoryObservers {
   /** The registry `/metrics` renders. */
   readonly registry = new Registry();
@@ -68,6 +77,7 @@ export class RegistryMetrics implements RepositoryObservers {
   readonly #rateLimitLimit: SeriesCache<Gauge.Internal<string>>;
   readonly #rateLimitWindow: SeriesCache<Gauge.Internal<string>>;
   readonly #upstreamInfo: SeriesCache<Gauge.Internal<string>>;
+  #endpointSource: (() => readonly ProxyEndpointStates[]) | undefined;
   readonly #memberHits: SeriesCache<Counter.Internal>;
   readonly #authFailures: SeriesCache<Counter.Internal>;
   readonly #reloads: SeriesCache<Counter.Internal>;
@@ -144,6 +154,23 @@ export class RegistryMetrics implements RepositoryObservers {
       'The window of the last rate-limit header seen from each upstream, per credential',
       ['upstream', 'credential'],
     );
+    const endpointSource = () => (this.#enabled ? this.#endpointSource?.() : undefined);
+    new Gauge({
+      name: 'regctl_upstream_endpoint_state',
+      help: "Each endpoint of each proxy (mirrors and remote URL): 1 for its circuit breaker's state, 0 for the others",
+      labelNames: ['upstream', 'url', 'state'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const { repository, endpoints } of endpointSource() ?? []) {
+          for (const endpoint of endpoints) {
+            for (const state of ENDPOINT_STATES) {
+              this.set({ upstream: repository, url: endpoint.url, state }, endpoint.state === state ? 1 : 0);
+            }
+          }
+        }
+      },
+    });
     this.#upstreamInfo = gauge('regctl_upstream_info', 'Always 1: the remote URL of each upstream', [
       'upstream',
       'url',
@@ -197,6 +224,14 @@ export class RegistryMetrics implements RepositoryObservers {
       help: 'Audit lines that could not be written',
       registers,
     });
+  }
+
+  /**
+   * Where `regctl_upstream_endpoint_state` reads each proxy's endpoints at scrape time (serve
+   * passes the serving state's); without it the gauge has no series.
+   */
+  watchEndpoints(source: () => readonly ProxyEndpointStates[]): void {
+    this.#endpointSource = source;
   }
 
   /** Whether the serving plan has metrics on. */

@@ -19,6 +19,7 @@ import type { Plan } from '../../compiler/plan.ts';
 import { GcScheduler } from '../gc/scheduler.ts';
 import { ConfigWatcher } from '../reload/config-watcher.ts';
 import { Reloader } from '../reload/reloader.ts';
+import type { EndpointHealth } from '../upstream/endpoints.ts';
 import { ListenerSet } from './listeners.ts';
 import { createLogger } from './log.ts';
 import { startMemoryReducer } from './memory-reducer.ts';
@@ -203,6 +204,13 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const gc = new GcScheduler(holder, log, { onRun: (run) => observability.metrics.storage.gcRun(run) });
   holder.reportStorage(() => gc.status());
   observability.metrics.storage.watch(() => gc.status());
+  // Each proxy endpoint's breaker, read from the serving state at scrape time.
+  observability.metrics.watchEndpoints(() =>
+    [...holder.state.repositories.values()].flatMap((repository) => {
+      const endpoints = (repository as { endpointHealth?: EndpointHealth[] }).endpointHealth;
+      return endpoints === undefined ? [] : [{ repository: repository.name, endpoints }];
+    }),
+  );
   // Gives a burst's garbage back once idle (memory-reducer.ts).
   const reducer = startMemoryReducer({ inFlight: () => holder.inFlight, log });
   // SIGHUP: logrotate's signal (reopen the audit file) and the reload signal.

@@ -65,6 +65,11 @@ export class UpstreamClient {
     return this.#transport.health;
   }
 
+  /** Requests to this upstream holding a slot, and those waiting for one (`maxConcurrency`). */
+  get load(): { readonly active: number; readonly queued: number } {
+    return this.#transport.load;
+  }
+
   /** The upstream's base URL. */
   get url(): string {
     return this.#transport.url;

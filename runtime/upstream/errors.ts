@@ -41,6 +41,11 @@ export interface UpstreamErrorOptions {
   readonly reason?: string;
   /** The `message` of the upstream's OCI error body, when it sent one. */
   readonly upstreamMessage?: string;
+  /**
+   * Which endpoint failed, as a message may show it (no credentials), when a repository has
+   * more than one (mirrors): `the mirror http://…`. Undefined: the repository's remote URL.
+   */
+  readonly endpoint?: string;
   readonly cause?: unknown;
 }
 
@@ -52,6 +57,7 @@ export class UpstreamError extends Error {
   /** What happened, in a few words with no secrets (see the module comment). */
   readonly reason: string;
   readonly upstreamMessage: string | undefined;
+  readonly endpoint: string | undefined;
 
   constructor(code: UpstreamErrorCode, message: string, options: UpstreamErrorOptions = {}) {
     super(message, { cause: options.cause });
@@ -61,6 +67,7 @@ export class UpstreamError extends Error {
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.reason = options.reason ?? message;
     this.upstreamMessage = options.upstreamMessage;
+    this.endpoint = options.endpoint;
   }
 }
 
@@ -271,6 +278,8 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   const raw = Array.isArray(value) ? value[0] : value;
   if (raw === undefined || raw.trim() === '') return undefined;
   if (/^\d+$/.test(raw.trim())) return Number(raw.trim());
-  const date = Date.parse(raw);
+  // An HTTP date names its day and month (`Wed, 21 Oct 2026 07:28:00 GMT`); Date.parse alone
+  // would also take `-5` or `2026` as a time.
+  const date = /[a-z]{3}/i.test(raw) ? Date.parse(raw) : Number.NaN;
   return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
 }

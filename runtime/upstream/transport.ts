@@ -17,12 +17,13 @@
  * - What `/-/status` and the metrics see of the upstream: its health, requests, failures and quota headers.
  */
 
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { HttpProxyPlan } from '../../compiler/plan.ts';
 import { NO_UPSTREAM_OBSERVER, type UpstreamObserver } from '../events.ts';
 import { parseRateLimit } from '../metrics/rate-limit.ts';
+import { ConcurrencyLimit } from './concurrency-limit.ts';
 import { fromNetworkError, type NetworkContext, UpstreamError, withoutUserinfo } from './errors.ts';
 import { UpstreamDispatchers } from './http-proxy.ts';
 import { discard, header, ociErrorMessage, readBounded, statusError, type UpstreamResponse } from './responses.ts';
@@ -62,6 +63,11 @@ export interface UpstreamTransportOptions {
   readonly retryDelayMs?: number;
   /** Where requests, bytes, errors and quota headers are reported (metrics); default: nowhere. */
   readonly observer?: UpstreamObserver;
+  /**
+   * Most requests in flight to this upstream at once (`remote.maxConcurrency`); more wait for a
+   * slot. A request holds its slot until its response body is read or dropped. Default: no limit.
+   */
+  readonly maxConcurrency?: number;
 }
 
 /**
@@ -119,6 +125,7 @@ export class UpstreamTransport {
   readonly #dispatchers: UpstreamDispatchers;
   readonly #auth: TokenAuth;
   readonly #observer: UpstreamObserver;
+  readonly #limit: ConcurrencyLimit;
   readonly #health: UpstreamHealth = {
     lastSuccessAt: null,
     lastErrorAt: null,
@@ -130,6 +137,7 @@ export class UpstreamTransport {
   constructor(options: UpstreamTransportOptions) {
     this.#options = options;
     this.#observer = options.observer ?? NO_UPSTREAM_OBSERVER;
+    this.#limit = new ConcurrencyLimit(options.maxConcurrency);
     this.#base = new URL(options.url.endsWith('/') ? options.url : `${options.url}/`);
     this.#dispatchers = new UpstreamDispatchers({
       httpProxy: options.httpProxy,
@@ -153,6 +161,11 @@ export class UpstreamTransport {
   /** The upstream's health as last seen (a live object: copy it to keep a snapshot). */
   get health(): Readonly<UpstreamHealth> {
     return this.#health;
+  }
+
+  /** Requests to this upstream holding a slot, and those waiting for one (`maxConcurrency`). */
+  get load(): { readonly active: number; readonly queued: number } {
+    return { active: this.#limit.active, queued: this.#limit.queued };
   }
 
   /** Records a failure for `/-/status` and the metrics. */
@@ -258,6 +271,7 @@ export class UpstreamTransport {
     headers: Record<string, string>,
     body?: UpstreamWrite['body'],
   ): Promise<UpstreamResponse> {
+    const release = await this.#limit.acquire();
     const started = performance.now();
     try {
       const response = await this.#dispatchers.for(url).request({
@@ -269,12 +283,16 @@ export class UpstreamTransport {
         headersTimeout: this.#options.timeoutMs,
         bodyTimeout: this.#options.timeoutMs,
       });
+      // The slot is held until the body is read to its end, dropped, or fails.
+      response.body.once('close', release);
+      finished(response.body, release);
       const status = response.statusCode;
       this.#observer.request(method, status, (performance.now() - started) / 1000);
       if (status < 400 || status === 404) this.#health.lastSuccessAt = new Date().toISOString();
       else if (status >= 500) this.#failed('server_error', `${method} ${url.pathname}: status ${status}`);
       return { status, headers: response.headers, body: response.body, url };
     } catch (error) {
+      release();
       this.#observer.request(method, 0, (performance.now() - started) / 1000);
       const failure = fromNetworkError(error, `${method} ${url.origin}${url.pathname}`, this.#networkContext(url));
       this.#failed(errorKind(failure.code), failure.message);

@@ -215,6 +215,18 @@ export interface RegctlConfiguration {
            * Timeout of one upstream request
            */
           timeout?: number | string;
+          /**
+           * Absolute http(s) URLs of mirrors of the remote, without credentials, tried in order before url (after it with mirrorsFirst: false); a failing one is skipped for a back-off period
+           */
+          mirrors?: string[];
+          /**
+           * Try the mirrors before url (true) or after it (false)
+           */
+          mirrorsFirst?: boolean;
+          /**
+           * Most requests in flight to one upstream endpoint at once; more wait their turn (default unlimited)
+           */
+          maxConcurrency?: number;
         };
         /**
          * How long a cached tag is trusted before revalidation

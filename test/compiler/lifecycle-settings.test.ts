@@ -4,20 +4,10 @@
  * each at its exact path.
  */
 import { describe, expect, it } from 'vitest';
-import { checkConfig, compilePlan, type Plan } from '../../compiler/index.ts';
-import type { ConfigInput } from '../../schema/index.ts';
-
-function compile(input: ConfigInput): Plan {
-  const checked = checkConfig(input);
-  if (checked.config === null) throw new Error(JSON.stringify(checked.diagnostics));
-  return compilePlan(checked.config, { configDir: '/srv' });
-}
+import { compileChecked as compile, configErrors } from '../helpers/checked-config.ts';
 
 /** The errors only, with path and message. */
-const errorsOf = (input: unknown) =>
-  checkConfig(input)
-    .diagnostics.filter((d) => d.severity === 'error')
-    .map(({ path, message }) => ({ path, message }));
+const errorsOf = (input: unknown) => configErrors(input).map(({ path, message }) => ({ path, message }));
 
 const proxy = { name: 'hub', type: 'proxy', remote: { url: 'https://registry-1.docker.io' } } as const;
 

@@ -50,7 +50,7 @@ describe('ConfigSchema', () => {
       online: true,
       blobStore: 'default',
       anonymous: [],
-      remote: { url: 'https://x.test', timeout: '60s' },
+      remote: { url: 'https://x.test', timeout: '60s', mirrorsFirst: true },
       metadataMaxAge: '24h',
       negativeCacheTtl: '24h',
       offline: false,

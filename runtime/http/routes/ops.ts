@@ -2,7 +2,9 @@
  * Endpoints outside the v2 API, on every listener: `GET /-/health` (200 while serving; fastify
  * answers 503 once the listener is closing), `GET /-/status` (plan id, the latest load attempt,
  * whether the serving plan matches the config on disk and its git revision, listeners,
- * repositories, uptime, each upstream's health as last seen (last success, last error, quota left);
+ * repositories, uptime, each upstream's health as last seen (last success, last error, quota left),
+ * and each of its endpoints (mirrors and remote URL, in the order tried) with its circuit breaker
+ * (state, consecutive failures, next retry) and requests in flight and queued;
  * no secrets: the plan's secret references are not included) and
  * `GET /-/token` (the Docker token endpoint, served by the access controller).
  */
@@ -11,6 +13,7 @@ import type { EventSink } from '../../events.ts';
 import type { PlanHolder } from '../../server/plan-holder.ts';
 import type { RuntimeState } from '../../server/state.ts';
 import type { UpstreamHealth } from '../../upstream/client.ts';
+import type { EndpointHealth } from '../../upstream/endpoints.ts';
 import { toAuthRequest } from '../context.ts';
 import { NO_EVENT_SINK, reportAuthFailure } from '../observe.ts';
 
@@ -23,10 +26,16 @@ export interface OpsRoutesOptions {
   readonly sink?: EventSink;
 }
 
-/** A proxy repository's live upstream health (proxy.ts), read without touching the network. */
-function upstreamHealthOf(state: RuntimeState, name: string): Readonly<UpstreamHealth> | undefined {
-  const repository = state.repositories.get(name) as { upstreamHealth?: Readonly<UpstreamHealth> } | undefined;
-  return repository?.upstreamHealth;
+/** What ops reads of a proxy repository (proxy.ts), without touching the network. */
+interface ProxyHealthSource {
+  readonly upstreamHealth?: Readonly<UpstreamHealth>;
+  readonly endpointHealth?: EndpointHealth[];
+}
+
+/** A proxy repository's live upstream health (its remote URL's), and each endpoint's with its breaker. */
+function upstreamHealthOf(state: RuntimeState, name: string) {
+  const repository = state.repositories.get(name) as ProxyHealthSource | undefined;
+  return { ...repository?.upstreamHealth, endpoints: repository?.endpointHealth ?? [] };
 }
 
 /** The JSON of `GET /-/status`. */

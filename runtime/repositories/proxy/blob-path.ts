@@ -15,7 +15,7 @@ import { isRegistryError, type RegistryError } from '../../oci/errors.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../../storage/blob-store.ts';
 import { isStorageError } from '../../storage/errors.ts';
 import { BlobResumer } from '../../upstream/blob-resume.ts';
-import type { UpstreamClient } from '../../upstream/client.ts';
+import type { UpstreamEndpoints } from '../../upstream/endpoints.ts';
 import { isUpstreamError } from '../../upstream/errors.ts';
 import type { SingleFlight } from '../../upstream/single-flight.ts';
 import { ContentCache } from '../content-cache.ts';
@@ -29,7 +29,7 @@ export interface ProxyBlobPathDeps {
   readonly plan: ProxyRepositoryPlan;
   readonly store: BlobStore;
   readonly cache: ProxyCache;
-  readonly client: UpstreamClient;
+  readonly client: UpstreamEndpoints;
   readonly negative: NegativeCache;
   readonly flights: SingleFlight<BlobInfo>;
   readonly observer: ProxyObserver;
@@ -51,7 +51,7 @@ export class ProxyBlobPath {
   readonly #plan: ProxyRepositoryPlan;
   readonly #store: BlobStore;
   readonly #cache: ProxyCache;
-  readonly #client: UpstreamClient;
+  readonly #client: UpstreamEndpoints;
   readonly #negative: NegativeCache;
   readonly #blobFlights: SingleFlight<BlobInfo>;
   readonly #observer: ProxyObserver;
@@ -185,7 +185,7 @@ export class ProxyBlobPath {
         what: `blob ${name}@${digest}`,
         first: upstream.response.headers,
         size: upstream.size,
-        request: async (headers) => (await this.#client.getBlob(name, digest, headers)).response,
+        request: async (headers) => (await upstream.resume(headers)).response,
       });
       const tee = streamThrough({
         source: upstream.body,

@@ -13,7 +13,7 @@ export function blobUnknown(image: string, digest: Digest): RegistryError {
 }
 
 /** How each upstream failure reads to the client, after `proxy repository R: `. */
-function describe(error: UpstreamError, upstream: string): string {
+function describe(error: UpstreamError, upstream: string, at: string | undefined): string {
   const { reason } = error;
   switch (error.code) {
     case 'UPSTREAM_TIMEOUT':
@@ -25,7 +25,7 @@ function describe(error: UpstreamError, upstream: string): string {
     case 'UPSTREAM_CREDENTIALS_REFUSED':
       return `the upstream ${upstream} refused our credentials (${reason}) and nothing is cached; check remote.auth`;
     case 'UPSTREAM_RATE_LIMITED': {
-      const retry = error.retryAfterSeconds === undefined ? '' : `, retry after ${error.retryAfterSeconds}s`;
+      const retry = error.retryAfterSeconds === undefined ? '' : `, retry after ${error.retryAfterSeconds}s (at ${at})`;
       return `the upstream ${upstream} rate-limits us (429${retry}) and nothing is cached`;
     }
     case 'UPSTREAM_UNAUTHORIZED':
@@ -38,9 +38,15 @@ function describe(error: UpstreamError, upstream: string): string {
   }
 }
 
+/** The ISO time `seconds` from now, whole seconds. */
+function retryAt(seconds: number): string {
+  return new Date(Math.ceil(Date.now() / 1000) * 1000 + seconds * 1000).toISOString();
+}
+
 /**
  * Translates a failure below the proxy into what its client sees, saying why in the message and
- * in `detail` (`repository`, `upstream`, `reason`, `upstreamError` = the upstream code). The log
+ * in `detail` (`repository`, `upstream` = the endpoint that failed, `reason`, `upstreamError` = the
+ * upstream code, and for a 429 `retryAfterSeconds` and `retryAt`). The log
  * gets the same message once, at warn: for a 503 from the HTTP error handler (which logs every 5xx
  * with its request id), for the others (a 404 or 429 it does not log) from here.
  * - upstream 404 → `notFound`, as is;
@@ -62,14 +68,19 @@ export function translateProxyError(
   const { repository, log } = context;
   if (error instanceof UpstreamError) {
     if (error.code === 'UPSTREAM_NOT_FOUND') return notFound;
-    const upstream = withoutUserinfo(context.url);
-    const why = `proxy repository ${repository}: ${describe(error, upstream)}`;
+    const upstream = error.endpoint ?? withoutUserinfo(context.url);
+    const at =
+      error.code === 'UPSTREAM_RATE_LIMITED' && error.retryAfterSeconds !== undefined
+        ? retryAt(error.retryAfterSeconds)
+        : undefined;
+    const why = `proxy repository ${repository}: ${describe(error, upstream, at)}`;
     const facts = {
       repository,
       upstream,
       reason: error.reason,
       upstreamError: error.code,
       ...(error.status === undefined ? {} : { upstreamStatus: error.status }),
+      ...(at === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds, retryAt: at }),
     };
     let translated: RegistryError;
     if (error.code === 'UPSTREAM_UNAUTHORIZED') {

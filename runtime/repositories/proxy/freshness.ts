@@ -11,7 +11,7 @@ import { digestOf, isDigest } from '../../oci/digest.ts';
 import { RegistryError } from '../../oci/errors.ts';
 import { isGenericContentType, OCI_INDEX, OCI_MANIFEST } from '../../oci/media-types.ts';
 import type { BlobStore, Digest } from '../../storage/blob-store.ts';
-import type { UpstreamClient } from '../../upstream/client.ts';
+import type { UpstreamEndpoints } from '../../upstream/endpoints.ts';
 import { isUpstreamError, isUpstreamUnavailable, UpstreamError } from '../../upstream/errors.ts';
 import type { SingleFlight } from '../../upstream/single-flight.ts';
 import type { Manifest } from '../repository.ts';
@@ -23,7 +23,7 @@ export interface ProxyManifestContext {
   readonly plan: ProxyRepositoryPlan;
   readonly store: BlobStore;
   readonly cache: ProxyCache;
-  readonly client: UpstreamClient;
+  readonly client: UpstreamEndpoints;
   readonly negative: NegativeCache;
   readonly flights: SingleFlight<ManifestFetch>;
   readonly observer: ProxyObserver;
@@ -172,7 +172,7 @@ async function download(
   reference: string,
   tag: string | undefined,
 ): Promise<Manifest> {
-  let fetched: Awaited<ReturnType<UpstreamClient['getManifest']>>;
+  let fetched: Awaited<ReturnType<UpstreamEndpoints['getManifest']>>;
   try {
     fetched = await ctx.client.getManifest(name, reference);
   } catch (error) {

@@ -24,7 +24,8 @@ import { NO_PROXY_OBSERVER, type ProxyObserver, type RepositoryObservers } from 
 import { RegistryError } from '../../oci/errors.ts';
 import type { ResourceScope } from '../../resources.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../../storage/blob-store.ts';
-import type { UpstreamClient, UpstreamHealth } from '../../upstream/client.ts';
+import type { UpstreamHealth } from '../../upstream/client.ts';
+import type { EndpointHealth, UpstreamEndpoints } from '../../upstream/endpoints.ts';
 import { isUpstreamUnavailable } from '../../upstream/errors.ts';
 import type { SingleFlight } from '../../upstream/single-flight.ts';
 import { PullTimes } from '../pull-times.ts';
@@ -66,7 +67,7 @@ export class ProxyRepository implements ReadableRepository {
   readonly #store: BlobStore;
   readonly #log: FastifyBaseLogger;
   readonly #cache: ProxyCache;
-  readonly #client: UpstreamClient;
+  readonly #client: UpstreamEndpoints;
   readonly #negative: NegativeCache;
   readonly #manifestFlights: SingleFlight<ManifestFetch>;
   readonly #blobs: ProxyBlobPath;
@@ -127,6 +128,11 @@ export class ProxyRepository implements ReadableRepository {
   /** The upstream's health as last seen, for `/-/status` (shared by every instance on the same upstream). */
   get upstreamHealth(): Readonly<UpstreamHealth> {
     return this.#client.health;
+  }
+
+  /** Each endpoint's breaker and health, in the order they are tried, for `/-/status`. */
+  get endpointHealth(): EndpointHealth[] {
+    return this.#client.endpointHealth;
   }
 
   /** The name upstream and in the cache: Docker Hub's official images live under `library/`. */

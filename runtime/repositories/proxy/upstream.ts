@@ -10,6 +10,7 @@ import type { ProxyObserver } from '../../events.ts';
 import { readSecretOrLiteral, resolveSecret } from '../../secrets.ts';
 import type { BlobInfo } from '../../storage/blob-store.ts';
 import { UpstreamClient } from '../../upstream/client.ts';
+import { type EndpointClient, UpstreamEndpoints } from '../../upstream/endpoints.ts';
 import { SingleFlight } from '../../upstream/single-flight.ts';
 import { NegativeCache } from './cache-records.ts';
 import type { ManifestFetch } from './freshness.ts';
@@ -28,7 +29,8 @@ export function credentialLabel(plan: ProxyRepositoryPlan): string {
  * so sharing a flight with an instance on another blob store costs at most a second fetch.
  */
 export interface ProxyUpstream {
-  readonly client: UpstreamClient;
+  /** Its endpoints (`remote.mirrors` and `remote.url`), each with its own client and breaker. */
+  readonly client: UpstreamEndpoints;
   readonly negative: NegativeCache;
   readonly manifestFlights: SingleFlight<ManifestFetch>;
   readonly blobFlights: SingleFlight<BlobInfo>;
@@ -63,8 +65,8 @@ export function createProxyUpstream(
   observer: ProxyObserver,
 ): ProxyUpstream {
   const auth = plan.remote.auth;
-  const client = new UpstreamClient({
-    url: plan.remote.url,
+  // remote.auth goes to every endpoint; each endpoint's client caches its own tokens.
+  const options = {
     credentials:
       auth === null
         ? null
@@ -81,9 +83,15 @@ export function createProxyUpstream(
     log: deps.log,
     dispatcher: deps.dispatcher,
     observer: observer.upstream,
-  });
+    ...(plan.remote.maxConcurrency === undefined ? {} : { maxConcurrency: plan.remote.maxConcurrency }),
+  };
+  const remote: EndpointClient = { role: 'remote', client: new UpstreamClient({ ...options, url: plan.remote.url }) };
+  const mirrors = (plan.remote.mirrors ?? []).map(
+    (url): EndpointClient => ({ role: 'mirror', client: new UpstreamClient({ ...options, url }) }),
+  );
+  const endpoints = plan.remote.mirrorsFirst === false ? [remote, ...mirrors] : [...mirrors, remote];
   return {
-    client,
+    client: new UpstreamEndpoints(endpoints, deps.now === undefined ? {} : { now: deps.now }),
     negative: new NegativeCache(plan.negativeCacheTtlMs, { now: deps.now ?? Date.now }),
     manifestFlights: new SingleFlight<ManifestFetch>(),
     blobFlights: new SingleFlight<BlobInfo>(),

@@ -127,10 +127,16 @@ describe('ProxyRepository: why the upstream failed', () => {
     upstream.faults.rateLimit = '17';
     const error = await refusal(proxy(upstream.url).getManifest('app', 'v1'));
     expect(error).toMatchObject({ code: 'TOOMANYREQUESTS', status: 429, headers: { 'Retry-After': '17' } });
+    const at = (error.detail as { retryAt?: string }).retryAt;
+    expect(Date.parse(at ?? '') - Date.now()).toBeGreaterThan(15_000);
     expect(error.message).toBe(
-      `proxy repository upstream: the upstream ${upstream.url} rate-limits us (429, retry after 17s) and nothing is cached`,
+      `proxy repository upstream: the upstream ${upstream.url} rate-limits us (429, retry after 17s (at ${at})) and nothing is cached`,
     );
-    expect(error.detail).toMatchObject({ upstreamError: 'UPSTREAM_RATE_LIMITED', upstreamStatus: 429 });
+    expect(error.detail).toMatchObject({
+      upstreamError: 'UPSTREAM_RATE_LIMITED',
+      upstreamStatus: 429,
+      retryAfterSeconds: 17,
+    });
     expectLogged(error);
   });
 
