@@ -64,6 +64,7 @@ export function compilePlan(config: Config, options: CompileOptions): Plan {
             ...(config.gc.settle === undefined ? {} : { settleMs: parseDuration(config.gc.settle) }),
           },
         }),
+    ...(config.ui ? {} : { ui: { enabled: false } }),
   };
   return deepFreeze({ id: computePlanId(body), ...body });
 }

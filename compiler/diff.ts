@@ -113,6 +113,7 @@ export function diffPlans(a: Plan, b: Plan): PlanDiff {
       ...fieldChanges(settings(ra), settings(rb), 'security.'),
       ...fieldChanges(reload(ra), reload(rb), 'reload.'),
       ...fieldChanges(observability(ra), observability(rb)),
+      ...fieldChanges({ ui: ra.ui?.enabled ?? true }, { ui: rb.ui?.enabled ?? true }),
     ],
   };
 }

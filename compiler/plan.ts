@@ -45,6 +45,13 @@ export interface Plan {
   readonly notifications?: readonly NotificationPlan[];
   /** Garbage collection (docs/gc.md); absent when the config has no `gc` section. */
   readonly gc?: GcPlan;
+  /** The web UI (docs/ui.md); absent: on (plans of configs without `ui: false` keep their id). */
+  readonly ui?: UiPlan;
+}
+
+/** What the config's top-level `ui` compiles to; only written when it is off. */
+export interface UiPlan {
+  readonly enabled: boolean;
 }
 
 /** What a config's `gc` section compiles to. */

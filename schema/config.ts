@@ -55,6 +55,12 @@ export const ConfigSchema = z
       .default([])
       .describe('Webhook endpoints notified of pushes, deletes, pulls'),
     gc: GcSchema.optional(),
+    ui: z
+      .boolean()
+      .default(true)
+      .describe(
+        'The read-only web UI under /ui/ on every listener (repositories, tags, images, the plan, reload history); false turns it off (404)',
+      ),
   })
   .describe('regctl registry configuration');
 

@@ -172,6 +172,10 @@ export class PlanAccessController implements AccessController {
     return this.#policy.allowed(user, repository).has(action);
   }
 
+  knows(user: string): boolean {
+    return this.#parts.users.has(user);
+  }
+
   async close(): Promise<void> {
     this.#parts.basic.clear();
     this.#parts.tokens?.clear();

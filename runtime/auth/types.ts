@@ -101,6 +101,12 @@ export interface AccessController {
    */
   can?(principal: Principal, repository: string, action: Action): boolean;
 
+  /**
+   * True when the plan has a user of this name: the web UI's sessions name a user, and one that a
+   * reload removed is signed out. Optional like {@link can}.
+   */
+  knows?(user: string): boolean;
+
   /** Drops caches. Idempotent; the controller must not be used afterwards. */
   close(): Promise<void>;
 }

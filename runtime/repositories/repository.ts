@@ -49,6 +49,38 @@ export interface Descriptor {
   readonly annotations?: Readonly<Record<string, string>>;
 }
 
+/** A manifest as stored (for a proxy: as cached), with what the store recorded about it. */
+export interface StoredManifest {
+  readonly digest: Digest;
+  readonly mediaType: string;
+  readonly body: Buffer;
+  /** Epoch ms it was pushed (a proxy: cached), when recorded. */
+  readonly storedAt?: number;
+  /** Epoch ms of its last pull, when recorded (coarse: see pull-times.ts). */
+  readonly pulledAt?: number;
+}
+
+/**
+ * What is stored, read without side effects: no pull time is noted, nothing is fetched upstream,
+ * no cache is filled. For browsing (the web UI, runtime/ui/), never for serving the v2 API. Every
+ * method answers for what this repository itself holds (a group: its members', in order).
+ */
+export interface StoredContent {
+  /** The stored tags of `image`, sorted; [] when there are none (or no such image). */
+  listTags(image: string): Promise<string[]>;
+  /** The digest `tag` points to as stored, or undefined. */
+  resolveTag(image: string, tag: string): Promise<Digest | undefined>;
+  /** The stored manifest `digest` of `image`, or undefined. */
+  readManifest(image: string, digest: Digest): Promise<StoredManifest | undefined>;
+  /** Stored manifests whose subject is `digest` ([] for a proxy: referrers are not cached). */
+  listReferrers(image: string, digest: Digest): Promise<Descriptor[]>;
+  /**
+   * The bytes of a small blob linked in `image` (an image config), or undefined when it is not
+   * stored for the image or is larger than a manifest may be (4 MiB).
+   */
+  readConfig(image: string, digest: Digest): Promise<Buffer | undefined>;
+}
+
 /**
  * What every repository serves. Reads never change what a later read sees, except that a proxy
  * fills its cache (invisible to clients apart from speed and availability while its upstream is down).
@@ -56,6 +88,8 @@ export interface Descriptor {
 export interface ReadableRepository {
   readonly name: string;
   readonly plan: RepositoryPlan;
+  /** Read-only access to what is stored, for browsing (optional: fakes in tests need not offer it). */
+  readonly stored?: StoredContent;
 
   /** Throws MANIFEST_UNKNOWN / NAME_UNKNOWN. `reference` is a tag or a digest. */
   getManifest(image: string, reference: string, options?: { accept?: readonly string[] }): Promise<Manifest>;

@@ -19,6 +19,7 @@ import { CONNECTION_LIMITS, type ConnectionLimits, resolveServerOptions } from '
 import { refuseRequest } from '../http/refuse-request.ts';
 import { registerOpsRoutes } from '../http/routes/ops.ts';
 import { unroutedMethod, v2Plugin } from '../http/v2-plugin.ts';
+import { uiPlugin } from '../ui/plugin.ts';
 import { redactUrl } from './log.ts';
 import type { Observability } from './observability.ts';
 import type { PlanHolder } from './plan-holder.ts';
@@ -43,6 +44,11 @@ const OPS_ROUTES: Readonly<Record<string, string>> = {
   '/-/health': 'health',
   '/-/status': 'status',
   '/-/token': 'token',
+  '/': 'ui',
+  '/ui': 'ui',
+  '/ui/*': 'ui',
+  '/ui/login': 'ui',
+  '/ui/logout': 'ui',
 };
 
 /** Builds the app; call `ready()` (or `listen()`) before use. */
@@ -147,5 +153,7 @@ export function createRegistryApp(options: RegistryAppOptions): FastifyInstance 
       ? {}
       : { sink: options.observability, metrics: options.observability.metrics }),
   });
+  // The web UI (runtime/ui/): off per request when the plan says `ui: false`.
+  app.register(uiPlugin, { holder: options.holder, listenerId: options.listenerId, tls: options.https !== undefined });
   return app;
 }

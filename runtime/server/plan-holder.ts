@@ -94,9 +94,14 @@ class Generation {
   }
 }
 
+/** Load attempts kept in {@link PlanHolder.history}. */
+export const RELOAD_HISTORY_SIZE = 50;
+
 export class PlanHolder {
   #active: Generation;
   #lastReload: ReloadRecord;
+  /** The latest attempts, newest first, at most {@link RELOAD_HISTORY_SIZE}. */
+  #history: ReloadRecord[] = [];
   #sync: ConfigSync;
   #retiring = new Set<Generation>();
 
@@ -108,6 +113,7 @@ export class PlanHolder {
     this.#configPath = info.configPath;
     const at = new Date().toISOString();
     this.#lastReload = { at, outcome: 'initial', ok: true, planId: initial.plan.id, ...optional(info) };
+    this.#history = [this.#lastReload];
     this.#sync = this.#synced(at, info.revision);
   }
 
@@ -140,6 +146,16 @@ export class PlanHolder {
 
   get lastReload(): ReloadRecord {
     return this.#lastReload;
+  }
+
+  /** The latest load attempts (the initial load, then every reload), newest first, at most {@link RELOAD_HISTORY_SIZE}. */
+  get history(): readonly ReloadRecord[] {
+    return this.#history;
+  }
+
+  #record(record: ReloadRecord): void {
+    this.#lastReload = record;
+    this.#history = [record, ...this.#history.slice(0, RELOAD_HISTORY_SIZE - 1)];
   }
 
   /** Whether the serving plan matches the config on disk (see {@link ConfigSync}). */
@@ -178,40 +194,40 @@ export class PlanHolder {
     const previous = this.#active;
     this.#active = new Generation(next);
     const at = new Date().toISOString();
-    this.#lastReload = {
+    this.#record({
       at,
       outcome: 'applied',
       ok: true,
       planId: next.plan.id,
       previousPlanId: previous.state.plan.id,
       ...optional(info),
-    };
+    });
     this.#sync = this.#synced(at, info.revision);
     return { previous: previous.state, drained: this.#retire(previous) };
   }
 
   /** Records an attempt that found the config compiling to the serving plan: in sync again. */
   recordUnchanged(info: RecordInfo = {}): void {
-    this.#lastReload = {
+    this.#record({
       at: new Date().toISOString(),
       outcome: 'unchanged',
       ok: true,
       planId: this.#active.state.plan.id,
       ...optional(info),
-    };
+    });
     this.#sync = this.#synced(this.#sync.servingSince, info.revision ?? this.#sync.servingRevision);
   }
 
   /** Records a failed reload: the active state keeps serving and the status endpoint says why. */
   recordFailure(error: unknown, info: RecordInfo = {}): void {
-    this.#lastReload = {
+    this.#record({
       at: new Date().toISOString(),
       outcome: 'failed',
       ok: false,
       error: error instanceof Error ? error.message : String(error),
       planId: this.#active.state.plan.id,
       ...optional(info),
-    };
+    });
     this.#sync = { ...this.#sync, inSync: false };
   }
 

@@ -583,4 +583,8 @@ export interface RegctlConfiguration {
      */
     settle?: number | string;
   };
+  /**
+   * The read-only web UI under /ui/ on every listener (repositories, tags, images, the plan, reload history); false turns it off (404)
+   */
+  ui?: boolean;
 }

@@ -24,9 +24,11 @@ import type {
   Descriptor,
   Manifest,
   Repository,
+  StoredContent,
   UploadStatus,
   WritableRepository,
 } from '../repository.ts';
+import { groupStoredContent } from '../stored-content.ts';
 import { copyBlob, copyMissingReferences, isMemberMiss } from './copy.ts';
 
 /** What a group repository needs besides its plan. */
@@ -56,6 +58,7 @@ export function createGroupRepository(plan: GroupRepositoryPlan, deps: GroupRepo
 export class GroupRepository implements WritableRepository {
   readonly name: string;
   readonly plan: GroupRepositoryPlan;
+  readonly stored: StoredContent;
   readonly #members: readonly Repository[];
   readonly #writable: WritableRepository | null;
   readonly #log: FastifyBaseLogger;
@@ -70,6 +73,7 @@ export class GroupRepository implements WritableRepository {
     this.#writable = deps.writable;
     this.#log = deps.log;
     this.#observer = deps.observer ?? NO_GROUP_OBSERVER;
+    this.stored = groupStoredContent(deps.members);
   }
 
   #remember(image: string, member: Repository): void {

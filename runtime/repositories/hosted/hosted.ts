@@ -39,10 +39,12 @@ import type {
   Descriptor,
   Manifest,
   PutManifestResult,
+  StoredContent,
   UploadStatus,
   WritableRepository,
 } from '../repository.ts';
 import { toRegistryError } from '../storage-errors.ts';
+import { hostedStoredContent } from '../stored-content.ts';
 import { HostedBlobs } from './blobs.ts';
 import { CachedHostedMetadata, type MetadataCacheOptions } from './meta-cache.ts';
 import { hostedKeys, openHostedMetadata } from './metadata.ts';
@@ -67,6 +69,7 @@ export function createHostedRepository(plan: HostedRepositoryPlan, deps: HostedR
 export class HostedRepository implements WritableRepository {
   readonly name: string;
   readonly plan: HostedRepositoryPlan;
+  readonly stored: StoredContent;
   readonly #store: BlobStore;
   readonly #log: FastifyBaseLogger;
   /** Reads through its interface go to the store; pulls use its `cached*` reads. */
@@ -94,6 +97,12 @@ export class HostedRepository implements WritableRepository {
         ? undefined
         : new QuotaGuard(plan.name, plan.quotaBytes, deps.store, deps.now === undefined ? {} : { now: deps.now });
     this.#blobs = new HostedBlobs(plan.name, deps.store, this.#meta, this.#cache, this.#journal, this.#quota);
+    this.stored = hostedStoredContent({
+      store: deps.store,
+      meta: this.#meta,
+      cache: this.#cache,
+      pulledKey: this.#keys.pulled,
+    });
   }
 
   /** Writes the pending pull times (the state that owns this repository is being disposed). */

@@ -20,7 +20,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { ProxyRepositoryPlan } from '../../../compiler/plan.ts';
-import { NO_PROXY_OBSERVER, type ProxyObserver, type RepositoryObservers } from '../../events.ts';
+import { type CacheResult, NO_PROXY_OBSERVER, type ProxyObserver, type RepositoryObservers } from '../../events.ts';
 import { RegistryError } from '../../oci/errors.ts';
 import type { ResourceScope } from '../../resources.ts';
 import type { BlobInfo, BlobStore, ByteRange, Digest } from '../../storage/blob-store.ts';
@@ -29,7 +29,8 @@ import type { EndpointHealth, UpstreamEndpoints } from '../../upstream/endpoints
 import { isUpstreamUnavailable } from '../../upstream/errors.ts';
 import type { SingleFlight } from '../../upstream/single-flight.ts';
 import { PullTimes } from '../pull-times.ts';
-import type { BlobResponse, Descriptor, Manifest, ReadableRepository } from '../repository.ts';
+import type { BlobResponse, Descriptor, Manifest, ReadableRepository, StoredContent } from '../repository.ts';
+import { proxyStoredContent } from '../stored-content.ts';
 import { ProxyBlobPath } from './blob-path.ts';
 import { type NegativeCache, ProxyCache } from './cache-records.ts';
 import { translateProxyError } from './failures.ts';
@@ -64,6 +65,7 @@ export function createProxyRepository(plan: ProxyRepositoryPlan, deps: ProxyRepo
 export class ProxyRepository implements ReadableRepository {
   readonly name: string;
   readonly plan: ProxyRepositoryPlan;
+  readonly stored: StoredContent;
   readonly #store: BlobStore;
   readonly #log: FastifyBaseLogger;
   readonly #cache: ProxyCache;
@@ -77,6 +79,8 @@ export class ProxyRepository implements ReadableRepository {
   readonly #now: () => number;
   /** Last-pull times of cached content, for a size-bounded cache's eviction order. */
   readonly #pulls: PullTimes;
+  /** How the cache answered since this instance was built (this plan), by result. */
+  readonly #cacheResults: Record<CacheResult, number> = { hit: 0, miss: 0, stale: 0, negative: 0 };
 
   constructor(plan: ProxyRepositoryPlan, deps: ProxyRepositoryDeps) {
     this.name = plan.name;
@@ -86,7 +90,11 @@ export class ProxyRepository implements ReadableRepository {
     this.#now = deps.now ?? Date.now;
     this.#cache = new ProxyCache(deps.store, plan.name, this.#now);
     this.#pulls = new PullTimes(deps.store, { log: deps.log, now: this.#now });
-    this.#observer = deps.observers?.proxy(plan.name, credentialLabel(plan)) ?? NO_PROXY_OBSERVER;
+    this.#observer = countCacheResults(
+      deps.observers?.proxy(plan.name, credentialLabel(plan)) ?? NO_PROXY_OBSERVER,
+      this.#cacheResults,
+    );
+    this.stored = proxyStoredContent(deps.store, this.#cache, (image) => this.upstreamName(image));
     const create = () => createProxyUpstream(plan, deps, this.#observer);
     const key = `proxy-upstream:${plan.name}:${clientIdentity(plan, deps.env)}`;
     // An injected dispatcher (tests) is not part of the key, so such an upstream is never shared.
@@ -123,6 +131,15 @@ export class ProxyRepository implements ReadableRepository {
    */
   get cachedBytes(): number {
     return this.#blobs.cachedBytes;
+  }
+
+  /**
+   * How the cache answered manifest and blob requests since this instance was built (a reload
+   * starts over): hit, miss (fetched upstream), stale (served while the upstream is down),
+   * negative (known missing). Counted whether or not metrics are on; the web UI's hit ratio.
+   */
+  get cacheResults(): Readonly<Record<CacheResult, number>> {
+    return this.#cacheResults;
   }
 
   /** The upstream's health as last seen, for `/-/status` (shared by every instance on the same upstream). */
@@ -237,4 +254,17 @@ export class ProxyRepository implements ReadableRepository {
   #translate(error: unknown, notFound: RegistryError): RegistryError {
     return translateProxyError(error, notFound, { repository: this.name, url: this.plan.remote.url, log: this.#log });
   }
+}
+
+/** `observer`, with every cache result also counted into `counts`. */
+function countCacheResults(observer: ProxyObserver, counts: Record<CacheResult, number>): ProxyObserver {
+  return {
+    upstream: observer.upstream,
+    cache: (kind, result) => {
+      counts[result] += 1;
+      observer.cache(kind, result);
+    },
+    revalidation: (result) => observer.revalidation(result),
+    coalesced: (kind) => observer.coalesced(kind),
+  };
 }
