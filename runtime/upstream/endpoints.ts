@@ -216,6 +216,7 @@ export class UpstreamEndpoints {
     return new UpstreamError('UPSTREAM_RATE_LIMITED', `${endpoint.client.url}: rate limited (429) until ${at}`, {
       status: 429,
       retryAfterSeconds: seconds,
+      retryAt: until,
       reason: `429 earlier; not asked again before ${at}`,
       endpoint: this.#label(endpoint),
     });
@@ -227,6 +228,7 @@ export class UpstreamEndpoints {
     return new UpstreamError(error.code, error.message, {
       status: error.status,
       retryAfterSeconds: error.retryAfterSeconds,
+      ...(error.retryAt === undefined ? {} : { retryAt: error.retryAt }),
       reason: error.reason,
       upstreamMessage: error.upstreamMessage,
       endpoint: this.#label(endpoint),

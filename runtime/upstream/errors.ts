@@ -37,6 +37,8 @@ export type UpstreamErrorCode =
 export interface UpstreamErrorOptions {
   readonly status?: number;
   readonly retryAfterSeconds?: number;
+  /** When the upstream may be asked again (ms since the epoch), with `retryAfterSeconds`. */
+  readonly retryAt?: number;
   /** What happened, in a few words safe to show and log (default: the message). */
   readonly reason?: string;
   /** The `message` of the upstream's OCI error body, when it sent one. */
@@ -54,6 +56,7 @@ export class UpstreamError extends Error {
   readonly code: UpstreamErrorCode;
   readonly status: number | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly retryAt: number | undefined;
   /** What happened, in a few words with no secrets (see the module comment). */
   readonly reason: string;
   readonly upstreamMessage: string | undefined;
@@ -65,6 +68,7 @@ export class UpstreamError extends Error {
     this.code = code;
     this.status = options.status;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.retryAt = options.retryAt;
     this.reason = options.reason ?? message;
     this.upstreamMessage = options.upstreamMessage;
     this.endpoint = options.endpoint;

@@ -53,10 +53,12 @@ export function statusError(
     return new UpstreamError('UPSTREAM_UNAUTHORIZED', `${what}: ${reason}`, { ...options, reason });
   }
   if (status === 429) {
+    const retryAfterSeconds = parseRetryAfter(response.headers['retry-after']);
     return new UpstreamError('UPSTREAM_RATE_LIMITED', `${what}: rate limited (429)`, {
       ...options,
       reason: '429',
-      retryAfterSeconds: parseRetryAfter(response.headers['retry-after']),
+      retryAfterSeconds,
+      ...(retryAfterSeconds === undefined ? {} : { retryAt: Date.now() + retryAfterSeconds * 1000 }),
     });
   }
   const reason = `unexpected status ${status}`;

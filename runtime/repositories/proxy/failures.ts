@@ -38,9 +38,9 @@ function describe(error: UpstreamError, upstream: string, at: string | undefined
   }
 }
 
-/** The ISO time `seconds` from now, whole seconds. */
-function retryAt(seconds: number): string {
-  return new Date(Math.ceil(Date.now() / 1000) * 1000 + seconds * 1000).toISOString();
+/** When a rate-limited upstream may be asked again, as an ISO time. */
+function retryAt(error: UpstreamError, seconds: number): string {
+  return new Date(error.retryAt ?? Date.now() + seconds * 1000).toISOString();
 }
 
 /**
@@ -71,7 +71,7 @@ export function translateProxyError(
     const upstream = error.endpoint ?? withoutUserinfo(context.url);
     const at =
       error.code === 'UPSTREAM_RATE_LIMITED' && error.retryAfterSeconds !== undefined
-        ? retryAt(error.retryAfterSeconds)
+        ? retryAt(error, error.retryAfterSeconds)
         : undefined;
     const why = `proxy repository ${repository}: ${describe(error, upstream, at)}`;
     const facts = {

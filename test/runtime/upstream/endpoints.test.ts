@@ -170,7 +170,7 @@ describe('UpstreamEndpoints', () => {
     expect(first).toMatchObject({ code: 'UPSTREAM_RATE_LIMITED', retryAfterSeconds: 5 });
     clock.now += 2000;
     const second = await failure(upstream.listTags('app'));
-    expect(second).toMatchObject({ code: 'UPSTREAM_RATE_LIMITED', retryAfterSeconds: 3 });
+    expect(second).toMatchObject({ code: 'UPSTREAM_RATE_LIMITED', retryAfterSeconds: 3, retryAt: 1_005_000 });
     expect(hits[R]).toBe(1);
     clock.now += 3000;
     answers[R] = 200;
