@@ -26,6 +26,7 @@ APT_PACKAGES=(
   wrk             # load generator of `npm run bench` (docs/benchmarks.md)
   curl            # pull client of `npm run bench` and of its unit test (bench/lib/curl.ts)
   iproute2        # tc, the shaped upstream link of the proxy bench's --upstream-rate (lib/link-shaper.ts)
+  time            # GNU time: wall, CPU and peak RSS of a benchmarked command (bench/lib/timed-run.ts: gc, cold-pull)
   jq
   openssl
   tinyproxy       # forward proxy refusing CONNECT to non-TLS ports (test/e2e/proxy-forward-proxies.test.ts)
