@@ -5,6 +5,7 @@
  *   ranged GETs (206) that continued the cut bodies.
  * - Range ignored (the relay strips it): the resume is answered whole (200), re-read up to the byte
  *   reached; the client still gets the blob, and what is cached is the whole, verified blob.
+ * - Requests that joined the fetch (single flight) get the whole blob too, from the one resumed body.
  * - A relay that always cuts: bounded resumes, a cut client response, nothing cached.
  */
 import { createHash } from 'node:crypto';
@@ -26,6 +27,7 @@ const images: Record<string, Image> = {
   ranged: buildImage({ layers: 1, layerSize: 6 * MiB, seed: 'resume-ranged' }),
   whole: buildImage({ layers: 1, layerSize: 4 * MiB, seed: 'resume-whole' }),
   cut: buildImage({ layers: 1, layerSize: 8 * MiB, seed: 'resume-always-cut' }),
+  shared: buildImage({ layers: 1, layerSize: 4 * MiB, seed: 'resume-coalesced' }),
 };
 let upstream: Distribution;
 let relay: CuttingRelay;
@@ -126,6 +128,19 @@ describe('resumed upstream blob fetches through a relay that cuts', () => {
     const again = await fetchBlob('team/whole', layer.digest);
     expect(again.equals(layer.bytes)).toBe(true);
     expect(upstreamGets(layer.digest, 200)).toBe(2);
+  });
+
+  it('requests that joined the fetch are served the whole blob after its resumes, from one upstream body', {
+    timeout: 30_000,
+  }, async () => {
+    const layer = images.shared!.layers[0]!;
+    relay.cutAfterBytes = MiB;
+    relay.cuts = 2;
+    const bodies = await Promise.all(Array.from({ length: 6 }, () => fetchBlob('team/shared', layer.digest)));
+    for (const body of bodies) expect(body.equals(layer.bytes)).toBe(true);
+    expect(relay.cuts).toBe(0);
+    expect(upstreamGets(layer.digest, 200)).toBe(1);
+    expect(upstreamGets(layer.digest, 206)).toBe(2);
   });
 
   it('a relay that always cuts: a bounded number of resumes, the client cut, nothing cached', {
