@@ -121,7 +121,7 @@ export class BlobResumer {
       throw new UpstreamError(
         'UPSTREAM_UNREACHABLE',
         `${what}: the upstream connection dropped ${this.#resumes + 1} times; gave up at byte ${from}`,
-        { reason: 'connection dropped mid-body' },
+        { reason: `the connection dropped ${this.#resumes + 1} times mid-blob` },
       );
     }
     await sleep((this.#options.delayMs ?? RESUME_DELAY_MS) * 2 ** this.#resumes);
