@@ -2,17 +2,24 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { NO_PROXY_OBSERVER } from '../../../runtime/events.ts';
+import { createProxyUpstream } from '../../../runtime/repositories/proxy/upstream.ts';
 import { UpstreamClient } from '../../../runtime/upstream/client.ts';
 import { type EndpointRole, UpstreamEndpoints } from '../../../runtime/upstream/endpoints.ts';
 import type { UpstreamError } from '../../../runtime/upstream/errors.ts';
+import { proxyPlan, testLog } from '../../helpers/proxy-setup.ts';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const A = 'http://mirror-a.test';
 const B = 'http://mirror-b.test';
 const R = 'http://remote.test';
 const TAGS = '/v2/app/tags/list?n=1000';
+const AUTH_A = 'http://auth-a.test';
+const AUTH_R = 'http://auth-r.test';
 
 let agent: MockAgent;
+/** A second agent without the tag-list interceptors of `agent`, for the auth test. */
+let tokenAgent: MockAgent;
 let clock: { now: number };
 /** What each origin answers next (persisting), and how often it was asked. */
 let answers: Record<string, number | 'down'>;
@@ -21,6 +28,8 @@ let hits: Record<string, number>;
 beforeEach(() => {
   agent = new MockAgent();
   agent.disableNetConnect();
+  tokenAgent = new MockAgent();
+  tokenAgent.disableNetConnect();
   clock = { now: 1_000_000 };
   answers = { [A]: 200, [B]: 200, [R]: 200 };
   hits = { [A]: 0, [B]: 0, [R]: 0 };
@@ -40,6 +49,7 @@ beforeEach(() => {
 });
 afterEach(async () => {
   await agent.close();
+  await tokenAgent.close();
 });
 
 function endpoints(list: [EndpointRole, string][]) {
@@ -222,6 +232,64 @@ describe('maxConcurrency', () => {
     } finally {
       await client.close();
       server.close();
+    }
+  });
+});
+
+describe('remote.auth across endpoints (createProxyUpstream)', () => {
+  it('sends the same credentials to every endpoint and keeps each token with the endpoint that got it', async () => {
+    const auth = { username: 'bot', password: { env: 'UP_PW' } };
+    const plan = proxyPlan(R, { remote: { url: R, auth, mirrors: [A], mirrorsFirst: true } });
+    const { client } = createProxyUpstream(
+      plan,
+      { env: { UP_PW: 'pw' }, log: testLog(), dispatcher: tokenAgent },
+      NO_PROXY_OBSERVER,
+    );
+    const basic = `Basic ${Buffer.from('bot:pw').toString('base64')}`;
+    const sent: Record<string, (string | undefined)[]> = { [A]: [], [R]: [] };
+    const tokenCalls: Record<string, (string | undefined)[]> = { [AUTH_A]: [], [AUTH_R]: [] };
+    for (const [origin, realm, token] of [
+      [A, AUTH_A, 'token-a'],
+      [R, AUTH_R, 'token-r'],
+    ] as const) {
+      tokenAgent
+        .get(realm)
+        .intercept({ path: (p) => p.startsWith('/token?'), method: 'GET' })
+        .reply(200, (opts) => {
+          tokenCalls[realm]!.push((opts.headers as Record<string, string>).authorization);
+          return { token, expires_in: 300 };
+        })
+        .persist();
+      tokenAgent
+        .get(origin)
+        .intercept({ path: TAGS, method: 'GET' })
+        .reply((opts) => {
+          const authorization = (opts.headers as Record<string, string>).authorization;
+          sent[origin]!.push(authorization);
+          if (authorization !== `Bearer ${token}`) {
+            return {
+              statusCode: 401,
+              data: '',
+              responseOptions: {
+                headers: {
+                  'www-authenticate': `Bearer realm="${realm}/token",service="s",scope="repository:app:pull"`,
+                },
+              },
+            };
+          }
+          // The mirror lacks the image: the request falls through to the remote.
+          return origin === A ? { statusCode: 404, data: '' } : { statusCode: 200, data: '{"tags":["r"]}' };
+        })
+        .persist();
+    }
+    try {
+      expect(await client.listTags('app')).toEqual(['r']);
+      expect(await client.listTags('app')).toEqual(['r']);
+      expect(tokenCalls).toEqual({ [AUTH_A]: [basic], [AUTH_R]: [basic] });
+      expect(sent[A]).toEqual([undefined, 'Bearer token-a', 'Bearer token-a']);
+      expect(sent[R]).toEqual([undefined, 'Bearer token-r', 'Bearer token-r']);
+    } finally {
+      await client.close();
     }
   });
 });
