@@ -111,12 +111,17 @@ export function defaultChildCommand(moduleUrl: string = import.meta.url): string
   return [entry];
 }
 
+/** How long after its exit a child's pipes may stay open before it is taken as gone all the same. */
+const EXIT_GRACE_MS = 1000;
+
 /** One child: spawned, then ready, then given one request, then gone. */
 class EvaluatorChild {
   readonly #process: ChildProcess;
   #ready = false;
   #requested = false;
   #exit: string | undefined;
+  /** The process has exited; its verdict (`#exit`) waits until what it sent has been read. */
+  #exiting = false;
   #stderr = '';
   #files: string[] = [];
   #request: EvaluatorRequest | undefined;
@@ -150,7 +155,20 @@ class EvaluatorChild {
         if (this.#onExit) this.#onExit();
         else onIdleExit(this);
       };
-      this.#process.once('exit', (code, signal) => gone(signal ? `on ${signal}` : `with code ${code}`));
+      // 'exit' can come before the last messages the child sent are read from the channel (Node
+      // says so of 'exit'; a result sent just before exiting was seen lost under load): the
+      // verdict waits for 'close', when the channel and the pipes are drained, or a short grace
+      // when a grandchild keeps a pipe open (esbuild's service inherits stderr).
+      this.#process.once('exit', (code, signal) => {
+        const how = signal ? `on ${signal}` : `with code ${code}`;
+        this.#exiting = true;
+        const grace = setTimeout(() => gone(how), EXIT_GRACE_MS);
+        grace.unref();
+        this.#process.once('close', () => {
+          clearTimeout(grace);
+          gone(how);
+        });
+      });
       // Also a failed send to a child that just died: kept on, so a late one is never unhandled.
       this.#process.on('error', (error) => gone(`(${error.message})`));
     });
@@ -158,7 +176,7 @@ class EvaluatorChild {
 
   /** Whether this child can still take a request. */
   get usable(): boolean {
-    return this.#exit === undefined && !this.#requested;
+    return this.#exit === undefined && !this.#exiting && !this.#requested;
   }
 
   get stderrTail(): string {
