@@ -56,5 +56,30 @@ export const security: Rule = (config) => {
       });
     });
   }
+  out.push(...basicPushWithAnonymousPull(config));
   return out;
 };
+
+/**
+ * Token auth off, anonymous pull on somewhere, and a role that pushes: the `/v2/` ping must then
+ * answer 200 (docker gives up after a Basic 401 without credentials), and docker only sends
+ * credentials after a 401 ping, so `docker push` fails there (skopeo and podman read the
+ * challenge from the 200 and push).
+ */
+function basicPushWithAnonymousPull(config: Parameters<Rule>[0]): Diagnostic[] {
+  const { security } = config;
+  if (security.token.enabled || security.users.length === 0) return [];
+  const anonymousPull = config.repositories.find((repo) => 'anonymous' in repo && repo.anonymous.includes('pull'));
+  const pushes = Object.values(security.roles).some((permissions) =>
+    permissions.some((permission) => permission.actions.includes('push')),
+  );
+  if (anonymousPull === undefined || !pushes) return [];
+  return [
+    warning(
+      'basic-push-with-anonymous-pull',
+      ['security', 'token', 'enabled'],
+      `with token auth off and anonymous pull on \`${anonymousPull.name}\`, docker sends no credentials when it pushes (it authenticates only after a 401 to /v2/, which anonymous docker pulls cannot take with Basic auth)`,
+      'keep security.token.enabled: true (the default): then every client pulls anonymously and pushes with its login',
+    ),
+  ];
+}

@@ -42,6 +42,15 @@ function isBlank(code: number): boolean {
   return code === SPACE || code === TAB;
 }
 
+/**
+ * True when the Basic credentials are an empty user name and password (`:`, base64 `Og==`): what
+ * containers/image (skopeo, podman, buildah) sends with no credentials configured once the ping
+ * answered with a Basic challenge. It names nobody, so it is an anonymous request, not a login.
+ */
+export function isEmptyBasicPair(credentials: string): boolean {
+  return credentials === 'Og==' || credentials === 'Og';
+}
+
 /** True when `credentials` (after `Basic`) holds only base64 characters (and the `._-` some clients send). */
 export function isBasicCredentials(credentials: string): boolean {
   return /^[A-Za-z0-9+/=._-]*$/.test(credentials);

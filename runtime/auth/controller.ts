@@ -11,7 +11,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Action, Plan } from '../../compiler/plan.ts';
 import { RegistryError } from '../oci/errors.ts';
 import { AccessPolicy, coversAll } from './access.ts';
-import { credentialsAfter, isBearerToken } from './authorization.ts';
+import { credentialsAfter, isBearerToken, isEmptyBasicPair } from './authorization.ts';
 import type { BasicAuthenticator, BasicResult } from './basic.ts';
 import { type BearerError, formatBasicChallenge, formatBearerChallenge, formatScope, tokenRealm } from './challenge.ts';
 import { ConnectionMemos } from './connection-memo.ts';
@@ -66,9 +66,12 @@ export class PlanAccessController implements AccessController {
   readonly #bearerIdentities = new WeakMap<VerifiedToken, Authenticated>();
   /** What each keep-alive connection's credentials proved to be (connection-memo.ts). */
   readonly #connections: ConnectionMemos<Authenticated>;
+  /** The anonymous principal of a ping that carries the Basic challenge (see `authorize`). */
+  readonly #advertised: Principal;
 
   constructor(plan: Plan, parts: ControllerParts) {
     this.#plan = plan;
+    this.#advertised = Object.freeze({ user: null, advertise: formatBasicChallenge(plan.security.realm) });
     this.#policy = new AccessPolicy(plan);
     this.#parts = parts;
     this.#connections = new ConnectionMemos(parts.now ?? (() => Date.now()));
@@ -85,7 +88,21 @@ export class PlanAccessController implements AccessController {
       throw this.#unauthorized(request, scope, who.scheme === 'bearer' ? 'invalid_token' : undefined);
     }
     if ('base' in scope) {
-      if (who.kind === 'anonymous' || (who.kind === 'bearer' && who.user === null)) {
+      if (who.kind === 'anonymous') {
+        // With users configured, an anonymous ping gets the challenge even where anonymous may
+        // pull: clients (docker, skopeo, podman) learn from the ping alone how to authenticate,
+        // and one that got 200 never sends its credentials for a push. Anonymous pulls still
+        // work: without credentials they answer the challenge anonymously.
+        const users = scope.ping === true && this.#parts.users.size > 0;
+        // Bearer: the 401 costs an anonymous client one anonymous token, and every client then
+        // knows where to log in. Basic: docker refuses to go on after a Basic 401 without
+        // credentials, so the ping stays 200 and carries the challenge for those who read it.
+        if (users && this.#parts.tokens !== null) throw this.#unauthorized(request, scope);
+        if (this.#policy.anonymousCanPullAny(scope.repositories)) return users ? this.#advertised : ANONYMOUS_PRINCIPAL;
+        throw this.#unauthorized(request, scope);
+      }
+      if (who.kind === 'bearer' && who.user === null) {
+        // An anonymous token: the challenge was answered; what it may do is checked per request.
         if (this.#policy.anonymousCanPullAny(scope.repositories)) return ANONYMOUS_PRINCIPAL;
         throw this.#unauthorized(request, scope);
       }
@@ -122,7 +139,8 @@ export class PlanAccessController implements AccessController {
     }
     let user: ResolvedUser | null = null;
     const header = authorizationOf(request);
-    const encoded = header === undefined ? undefined : credentialsAfter(header, 'basic');
+    const basic = header === undefined ? undefined : credentialsAfter(header, 'basic');
+    const encoded = basic === undefined || isEmptyBasicPair(basic) ? undefined : basic;
     if (encoded !== undefined) {
       const who = await this.#basic(encoded, request.ip);
       if (who.kind === 'throttled') throw tooManyLogins(who);
@@ -210,6 +228,7 @@ export class PlanAccessController implements AccessController {
     if (header === undefined) return ANONYMOUS;
     const encoded = credentialsAfter(header, 'basic');
     if (encoded !== undefined) {
+      if (isEmptyBasicPair(encoded)) return ANONYMOUS;
       const result = this.#parts.basic.verifyCached(encoded, request.ip);
       return result === undefined ? undefined : this.#fromBasic(result);
     }
@@ -225,7 +244,7 @@ export class PlanAccessController implements AccessController {
     const header = authorizationOf(request);
     if (header === undefined || header.trim() === '') return ANONYMOUS;
     const encoded = credentialsAfter(header, 'basic');
-    if (encoded !== undefined) return this.#basic(encoded, request.ip);
+    if (encoded !== undefined) return isEmptyBasicPair(encoded) ? ANONYMOUS : this.#basic(encoded, request.ip);
     const token = credentialsAfter(header, 'bearer');
     const bearer = token !== undefined && isBearerToken(token);
     if (bearer && this.#parts.tokens !== null) {

@@ -35,6 +35,11 @@ export interface RepositoryScope {
 export interface BaseScope {
   readonly base: true;
   readonly repositories: readonly string[];
+  /**
+   * The ping itself (not a listing authorized like it): an anonymous ping is challenged whenever
+   * users are configured, so clients learn how to authenticate (see the controller).
+   */
+  readonly ping?: boolean;
 }
 
 export type AuthScope = RepositoryScope | BaseScope;
@@ -43,6 +48,12 @@ export type AuthScope = RepositoryScope | BaseScope;
 export interface Principal {
   /** The authenticated user name, or null for an anonymous request. */
   readonly user: string | null;
+  /**
+   * For an anonymous ping answered 200 on a registry with users and Basic auth only: the Basic
+   * challenge to send along (RFC 7235 allows it on any response), so clients that read it there
+   * (skopeo, podman) send their credentials when they push.
+   */
+  readonly advertise?: string;
 }
 
 /** The query of `GET /-/token` (Docker token protocol); `scope` may repeat. */

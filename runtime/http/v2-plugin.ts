@@ -33,11 +33,12 @@ export interface V2PluginOptions {
 const METHODS: HTTPMethods[] = ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'];
 
 async function ping(call: ApiCall): Promise<void> {
-  await call.state.access
-    .authorize(call.auth, { base: true, repositories: call.resolver.repositories })
+  const principal = await call.state.access
+    .authorize(call.auth, { base: true, ping: true, repositories: call.resolver.repositories })
     .catch((error: unknown) => {
       throw reportAuthFailure(call.sink, error, call.request);
     });
+  if (principal.advertise !== undefined) call.reply.header('WWW-Authenticate', principal.advertise);
   call.reply.code(200).header('Content-Type', 'application/json; charset=utf-8');
   await call.reply.send(call.request.method === 'HEAD' ? undefined : '{}');
 }

@@ -373,6 +373,24 @@ describe('semantic checks', () => {
     ]);
   });
 
+  it('warns that docker cannot push where Basic auth meets anonymous pull, and not with tokens', () => {
+    const input = (token: boolean) => ({
+      repositories: [{ name: 'shared', type: 'hosted' as const, anonymous: ['pull' as const] }],
+      listeners: [{ port: 5000, repository: 'shared' }],
+      security: {
+        users: [{ name: 'ci', password: { env: 'CI_PASSWORD' }, roles: ['publisher'] }],
+        roles: { publisher: [{ repositories: ['shared'], actions: ['pull' as const, 'push' as const] }] },
+        token: { enabled: token },
+      },
+    });
+    const basic = checkConfig(input(false)).diagnostics;
+    expect(basic.map((d) => [d.severity, d.code, d.path.join('.')])).toEqual([
+      ['warning', 'basic-push-with-anonymous-pull', 'security.token.enabled'],
+    ]);
+    expect(basic[0]!.hint).toContain('security.token.enabled: true');
+    expect(checkConfig(input(true)).diagnostics).toEqual([]);
+  });
+
   it('accepts an empty config with defaults, warning that nothing is served', () => {
     const { config, diagnostics } = checkConfig({});
     expect(config?.blobStores).toEqual([{ name: 'default', type: 'file', path: './data' }]);

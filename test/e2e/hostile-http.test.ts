@@ -38,6 +38,9 @@ async function walk(root: string, from = root): Promise<string[]> {
   return files.sort();
 }
 
+/** The ping is challenged for anonymous clients (users are configured): these checks log in. */
+const USER_BASIC = `Basic ${Buffer.from(`${USER.name}:${USER.password}`).toString('base64')}`;
+
 beforeAll(async () => {
   dir = await dirs.make();
   await writeFile(join(dir, 'canary.txt'), CANARY);
@@ -85,7 +88,7 @@ function ociCode(body: string): string | undefined {
 
 /** The plan still serves: ping, the pushed manifest with its digest, the same plan id. */
 async function expectServing(): Promise<void> {
-  const ping = await fetch(`${server.url}/v2/`);
+  const ping = await fetch(`${server.url}/v2/`, { headers: { authorization: USER_BASIC } });
   await ping.arrayBuffer();
   expect(ping.status).toBe(200);
   const manifest = await fetch(`${server.url}/v2/seeded/app/manifests/v1`, { headers: { accept: image.mediaType } });
@@ -159,7 +162,7 @@ describe('slowloris', () => {
     const blobUrl = `${server.url}/v2/seeded/app/blobs/${image.layers[0]!.digest}`;
     const time = async (): Promise<number> => {
       const started = performance.now();
-      const ping = await fetch(`${server.url}/v2/`);
+      const ping = await fetch(`${server.url}/v2/`, { headers: { authorization: USER_BASIC } });
       await ping.arrayBuffer();
       const blob = await fetch(blobUrl);
       const bytes = Buffer.from(await blob.arrayBuffer());

@@ -66,11 +66,47 @@ describe('authorize: anonymous', () => {
 });
 
 describe('authorize: the /v2/ ping', () => {
-  it('answers anonymous when anonymous may pull from one of the listener repositories', async () => {
+  it('challenges an anonymous ping when users are configured, even where anonymous may pull', async () => {
+    const { access } = await createTestController();
+    const scope = { base: true as const, ping: true, repositories: ['private', 'public'] };
+    const error = await rejection(access.authorize(request(), scope));
+    expect(error.code).toBe('UNAUTHORIZED');
+    expect(error.headers['WWW-Authenticate']).toBe(
+      'Bearer realm="http://127.0.0.1:5000/-/token",service="regctl-test"',
+    );
+    // Empty Basic credentials (what skopeo sends with none configured) are anonymous, not a login.
+    expect((await rejection(access.authorize(request('Basic Og=='), scope))).code).toBe('UNAUTHORIZED');
+  });
+
+  it('with Basic only, answers the anonymous ping with the Basic challenge alongside (docker stops at a Basic 401)', async () => {
+    const { access } = await createTestController({ tokenEnabled: false });
+    await expect(
+      access.authorize(request(), { base: true, ping: true, repositories: ['private', 'public'] }),
+    ).resolves.toEqual({ user: null, advertise: 'Basic realm="regctl test",charset="UTF-8"' });
+    const none = await rejection(access.authorize(request(), { base: true, ping: true, repositories: ['private'] }));
+    expect(none.headers['WWW-Authenticate']).toBe('Basic realm="regctl test",charset="UTF-8"');
+  });
+
+  it('answers anonymous for a listing authorized like the ping, and for a ping with no users configured', async () => {
     const { access } = await createTestController();
     await expect(access.authorize(request(), { base: true, repositories: ['private', 'public'] })).resolves.toEqual({
       user: null,
     });
+    const open = await createTestController({ noUsers: true });
+    await expect(
+      open.access.authorize(request(), { base: true, ping: true, repositories: ['public'] }),
+    ).resolves.toEqual({ user: null });
+  });
+
+  it('takes empty Basic credentials as anonymous: what anonymous may pull passes, a push is challenged', async () => {
+    const { access } = await createTestController();
+    await expect(
+      access.authorize(request('Basic Og=='), { name: 'public/lib', repository: 'public', actions: ['pull'] }),
+    ).resolves.toEqual({ user: null });
+    const push = await rejection(
+      access.authorize(request('Basic Og=='), { name: 'public/lib', repository: 'public', actions: ['push'] }),
+    );
+    expect(push.code).toBe('UNAUTHORIZED');
   });
 
   it('challenges without a scope when anonymous may pull from none', async () => {

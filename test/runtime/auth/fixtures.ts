@@ -50,6 +50,8 @@ export interface PlanOptions {
   alicePermissions?: UserPlan['permissions'];
   /** The plan's login throttle (default: none in the plan, so the runtime's default applies). */
   loginThrottle?: LoginThrottlePlan;
+  /** No users at all (an anonymous-only registry). */
+  noUsers?: boolean;
 }
 
 /**
@@ -84,26 +86,28 @@ export function makePlan(options: PlanOptions = {}): Plan {
     listeners: [],
     security: {
       realm: 'regctl test',
-      users: [
-        {
-          name: 'alice',
-          password: { bcrypt: options.aliceHash ?? ALICE_HASH },
-          roles: ['developer'],
-          permissions: options.alicePermissions ?? developer,
-        },
-        {
-          name: 'bob',
-          password: { env: 'BOB_PASSWORD' },
-          roles: ['reader'],
-          permissions: [{ repositories: ['docker-*'], actions: ['pull'] }],
-        },
-        {
-          name: 'carol',
-          password: { env: 'CAROL_PASSWORD' },
-          roles: ['admin'],
-          permissions: [{ repositories: ['*'], actions: ['pull', 'push', 'delete'] }],
-        },
-      ],
+      users: options.noUsers
+        ? []
+        : [
+            {
+              name: 'alice',
+              password: { bcrypt: options.aliceHash ?? ALICE_HASH },
+              roles: ['developer'],
+              permissions: options.alicePermissions ?? developer,
+            },
+            {
+              name: 'bob',
+              password: { env: 'BOB_PASSWORD' },
+              roles: ['reader'],
+              permissions: [{ repositories: ['docker-*'], actions: ['pull'] }],
+            },
+            {
+              name: 'carol',
+              password: { env: 'CAROL_PASSWORD' },
+              roles: ['admin'],
+              permissions: [{ repositories: ['*'], actions: ['pull', 'push', 'delete'] }],
+            },
+          ],
       roles: { developer },
       token: {
         enabled: options.tokenEnabled ?? true,

@@ -52,8 +52,29 @@ describe('with runtime/auth', () => {
   it('token flow: ping 401 Bearer → /-/token with Basic → Bearer on the API', async () => {
     const app = await appFor(securePlan(true));
     const ping = await app.inject({ method: 'GET', url: '/v2/', headers: { host: 'registry.test:5000' } });
-    // anonymous may pull `public`, so the ping is open; a push to private asks for credentials
-    expect(ping.statusCode).toBe(200);
+    // Users are configured, so the anonymous ping is challenged even though anonymous may pull
+    // `public`: a client learns there how to authenticate, and one told 200 never would.
+    expect(ping.statusCode).toBe(401);
+    expect(ping.headers['www-authenticate']).toBe('Bearer realm="http://registry.test:5000/-/token",service="regctl"');
+    // A client without credentials answers with an anonymous token, and pulls what anonymous may.
+    const anonymous = await app.inject({
+      method: 'GET',
+      url: '/-/token?service=regctl&scope=repository:public/lib:pull',
+      headers: { host: 'registry.test:5000' },
+    });
+    expect(anonymous.statusCode).toBe(200);
+    const anonymousPing = await app.inject({
+      method: 'GET',
+      url: '/v2/',
+      headers: { host: 'registry.test:5000', authorization: `Bearer ${anonymous.json().token as string}` },
+    });
+    expect(anonymousPing.statusCode).toBe(200);
+    const list = await app.inject({
+      method: 'GET',
+      url: '/v2/public/lib/tags/list',
+      headers: { host: 'registry.test:5000', authorization: `Bearer ${anonymous.json().token as string}` },
+    });
+    expect(list.json().errors?.[0]?.code).toBe('NAME_UNKNOWN');
     const denied = await app.inject({
       method: 'POST',
       url: '/v2/app/blobs/uploads/',
