@@ -123,14 +123,37 @@ export interface TagSummary {
   readonly platforms: readonly string[];
 }
 
+/**
+ * Config platforms already read while rendering one page, by config digest: the tags of an image
+ * often share a config (a re-tag, a rebuild with the same settings), and a config never changes.
+ */
+export type PlatformMemo = Map<Digest, Promise<string | undefined>>;
+
+/** {@link configPlatform}, once per config digest of `memo`. */
+function memoPlatform(stored: StoredContent, image: string, view: ManifestView, memo: PlatformMemo) {
+  const digest = view.config?.digest;
+  if (digest === undefined) return Promise.resolve(undefined);
+  let platform = memo.get(digest);
+  if (platform === undefined) {
+    platform = configPlatform(stored, image, view);
+    memo.set(digest, platform);
+  }
+  return platform;
+}
+
 /** Reads one tag's summary: its manifest and, for an index, its stored children. */
-export async function summarizeTag(stored: StoredContent, image: string, tag: string): Promise<TagSummary> {
+export async function summarizeTag(
+  stored: StoredContent,
+  image: string,
+  tag: string,
+  memo: PlatformMemo = new Map(),
+): Promise<TagSummary> {
   const digest = await stored.resolveTag(image, tag);
   const manifest = digest === undefined ? undefined : await stored.readManifest(image, digest);
   const view = manifest === undefined ? undefined : viewManifest(manifest);
   if (view === undefined) return { tag, platforms: [] };
   if (view.kind === 'image') {
-    const platform = await configPlatform(stored, image, view);
+    const platform = await memoPlatform(stored, image, view, memo);
     return { tag, view, size: imageBytes(view), platforms: platform === undefined ? [] : [platform] };
   }
   const children = view.children.slice(0, MAX_CHILDREN);

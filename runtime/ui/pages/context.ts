@@ -24,13 +24,16 @@ export interface UiContext {
   readonly host: string;
 }
 
-/** Items per page of every list, unless `?n=` (1–200) says otherwise. */
+/** Items per page of every list, unless `?n=` (1–{@link MAX_PAGE_SIZE}) says otherwise. */
 export const PAGE_SIZE = 50;
+/** Most items a page lists: a tag page of 100 stays well under 200 ms (docs/ui.md). */
+export const MAX_PAGE_SIZE = 100;
 
-/** `?n=` within 1–200, else {@link PAGE_SIZE}. */
+/** `?n=` within 1–{@link MAX_PAGE_SIZE} (larger: the maximum), else {@link PAGE_SIZE}. */
 export function pageSize(query: URLSearchParams): number {
   const n = Number(query.get('n'));
-  return Number.isInteger(n) && n >= 1 && n <= 200 ? n : PAGE_SIZE;
+  if (!Number.isInteger(n) || n < 1) return PAGE_SIZE;
+  return Math.min(n, MAX_PAGE_SIZE);
 }
 
 /** The repository `name` when the viewer may pull from it on this listener, else undefined. */

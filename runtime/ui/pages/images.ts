@@ -14,6 +14,7 @@ import {
   imageBytes,
   MAX_CHILDREN,
   type ManifestView,
+  type PlatformMemo,
   summarizeTag,
   viewManifest,
 } from '../content.ts';
@@ -61,7 +62,8 @@ export async function tagsPage(ui: UiContext, name: string, image: string): Prom
   const n = pageSize(ui.query);
   const last = ui.query.get('last') ?? undefined;
   const { items, next } = paginate(matching, { n, last });
-  const rows = await Promise.all(items.map((tag) => summarizeTag(found.stored, image, tag)));
+  const memo: PlatformMemo = new Map();
+  const rows = await Promise.all(items.map((tag) => summarizeTag(found.stored, image, tag, memo)));
   const href = (after: string | undefined) =>
     `${urls.tags(name, image)}${query({ q: filter === '' ? undefined : filter, last: after, n: ui.query.get('n') ?? undefined })}`;
   const body = html`${pullCommand(pullReference(ui, name, image))}
@@ -139,12 +141,7 @@ async function configLabels(stored: StoredContent, image: string, view: Manifest
   }
 }
 
-async function imageBody(
-  name: string,
-  image: string,
-  stored: StoredContent,
-  view: ManifestView,
-): Promise<Html> {
+async function imageBody(name: string, image: string, stored: StoredContent, view: ManifestView): Promise<Html> {
   const digest = view.stored.digest;
   const [platform, labels, referrers] = await Promise.all([
     configPlatform(stored, image, view),

@@ -12,6 +12,7 @@ import { PlanHolder } from '../../../runtime/server/plan-holder.ts';
 import { createRuntimeState } from '../../../runtime/server/state.ts';
 import { SCRIPT, STYLE_SHEET } from '../../../runtime/ui/assets.ts';
 import { escapeHtml, html, raw } from '../../../runtime/ui/html.ts';
+import { pageSize } from '../../../runtime/ui/pages/context.ts';
 import { parseRepositoryPath } from '../../../runtime/ui/plugin.ts';
 import { SessionStore } from '../../../runtime/ui/sessions.ts';
 import { FakeWorld, hostedPlan, listenerPlan, makePlan, silentLog } from '../http/fakes.ts';
@@ -85,6 +86,13 @@ describe('SessionStore', () => {
     const c = sessions.create('dave');
     now += 100;
     expect(sessions.user(c)).toBeUndefined();
+  });
+});
+
+describe('pageSize', () => {
+  it('is 50 unless ?n= asks for 1 to 100; more is capped at 100', () => {
+    const n = (q: string) => pageSize(new URLSearchParams(q));
+    expect([n(''), n('n=0'), n('n=x'), n('n=7'), n('n=100'), n('n=5000')]).toEqual([50, 50, 50, 7, 100, 100]);
   });
 });
 
