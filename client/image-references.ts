@@ -4,39 +4,16 @@
  * comments, blank lines), their checks, and the platform an index entry is picked by.
  */
 import { readFile } from 'node:fs/promises';
-import { isDigest } from '../runtime/oci/digest.ts';
-import { isValidName, isValidTag } from '../runtime/oci/names.ts';
+import { parseReferenceLines } from '../compiler/image-reference.ts';
 
 /** `os/arch[/variant]`, as `--platform` takes it. */
 export const PLATFORM_PATTERN = /^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/i;
 
-/** Splits `name[:tag][@digest]` into name and reference (`latest` by default). */
-export function parseImageReference(value: string): { name: string; reference: string } {
-  const at = value.indexOf('@');
-  if (at !== -1) return { name: value.slice(0, at), reference: value.slice(at + 1) };
-  const slash = value.lastIndexOf('/');
-  const colon = value.lastIndexOf(':');
-  if (colon > slash) return { name: value.slice(0, colon), reference: value.slice(colon + 1) };
-  return { name: value, reference: 'latest' };
-}
-
-/** Why `name` and `reference` cannot be pulled from any registry, or undefined when they can. */
-export function referenceProblem(name: string, reference: string): string | undefined {
-  if (!isValidName(name)) return `${JSON.stringify(name)} is not a repository name (lower case, [a-z0-9._-] and /)`;
-  if (reference.includes(':') ? !isDigest(reference) : !isValidTag(reference)) {
-    return `${JSON.stringify(reference)} is neither a tag nor a sha256/sha512 digest`;
-  }
-  return undefined;
-}
+export { parseImageReference, referenceProblem } from '../compiler/image-reference.ts';
 
 /** The references of a list file's text: one a line, `#` starts a comment, blank lines skipped. */
 export function parseReferenceList(text: string): string[] {
-  const references: string[] = [];
-  for (const line of text.split('\n')) {
-    const trimmed = line.replace(/#.*/, '').trim();
-    if (trimmed !== '') references.push(trimmed);
-  }
-  return references;
+  return parseReferenceLines(text).map((r) => r.value);
 }
 
 /** `images`, then the references of the `list` file when one is given. */

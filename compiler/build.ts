@@ -8,6 +8,7 @@ import { type Diagnostic, hasErrors } from './diagnostics.ts';
 import { type Locate, loadConfig } from './load.ts';
 import { createTsLocator } from './locate-ts.ts';
 import type { Plan } from './plan.ts';
+import { readPrefetchLists } from './prefetch-lists.ts';
 
 export interface BuildOptions {
   /** Explicit config file; otherwise `registry.config.*` is searched in `cwd`. */
@@ -57,7 +58,8 @@ export type BuildResult =
 export async function buildPlan(options: BuildOptions = {}): Promise<BuildResult> {
   const loaded = await loadConfig(options);
   if (!loaded.ok) return { ...loaded, stage: 'load' };
-  const { configPath, files } = loaded;
+  const { configPath } = loaded;
+  let { files } = loaded;
   const configDir = options.baseDir ?? dirname(configPath);
   const checked = checkConfig(loaded.value, { configDir, env: options.env, strictEnv: options.strictEnv });
   const diagnostics =
@@ -66,8 +68,14 @@ export async function buildPlan(options: BuildOptions = {}): Promise<BuildResult
       : await locateDiagnostics(configPath, checked.diagnostics);
   if (checked.config === null || hasErrors(diagnostics))
     return { ok: false, stage: 'check', configPath, files, diagnostics };
+  const prefetch = await readPrefetchLists(checked.config, configDir);
+  files = [...files, ...prefetch.files];
+  if (prefetch.diagnostics.length > 0) {
+    diagnostics.push(...placeAll(prefetch.diagnostics, configPath, loaded.locate));
+    if (hasErrors(prefetch.diagnostics)) return { ok: false, stage: 'check', configPath, files, diagnostics };
+  }
   try {
-    const plan = compilePlan(checked.config, { configDir });
+    const plan = compilePlan(checked.config, { configDir, prefetchLists: prefetch.lists });
     return { ok: true, plan, configPath, files, diagnostics };
   } catch (cause) {
     const message = `internal compiler error: ${cause instanceof Error ? cause.message : String(cause)}`;

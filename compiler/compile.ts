@@ -16,6 +16,7 @@ import {
 } from '../schema/index.ts';
 import { compileObservability } from './compile-observability.ts';
 import { flattenGroup } from './groups.ts';
+import { parseImageReference } from './image-reference.ts';
 import {
   type BlobStorePlan,
   type CleanupRulePlan,
@@ -26,6 +27,7 @@ import {
   type LoginThrottlePlan,
   type PermissionPlan,
   type Plan,
+  type PrefetchPlan,
   type RepositoryPlan,
   type SecurityPlan,
   type UploadsPlan,
@@ -34,6 +36,8 @@ import {
 export interface CompileOptions {
   /** Folder of the config file: relative paths (file stores, TLS files) are resolved against it. */
   configDir: string;
+  /** The references of each proxy's prefetch list file, by repository (read by build.ts). */
+  prefetchLists?: ReadonlyMap<string, readonly string[]>;
 }
 
 /** Hosts whose registry is Docker Hub: proxies of them default to the `docker-hub` index. */
@@ -46,7 +50,8 @@ export function compilePlan(config: Config, options: CompileOptions): Plan {
   for (const store of config.blobStores) blobStores[store.name] = compileBlobStore(store, config, abs);
   const byName = new Map(config.repositories.map((r) => [r.name, r] as const));
   const repositories: Record<string, RepositoryPlan> = {};
-  for (const repo of config.repositories) repositories[repo.name] = compileRepository(repo, config, byName);
+  for (const repo of config.repositories)
+    repositories[repo.name] = compileRepository(repo, config, byName, abs, options.prefetchLists);
   const body: Omit<Plan, 'id'> = {
     version: 1,
     blobStores,
@@ -98,6 +103,8 @@ function compileRepository(
   repo: RepositoryConfig,
   config: Config,
   byName: Map<string, RepositoryConfig>,
+  abs: (path: string) => string,
+  prefetchLists: ReadonlyMap<string, readonly string[]> | undefined,
 ): RepositoryPlan {
   const base = {
     name: repo.name,
@@ -149,9 +156,26 @@ function compileRepository(
         offline: repo.offline,
         httpProxy: httpProxy ? compileHttpProxy(httpProxy) : null,
         ...(repo.maxSize === undefined ? {} : { maxSizeBytes: parseSize(repo.maxSize) }),
+        ...(repo.prefetch === undefined ? {} : { prefetch: compilePrefetch(repo, abs, prefetchLists) }),
       };
     }
   }
+}
+
+function compilePrefetch(
+  repo: Extract<RepositoryConfig, { type: 'proxy' }>,
+  abs: (path: string) => string,
+  lists: ReadonlyMap<string, readonly string[]> | undefined,
+): PrefetchPlan {
+  const prefetch = repo.prefetch!;
+  const inline = Array.isArray(prefetch.images);
+  const references = Array.isArray(prefetch.images) ? prefetch.images : (lists?.get(repo.name) ?? []);
+  return {
+    // Each image once, in the order first written.
+    images: [...new Set(references)].map((value) => parseImageReference(value)),
+    intervalMs: parseDuration(prefetch.interval),
+    ...(inline ? {} : { file: abs((prefetch.images as { file: string }).file) }),
+  };
 }
 
 function compileCleanupRule(rule: CleanupRuleConfig): CleanupRulePlan {

@@ -207,6 +207,16 @@ export interface ProxyRepositoryPlan extends RepositoryPlanBase {
   readonly httpProxy: HttpProxyPlan | null;
   /** Most bytes the cache may hold (least recently pulled evicted beyond); absent = unbounded. */
   readonly maxSizeBytes?: number;
+  /** Images pulled through at start and every interval (runtime/prefetch/); absent = none. */
+  readonly prefetch?: PrefetchPlan;
+}
+
+/** A proxy's declared prefetch: its images resolved (a list file read at build time). */
+export interface PrefetchPlan {
+  readonly images: readonly { readonly name: string; readonly reference: string }[];
+  readonly intervalMs: number;
+  /** The list file (absolute) the images were read from, when they came from one. */
+  readonly file?: string;
 }
 
 export interface GroupRepositoryPlan extends RepositoryPlanBase {

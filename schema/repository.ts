@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { CapSchema, CleanupRuleSchema } from './gc.ts';
-import { ActionSchema, DurationSchema, NameSchema } from './primitives.ts';
+import { ActionSchema, DurationSchema, NameSchema, positiveDuration } from './primitives.ts';
 import { SecretRefSchema, StringOrSecretSchema } from './secret.ts';
 
 /** An outbound HTTP(S) proxy for reaching upstream registries. */
@@ -49,6 +49,26 @@ export const HostedRepositorySchema = z.strictObject({
   ),
 });
 
+/** Images a proxy keeps cached by itself (docs/configuration.md "Declared prefetch"). */
+export const PrefetchSchema = z
+  .strictObject({
+    images: z
+      .union([
+        z.array(z.string().min(1)).min(1, 'list at least one image, or leave prefetch out'),
+        z.strictObject({
+          file: z
+            .string()
+            .min(1)
+            .describe('A file of image references, one a line (# comments), relative to the config file'),
+        }),
+      ])
+      .describe('Image references as clients name them in this repository: name[:tag] or name@digest'),
+    interval: positiveDuration('e.g. "6h"; leave prefetch out to not prefetch')
+      .default('6h')
+      .describe('How often the images are pulled through again (their tags revalidated); also once at start'),
+  })
+  .describe('Images pulled through the proxy at start and every interval, without any client');
+
 /** Pull-through cache of a remote registry. */
 export const ProxyRepositorySchema = z.strictObject({
   ...common,
@@ -89,6 +109,7 @@ export const ProxyRepositorySchema = z.strictObject({
     .union([HttpProxySchema, z.literal(false)])
     .optional()
     .describe('Outbound proxy for this repository; false = none even if a global one is set'),
+  prefetch: PrefetchSchema.optional(),
 });
 
 /** An ordered union of other repositories. */

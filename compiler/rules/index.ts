@@ -7,6 +7,7 @@ import { listenerRoutes } from './listener-routes.ts';
 import { observability } from './observability.ts';
 import { pathShadowing } from './path-shadowing.ts';
 import { ports } from './ports.ts';
+import { prefetch } from './prefetch.ts';
 import { pushability } from './pushability.ts';
 import { references } from './references.ts';
 import { repositoryNames } from './repository-names.ts';
@@ -34,4 +35,5 @@ export const RULES: readonly Rule[] = [
   security,
   pushability,
   observability,
+  prefetch,
 ];

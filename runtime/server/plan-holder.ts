@@ -107,6 +107,7 @@ export class PlanHolder {
 
   readonly #configPath: string | undefined;
   #storageStatus: (() => unknown) | undefined;
+  #prefetchStatus: ((repository: string) => unknown) | undefined;
 
   constructor(initial: RuntimeState, info: RecordInfo & { configPath?: string } = {}) {
     this.#active = new Generation(initial);
@@ -132,6 +133,16 @@ export class PlanHolder {
    */
   get storageStatus(): unknown {
     return this.#storageStatus?.();
+  }
+
+  /** A proxy repository's declared prefetch for `/-/status` (runtime/prefetch/), or undefined. */
+  prefetchStatus(repository: string): unknown {
+    return this.#prefetchStatus?.(repository);
+  }
+
+  /** Installs the provider of {@link prefetchStatus}. */
+  reportPrefetch(provider: (repository: string) => unknown): void {
+    this.#prefetchStatus = provider;
   }
 
   /** Installs the provider of {@link storageStatus}. */

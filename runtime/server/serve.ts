@@ -17,6 +17,7 @@ import { describeConfigRevision } from '../../compiler/config-revision.ts';
 import { buildPlan, formatDiagnostics, locateDiagnostics } from '../../compiler/index.ts';
 import type { Plan } from '../../compiler/plan.ts';
 import { GcScheduler } from '../gc/scheduler.ts';
+import { PrefetchScheduler } from '../prefetch/scheduler.ts';
 import { ConfigWatcher } from '../reload/config-watcher.ts';
 import { Reloader } from '../reload/reloader.ts';
 import type { EndpointHealth } from '../upstream/endpoints.ts';
@@ -178,6 +179,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       },
     );
   };
+  let prefetch: PrefetchScheduler | undefined;
   const reloader = new Reloader({
     configPath: built.configPath,
     env,
@@ -189,7 +191,11 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     files: built.files,
     // A watched config reloads whenever it changes: keep its next evaluator started.
     spareEvaluator: Boolean(options.watch),
-    onReload: (outcome) => watcher?.setFiles(outcome.files.length > 0 ? outcome.files : [built.configPath]),
+    onReload: (outcome) => {
+      watcher?.setFiles(outcome.files.length > 0 ? outcome.files : [built.configPath]);
+      // A changed repository restarts its prefetch; other reloads leave it alone (scheduler.ts).
+      prefetch?.sync();
+    },
   });
   const watcher = options.watch
     ? new ConfigWatcher({
@@ -203,6 +209,10 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   // Garbage collection on the plan's gc.interval, and the stores' usage for /-/status.
   const gc = new GcScheduler(holder, log, { onRun: (run) => observability.metrics.storage.gcRun(run) });
   holder.reportStorage(() => gc.status());
+  // Declared prefetch: each proxy's images pulled through it at start and every interval.
+  prefetch = new PrefetchScheduler(holder, log);
+  const prefetching = prefetch;
+  holder.reportPrefetch((repository) => prefetching.status(repository));
   observability.metrics.storage.watch(() => gc.status());
   // Each proxy endpoint's breaker, read from the serving state at scrape time.
   observability.metrics.watchEndpoints(() =>
@@ -227,6 +237,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       reducer?.stop();
       await watcher?.close();
       await reloader.close();
+      await prefetch?.close();
       await gc.close();
       await listeners.close();
       await holder.close();

@@ -271,6 +271,26 @@ export interface RegctlConfiguration {
               noProxy?: string[];
             }
           | false;
+        /**
+         * Images pulled through the proxy at start and every interval, without any client
+         */
+        prefetch?: {
+          /**
+           * Image references as clients name them in this repository: name[:tag] or name@digest
+           */
+          images:
+            | [string, ...string[]]
+            | {
+                /**
+                 * A file of image references, one a line (# comments), relative to the config file
+                 */
+                file: string;
+              };
+          /**
+           * How often the images are pulled through again (their tags revalidated); also once at start
+           */
+          interval?: number | string;
+        };
       }
     | {
         /**

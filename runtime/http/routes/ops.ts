@@ -59,17 +59,21 @@ export function formatStatus(state: RuntimeState, options: OpsRoutesOptions) {
       virtualHosts: listener.virtualHosts,
       mirrors: listener.mirrors,
     })),
-    repositories: Object.values(plan.repositories).map((repository) => ({
-      name: repository.name,
-      type: repository.type,
-      online: repository.online,
-      blobStore: repository.blobStore,
-      ...(repository.type === 'hosted' ? { deploymentPolicy: repository.deploymentPolicy } : {}),
-      ...(repository.type === 'proxy' ? { remote: repository.remote.url, offline: repository.offline } : {}),
-      ...(repository.type === 'group'
-        ? { members: repository.members, writableMember: repository.writableMember }
-        : {}),
-    })),
+    repositories: Object.values(plan.repositories).map((repository) => {
+      const prefetch = repository.type === 'proxy' ? options.holder.prefetchStatus(repository.name) : undefined;
+      return {
+        name: repository.name,
+        type: repository.type,
+        online: repository.online,
+        blobStore: repository.blobStore,
+        ...(repository.type === 'hosted' ? { deploymentPolicy: repository.deploymentPolicy } : {}),
+        ...(repository.type === 'proxy' ? { remote: repository.remote.url, offline: repository.offline } : {}),
+        ...(repository.type === 'group'
+          ? { members: repository.members, writableMember: repository.writableMember }
+          : {}),
+        ...(prefetch === undefined ? {} : { prefetch }),
+      };
+    }),
     blobStores: Object.values(plan.blobStores).map((store) => ({ name: store.name, driver: store.driver })),
     // Each proxy's upstream as last seen by this process (no request is sent to answer this).
     upstreams: Object.values(plan.repositories).flatMap((repository) =>

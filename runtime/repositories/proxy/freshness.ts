@@ -72,11 +72,24 @@ async function readCached(ctx: ProxyManifestContext, name: string, digest: Diges
   return { digest, mediaType: link.mediaType, size: body.length, body };
 }
 
+/** Options of {@link fetchManifest} for the proxy's own prefetch (runtime/prefetch/). */
+export interface FetchManifestOptions {
+  /** Revalidate a cached tag checked longer ago than this (default: the plan's metadataMaxAge). */
+  readonly maxAgeMs?: number;
+  /** Told how the request was answered (hit, miss, stale, negative). */
+  readonly onResult?: (result: CacheResult) => void;
+}
+
 /**
  * Serves a manifest of `name` (already normalised to the upstream name) by tag or digest; see the
  * module comment of proxy.ts for the caching rules.
  */
-export async function fetchManifest(ctx: ProxyManifestContext, name: string, reference: string): Promise<Manifest> {
+export async function fetchManifest(
+  ctx: ProxyManifestContext,
+  name: string,
+  reference: string,
+  options: FetchManifestOptions = {},
+): Promise<Manifest> {
   const notFound = manifestUnknown(name, reference);
   // How this request is counted: a miss unless the cache answered (a failed fetch is a miss too).
   let result: CacheResult = 'miss';
@@ -106,7 +119,8 @@ export async function fetchManifest(ctx: ProxyManifestContext, name: string, ref
     }
     const tag = await ctx.cache.getTag(name, reference);
     const cached = tag === undefined ? undefined : await readCached(ctx, name, tag.digest);
-    if (cached !== undefined && (ctx.plan.offline || ctx.now() - tag!.checkedAt < ctx.plan.metadataMaxAgeMs)) {
+    const maxAgeMs = options.maxAgeMs ?? ctx.plan.metadataMaxAgeMs;
+    if (cached !== undefined && (ctx.plan.offline || ctx.now() - tag!.checkedAt < maxAgeMs)) {
       result = 'hit';
       return cached;
     }
@@ -120,6 +134,7 @@ export async function fetchManifest(ctx: ProxyManifestContext, name: string, ref
     throw ctx.translate(error, notFound);
   } finally {
     ctx.observer.cache('manifest', result);
+    options.onResult?.(result);
   }
 }
 

@@ -180,6 +180,38 @@ export class ProxyRepository implements ReadableRepository {
     return manifest;
   }
 
+  /**
+   * For the declared prefetch (runtime/prefetch/): the manifest as {@link getManifest} serves it,
+   * a tag revalidated when it was checked longer than `maxAgeMs` ago, with how it was answered
+   * (`stale`: the upstream was unavailable and the cached copy was kept).
+   */
+  async prefetchManifest(
+    image: string,
+    reference: string,
+    maxAgeMs: number,
+  ): Promise<{ manifest: Manifest; result: CacheResult }> {
+    this.#ensureOnline();
+    let result: CacheResult = 'miss';
+    const manifest = await fetchManifest(this.#context(), this.upstreamName(image), reference, {
+      maxAgeMs,
+      onResult: (r) => {
+        result = r;
+      },
+    });
+    this.#pulls.note(this.#cache.pulledKey(manifest.digest));
+    return { manifest, result };
+  }
+
+  /**
+   * Whether the blob is cached and linked for `image`: no upstream request, no store read beyond a
+   * stat, not counted as a cache hit (the prefetch asks before pulling a blob).
+   */
+  async hasCachedBlob(image: string, digest: Digest): Promise<boolean> {
+    const name = this.upstreamName(image);
+    if (!(await this.#cache.isBlobLinked(name, digest))) return false;
+    return (await this.#store.stat(digest)) !== undefined;
+  }
+
   async statBlob(image: string, digest: Digest): Promise<BlobInfo> {
     this.#ensureOnline();
     return this.#blobs.stat(image, digest);
