@@ -18,9 +18,10 @@ async function reloadWith(url: string, file: string, text: string): Promise<void
   await replaceFile(file, text);
   await waitUntil(async () => (await getStatus(url)).lastReload.at !== before, 'a reload');
 }
-import { TmpDirs } from '../test/helpers/tmp.ts';
+
 import { waitUntil } from '../test/helpers/process.ts';
 import { getStatus, replaceFile } from '../test/helpers/reload.ts';
+import { TmpDirs } from '../test/helpers/tmp.ts';
 import { startUiFixture, UI_USERS } from '../test/helpers/ui-fixture.ts';
 
 const out = resolve(process.argv[2] ?? join(REPO_ROOT, 'docs', 'images'));
