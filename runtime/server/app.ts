@@ -154,6 +154,11 @@ export function createRegistryApp(options: RegistryAppOptions): FastifyInstance 
       : { sink: options.observability, metrics: options.observability.metrics }),
   });
   // The web UI (runtime/ui/): off per request when the plan says `ui: false`.
-  app.register(uiPlugin, { holder: options.holder, listenerId: options.listenerId, tls: options.https !== undefined });
+  app.register(uiPlugin, {
+    holder: options.holder,
+    listenerId: options.listenerId,
+    tls: options.https !== undefined,
+    ...(options.observability === undefined ? {} : { sink: options.observability }),
+  });
   return app;
 }

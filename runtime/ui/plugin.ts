@@ -18,7 +18,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formatBasicChallenge } from '../auth/challenge.ts';
 import type { AuthRequest } from '../auth/types.ts';
+import type { EventSink } from '../events.ts';
 import { notFound } from '../http/error-handler.ts';
+import { NO_EVENT_SINK, reportAuthFailure } from '../http/observe.ts';
 import type { RouteResolver } from '../http/resolve-repository.ts';
 import { isRegistryError } from '../oci/errors.ts';
 import type { PlanHolder } from '../server/plan-holder.ts';
@@ -43,6 +45,8 @@ export interface UiPluginOptions {
   readonly tls: boolean;
   /** The listener's sessions (default: a new store). */
   readonly sessions?: SessionStore;
+  /** Where refused logins are reported (metrics, audit log), like the v2 API's. */
+  readonly sink?: EventSink;
 }
 
 const CSP =
@@ -102,6 +106,7 @@ const FOREIGN_ORIGIN: PageContent = {
 
 export async function uiPlugin(app: FastifyInstance, options: UiPluginOptions): Promise<void> {
   const sessions = options.sessions ?? new SessionStore();
+  const sink = options.sink ?? NO_EVENT_SINK;
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
     { parseAs: 'string', bodyLimit: 8 * 1024 },
@@ -130,6 +135,7 @@ export async function uiPlugin(app: FastifyInstance, options: UiPluginOptions): 
     const viewer = await resolveViewer(request, state, resolver, sessions);
     if (!('refused' in viewer)) return viewer;
     const error = viewer.refused;
+    reportAuthFailure(sink, error, request);
     if (error.code === 'TOOMANYREQUESTS') {
       reply.header('Retry-After', error.headers['Retry-After'] ?? '1');
       await send(reply, undefined, { ...loginPage({ message: error.message }), status: 429 });
@@ -276,6 +282,12 @@ export async function uiPlugin(app: FastifyInstance, options: UiPluginOptions): 
     const checked = await checkCredentials(state, resolver, auth);
     if ('refused' in checked || checked.user === null) {
       const throttled = 'refused' in checked && checked.refused.code === 'TOOMANYREQUESTS';
+      sink.authFailure({
+        reason: throttled ? 'throttled' : 'invalid_credentials',
+        user: username.slice(0, 256).replace(/[^\x20-\x7e]/g, '?'),
+        addr: request.ip,
+        requestId: request.id,
+      });
       if (throttled) reply.header('Retry-After', checked.refused.headers['Retry-After'] ?? '1');
       const message = throttled ? checked.refused.message : 'Incorrect user name or password.';
       await send(reply, undefined, { ...loginPage({ next, message, user: username }), status: throttled ? 429 : 401 });

@@ -14,7 +14,6 @@ import { type Distribution, startDistribution } from './distribution.ts';
 import { buildImage, buildIndex, sha256, writeOciLayout } from './oci-image.ts';
 import { type RegctlServer, startRegctl, type TestConfig } from './regctl-server.ts';
 import { absolute, finishUpload, startUpload } from './registry-http.ts';
-import { reloadWith } from './reload.ts';
 import type { TmpDirs } from './tmp.ts';
 
 export const UI_USERS = {
@@ -40,18 +39,9 @@ export interface UiFixture {
   };
 }
 
-/**
- * The fixture's config. `pushing`: nothing anonymous yet, because a containers/image client sends
- * its credentials only after `/v2/` challenged it, and a registry with anonymous pull answers
- * that ping with 200; the fixture pushes with it, then reloads to the real one.
- */
-export function uiConfig(
-  storePath: string,
-  upstreamUrl: string,
-  options: { pushing?: boolean; port?: number } = {},
-): TestConfig {
-  const pushing = options.pushing === true;
-  const anonymous = pushing ? [] : ['pull'];
+/** The fixture's config. */
+export function uiConfig(storePath: string, upstreamUrl: string): TestConfig {
+  const anonymous = ['pull'];
   return {
     blobStores: [{ name: 'default', type: 'file', path: storePath }],
     repositories: [
@@ -64,7 +54,6 @@ export function uiConfig(
     listeners: [
       {
         host: '127.0.0.1',
-        ...(options.port === undefined ? {} : { port: options.port }),
         paths: { apps: 'apps', team: 'team', secret: 'secret', all: 'all', hub: 'hub' },
       },
     ],
@@ -130,7 +119,7 @@ export async function startUiFixture(dirs: TmpDirs): Promise<UiFixture> {
   ]);
   const server = await startRegctl({
     dir,
-    config: uiConfig(join(dir, 'data'), upstream.url, { pushing: true }),
+    config: uiConfig(join(dir, 'data'), upstream.url),
     env: { UI_ADMIN_PASSWORD: UI_USERS.admin.password, UI_DEV_PASSWORD: UI_USERS.dev.password },
   });
   const index = buildIndex({ seed: 'ui-web', layers: 2, layerSize: 48 * 1024 });
@@ -155,7 +144,6 @@ export async function startUiFixture(dirs: TmpDirs): Promise<UiFixture> {
   await copy('base', 'library/base:3', false, upstream.host);
   await copy('latest', 'apps/web:latest');
   const signature = await pushReferrer(server.url, 'apps/web', index.images[1]!.descriptor);
-  await reloadWith(server.url, server.configFile, uiConfig(join(dir, 'data'), upstream.url, { port: server.port }));
   // One pull through the proxy: a cached image, a hit ratio and a healthy upstream to show.
   await tools.skopeo(['inspect', '--tls-verify=false', `docker://${server.host}/hub/library/base:3`]);
   return {

@@ -4,16 +4,18 @@
  * which repository, 404 rather than 403, the login form's origin check and cookie, `ui: false`.
  * The browser tests with real images are test/e2e/ui.test.ts.
  */
+import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Plan } from '../../../compiler/plan.ts';
 import { createAccessController } from '../../../runtime/auth/index.ts';
+import type { AuthFailure, EventSink } from '../../../runtime/events.ts';
 import { createRegistryApp } from '../../../runtime/server/app.ts';
 import { PlanHolder } from '../../../runtime/server/plan-holder.ts';
 import { createRuntimeState } from '../../../runtime/server/state.ts';
 import { SCRIPT, STYLE_SHEET } from '../../../runtime/ui/assets.ts';
 import { escapeHtml, html, raw } from '../../../runtime/ui/html.ts';
 import { pageSize } from '../../../runtime/ui/pages/context.ts';
-import { parseRepositoryPath } from '../../../runtime/ui/plugin.ts';
+import { parseRepositoryPath, uiPlugin } from '../../../runtime/ui/plugin.ts';
 import { SessionStore } from '../../../runtime/ui/sessions.ts';
 import { FakeWorld, hostedPlan, listenerPlan, makePlan, silentLog } from '../http/fakes.ts';
 
@@ -215,6 +217,33 @@ describe('the UI plugin', () => {
     expect(out.statusCode).toBe(303);
     expect(String(out.headers['set-cookie'])).toContain('Max-Age=0');
     expect((await app.inject({ url: '/ui/r/private', headers: { host: HOST, cookie: session } })).statusCode).toBe(303);
+  });
+
+  it('reports refused logins to the event sink (metrics, audit log), with the user name only', async () => {
+    const world = new FakeWorld();
+    const factories = { ...world.factories, createAccessController };
+    const p = plan();
+    const holder = new PlanHolder(await createRuntimeState(p, { env: ENV, log: silentLog, factories }));
+    const failures: AuthFailure[] = [];
+    const sink: EventSink = { artifact() {}, authFailure: (failure) => failures.push(failure), wants: () => false };
+    const app = Fastify({ loggerInstance: silentLog });
+    await app.register(uiPlugin, { holder, listenerId: p.listeners[0]!.id, tls: false, sink });
+    closers.push(async () => {
+      await app.close();
+      await holder.close();
+    });
+    await app.inject({
+      method: 'POST',
+      url: '/ui/login',
+      headers: { host: HOST, origin: `http://${HOST}`, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'username=ci&password=guess',
+    });
+    await app.inject({ url: '/ui/', headers: { host: HOST, authorization: basic('ci', 'other-guess') } });
+    expect(failures.map((f) => [f.reason, f.user])).toEqual([
+      ['invalid_credentials', 'ci'],
+      ['invalid_credentials', 'ci'],
+    ]);
+    expect(JSON.stringify(failures)).not.toContain('guess');
   });
 
   it('never redirects a login to another site', async () => {
