@@ -19,7 +19,7 @@ import {
   viewManifest,
 } from '../content.ts';
 import { formatBytes, formatTime, isoTime, query, shortDigest, urls } from '../format.ts';
-import { type Html, html } from '../html.ts';
+import { type Html, type HtmlValue, html } from '../html.ts';
 import { pageSize, pullReference, type UiContext, visibleRepository } from './context.ts';
 import { empty, facts, pager, pullCommand } from './layout.ts';
 import type { PageContent } from './repositories.ts';
@@ -141,14 +141,20 @@ async function configLabels(stored: StoredContent, image: string, view: Manifest
   }
 }
 
-async function imageBody(name: string, image: string, stored: StoredContent, view: ManifestView): Promise<Html> {
+/** An image manifest's facts (added to the manifest's own) and sections. */
+async function imageBody(
+  name: string,
+  image: string,
+  stored: StoredContent,
+  view: ManifestView,
+): Promise<{ rows: [string, HtmlValue][]; body: Html }> {
   const digest = view.stored.digest;
   const [platform, labels, referrers] = await Promise.all([
     configPlatform(stored, image, view),
     configLabels(stored, image, view),
     stored.listReferrers(image, digest),
   ]);
-  return html`${facts([
+  const rows: [string, HtmlValue][] = [
     ['Platform', platform],
     [
       'Size',
@@ -160,8 +166,8 @@ async function imageBody(name: string, image: string, stored: StoredContent, vie
         ? undefined
         : html`<a href="${urls.blob(name, image, digest, view.config.digest)}"><code>${shortDigest(view.config.digest)}</code></a> <span class="muted">${view.config.mediaType}, ${formatBytes(view.config.size)}</span>`,
     ],
-  ])}
-<h2>Layers</h2>
+  ];
+  const body = html`<h2>Layers</h2>
 ${view.layers.length === 0 ? empty('No layers.') : html`<table class="rows"><thead><tr><th scope="col">#</th><th scope="col">Digest</th><th scope="col">Media type</th><th scope="col">Size</th></tr></thead><tbody>${itemRows(name, image, digest, view.layers)}</tbody></table>`}
 <h2>Labels</h2>
 ${annotationsList(labels) ?? empty('No labels.')}
@@ -174,6 +180,7 @@ ${
           html`<tr><td data-label="Artifact type">${referrer.artifactType ?? referrer.mediaType}</td><td data-label="Digest"><a href="${urls.manifest(name, image, referrer.digest)}"><code>${shortDigest(referrer.digest)}</code></a></td><td data-label="Size">${formatBytes(referrer.size)}</td></tr>`,
       )}</tbody></table>`
 }`;
+  return { rows, body };
 }
 
 /** `…/-/tag/<tag>` or `…/-/m/<digest>`: one manifest or index. */
@@ -190,6 +197,10 @@ export async function manifestPage(
   const view = manifest === undefined ? undefined : viewManifest(manifest);
   if (view === undefined) return undefined;
   const title = 'tag' in reference ? `${image}:${reference.tag}` : `${image}@${shortDigest(view.stored.digest)}`;
+  const part =
+    view.kind === 'index'
+      ? { rows: [], body: await indexBody(name, image, found.stored, view) }
+      : await imageBody(name, image, found.stored, view);
   const body = html`${pullCommand(pullReference(ui, name, image, 'tag' in reference ? reference.tag : view.stored.digest))}
 ${facts([
   ['Digest', html`<code>${view.stored.digest}</code>`],
@@ -205,8 +216,9 @@ ${facts([
       ? undefined
       : html`<a href="${urls.manifest(name, image, view.subject)}"><code>${shortDigest(view.subject)}</code></a>`,
   ],
+  ...part.rows,
 ])}
-${view.kind === 'index' ? await indexBody(name, image, found.stored, view) : await imageBody(name, image, found.stored, view)}
+${part.body}
 <h2>Annotations</h2>
 ${annotationsList(view.annotations) ?? empty('No annotations.')}`;
   return { title, crumbs: crumbsOf(name, image, { text: title }), body };
