@@ -120,8 +120,8 @@ class Pusher {
     throw await this.#client.failure(response, what, authorization);
   }
 
-  /** Starts an upload session in `name`; resolves to the absolute URL to PUT to. */
-  async startUpload(name: string, digest: string): Promise<string> {
+  /** Starts an upload session in `name`; resolves to the absolute URL to PUT to, and the Authorization that worked. */
+  async startUpload(name: string, digest: string): Promise<{ url: string; authorization: string | undefined }> {
     const what = `upload of ${name}@${digest}`;
     const { response, authorization } = await this.#client.write({
       method: 'POST',
@@ -135,14 +135,20 @@ class Pusher {
     if (location === undefined) throw new RefusedError(`${what}: the registry answered 202 without a Location`);
     const url = new URL(location, response.url);
     url.searchParams.set('digest', digest);
-    return url.href;
+    return { url: url.href, authorization };
   }
 
   /** Completes an upload with `body` as its whole content. */
-  async finishUpload(name: string, url: string, blob: BundleBlob, body: Readable): Promise<void> {
+  async finishUpload(
+    name: string,
+    started: { url: string; authorization: string | undefined },
+    blob: BundleBlob,
+    body: Readable,
+  ): Promise<void> {
     const { response, authorization } = await this.#client.write({
       method: 'PUT',
-      path: url,
+      path: started.url,
+      ...(started.authorization === undefined ? {} : { authorization: started.authorization }),
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) },
       scope: scopeOf(name),
       body,
@@ -219,11 +225,11 @@ async function uploadBlob(
 ): Promise<void> {
   const { algorithm, hex } = parseDigest(blob.digest);
   const hash = createHash(algorithm);
-  const urls = await Promise.all(targets.map((name) => pusher.startUpload(name, blob.digest)));
+  const sessions = await Promise.all(targets.map((name) => pusher.startUpload(name, blob.digest)));
   const bodies = targets.map(() => new PassThrough());
   let feeding = true;
   const puts = targets.map((name, i) =>
-    pusher.finishUpload(name, urls[i] as string, blob, bodies[i] as PassThrough).finally(() => {
+    pusher.finishUpload(name, sessions[i]!, blob, bodies[i] as PassThrough).finally(() => {
       // The registry answered before the body was sent whole: stop feeding it.
       if (feeding) for (const body of bodies) body.destroy(new Error('the registry answered before the upload ended'));
     }),

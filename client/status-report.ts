@@ -24,7 +24,23 @@ export interface StatusDocument {
     readonly tls: boolean;
     readonly defaultRepository: string | null;
   }[];
-  readonly repositories: readonly { readonly name: string; readonly type: string; readonly online?: boolean }[];
+  readonly repositories: readonly {
+    readonly name: string;
+    readonly type: string;
+    readonly online?: boolean;
+    /** A proxy's declared prefetch (runtime/prefetch/scheduler.ts). */
+    readonly prefetch?: {
+      readonly images: number;
+      readonly running: boolean;
+      readonly nextRunAt: string | null;
+      readonly lastRun: {
+        readonly finishedAt: string;
+        readonly ok: number;
+        readonly images: number;
+        readonly misses: readonly { readonly image: string; readonly reason: string }[];
+      } | null;
+    };
+  }[];
   readonly upstreams?: readonly {
     readonly name: string;
     readonly url: string;
@@ -77,7 +93,19 @@ export function formatStatusReport(status: StatusDocument, registry: string): { 
   for (const l of status.listeners)
     lines.push(`  ${l.id}${l.tls ? ' (TLS)' : ''}${l.defaultRepository ? ` → ${l.defaultRepository}` : ''}`);
   lines.push('repositories');
-  for (const r of status.repositories) lines.push(`  ${r.name} (${r.type}${r.online === false ? ', offline' : ''})`);
+  for (const r of status.repositories) {
+    lines.push(`  ${r.name} (${r.type}${r.online === false ? ', offline' : ''})`);
+    const prefetch = r.prefetch;
+    if (prefetch === undefined) continue;
+    const run = prefetch.lastRun;
+    const next = prefetch.running ? 'running now' : prefetch.nextRunAt === null ? '' : `next at ${prefetch.nextRunAt}`;
+    lines.push(
+      run === null
+        ? `    prefetch of ${prefetch.images} images: first run ${prefetch.running ? 'running' : 'not done yet'}`
+        : `    prefetch: ${run.ok}/${run.images} images cached at ${run.finishedAt}${run.misses.length > 0 ? `, ${run.misses.length} MISSED` : ''}${next === '' ? '' : `; ${next}`}`,
+    );
+    for (const miss of run?.misses ?? []) lines.push(`      ${miss.image}: ${miss.reason}`);
+  }
   const upstreams = status.upstreams ?? [];
   if (upstreams.length > 0) {
     lines.push('upstreams');

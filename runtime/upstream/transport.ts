@@ -100,8 +100,8 @@ export interface UpstreamRequest {
 /**
  * One write to the registry, for regctl's own clients only (`regctl import` pushes with it); a
  * proxy never writes upstream. Writes are not retried. A `Buffer` body (or none) is sent again
- * after an auth round; a stream body is sent once, so the caller makes a bodiless request of the
- * same scope first (the upload's POST), which leaves the token or Basic header at hand.
+ * after an auth round; a stream body is sent once, so the caller makes a bodiless request first
+ * (the upload's POST) and passes on the `authorization` it earned.
  */
 export interface UpstreamWrite {
   readonly method: 'POST' | 'PUT' | 'PATCH';
@@ -111,6 +111,12 @@ export interface UpstreamWrite {
   /** Token scope, e.g. `repository:app:pull,push`. */
   readonly scope: string;
   readonly body?: Buffer | Readable;
+  /**
+   * The Authorization to send first, instead of what is cached for `scope`: what the upload's POST
+   * earned (a registry's challenge may name a narrower scope than asked, and the token is cached
+   * under that one).
+   */
+  readonly authorization?: string;
 }
 
 /** The `kind` label of an upstream error code: `UPSTREAM_TIMEOUT` → `timeout`. */
@@ -218,7 +224,7 @@ export class UpstreamTransport {
   async write(options: UpstreamWrite): Promise<{ response: UpstreamResponse; authorization: string | undefined }> {
     const url = new URL(/^https?:\/\//.test(options.path) ? options.path : options.path.replace(/^\//, ''), this.#base);
     const replayable = options.body === undefined || Buffer.isBuffer(options.body);
-    let authorization = this.#auth.authorizationFor(options.scope);
+    let authorization = options.authorization ?? this.#auth.authorizationFor(options.scope);
     for (let round = 0; ; round++) {
       const headers: Record<string, string> = { 'user-agent': 'regctl', ...options.headers };
       if (authorization !== undefined && url.origin === this.#base.origin) headers.authorization = authorization;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ContainersTools, createContainersTools } from '../helpers/clients.ts';
 import { startDistribution } from '../helpers/distribution.ts';
-import { openHostedConfig } from '../helpers/hosted-configs.ts';
+import { openHostedConfig, securedHostedConfig, TEST_USER } from '../helpers/hosted-configs.ts';
 import { buildImage, buildIndex, type Image, MEDIA_TYPES, sha256, writeOciLayout } from '../helpers/oci-image.ts';
 import { requireBinary, run } from '../helpers/process.ts';
 import { pushImage } from '../helpers/proxy-setup.ts';
@@ -259,6 +259,30 @@ describe('regctl import', () => {
     expect(summary).toMatchObject({ blobsUploaded: 0, manifestsPushed: 0 });
     expect(summary.images.every((i: { status: string }) => i.status === 'present')).toBe(true);
     expect(writesIn(target.log()).slice(before)).toEqual([]);
+  });
+
+  it('pushes with REGCTL_USERNAME/REGCTL_PASSWORD into a registry that requires them (token auth)', async () => {
+    const secured = await startRegctl({
+      dir: await dirs.make('regctl-airgap-secured-'),
+      config: securedHostedConfig(),
+      env: { CI_PASSWORD: TEST_USER.password },
+    });
+    try {
+      const anonymous = await regctl(['import', bundle, '--registry', secured.url]);
+      expect(anonymous.code).toBe(1);
+      expect(anonymous.stderr).toContain('requires authentication');
+      const env = { REGCTL_USERNAME: TEST_USER.name, REGCTL_PASSWORD: TEST_USER.password };
+      const result = await regctl(['import', bundle, '--registry', secured.url, '--json'], { env });
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).not.toContain(TEST_USER.password);
+      expect(JSON.parse(result.stdout).images.every((i: { status: string }) => i.status === 'pushed')).toBe(true);
+      const pulled = await tools.inspectRaw(`${secured.host}/multi/app:1`, {
+        creds: `${TEST_USER.name}:${TEST_USER.password}`,
+      });
+      expect(pulled.digest).toBe(index.manifest.digest);
+    } finally {
+      await secured.stop();
+    }
   });
 
   it('says what is wrong with a file that is not a bundle', async () => {

@@ -4,7 +4,7 @@
  * both cached right after start with no client pull (they serve, identical, once the upstream is
  * stopped), and `/-/status` shows the miss with its reason (logged at warn). An unrelated reload
  * does not run it again; editing the list file (watched with the config) restarts it at once;
- * SIGTERM during the schedule stops the server cleanly.
+ * SIGTERM during the schedule stops the server cleanly; `regctl status` shows the miss.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { type Distribution, startDistribution } from '../helpers/distribution.ts
 import { buildImage, buildIndex, MEDIA_TYPES, sha256 } from '../helpers/oci-image.ts';
 import { waitUntil } from '../helpers/process.ts';
 import { pushImage } from '../helpers/proxy-setup.ts';
+import { runRegctl } from '../helpers/regctl-cli.ts';
 import { type RegctlServer, startRegctl, type TestConfig } from '../helpers/regctl-server.ts';
 import { reloadWith, replaceFile } from '../helpers/reload.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
@@ -128,6 +129,10 @@ describe('declared prefetch', () => {
     expect(JSON.parse(warned[0]!)).toMatchObject({ level: 40, repository: 'hub', image: 'tools/missing:1' });
     // No client asked: every manifest and blob request upstream came from the prefetch.
     expect(upstream.countRequests(/GET \/v2\/multi\/app\/blobs\//)).toBe(6);
+    const report = await runRegctl(['status', '--registry', server.url]);
+    expect(report.code, report.stderr).toBe(0);
+    expect(report.stdout).toMatch(/^ {4}prefetch: 2\/3 images cached at \S+, 1 MISSED; next at \S+$/m);
+    expect(report.stdout).toMatch(/^ {6}tools\/missing:1: MANIFEST_UNKNOWN/m);
   });
 
   it('is left alone by an unrelated reload and restarted at once when its list file changes', async () => {
