@@ -10,7 +10,7 @@ import { readManifestBytes } from '../oci/manifest.ts';
 import type { BlobStore, Digest } from '../storage/blob-store.ts';
 import { isStorageError } from '../storage/errors.ts';
 import type { ContentCache } from './content-cache.ts';
-import type { HostedMetadata, ManifestLink } from './hosted/metadata.ts';
+import type { HostedMetadata } from './hosted/metadata.ts';
 import type { ProxyCache } from './proxy/cache-records.ts';
 import { parsePullTime } from './pull-times.ts';
 import type { Descriptor, StoredContent, StoredManifest } from './repository.ts';
@@ -34,10 +34,12 @@ async function readBody(
 /** What a hosted repository's stored content is read from. */
 export interface HostedStoredParts {
   readonly store: BlobStore;
-  /** Tag and link reads (the pull-path cache's `cached*` reads, which a browse may share). */
-  readonly meta: Pick<HostedMetadata, 'listTags' | 'listReferrers' | 'isBlobLinked'> & {
+  /**
+   * Tag and link reads: tags through the pull path's cache (`cachedTag`), manifest links from the
+   * store, since the cache holds a link as its push wrote it, before the push time was added.
+   */
+  readonly meta: Pick<HostedMetadata, 'listTags' | 'listReferrers' | 'isBlobLinked' | 'getManifestLink'> & {
     cachedTag(image: string, tag: string): Promise<Digest | undefined>;
-    cachedManifestLink(image: string, digest: Digest): Promise<ManifestLink | undefined>;
   };
   readonly cache: ContentCache;
   /** The key of a manifest's last-pull time (hostedKeys().pulled). */
@@ -53,7 +55,7 @@ export function hostedStoredContent(parts: HostedStoredParts): StoredContent {
     },
     resolveTag: (image, tag) => (TAG_PATTERN.test(tag) ? meta.cachedTag(image, tag) : Promise.resolve(undefined)),
     async readManifest(image, digest): Promise<StoredManifest | undefined> {
-      const link = await meta.cachedManifestLink(image, digest);
+      const link = await meta.getManifestLink(image, digest);
       if (link === undefined) return undefined;
       const [body, pulled] = await Promise.all([
         readBody(store, cache, digest),
