@@ -113,6 +113,18 @@ describe('web UI in a real browser', () => {
       expect(await text(page.locator('main'))).toContain('application/vnd.dev.cosign.artifact.sig.v1+json');
       expect(await text(page.locator('main'))).toContain('test.seed');
 
+      // The signature's page: the annotation a client pushed with markup in it is shown as text.
+      const scripts: string[] = [];
+      page.on('dialog', (dialog) => {
+        scripts.push(dialog.message());
+        void dialog.dismiss();
+      });
+      await page.goto(`${base}/ui/r/apps/web/-/m/${fixture.digests.signature}`);
+      expect(await text(page.locator('main'))).toContain('<script>alert("pushed")</script>');
+      expect(await page.locator('main script, main img').count()).toBe(0);
+      expect(scripts).toEqual([]);
+      await page.goBack();
+
       const layer = fixture.digests.arm64Layers[0]!;
       await follow(page, `a:has-text("${layer.slice(0, 19)}")`);
       expect(await text(page.locator('h1'))).toContain('Layer 1 of 2');

@@ -94,7 +94,11 @@ async function pushReferrer(base: string, name: string, subject: { digest: strin
       config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(config), size: config.length },
       layers: [{ mediaType: 'application/octet-stream', digest: sha256(payload), size: payload.length }],
       subject,
-      annotations: { 'org.opencontainers.image.created': '2026-01-01T00:00:00Z' },
+      annotations: {
+        'org.opencontainers.image.created': '2026-01-01T00:00:00Z',
+        // Data a client pushed is text on every page, never markup.
+        'org.example.note': '<script>alert("pushed")</script><img src=x onerror=alert(1)>',
+      },
     }),
   );
   const digest = sha256(manifest);

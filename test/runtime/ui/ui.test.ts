@@ -246,6 +246,30 @@ describe('the UI plugin', () => {
     expect(JSON.stringify(failures)).not.toContain('guess');
   });
 
+  it('marks the session cookie Secure on a TLS listener, and wants an https Origin there', async () => {
+    const world = new FakeWorld();
+    const factories = { ...world.factories, createAccessController };
+    const p = plan();
+    const holder = new PlanHolder(await createRuntimeState(p, { env: ENV, log: silentLog, factories }));
+    const app = Fastify({ loggerInstance: silentLog });
+    await app.register(uiPlugin, { holder, listenerId: p.listeners[0]!.id, tls: true });
+    closers.push(async () => {
+      await app.close();
+      await holder.close();
+    });
+    const login = (origin: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/ui/login',
+        headers: { host: HOST, origin, 'content-type': 'application/x-www-form-urlencoded' },
+        payload: 'username=ci&password=ci-secret',
+      });
+    expect((await login(`http://${HOST}`)).statusCode).toBe(403);
+    const ok = await login(`https://${HOST}`);
+    expect(ok.statusCode).toBe(303);
+    expect(String(ok.headers['set-cookie'])).toMatch(/; Secure$/);
+  });
+
   it('never redirects a login to another site', async () => {
     const app = await appFor(plan());
     for (const next of ['https://evil.test/', '//evil.test/ui/', '/ui//evil.test', '/v2/']) {
