@@ -10,7 +10,9 @@
  * manifest (the OCI referrers API, else the `sha256-<hex>` tag schema). That gives the listing.
  * Then the tar is written: the listing and index first, each blob once (streamed from the
  * registry, hashed on the fly, never buffered), the manifests last. The tar is written beside the
- * output under a temporary name and renamed when complete: a failed export leaves nothing.
+ * output under a temporary name and renamed when complete: a failed export leaves nothing. With
+ * output `-` the tar goes to stdout as it is written (`regctl export -o - … | ssh site regctl
+ * import -`): a failed export then ends the stream early, which the importer refuses as cut short.
  *
  * Images are taken as `regctl warm` takes them, from the same registry (`--registry`, or the first
  * listener of the config) with the same credentials (`REGCTL_USERNAME` / `REGCTL_PASSWORD`).
@@ -60,8 +62,10 @@ import {
 } from './target.ts';
 
 export interface ExportOptions extends TargetOptions {
-  /** The bundle to write (replaced when it exists, only once the new one is complete). */
+  /** The bundle to write (replaced when it exists, only once the new one is complete), or `-` for stdout. */
   readonly output: string;
+  /** Where `-` writes (default process.stdout). */
+  readonly stdout?: NodeJS.WritableStream;
   readonly images?: readonly string[];
   /** A file with one image reference per line, as for `regctl warm --list`. */
   readonly list?: string;
@@ -316,7 +320,8 @@ export async function exportImages(options: ExportOptions): Promise<ExportSummar
         names: names(b),
       })),
     };
-    const bytes = await writeBundle(options.output, listing, collection, client, out, registry, credentials);
+    const sink = options.output === '-' ? (options.stdout ?? process.stdout) : undefined;
+    const bytes = await writeBundle(options.output, sink, listing, collection, client, out, registry, credentials);
     return { output: options.output, listing, bytes, durationMs: Date.now() - started };
   } finally {
     await client.close();
@@ -325,6 +330,7 @@ export async function exportImages(options: ExportOptions): Promise<ExportSummar
 
 async function writeBundle(
   output: string,
+  stdout: NodeJS.WritableStream | undefined,
   listing: BundleListing,
   collection: Collection,
   client: UpstreamClient,
@@ -336,7 +342,7 @@ async function writeBundle(
   const progress = new ProgressBar(out, total, `exporting ${listing.images.length} images`);
   const partial = `${output}.partial-${process.pid}`;
   const pack = tar.pack();
-  const written = pipeline(pack, createWriteStream(partial));
+  const written = pipeline(pack, stdout ?? createWriteStream(partial), { end: stdout === undefined });
   const mtime = new Date(listing.createdAt);
   const entry = (name: string, body: Buffer) =>
     new Promise<void>((resolve, reject) =>
@@ -372,11 +378,11 @@ async function writeBundle(
     }
     pack.finalize();
     await written;
-    await rename(partial, output);
+    if (stdout === undefined) await rename(partial, output);
   } catch (error) {
     pack.destroy(error as Error);
     await written.catch(() => {});
-    await rm(partial, { force: true });
+    if (stdout === undefined) await rm(partial, { force: true });
     throw error;
   } finally {
     progress.finish();
@@ -405,6 +411,6 @@ export function formatExportListing(summary: ExportSummary): string[] {
     line(header),
     ...rows.map(line),
     `${listing.images.length} images, ${listing.manifests.length} manifests, ${listing.blobs.length} blobs, ` +
-      `${formatBytes(summary.bytes)} written to ${summary.output} in ${(summary.durationMs / 1000).toFixed(1)} s`,
+      `${formatBytes(summary.bytes)} written to ${summary.output === '-' ? 'stdout' : summary.output} in ${(summary.durationMs / 1000).toFixed(1)} s`,
   ];
 }

@@ -3,7 +3,7 @@
  * running registry, under the names it was exported from (so into the repository the listener
  * routes them to: its hosted repository, or a group's writable member).
  *
- * The tar is read once, as a stream, in the order `regctl export` writes it: the listing first,
+ * The tar is read once, as a stream (a file, or stdin with `-`), in the order `regctl export` writes it: the listing first,
  * then each blob, which is hashed on the fly while it is uploaded (`POST …/blobs/uploads/`, then
  * one `PUT ?digest=` with the entry's bytes as its body, to every repository name that lacks it at
  * once) and refused when its bytes do not match its digest or size: the upload is aborted, so the
@@ -48,7 +48,10 @@ import {
 } from './target.ts';
 
 export interface ImportOptions extends TargetOptions {
+  /** The bundle's path, or `-` for stdin. */
   readonly bundle: string;
+  /** What `-` reads (default process.stdin). */
+  readonly stdin?: NodeJS.ReadableStream;
   /** Where progress goes (default process.stderr). */
   readonly stderr?: ProgressStream;
   readonly timeoutMs?: number;
@@ -291,8 +294,8 @@ export async function importBundle(options: ImportOptions): Promise<ImportSummar
   const client = openRegistryClient(registry, credentials, options.timeoutMs);
   const pusher = new Pusher(client);
   const extract = tar.extract();
-  const file = createReadStream(bundle);
-  file.once('error', (error) => extract.destroy(error));
+  const file: NodeJS.ReadableStream = bundle === '-' ? (options.stdin ?? process.stdin) : createReadStream(bundle);
+  file.once('error', (error: Error) => extract.destroy(error));
   file.pipe(extract);
   let listing: BundleListing | undefined;
   let progress: ProgressBar | undefined;
@@ -415,7 +418,7 @@ export async function importBundle(options: ImportOptions): Promise<ImportSummar
       throw new BundleError(bundle, `not a complete tar file (${(error as Error).message})`);
     throw new Error(describeRegistryFailure(error, registry, credentials), { cause: error });
   } finally {
-    file.destroy();
+    if (bundle !== '-') (file as ReturnType<typeof createReadStream>).destroy();
     await client.close();
   }
 }

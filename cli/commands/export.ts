@@ -18,7 +18,7 @@ Writes images, as a running registry serves them, into an air-gap bundle: an OCI
 (index.json names each image) with a listing, regctl-bundle.json. Load it with \`regctl import\`, or
 read it with any OCI tool (skopeo copy oci-archive:BUNDLE.tar:NAME:TAG …). Blobs are streamed, each
 written once; the bundle appears only once complete.
-  -o, --output FILE  the bundle to write
+  -o, --output FILE  the bundle to write; - for stdout (the listing then goes to stderr)
   --registry URL     the registry to read from (default: the first listener of the config)
   --list FILE        one image reference per line (name[:tag|@digest]; # comments), as for warm
   --platform P       keep only these platforms of each index (repeatable); an index that loses
@@ -32,7 +32,11 @@ Exit: 0 written, 1 an image could not be read (nothing written), 2 bad usage.`,
   positionals: 'none',
   async run(args, io) {
     const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
-    if (values.output === undefined) throw new UsageError('name the bundle to write with -o FILE');
+    if (values.output === undefined) throw new UsageError('name the bundle to write with -o FILE (or -o - for stdout)');
+    if (values.output === '-' && io.isTTY)
+      throw new UsageError('-o - writes a tar to stdout, which is a terminal: redirect or pipe it');
+    // With the tar on stdout, the listing goes to stderr.
+    const print = values.output === '-' ? io.stderr : io.stdout;
     const client = await import('../../client/export.ts');
     const summary = await client
       .exportImages({
@@ -46,8 +50,8 @@ Exit: 0 written, 1 an image could not be read (nothing written), 2 bad usage.`,
       })
       .catch(asUsageError);
     if (values.json)
-      io.stdout(JSON.stringify({ ...summary.listing, output: summary.output, bytes: summary.bytes }, null, 2));
-    else for (const line of client.formatExportListing(summary)) io.stdout(line);
+      print(JSON.stringify({ ...summary.listing, output: summary.output, bytes: summary.bytes }, null, 2));
+    else for (const line of client.formatExportListing(summary)) print(line);
     return 0;
   },
 };

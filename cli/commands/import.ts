@@ -5,12 +5,13 @@ const OPTIONS = { ...TARGET_OPTIONS, json: { type: 'boolean', default: false } }
 
 export const importCommand: Command = {
   name: 'import',
-  help: `Usage: regctl import BUNDLE.tar [--registry URL | --config PATH] [--json]
+  help: `Usage: regctl import BUNDLE.tar|- [--registry URL | --config PATH] [--json]
 
 Pushes every image of a bundle written by \`regctl export\` into a running registry, under the
 names it was exported from. Every blob and manifest is checked against its digest while the tar is
 read; a bundle that does not match is refused, naming the entry, and no image of it is tagged.
-What the registry already has is skipped, so running it again uploads nothing.
+What the registry already has is skipped, so running it again uploads nothing. - reads stdin
+(regctl export -o - … | regctl import -): the tar is read once, front to back.
   --registry URL  the registry to push to (default: the first listener of the config)
   --json          machine-readable output
 Environment:

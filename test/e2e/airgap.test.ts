@@ -18,7 +18,7 @@ import { buildImage, buildIndex, type Image, MEDIA_TYPES, sha256, writeOciLayout
 import { requireBinary, run } from '../helpers/process.ts';
 import { pushImage } from '../helpers/proxy-setup.ts';
 import { runRegctl } from '../helpers/regctl-cli.ts';
-import { type RegctlServer, startRegctl } from '../helpers/regctl-server.ts';
+import { REPO_ROOT, type RegctlServer, startRegctl } from '../helpers/regctl-server.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 
 const dirs = new TmpDirs();
@@ -261,7 +261,7 @@ describe('regctl import', () => {
     expect(writesIn(target.log()).slice(before)).toEqual([]);
   });
 
-  it('pushes with REGCTL_USERNAME/REGCTL_PASSWORD into a registry that requires them (token auth)', async () => {
+  it('pipes an export into an import with REGCTL_USERNAME/REGCTL_PASSWORD, into a registry requiring them (token auth)', async () => {
     const secured = await startRegctl({
       dir: await dirs.make('regctl-airgap-secured-'),
       config: securedHostedConfig(),
@@ -271,9 +271,28 @@ describe('regctl import', () => {
       const anonymous = await regctl(['import', bundle, '--registry', secured.url]);
       expect(anonymous.code).toBe(1);
       expect(anonymous.stderr).toContain('requires authentication');
-      const env = { REGCTL_USERNAME: TEST_USER.name, REGCTL_PASSWORD: TEST_USER.password };
-      const result = await regctl(['import', bundle, '--registry', secured.url, '--json'], { env });
-      expect(result.code, result.stderr).toBe(0);
+      // Straight from one registry into the other through a pipe: export to stdout, import from stdin.
+      const cli = `${JSON.stringify(process.execPath)} ${JSON.stringify(join(REPO_ROOT, 'bin/regctl.mjs'))}`;
+      const result = await run(
+        'sh',
+        [
+          '-c',
+          `${cli} export -o - --registry ${source.url} --referrers multi/app:1 tools/one:1 | ` +
+            `REGCTL_USERNAME="$IMPORT_USER" REGCTL_PASSWORD="$IMPORT_PASSWORD" ${cli} import - --registry ${secured.url} --json`,
+        ],
+        {
+          env: {
+            ...process.env,
+            REGCTL_USERNAME: '',
+            REGCTL_PASSWORD: '',
+            IMPORT_USER: TEST_USER.name,
+            IMPORT_PASSWORD: TEST_USER.password,
+            NO_COLOR: '1',
+          },
+        },
+      );
+      expect(result.stderr).toMatch(/^multi\/app:1\s+sha256:\w{12}\s+linux\/amd64,linux\/arm64/m);
+      expect(result.stderr).toContain('written to stdout');
       expect(result.stderr).not.toContain(TEST_USER.password);
       expect(JSON.parse(result.stdout).images.every((i: { status: string }) => i.status === 'pushed')).toBe(true);
       const pulled = await tools.inspectRaw(`${secured.host}/multi/app:1`, {
@@ -291,6 +310,12 @@ describe('regctl import', () => {
     expect(missing.stderr).toContain('nope.tar: no such file');
     const usage = await regctl(['import', '--registry', target.url]);
     expect(usage.code).toBe(2);
+    const whole = await readFile(bundle);
+    const cut = join(work, 'cut.tar');
+    await writeFile(cut, whole.subarray(0, Math.floor(whole.length * 0.6)));
+    const truncated = await regctl(['import', cut, '--registry', target.url]);
+    expect(truncated.code).toBe(1);
+    expect(truncated.stderr).toMatch(/cut\.tar: (not a complete tar file|the bundle ends before \d+ of its entries)/);
     const layoutOnly = await dirs.make();
     await writeOciLayout(layoutOnly, { tool });
     const plain = join(work, 'plain.tar');
