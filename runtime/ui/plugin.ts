@@ -12,8 +12,8 @@
  *
  * The login form's POST is checked by the registry's own Basic check (same constant-time
  * comparison, same bcrypt queue, same failed-login throttle and 429), then a session cookie is
- * set (sessions.ts). CSRF: the cookie is SameSite=Strict, and a POST whose `Origin` is not this
- * listener's (or that has none) is refused with 403.
+ * set (sessions.ts). CSRF: the cookie is SameSite=Strict, and a POST whose `Origin` names another
+ * host (or that has none) is refused with 403.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formatBasicChallenge } from '../auth/challenge.ts';
@@ -41,7 +41,7 @@ import { checkCredentials, readCookie, resolveViewer, type Viewer } from './view
 export interface UiPluginOptions {
   readonly holder: PlanHolder;
   readonly listenerId: string;
-  /** The listener serves HTTPS: cookies are `Secure`, and `Origin` must be `https://…`. */
+  /** The listener serves HTTPS: session cookies are `Secure`. */
   readonly tls: boolean;
   /** The listener's sessions (default: a new store). */
   readonly sessions?: SessionStore;
@@ -151,11 +151,19 @@ export async function uiPlugin(app: FastifyInstance, options: UiPluginOptions): 
     return undefined;
   };
 
-  /** POSTs must come from a page of this listener (CSRF): `Origin` equal to its own origin. */
+  /**
+   * POSTs must come from a page of this registry (CSRF): an `Origin` whose host and port are the
+   * `Host` the request was sent to. The scheme is not compared, so that a login through a proxy
+   * that terminates TLS in front of a plain-HTTP listener works.
+   */
   const sameOrigin = (request: FastifyRequest): boolean => {
-    const origin = request.headers.origin;
-    const host = request.headers.host;
-    return origin !== undefined && host !== undefined && origin === `${options.tls ? 'https' : 'http'}://${host}`;
+    const { origin, host } = request.headers;
+    if (origin === undefined || host === undefined || !/^https?:\/\//.test(origin)) return false;
+    try {
+      return new URL(origin).host === new URL(`http://${host}`).host;
+    } catch {
+      return false;
+    }
   };
 
   const route = async (ui: UiContext, path: string): Promise<PageContent | undefined> => {
