@@ -275,7 +275,8 @@ export async function exportImages(options: ExportOptions): Promise<ExportSummar
     if (!PLATFORM_PATTERN.test(platform))
       throw new ClientUsageError(`--platform ${platform}: expected OS/ARCH[/VARIANT], e.g. linux/amd64`);
   }
-  const parsed = references.map((ref) => ({ ref, ...parseImageReference(ref) }));
+  // Each image once, in the order first named (a list and the arguments may overlap).
+  const parsed = [...new Set(references)].map((ref) => ({ ref, ...parseImageReference(ref) }));
   for (const { ref, name, reference } of parsed) {
     const problem = referenceProblem(name, reference);
     if (problem !== undefined) throw new ClientUsageError(`${ref}: ${problem}`);

@@ -106,7 +106,7 @@ afterAll(async () => {
 describe('regctl export', () => {
   it('writes every image, each blob once, with referrers, as an OCI layout skopeo and umoci read', async () => {
     const list = join(work, 'images.txt');
-    await writeFile(list, '# site images\ntools/one:1\ntools/one:stable\n\ntools/copy:1\n');
+    await writeFile(list, '# site images\ntools/one:1\ntools/one:stable\n\ntools/copy:1\ntools/one:1 # twice\n');
     const result = await regctl([
       'export',
       '--registry',

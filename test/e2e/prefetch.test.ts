@@ -3,7 +3,8 @@
  * `prefetch.images.file` lists a 2-platform index, an image and one image the upstream lacks has
  * both cached right after start with no client pull (they serve, identical, once the upstream is
  * stopped), and `/-/status` shows the miss with its reason (logged at warn). An unrelated reload
- * does not run it again; editing the list file (watched with the config) restarts it at once;
+ * does not run it again; editing the list file (watched with the config) restarts it at once,
+ * and the run follows a tag moved upstream;
  * SIGTERM during the schedule stops the server cleanly; `regctl status` shows the miss.
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -27,6 +28,8 @@ let config: TestConfig;
 let list: string;
 const index = buildIndex({ layers: 2, seed: 'prefetch-multi', architectures: ['amd64', 'arm64'] });
 const tool = buildImage({ layers: 2, seed: 'prefetch-tool' });
+/** What `tools/one:1` becomes upstream later: the prefetch follows the tag. */
+const moved = buildImage({ layers: 2, seed: 'prefetch-tool-2' });
 
 interface PrefetchRun {
   startedAt: string;
@@ -142,9 +145,11 @@ describe('declared prefetch', () => {
     });
     expect(unrelated.lastReload.ok).toBe(true);
     expect((await prefetchStatus())?.lastRun?.startedAt).toBe(first.startedAt);
+    await pushImage(upstream.url, 'tools/one', '1', moved);
     await replaceFile(list, 'multi/app:1\ntools/one:1\n');
     const second = await nextRun(first.startedAt);
-    expect(second).toMatchObject({ images: 2, ok: 2, misses: [], blobsFetched: 0 });
+    // The moved tag is revalidated (whatever metadataMaxAge says) and its new content fetched.
+    expect(second).toMatchObject({ images: 2, ok: 2, misses: [], blobsFetched: 3 });
     // Two runs in all: the unrelated reload did not start one.
     expect(runsLogged()).toBe(2);
   });
@@ -156,7 +161,7 @@ describe('declared prefetch', () => {
       tools.inspectRaw(`${server.host}/tools/one:1`),
     ]);
     expect(app.digest).toBe(index.manifest.digest);
-    expect(one.digest).toBe(tool.manifest.digest);
+    expect(one.digest).toBe(moved.manifest.digest);
     const out = await dirs.make();
     await tools.skopeo([
       'copy',
