@@ -144,6 +144,16 @@ describe('proxy mirrors with failover (three distribution registries)', () => {
     expect(downA!.lastError).toMatch(/connection refused/);
     expect(downA!.nextRetryAt).not.toBeNull();
     expect(healthyB).toMatchObject({ url: b.url, state: 'closed', lastError: null });
+    // The web UI's repository page lists the endpoints in order with the same states.
+    const page = await (await fetch(`${server.url}/ui/r/mirrored`)).text();
+    const listed = [...page.matchAll(/<li data-endpoint="([^"]+)" data-state="([^"]+)">/g)].map((m) => [m[1], m[2]]);
+    expect(listed).toEqual([
+      // open, or half-open once its back-off (1 s) has passed since the status was read
+      [faultA.url, expect.stringMatching(/^(open|half-open)$/)],
+      [b.url, 'closed'],
+      [r.url, 'closed'],
+    ]);
+    expect(page).toContain('connection refused');
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const stateOf = (url: string) =>
       [...metrics.matchAll(/^regctl_upstream_endpoint_state\{([^}]*)\} 1$/gm)]

@@ -11,6 +11,7 @@ import type { RouteResolver } from '../../http/resolve-repository.ts';
 import type { Repository } from '../../repositories/repository.ts';
 import type { PlanHolder } from '../../server/plan-holder.ts';
 import type { RuntimeState } from '../../server/state.ts';
+import type { EndpointHealth } from '../../upstream/endpoints.ts';
 import type { UpstreamHealth } from '../../upstream/transport.ts';
 import type { Viewer } from '../viewer.ts';
 
@@ -60,6 +61,11 @@ export function pullReference(
   const port = /:\d+$/.exec(ui.host)?.[0] ?? '';
   const host = Object.entries(ui.resolver.listener.virtualHosts).find((entry) => entry[1] === repository)?.[0];
   return host === undefined ? undefined : `${host}${port}/${image}${suffix}`;
+}
+
+/** A proxy's endpoints (its mirrors and remote) with their breaker state, in the order they are tried. */
+export function proxyEndpoints(repository: Repository | undefined): readonly EndpointHealth[] {
+  return (repository as { endpointHealth?: EndpointHealth[] } | undefined)?.endpointHealth ?? [];
 }
 
 /** What a proxy repository instance tells about its cache and upstream (proxy.ts), when it is one. */

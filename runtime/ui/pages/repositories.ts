@@ -11,6 +11,7 @@ import { formatBytes, formatRatio, formatTime, query, urls } from '../format.ts'
 import { type Html, html } from '../html.ts';
 import {
   pageSize,
+  proxyEndpoints,
   proxyFigures,
   pullReference,
   repositoryUsage,
@@ -48,6 +49,26 @@ function healthOf(repository: Repository | undefined): Html | undefined {
   if (lastSuccessAt !== null)
     return html`<span class="good">ok</span> <span class="muted">(${formatTime(lastSuccessAt)})</span>`;
   return html`<span class="muted">not contacted yet</span>`;
+}
+
+/**
+ * With mirrors: each endpoint in the order it is tried, its role and its circuit breaker (a
+ * skipped endpoint says until when and why). Undefined with the remote alone: "Upstream" says it.
+ */
+function endpointsOf(repository: Repository | undefined): Html | undefined {
+  const endpoints = proxyEndpoints(repository);
+  if (endpoints.length < 2) return undefined;
+  return html`<ol class="endpoints">${endpoints.map((endpoint) => {
+    const state =
+      endpoint.state === 'closed'
+        ? html`<span class="good">in use</span>`
+        : html`<span class="bad">${endpoint.state === 'open' ? 'skipped' : 'on trial'}</span>${
+            endpoint.nextRetryAt === null
+              ? ''
+              : html` <span class="muted">until ${formatTime(endpoint.nextRetryAt)}</span>`
+          }${endpoint.lastError === null ? '' : html` <span class="muted">(${endpoint.lastError})</span>`}`;
+    return html`<li data-endpoint="${endpoint.url}" data-state="${endpoint.state}">${remoteHost(endpoint.url)} <span class="muted">${endpoint.role}</span> · ${state}</li>`;
+  })}</ol>`;
 }
 
 function hitRatio(repository: Repository | undefined): string | undefined {
@@ -151,6 +172,7 @@ export async function repositoryPage(ui: UiContext, name: string): Promise<PageC
     ['Remote', plan.type === 'proxy' ? remoteHost(plan.remote.url) : undefined],
     ['Cache hit ratio', hitRatio(repository)],
     ['Upstream', healthOf(repository)],
+    ['Endpoints (in order)', endpointsOf(repository)],
     ['Members (in order)', members(ui, plan)],
     ['Pushes go to', plan.type === 'group' ? (plan.writableMember ?? 'nowhere (read-only group)') : undefined],
   ])}
