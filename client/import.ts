@@ -244,7 +244,7 @@ async function uploadBlob(
       hash.update(chunk);
       received += chunk.length;
       progress.advance(chunk.length);
-      await Promise.all(bodies.map((body) => (body.write(chunk) ? undefined : once(body, 'drain'))));
+      await Promise.all(bodies.map((body) => feed(body, chunk)));
     }
     if (received !== blob.size || hash.digest('hex') !== hex) {
       throw new BundleError(
@@ -264,6 +264,23 @@ async function uploadBlob(
   }
   const failed = (await settled).find((s) => s.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
+}
+
+/** Writes `chunk` to an upload's body, waiting for it to drain; rejects once the body is gone. */
+async function feed(body: PassThrough, chunk: Buffer): Promise<void> {
+  if (body.destroyed) throw new Error('the upload ended early');
+  if (body.write(chunk)) return;
+  const done = new AbortController();
+  try {
+    await Promise.race([
+      once(body, 'drain', { signal: done.signal }),
+      once(body, 'close', { signal: done.signal }).then(() => {
+        throw new Error('the upload ended early');
+      }),
+    ]);
+  } finally {
+    done.abort(); // the other listener goes with it
+  }
 }
 
 /** Hashes an entry the registry needs no bytes of, so the bundle is still checked whole. */
