@@ -27,6 +27,11 @@ export interface ProxyObserver {
   revalidation(result: 'unchanged' | 'changed' | 'failed'): void;
   /** A request that joined another's upstream fetch instead of starting its own. */
   coalesced(kind: 'manifest' | 'blob'): void;
+  /**
+   * A blob body whose upstream connection dropped, asked again: `continued` from the byte reached
+   * (a 206), or `restarted` (read again from 0 and checked up to that byte).
+   */
+  resumed(how: 'continued' | 'restarted'): void;
   readonly upstream: UpstreamObserver;
 }
 
@@ -52,6 +57,7 @@ export const NO_PROXY_OBSERVER: ProxyObserver = Object.freeze({
   cache() {},
   revalidation() {},
   coalesced() {},
+  resumed() {},
   upstream: NO_UPSTREAM_OBSERVER,
 });
 export const NO_GROUP_OBSERVER: GroupObserver = Object.freeze({ memberHit() {} });

@@ -69,6 +69,7 @@ export class RegistryMetrics implements RepositoryObservers {
   readonly #cache: SeriesCache<Counter.Internal>;
   readonly #revalidations: SeriesCache<Counter.Internal>;
   readonly #coalesced: SeriesCache<Counter.Internal>;
+  readonly #resumes: SeriesCache<Counter.Internal>;
   readonly #upstreamRequests: SeriesCache<Counter.Internal>;
   readonly #upstreamDuration: SeriesCache<Histogram.Internal<string>>;
   readonly #upstreamBytes: SeriesCache<Counter.Internal>;
@@ -118,6 +119,11 @@ export class RegistryMetrics implements RepositoryObservers {
       'regctl_proxy_coalesced_total',
       "Proxy requests that joined another request's upstream fetch instead of starting one",
       ['repository', 'kind'],
+    );
+    this.#resumes = counter(
+      'regctl_proxy_blob_resumes_total',
+      'Upstream blob bodies asked again after their connection dropped: continued (206 from the byte reached) or restarted (read again from 0)',
+      ['repository', 'how'],
     );
     this.#upstreamRequests = counter(
       'regctl_upstream_requests_total',
@@ -253,7 +259,7 @@ export class RegistryMetrics implements RepositoryObservers {
     this.#repositories = names;
     this.#http.prune(names);
     this.#uploads.prune(0, names);
-    for (const series of [this.#cache, this.#revalidations, this.#coalesced]) series.prune(0, names);
+    for (const series of [this.#cache, this.#revalidations, this.#coalesced, this.#resumes]) series.prune(0, names);
     const proxies = new Set(Object.values(plan.repositories).flatMap((r) => (r.type === 'proxy' ? [r.name] : [])));
     for (const series of [
       this.#upstreamRequests,
@@ -373,6 +379,9 @@ export class RegistryMetrics implements RepositoryObservers {
       },
       coalesced: (kind) => {
         if (this.#enabled) this.#coalesced.get(this.#repository(repository), kind).inc();
+      },
+      resumed: (how) => {
+        if (this.#enabled) this.#resumes.get(this.#repository(repository), how).inc();
       },
     };
   }

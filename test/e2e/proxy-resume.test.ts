@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContainersTools } from '../helpers/clients.ts';
 import { type CuttingRelay, startCuttingRelay } from '../helpers/cutting-relay.ts';
 import { type Distribution, startDistribution } from '../helpers/distribution.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { buildImage, type Image } from '../helpers/oci-image.ts';
 import { waitUntil } from '../helpers/process.ts';
 import { pushImage } from '../helpers/proxy-setup.ts';
@@ -33,6 +34,16 @@ let upstream: Distribution;
 let relay: CuttingRelay;
 let server: RegctlServer;
 let dataDir: string;
+let metricsPort: number;
+
+/** `regctl_proxy_blob_resumes_total` of the proxy, by how (0 when not exported yet). */
+async function resumes(how: 'continued' | 'restarted'): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const line = new RegExp(`^regctl_proxy_blob_resumes_total\\{repository="upstream",how="${how}"\\} (\\d+)$`, 'm').exec(
+    text,
+  );
+  return line === null ? 0 : Number(line[1]);
+}
 
 const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
@@ -42,6 +53,7 @@ beforeAll(async () => {
   relay = await startCuttingRelay(upstream.port);
   const dir = await dirs.make();
   dataDir = join(dir, 'data');
+  metricsPort = await freePort();
   server = await startRegctl({
     dir,
     config: {
@@ -55,6 +67,7 @@ beforeAll(async () => {
         },
       ],
       listeners: [{ host: '127.0.0.1', repository: 'upstream' }],
+      metrics: { host: '127.0.0.1', port: metricsPort },
     },
   });
 }, 60_000);
@@ -91,6 +104,7 @@ describe('resumed upstream blob fetches through a relay that cuts', () => {
     const layer = image.layers[0]!;
     relay.cutAfterBytes = MiB;
     relay.cuts = 2;
+    const continuedBefore = await resumes('continued');
     const tools = await createContainersTools(await dirs.make());
     const out = join(await dirs.make(), 'layout');
     await tools.skopeo(['copy', '--src-tls-verify=false', `docker://${server.host}/team/ranged:v1`, `oci:${out}:v1`]);
@@ -105,6 +119,7 @@ describe('resumed upstream blob fetches through a relay that cuts', () => {
       expect.stringMatching(/range=bytes=2097152-$/),
     ]);
     await server.waitForLog(/resumed after a dropped upstream connection/);
+    expect((await resumes('continued')) - continuedBefore).toBe(2);
   });
 
   it('an upstream that ignores Range: the blob is read again whole, the client is not cut, the cache is whole', {

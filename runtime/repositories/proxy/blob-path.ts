@@ -195,13 +195,15 @@ export class ProxyBlobPath {
         client: toClient,
         onBytes: (count) => this.#client.blobBytes(count),
         resume: (from) => resumer.resume(from),
-        onResume: (from, start) =>
+        onResume: (from, start) => {
+          this.#observer.resumed(start === from ? 'continued' : 'restarted');
           this.#log.info(
             { image, digest, from, start, resume: resumer.resumes },
             start === from
               ? 'proxy blob fetch resumed after a dropped upstream connection'
               : 'proxy blob fetch restarted (the upstream answered the resume whole); re-reading to the byte reached',
-          ),
+          );
+        },
       });
       if (toClient) {
         tee.client.on('error', () => {}); // reported through `done` and the HTTP layer

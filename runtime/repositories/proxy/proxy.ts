@@ -298,5 +298,6 @@ function countCacheResults(observer: ProxyObserver, counts: Record<CacheResult, 
     },
     revalidation: (result) => observer.revalidation(result),
     coalesced: (kind) => observer.coalesced(kind),
+    resumed: (how) => observer.resumed(how),
   };
 }
