@@ -150,7 +150,7 @@ describe('validation and errors', () => {
     const denied = await h.app.inject({ method: 'GET', url: '/v2/' });
     expect(denied.statusCode).toBe(401);
     expect(denied.headers['www-authenticate']).toBe('Basic realm="regctl"');
-    expect(h.world.controllers[0]!.scopes).toEqual([{ base: true, repositories: ['private'] }]);
+    expect(h.world.controllers[0]!.scopes).toEqual([{ base: true, ping: true, repositories: ['private'] }]);
   });
 
   it('/-/health and /-/status', async () => {
