@@ -151,3 +151,11 @@ export function listingProblem(value: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** The bundle is not one `regctl import` can load, or its content is not what it says. */
+export class BundleError extends Error {
+  constructor(bundle: string, message: string) {
+    super(`${bundle}: ${message}`);
+    this.name = 'BundleError';
+  }
+}
