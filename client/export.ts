@@ -28,7 +28,7 @@ import { isDigest, parseDigest } from '../runtime/oci/digest.ts';
 import type { UpstreamClient } from '../runtime/upstream/client.ts';
 import { withoutUserinfo } from '../runtime/upstream/errors.ts';
 import { type Collected, Collection, collectImage, collectReferrers, short } from './bundle-collect.ts';
-import { collectReferences, PLATFORM_PATTERN, parseImageReference, referenceProblem } from './image-references.ts';
+import { checkPlatform, collectReferences, parseImageReference, referenceProblem } from './image-references.ts';
 import {
   BUNDLE_VERSION,
   type BundleImage,
@@ -44,11 +44,10 @@ import {
 import { ProgressBar, type ProgressStream } from './progress.ts';
 import {
   ClientUsageError,
+  connectRegistry,
   describeRegistryFailure,
   formatBytes,
-  openRegistryClient,
-  resolveCredentials,
-  resolveRegistry,
+  type resolveCredentials,
   type TargetOptions,
 } from './target.ts';
 
@@ -95,23 +94,17 @@ function hashing(algorithm: string, onBytes: (n: number) => void) {
 /** Writes the bundle; see the module comment. */
 export async function exportImages(options: ExportOptions): Promise<ExportSummary> {
   const started = Date.now();
-  const env = options.env ?? process.env;
   const out = options.stderr ?? process.stderr;
   const references = await collectReferences(options.images, options.list);
   if (references.length === 0) throw new ClientUsageError('nothing to export: name images or give --list FILE');
-  for (const platform of options.platforms ?? []) {
-    if (!PLATFORM_PATTERN.test(platform))
-      throw new ClientUsageError(`--platform ${platform}: expected OS/ARCH[/VARIANT], e.g. linux/amd64`);
-  }
+  for (const platform of options.platforms ?? []) checkPlatform(platform);
   // Each image once, in the order first named (a list and the arguments may overlap).
   const parsed = [...new Set(references)].map((ref) => ({ ref, ...parseImageReference(ref) }));
   for (const { ref, name, reference } of parsed) {
     const problem = referenceProblem(name, reference);
     if (problem !== undefined) throw new ClientUsageError(`${ref}: ${problem}`);
   }
-  const registry = await resolveRegistry({ ...options, env });
-  const credentials = resolveCredentials({ ...options, env });
-  const client = openRegistryClient(registry, credentials, options.timeoutMs);
+  const { registry, credentials, client } = await connectRegistry(options);
   const collection = new Collection(client);
   try {
     const images: BundleImage[] = [];

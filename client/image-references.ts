@@ -5,9 +5,18 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseReferenceLines } from '../compiler/image-reference.ts';
+import { ClientUsageError } from './target.ts';
 
 /** `os/arch[/variant]`, as `--platform` takes it. */
 export const PLATFORM_PATTERN = /^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/i;
+
+/** `platform` unless it is not `os/arch[/variant]`: then the usage error warm and export give. */
+export function checkPlatform(platform: string): string {
+  if (!PLATFORM_PATTERN.test(platform)) {
+    throw new ClientUsageError(`--platform ${platform}: expected OS/ARCH[/VARIANT], e.g. linux/amd64`);
+  }
+  return platform;
+}
 
 export { parseImageReference, referenceProblem } from '../compiler/image-reference.ts';
 

@@ -36,14 +36,7 @@ import {
   REF_NAME_ANNOTATION,
 } from './oci-layout.ts';
 import { ProgressBar, type ProgressStream } from './progress.ts';
-import {
-  describeRegistryFailure,
-  formatBytes,
-  openRegistryClient,
-  resolveCredentials,
-  resolveRegistry,
-  type TargetOptions,
-} from './target.ts';
+import { connectRegistry, describeRegistryFailure, formatBytes, type TargetOptions } from './target.ts';
 
 export { BundleError } from './oci-layout.ts';
 
@@ -125,12 +118,9 @@ async function verifyBlob(bundle: string, blob: BundleBlob, entry: Entry, progre
 /** Imports the bundle; see the module comment. */
 export async function importBundle(options: ImportOptions): Promise<ImportSummary> {
   const started = Date.now();
-  const env = options.env ?? process.env;
   const out = options.stderr ?? process.stderr;
   const { bundle } = options;
-  const registry = await resolveRegistry({ ...options, env });
-  const credentials = resolveCredentials({ ...options, env });
-  const client = openRegistryClient(registry, credentials, options.timeoutMs);
+  const { registry, credentials, client } = await connectRegistry(options);
   const pusher = new Pusher(client);
   const extract = tar.extract();
   const file: NodeJS.ReadableStream = bundle === '-' ? (options.stdin ?? process.stdin) : createReadStream(bundle);

@@ -14,12 +14,11 @@ import type { UpstreamClient } from '../runtime/upstream/client.ts';
 import {
   ClientUsageError,
   type Credentials,
+  connectRegistry,
   describeRefusal,
   describeRegistryFailure,
   formatBytes,
   openRegistryClient,
-  resolveCredentials,
-  resolveRegistry,
   type TargetOptions,
 } from './target.ts';
 
@@ -173,9 +172,7 @@ async function listRepository(
 
 /** Lists the registry (see the module comment). */
 export async function listRegistry(options: ListOptions): Promise<Inventory> {
-  const registry = await resolveRegistry(options);
-  const credentials = resolveCredentials(options);
-  const client = openRegistryClient(registry, credentials, options.timeoutMs);
+  const { registry, credentials, client } = await connectRegistry(options);
   try {
     const all = await fetchRepositories(client);
     let wanted = all;

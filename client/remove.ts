@@ -11,11 +11,10 @@ import { isValidName, isValidTag } from '../runtime/oci/names.ts';
 import { fetchRepositories } from './inventory.ts';
 import {
   ClientUsageError,
+  connectRegistry,
   describeRefusal,
   describeRegistryFailure,
   openRegistryClient,
-  resolveCredentials,
-  resolveRegistry,
   type TargetOptions,
 } from './target.ts';
 
@@ -53,9 +52,7 @@ export function parseRemoveTarget(value: string): RemoveTarget {
 
 /** Deletes the tag or manifest; resolves with what was removed, throws with the registry's reason. */
 export async function removeReference(target: RemoveTarget, options: TargetOptions & { timeoutMs?: number }) {
-  const registry = await resolveRegistry(options);
-  const credentials = resolveCredentials(options);
-  const root = openRegistryClient(registry, credentials, options.timeoutMs);
+  const { registry, credentials, client: root } = await connectRegistry(options);
   try {
     const repositories = await fetchRepositories(root);
     if (!repositories.some((r) => r.name === target.repository)) {

@@ -92,6 +92,23 @@ export async function resolveRegistry(options: TargetOptions): Promise<string> {
   return registryUrl(options.registry ?? (await registryFromConfig(options, env)));
 }
 
+/** What a client command talks to: the registry's URL, the credentials, and a client for it. */
+export interface RegistryConnection {
+  readonly registry: string;
+  readonly credentials: Credentials;
+  readonly client: UpstreamClient;
+}
+
+/**
+ * {@link resolveRegistry}, {@link resolveCredentials} and {@link openRegistryClient} in one: how
+ * every client command starts. The caller closes `client`.
+ */
+export async function connectRegistry(options: TargetOptions & { timeoutMs?: number }): Promise<RegistryConnection> {
+  const registry = await resolveRegistry(options);
+  const credentials = resolveCredentials(options);
+  return { registry, credentials, client: openRegistryClient(registry, credentials, options.timeoutMs) };
+}
+
 /** The credentials of the options or the environment; a usage error for half a pair. */
 export function resolveCredentials(options: TargetOptions): Credentials {
   const env = options.env ?? process.env;

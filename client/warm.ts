@@ -17,22 +17,15 @@ import { createHash } from 'node:crypto';
 import { parseDigest } from '../runtime/oci/digest.ts';
 import { parseManifest } from '../runtime/oci/manifest.ts';
 import {
+  checkPlatform,
   collectReferences,
   hostPlatform,
   matchesPlatform,
-  PLATFORM_PATTERN,
   type Platformed,
   parseImageReference,
   referenceProblem,
 } from './image-references.ts';
-import {
-  ClientUsageError,
-  describeRegistryFailure,
-  formatBytes,
-  openRegistryClient,
-  resolveCredentials,
-  resolveRegistry,
-} from './target.ts';
+import { ClientUsageError, connectRegistry, describeRegistryFailure, formatBytes } from './target.ts';
 
 /** Options of {@link warm}, as the CLI passes them. */
 export interface WarmOptions {
@@ -79,16 +72,11 @@ export { parseImageReference } from './image-references.ts';
 /** Pulls every listed image through the registry; see the module comment. */
 export async function warm(options: WarmOptions): Promise<WarmSummary> {
   const started = Date.now();
-  const env = options.env ?? process.env;
   const out = options.stderr ?? process.stderr;
   const references = await collectReferences(options.images, options.list);
   if (references.length === 0) throw new ClientUsageError('nothing to warm: name images or give --list FILE');
-  const platform = options.platform ?? hostPlatform();
-  if (!PLATFORM_PATTERN.test(platform))
-    throw new ClientUsageError(`--platform ${platform}: expected OS/ARCH[/VARIANT], e.g. linux/amd64`);
-  const registry = await resolveRegistry({ ...options, env });
-  const credentials = resolveCredentials({ ...options, env });
-  const client = openRegistryClient(registry, credentials, options.timeoutMs);
+  const platform = checkPlatform(options.platform ?? hostPlatform());
+  const { registry, credentials, client } = await connectRegistry(options);
   const totals = { images: 0, manifests: 0, blobs: 0, bytes: 0 };
   const failed: { image: string; error: string }[] = [];
   let done = 0;
