@@ -9,10 +9,8 @@
  */
 import { digestOf, isDigest, parseDigest } from '../runtime/oci/digest.ts';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../runtime/oci/manifest.ts';
-import { OCI_INDEX } from '../runtime/oci/media-types.ts';
 import type { UpstreamClient } from '../runtime/upstream/client.ts';
-import { isUpstreamError } from '../runtime/upstream/errors.ts';
-import { discard, parseJson, readBounded } from '../runtime/upstream/responses.ts';
+import { parseJson, readBounded } from '../runtime/upstream/responses.ts';
 import { matchesPlatform, type Platformed, platformOf } from './image-references.ts';
 
 const IMAGE_CONFIG_TYPES = new Set([
@@ -77,32 +75,8 @@ export class Collection {
    * (404/405), the index tagged `sha256-<hex>` (the spec's fallback tag schema).
    */
   async referrers(name: string, digest: string): Promise<{ digest: string }[]> {
-    const what = `referrers of ${name}@${digest}`;
-    const { response, authorization } = await this.#client.send({
-      method: 'GET',
-      path: `v2/${name}/referrers/${digest}`,
-      headers: { accept: OCI_INDEX },
-      scope: `repository:${name}:pull`,
-    });
-    let index: unknown;
-    if (response.status === 200) {
-      index = parseJson(await readBounded(response.body, MAX_MANIFEST_BYTES, what), what);
-    } else if (response.status === 404 || response.status === 405) {
-      await discard(response.body);
-      const { algorithm, hex } = parseDigest(digest);
-      try {
-        index = parseJson((await this.#client.getManifest(name, `${algorithm}-${hex}`)).body, what);
-      } catch (error) {
-        if (isUpstreamError(error) && error.code === 'UPSTREAM_NOT_FOUND') return [];
-        throw error;
-      }
-    } else {
-      throw await this.#client.failure(response, what, authorization);
-    }
-    const manifests = (index as { manifests?: unknown } | null)?.manifests;
-    return Array.isArray(manifests)
-      ? manifests.filter((m): m is { digest: string } => isDigest((m as { digest?: unknown })?.digest))
-      : [];
+    const manifests = await this.#client.listReferrers(name, digest, { tagFallback: true });
+    return manifests.filter((m): m is { digest: string } => isDigest((m as { digest?: unknown } | null)?.digest));
   }
 }
 

@@ -5,9 +5,10 @@
  */
 import type { Readable } from 'node:stream';
 import { NO_UPSTREAM_OBSERVER, type UpstreamObserver } from '../events.ts';
+import { parseDigest } from '../oci/digest.ts';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.ts';
 import { OCI_INDEX, SUPPORTED_MANIFEST_MEDIA_TYPES } from '../oci/media-types.ts';
-import { UpstreamError } from './errors.ts';
+import { isUpstreamError, UpstreamError } from './errors.ts';
 import {
   contentLengthOf,
   contentTypeOf,
@@ -183,8 +184,12 @@ export class UpstreamClient {
     return [...new Set(tags)].sort();
   }
 
-  /** The upstream's referrers index of `digest` (OCI 1.1), or [] when it has no referrers API. */
-  async listReferrers(name: string, digest: string): Promise<unknown[]> {
+  /**
+   * The upstream's referrers index of `digest` (OCI 1.1), or [] when it has no referrers API;
+   * with `tagFallback`, a registry without the API is asked for the index tagged `sha256-<hex>`
+   * instead (the spec's fallback tag schema: what clients that push signatures there write).
+   */
+  async listReferrers(name: string, digest: string, options: { tagFallback?: boolean } = {}): Promise<unknown[]> {
     const what = `referrers of ${name}@${digest}`;
     const { response, authorization } = await this.#transport.request({
       method: 'GET',
@@ -195,13 +200,21 @@ export class UpstreamClient {
     if (response.status !== 200) {
       if (response.status === 404 || response.status === 405) {
         await discard(response.body);
-        return [];
+        return options.tagFallback === true ? this.#referrersByTag(name, digest, what) : [];
       }
       throw await this.#transport.failure(response, what, authorization);
     }
-    const body = parseJson(await readBounded(response.body, MAX_MANIFEST_BYTES, what), what);
-    const manifests = (body as { manifests?: unknown } | null)?.manifests;
-    return Array.isArray(manifests) ? manifests : [];
+    return manifestsOf(parseJson(await readBounded(response.body, MAX_MANIFEST_BYTES, what), what));
+  }
+
+  async #referrersByTag(name: string, digest: string, what: string): Promise<unknown[]> {
+    const { algorithm, hex } = parseDigest(digest);
+    try {
+      return manifestsOf(parseJson((await this.getManifest(name, `${algorithm}-${hex}`)).body, what));
+    } catch (error) {
+      if (isUpstreamError(error, 'UPSTREAM_NOT_FOUND')) return [];
+      throw error;
+    }
   }
 
   /** Reports `count` blob body bytes received from this upstream (the reader of `getBlob`'s body calls it). */
@@ -213,4 +226,10 @@ export class UpstreamClient {
   async close(): Promise<void> {
     await this.#transport.close();
   }
+}
+
+/** The `manifests` of an index document, or [] for anything else (`null`, no list). */
+function manifestsOf(index: unknown): unknown[] {
+  const manifests = (index as { manifests?: unknown } | null)?.manifests;
+  return Array.isArray(manifests) ? manifests : [];
 }

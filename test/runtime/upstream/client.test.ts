@@ -251,6 +251,38 @@ describe('UpstreamClient', () => {
     expect(await client().listReferrers('b', 'sha256:1')).toEqual([]);
   });
 
+  it('with tagFallback, a registry without the referrers API is asked for the sha256-<hex> tag', async () => {
+    const pool = agent.get(UPSTREAM);
+    const subject = 'sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+    const other = 'sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+    const index = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: other, size: 2 }],
+    });
+    pool.intercept({ path: `/v2/a/referrers/${subject}`, method: 'GET' }).reply(404, '');
+    pool
+      .intercept({
+        path: '/v2/a/manifests/sha256-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+        method: 'GET',
+      })
+      .reply(200, index, { headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' } });
+    pool.intercept({ path: `/v2/b/referrers/${subject}`, method: 'GET' }).reply(405, '');
+    pool
+      .intercept({
+        path: '/v2/b/manifests/sha256-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+        method: 'GET',
+      })
+      .reply(404, '');
+    pool.intercept({ path: `/v2/c/referrers/${subject}`, method: 'GET' }).reply(404, '');
+    expect(await client().listReferrers('a', subject, { tagFallback: true })).toEqual([
+      expect.objectContaining({ digest: other }),
+    ]);
+    // No fallback tag either: no referrers. Without the option the tag is never asked for.
+    expect(await client().listReferrers('b', subject, { tagFallback: true })).toEqual([]);
+    expect(await client().listReferrers('c', subject)).toEqual([]);
+  });
+
   it('refuses a blob HEAD without a usable Content-Length', async () => {
     agent
       .get(UPSTREAM)
