@@ -44,10 +44,10 @@ import {
 import { ProgressBar, type ProgressStream } from './progress.ts';
 import {
   ClientUsageError,
+  type Credentials,
   connectRegistry,
   describeRegistryFailure,
   formatBytes,
-  type resolveCredentials,
   type TargetOptions,
 } from './target.ts';
 
@@ -158,7 +158,7 @@ async function writeBundle(
   client: UpstreamClient,
   out: ProgressStream,
   registry: string,
-  credentials: ReturnType<typeof resolveCredentials>,
+  credentials: Credentials,
 ): Promise<number> {
   const total = [...listing.manifests, ...listing.blobs].reduce((n, e) => n + e.size, 0);
   const progress = new ProgressBar(out, total, `exporting ${listing.images.length} images`);

@@ -1,6 +1,6 @@
 /** Bad input for real: each prints one clear message on stderr, the documented exit code, and no stack. */
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -97,6 +97,37 @@ describe('regctl with bad input', () => {
       1,
       "regctl warm: ENOENT: no such file or directory, open 'missing.txt'",
     ],
+    ['export without -o', ['export', 'tools/app:1'], 2, 'regctl: name the bundle to write with -o FILE'],
+    [
+      'export with nothing to export',
+      ['export', '-o', 'b.tar', '--registry', 'http://127.0.0.1:9'],
+      2,
+      'regctl: nothing to export: name images or give --list FILE',
+    ],
+    [
+      'export with a platform that is not os/arch',
+      ['export', '-o', 'b.tar', '--registry', 'http://127.0.0.1:9', '--platform', 'linux', 'tools/app:1'],
+      2,
+      'regctl: --platform linux: expected OS/ARCH[/VARIANT], e.g. linux/amd64',
+    ],
+    [
+      'export of an invalid image name',
+      ['export', '-o', 'b.tar', '--registry', 'http://127.0.0.1:9', 'UPPER:1'],
+      2,
+      'regctl: UPPER:1: "UPPER" is not a repository name',
+    ],
+    [
+      'export from a registry nobody answers for',
+      ['export', '-o', 'unreachable.tar', '--registry', 'http://127.0.0.1:9', 'tools/app:1'],
+      1,
+      'regctl export: tools/app:1: the registry at http://127.0.0.1:9 is unreachable (connection refused)',
+    ],
+    [
+      'import of a missing bundle',
+      ['import', 'missing.tar', '--registry', 'http://127.0.0.1:9'],
+      1,
+      'regctl import: missing.tar: no such file',
+    ],
   ])('%s', (_, args, code, message) => {
     const result = regctl(args);
     expect(result.code).toBe(code);
@@ -104,5 +135,10 @@ describe('regctl with bad input', () => {
     if (code === 2 && args.length <= 1) expect(result.stdout).toBe(''); // usage errors go to stderr
     expect(output).toContain(message);
     expect(output).not.toMatch(/\n\s+at /);
+  });
+
+  it('leaves no bundle, not even a partial one, when the export fails', async () => {
+    expect(regctl(['export', '-o', 'failed.tar', '--registry', 'http://127.0.0.1:9', 'tools/app:1']).code).toBe(1);
+    expect((await readdir(dir)).filter((name) => name.includes('failed'))).toEqual([]);
   });
 });
