@@ -15,7 +15,7 @@
  */
 import { Agent, type Dispatcher, Pool, ProxyAgent } from 'undici';
 import type { HttpProxyPlan } from '../../compiler/plan.ts';
-import { createSocksProxyAgent, isSocksProxyUrl } from './socks-proxy.ts';
+import { createSocksProxyAgent, isSocksProxyUrl, resolvesRemotely } from './socks-proxy.ts';
 import { basicAuthorization } from './token-auth.ts';
 
 /**
@@ -98,6 +98,15 @@ export class UpstreamDispatchers {
     if (proxy === null || isNoProxy(url, proxy.noProxy)) return 'direct';
     if (isSocksProxyUrl(proxy.url)) return 'socks';
     return url.protocol === 'http:' && new URL(proxy.url).protocol === 'http:' ? 'forward' : 'tunnel';
+  }
+
+  /**
+   * True when a request to `url` goes through a `socks5://` proxy, for which regctl resolves the
+   * target's host name itself (socks-proxy.ts): a lookup failure is then this side's, not the proxy's.
+   */
+  resolvesTargetNames(url: URL): boolean {
+    const proxy = this.#options.httpProxy;
+    return proxy !== null && this.route(url) === 'socks' && !resolvesRemotely(proxy.url);
   }
 
   /** True when requests to `url` go through the outbound proxy. */

@@ -20,6 +20,11 @@ export function isSocksProxyUrl(url: string): boolean {
   return /^socks5h?:\/\//i.test(url);
 }
 
+/** True for `socks5h://`: the proxy, not regctl, resolves the target's host name. */
+export function resolvesRemotely(url: string): boolean {
+  return /^socks5h:\/\//i.test(url);
+}
+
 /** Options of {@link createSocksProxyAgent}. */
 export interface SocksProxyOptions {
   /** `socks5://host:port` or `socks5h://host:port`, without credentials. */
@@ -46,7 +51,7 @@ class LocallyResolvingSocks5Agent extends Socks5ProxyAgent {
 /** The dispatcher for every request that goes through the SOCKS5 proxy of `options`. */
 export function createSocksProxyAgent(options: SocksProxyOptions): Dispatcher {
   const proxy = new URL(options.url);
-  const remoteDns = proxy.protocol.toLowerCase() === 'socks5h:';
+  const remoteDns = resolvesRemotely(options.url);
   // undici accepts socks5:// (and socks://) only; the resolution is this module's choice.
   const uri = `socks5://${proxy.host}`;
   const agentOptions = {

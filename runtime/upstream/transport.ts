@@ -313,7 +313,7 @@ export class UpstreamTransport {
     return {
       timeoutMs: this.#options.timeoutMs,
       target: `${url.hostname}:${port}`,
-      socksResolvesHere: proxy !== null && this.#dispatchers.route(url) === 'socks' && /^socks5:/i.test(proxy.url),
+      socksResolvesHere: this.#dispatchers.resolvesTargetNames(url),
       proxy:
         proxy !== null && this.#dispatchers.isProxied(url)
           ? {

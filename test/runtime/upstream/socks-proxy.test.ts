@@ -26,6 +26,15 @@ describe('SOCKS5 outbound proxies', () => {
     expect(dispatchers.route(new URL('http://127.0.0.1:5000/v2/'))).toBe('socks');
     expect(dispatchers.route(new URL('https://registry-1.docker.io/v2/'))).toBe('socks');
     expect(dispatchers.route(new URL('https://mirror.internal.test/v2/'))).toBe('direct');
+    // socks5h://: the proxy resolves names; socks5://: regctl does, but not for exempted hosts.
+    expect(dispatchers.resolvesTargetNames(new URL('https://registry-1.docker.io/v2/'))).toBe(false);
+    const local = new UpstreamDispatchers({
+      httpProxy: { url: 'socks5://127.0.0.1:1080', auth: null, noProxy: ['internal.test'] },
+      timeoutMs: 1000,
+    });
+    expect(local.resolvesTargetNames(new URL('https://registry-1.docker.io/v2/'))).toBe(true);
+    expect(local.resolvesTargetNames(new URL('https://mirror.internal.test/v2/'))).toBe(false);
+    await local.close();
     expect(dispatchers.for(new URL('http://a.example/'))).toBe(dispatchers.for(new URL('https://b.example/')));
     await dispatchers.close();
   });
