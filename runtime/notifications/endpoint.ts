@@ -48,6 +48,8 @@ export class WebhookEndpoint {
   #closed = false;
   /** Wakes the loop early out of a backoff (close). */
   #wake: (() => void) | undefined;
+  /** Aborted when the close grace ends: a POST still out is not waited for. */
+  readonly #stop = new AbortController();
   readonly #drops = new Map<string, { count: number; loggedAt: number }>();
 
   constructor(options: WebhookEndpointOptions) {
@@ -89,6 +91,7 @@ export class WebhookEndpoint {
   async close(reason: 'shutdown' | 'removed', graceMs = 2000): Promise<void> {
     const deadline = setTimeout(() => {
       this.#closed = true;
+      this.#stop.abort();
       this.#wake?.();
     }, graceMs);
     deadline.unref();
@@ -109,6 +112,7 @@ export class WebhookEndpoint {
           delivered = true;
           break;
         }
+        if (this.#closed) break;
         this.#observer.failed();
         if (attempt < this.plan.maxAttempts) await this.#sleep(this.#backoff(attempt));
       }
@@ -131,13 +135,14 @@ export class WebhookEndpoint {
         dispatcher: this.#agent,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.#stop.signal]),
       });
       await response.body.dump().catch(() => undefined);
       if (response.statusCode >= 200 && response.statusCode < 300) return true;
       this.#log.warn({ status: response.statusCode, events: batch.length }, 'webhook refused the events; will retry');
       return false;
     } catch (error) {
+      if (this.#closed) return false;
       this.#log.warn(
         { err: { message: (error as Error).message, code: (error as { code?: string }).code }, events: batch.length },
         'webhook delivery failed; will retry',

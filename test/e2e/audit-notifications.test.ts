@@ -49,8 +49,11 @@ let deadUrl: string;
 function config(withBadReceivers: boolean): TestConfig {
   return {
     blobStores: [{ name: 'default', type: 'file', path: './data' }],
-    repositories: [{ name: 'private', type: 'hosted', deploymentPolicy: 'allowRedeploy', anonymous: [] }],
-    listeners: [{ host: '127.0.0.1', port: server?.port ?? 0, repository: 'private' }],
+    repositories: [
+      { name: 'private', type: 'hosted', deploymentPolicy: 'allowRedeploy', anonymous: [] },
+      { name: 'public', type: 'hosted', anonymous: ['pull', 'push', 'delete'] },
+    ],
+    listeners: [{ host: '127.0.0.1', port: server?.port ?? 0, repository: 'private', paths: ['public'] }],
     security: {
       users: [
         { name: TEST_USER.name, password: { env: 'CI_PASSWORD' }, roles: ['developer'] },
@@ -110,11 +113,16 @@ async function putManifest(tag: string, image = first): Promise<{ status: number
   return { status: response.status, ms: performance.now() - started };
 }
 
-async function pushBlobs(image: typeof first): Promise<void> {
+/** Pushes the blobs of `image` into `name`; `authorization` null: anonymously. */
+async function pushBlobs(
+  image: typeof first,
+  name = 'app',
+  authorization: string | null = basic(TEST_USER),
+): Promise<void> {
   for (const blob of [image.config, ...image.layers]) {
-    const response = await fetch(`${server.url}/v2/app/blobs/uploads/?digest=${blob.digest}`, {
+    const response = await fetch(`${server.url}/v2/${name}/blobs/uploads/?digest=${blob.digest}`, {
       method: 'POST',
-      headers: { authorization: basic(TEST_USER), 'content-type': 'application/octet-stream' },
+      headers: { ...(authorization === null ? {} : { authorization }), 'content-type': 'application/octet-stream' },
       body: blob.bytes,
     });
     expect(response.status).toBe(201);
@@ -275,6 +283,72 @@ describe('audit log and webhooks', () => {
     expect(metrics).toMatch(/^regctl_auth_failures_total\{reason="denied"\} 1$/m);
   });
 
+  it('an anonymous push, a failed push and a tag delete are audited with every field; no webhook for a repository outside its globs', async () => {
+    // Anonymous, into `public` (not matched by the receiver's `priv*`).
+    await pushBlobs(second, 'public/app', null);
+    const anonymous = await fetch(`${server.url}/v2/public/app/manifests/anon`, {
+      method: 'PUT',
+      headers: { 'content-type': second.mediaType },
+      body: second.manifest.bytes,
+    });
+    expect(anonymous.status).toBe(201);
+    const anonymousLine = await lastAudit('push');
+    expect(anonymousLine).toMatchObject({
+      action: 'push',
+      result: 'ok',
+      user: null,
+      addr: '127.0.0.1',
+      repository: 'public',
+      name: 'public/app',
+      tag: 'anon',
+      digest: second.manifest.digest,
+      mediaType: second.mediaType,
+    });
+    expect(anonymousLine.requestId).toEqual(expect.any(String));
+    expect(Date.parse(anonymousLine.time)).toBeGreaterThan(Date.now() - 60_000);
+
+    // A push whose blobs the registry does not have: audited as failed, with the error code.
+    const orphan = buildImage({ layers: 1, layerSize: 1024, seed: 'audit-orphan' });
+    const failed = await putManifest('broken', orphan);
+    expect(failed.status).toBeGreaterThanOrEqual(400);
+    expect(await lastAudit('push')).toMatchObject({
+      result: 'failed',
+      user: 'ci',
+      addr: '127.0.0.1',
+      repository: 'private',
+      name: 'app',
+      tag: 'broken',
+      error: 'MANIFEST_BLOB_UNKNOWN',
+    });
+
+    // A tag delete (v1 points at the second image since the tag move).
+    const before = receiver.received.length;
+    const untag = await fetch(`${server.url}/v2/app/manifests/v1`, {
+      method: 'DELETE',
+      headers: { authorization: basic(TEST_USER) },
+    });
+    expect(untag.status).toBe(202);
+    expect(await lastAudit('delete')).toMatchObject({
+      result: 'ok',
+      user: 'ci',
+      addr: '127.0.0.1',
+      repository: 'private',
+      name: 'app',
+      tag: 'v1',
+    });
+    // Deliveries are in order: once the tag delete has arrived, the anonymous push would have too.
+    await waitUntil(
+      async () =>
+        receiver.received
+          .slice(before)
+          .some((d) => d.body.events.some((e) => e.action === 'delete' && e.target.tag === 'v1')),
+      'the tag delete event',
+    );
+    const events = receiver.received.flatMap((d) => d.body.events);
+    expect(events.filter((e) => e.target.repository === 'public/app')).toEqual([]);
+    expect(events.filter((e) => e.target.tag === 'broken')).toEqual([]);
+  });
+
   it('SIGHUP after logrotate renamed the file: every line stays, new lines go to the new file', async () => {
     const before = await auditLines();
     await rename(auditFile, `${auditFile}.1`);
@@ -312,6 +386,8 @@ describe('audit log and webhooks', () => {
     const withBad = await measure('bad');
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/^regctl_notifications_dropped_total\{endpoint="(dead|slow)",reason="queue_full"\} [1-9]/m);
+    expect(metrics).toMatch(/^regctl_notifications_failed_attempts_total\{endpoint="dead"\} [1-9]/m);
+    expect(metrics).toMatch(/^regctl_notifications_queue_length\{endpoint="slow"\} 5$/m);
     // The same server without the two bad endpoints.
     const status = async () => ((await (await fetch(`${server.url}/-/status`)).json()) as { planId: string }).planId;
     const plan = await status();
@@ -327,5 +403,43 @@ describe('audit log and webhooks', () => {
     // A push that waited for a receiver would take its 2 s timeout.
     expect(withBad.at(-1)!).toBeLessThan(1000);
     expect(median(withBad)).toBeLessThan(median(without) * 2 + 5);
+  });
+
+  it('a failed reload is audited and leaves the config out of sync; every line and event is counted', async () => {
+    const status = async () => (await (await fetch(`${server.url}/-/status`)).json()) as { planId: string };
+    const serving = (await status()).planId;
+    const good = await readFile(server.configFile, 'utf8');
+    await writeFile(server.configFile, 'export default { repositories: [ };\n');
+    process.kill(server.pid(), 'SIGHUP');
+    const lastReload = async () => (await auditLines()).filter((l) => l.action === 'reload').at(-1);
+    await waitUntil(async () => (await lastReload())?.result === 'failed', 'the failed reload line');
+    const line = (await lastReload())!;
+    expect(line).toMatchObject({ result: 'failed', outcome: 'failed', planId: serving, previousPlanId: serving });
+    expect(line.trigger).toEqual(expect.any(String));
+    expect(line.error).toEqual(expect.any(String));
+    expect((await status()).planId).toBe(serving);
+    const scrape = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    let metrics = await scrape();
+    expect(metrics).toMatch(/^regctl_config_in_sync 0$/m);
+    expect(metrics).toMatch(/^regctl_reloads_total\{outcome="failed"\} 1$/m);
+
+    await writeFile(server.configFile, good);
+    process.kill(server.pid(), 'SIGHUP');
+    await waitUntil(async () => /^regctl_config_in_sync 1$/m.test(await scrape()), 'in sync again');
+
+    // Every audit line written is counted (the rotated file's and the current one's), and
+    // every event the receiver got is counted as sent to it.
+    const counted = (text: string, series: string) =>
+      Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1]);
+    await waitUntil(async () => {
+      metrics = await scrape();
+      const lines = (await auditLines()).length + (await auditLines(`${auditFile}.1`)).length;
+      return counted(metrics, 'regctl_audit_lines_total') === lines;
+    }, 'regctl_audit_lines_total equal to the lines in the files');
+    expect(metrics).not.toMatch(/^regctl_audit_write_errors_total [1-9]/m);
+    const received = receiver.received.flatMap((d) => d.body.events).length;
+    expect(counted(metrics, 'regctl_notifications_sent_total{endpoint="receiver"}')).toBe(received);
+    const text = (await readFile(auditFile, 'utf8')) + (await readFile(`${auditFile}.1`, 'utf8'));
+    for (const secret of [TEST_USER.password, READER.password, HOOK_TOKEN]) expect(text).not.toContain(secret);
   });
 });
