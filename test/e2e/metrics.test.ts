@@ -1,13 +1,18 @@
 /**
  * Prometheus metrics end to end: `regctl serve` with a group over a hosted repository and two
  * proxies — one in front of Debian's distribution registry, one in front of a fake upstream that
- * sends Docker Hub's quota headers and can slow its bodies — scraped every second by a real
- * Prometheus. skopeo pushes through the group and pulls through the proxy twice; the assertions
- * are exact deltas of what Prometheus stored: one manifest miss then one hit, blob misses then
- * hits per blob, upstream bytes equal to the blob sizes, one upstream fetch and N−1 coalesced
- * requests for N concurrent cold pulls, the quota gauge at 97. Then reloads: a removed upstream's
- * series disappear while the other counters keep their values, and a new metrics port is bound.
+ * sends Docker Hub's quota headers and can slow its bodies — plus a proxy whose upstream wants
+ * Basic credentials and sends its own quota, scraped every second by a real Prometheus. skopeo
+ * pushes through the group and pulls through the proxy twice; the assertions are exact deltas of
+ * what Prometheus stored: one manifest miss then one hit, blob misses then hits per blob, upstream
+ * bytes equal to the blob sizes, one upstream fetch and N−1 coalesced requests for N concurrent
+ * cold pulls, the quota gauge at 97 (and at 42 under the credential's user), the group member
+ * that answered, a revalidation and a stale answer, a 404 then a negative hit. A flood of distinct
+ * image names and tags adds no series. Then reloads: a removed upstream's series disappear while
+ * the other counters keep their values, a new metrics port is bound, and without `metrics` no
+ * listener is left.
  */
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../schema/index.ts';
@@ -28,12 +33,16 @@ const ownImage = buildImage({ layers: 2, layerSize: 64 * 1024, seed: 'metrics-e2
 const slowLayer = buildImage({ layers: 1, layerSize: 1024 * 1024, seed: 'metrics-e2e-slow' }).layers[0]!;
 let distribution: Distribution;
 let fake: CountingUpstream;
+/** An upstream that wants Basic credentials and sends its own quota headers (per-credential gauge). */
+let quota: CountingUpstream;
+const QUOTA_USER = { username: 'puller', password: 'quota-secret-password-42' };
+let quotaImage: ReturnType<CountingUpstream['addImage']>;
 let server: RegctlServer;
 let prometheus: Prometheus;
 let tools: ContainersTools;
 let metricsPort: number;
 
-function config(options: { withFake: boolean; metricsPort: number }): TestConfig {
+function config(options: { withFake: boolean; metricsPort: number | undefined }): TestConfig {
   return {
     blobStores: [{ name: 'default', type: 'file', path: './data' }],
     repositories: [
@@ -43,6 +52,17 @@ function config(options: { withFake: boolean; metricsPort: number }): TestConfig
         type: 'proxy',
         remote: { url: distribution.url, index: 'registry' },
         metadataMaxAge: '1h',
+        anonymous: ['pull'],
+      },
+      {
+        name: 'quota',
+        type: 'proxy',
+        remote: {
+          url: quota.url,
+          index: 'registry',
+          auth: { username: QUOTA_USER.username, password: { env: 'QUOTA_PASSWORD' } },
+        },
+        metadataMaxAge: 0, // every GET by tag is checked upstream: revalidations
         anonymous: ['pull'],
       },
       ...(options.withFake
@@ -68,10 +88,10 @@ function config(options: { withFake: boolean; metricsPort: number }): TestConfig
         host: '127.0.0.1',
         port: server?.port ?? 0,
         repository: 'all',
-        paths: ['hub', 'local', ...(options.withFake ? ['fake'] : [])],
+        paths: ['hub', 'local', 'quota', ...(options.withFake ? ['fake'] : [])],
       },
     ],
-    metrics: { host: '127.0.0.1', port: options.metricsPort },
+    ...(options.metricsPort === undefined ? {} : { metrics: { host: '127.0.0.1', port: options.metricsPort } }),
   };
 }
 
@@ -99,8 +119,15 @@ beforeAll(async () => {
   fake = await startCountingUpstream();
   fake.addContent('lib/slow', [slowLayer.bytes], []);
   fake.faults.headers = { 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '97;w=21600' };
+  quota = await startCountingUpstream({ basic: QUOTA_USER });
+  quotaImage = quota.addImage('lib/quota', 'v1', [Buffer.alloc(8192, 7)]);
+  quota.faults.headers = { 'ratelimit-limit': '200;w=3600', 'ratelimit-remaining': '42;w=3600' };
   metricsPort = await freePort();
-  server = await startRegctl({ dir: await dirs.make(), config: config({ withFake: true, metricsPort }) });
+  server = await startRegctl({
+    dir: await dirs.make(),
+    config: config({ withFake: true, metricsPort }),
+    env: { QUOTA_PASSWORD: QUOTA_USER.password },
+  });
   prometheus = await startPrometheus({ dir: await dirs.make(), targets: [`127.0.0.1:${metricsPort}`] });
   tools = await createContainersTools(await dirs.make());
 }, 180_000);
@@ -110,6 +137,7 @@ afterAll(async () => {
   await server?.stop();
   await distribution?.stop();
   await fake?.stop();
+  await quota?.stop();
   await dirs.cleanup();
 });
 
@@ -140,6 +168,8 @@ describe('Prometheus metrics scraped by a real Prometheus', () => {
       blobBytes: 'regctl_upstream_bytes_total{upstream="hub",kind="blob"}',
       manifestBytes: 'regctl_upstream_bytes_total{upstream="hub",kind="manifest"}',
       upstreamGets: 'sum(regctl_upstream_requests_total{upstream="hub",method="GET",status="200"})',
+      upstreamAll: 'sum(regctl_upstream_requests_total{upstream="hub"})',
+      upstreamTimed: 'sum(regctl_upstream_request_duration_seconds_count{upstream="hub"})',
       sent: 'regctl_http_response_bytes_total{repository="hub"}',
       p99: 'histogram_quantile(0.99, sum by (le) (rate(regctl_http_request_duration_seconds_bucket{repository="hub"}[1m])))',
     };
@@ -160,6 +190,7 @@ describe('Prometheus metrics scraped by a real Prometheus', () => {
       manifestBytes: upstreamImage.manifest.bytes.length,
       upstreamGets: 1 + blobs.length,
     });
+    expect(first.upstreamTimed).toBe(first.upstreamAll);
     await pull();
     const second = delta(before, await scraped(queries));
     expect(second).toMatchObject({
@@ -177,6 +208,75 @@ describe('Prometheus metrics scraped by a real Prometheus', () => {
       1 + blobs.length,
     );
     expect(second.p99).toBeGreaterThan(0);
+  });
+
+  it('reads through the group count the member that answered', async () => {
+    const queries = {
+      hub: 'regctl_group_member_hits_total{group="all",member="hub"}',
+      local: 'regctl_group_member_hits_total{group="all",member="local"}',
+      fake: 'regctl_group_member_hits_total{group="all",member="fake"}',
+    };
+    const before = await scraped(queries);
+    const get = async (path: string, accept?: string) => {
+      const response = await fetch(`${server.url}/v2/${path}`, accept === undefined ? {} : { headers: { accept } });
+      await response.arrayBuffer();
+      expect(response.status, path).toBe(200);
+    };
+    // No routing prefix: the listener's repository is the group `all` (local, hub, fake).
+    await get('team/app/manifests/v1', upstreamImage.mediaType); // hub (cached by the pulls above)
+    await get(`team/app/blobs/${upstreamImage.config.digest}`); // hub
+    await get('own/manifests/v1', ownImage.mediaType); // local (pushed through the group)
+    expect(delta(before, await scraped(queries))).toEqual({ hub: 2, local: 1, fake: 0 });
+  });
+
+  it('per credential: an upstream behind Basic auth shows its quota under its user; revalidations, stale', async () => {
+    const queries = {
+      remaining: 'regctl_upstream_ratelimit_remaining{upstream="quota",credential="puller"}',
+      limit: 'regctl_upstream_ratelimit_limit{upstream="quota",credential="puller"}',
+      gauges: 'count(regctl_upstream_ratelimit_remaining{upstream="quota"})',
+      miss: 'regctl_proxy_cache_requests_total{repository="quota",kind="manifest",result="miss"}',
+      hit: 'regctl_proxy_cache_requests_total{repository="quota",kind="manifest",result="hit"}',
+      stale: 'regctl_proxy_cache_requests_total{repository="quota",kind="manifest",result="stale"}',
+      unchanged: 'regctl_proxy_revalidations_total{repository="quota",result="unchanged"}',
+      failed: 'regctl_proxy_revalidations_total{repository="quota",result="failed"}',
+    };
+    const before = await scraped(queries);
+    const get = async () => {
+      const response = await fetch(`${server.url}/v2/quota/lib/quota/manifests/v1`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      });
+      expect(response.status).toBe(200);
+      expect(Buffer.from(await response.arrayBuffer()).equals(quotaImage.manifest)).toBe(true);
+    };
+    await get(); // miss: fetched with the credentials
+    await get(); // metadataMaxAge 0: checked upstream, unchanged, served from the cache
+    quota.faults.rateLimit = '1';
+    await get(); // the check is refused (429): the cached copy is served stale
+    quota.faults.rateLimit = undefined;
+    expect(delta(before, await scraped(queries))).toEqual({
+      remaining: 42,
+      limit: 200,
+      gauges: 1,
+      miss: 1,
+      hit: 1,
+      stale: 1,
+      unchanged: 1,
+      failed: 1,
+    });
+    const status = (await (await fetch(`${server.url}/-/status`)).json()) as {
+      upstreams: {
+        name: string;
+        rateLimitRemaining: number | null;
+        lastErrorAt: string | null;
+        lastError: string | null;
+      }[];
+    };
+    const upstream = status.upstreams.find((u) => u.name === 'quota')!;
+    expect(upstream).toMatchObject({ rateLimitRemaining: 42, rateLimitLimit: 200 });
+    expect(Date.parse(upstream.lastErrorAt!)).toBeGreaterThan(Date.now() - 60_000);
+    expect(upstream.lastError).toMatch(/429|rate/i);
+    const text = await metricsText(metricsPort);
+    expect(text).not.toContain(QUOTA_USER.password);
   });
 
   it('N concurrent cold pulls of one blob: one upstream fetch, N-1 coalesced', async () => {
@@ -213,12 +313,68 @@ describe('Prometheus metrics scraped by a real Prometheus', () => {
     expect(Date.parse(upstream!.lastSuccessAt!)).toBeGreaterThan(Date.now() - 120_000);
   });
 
-  it('labels only plan names: no image name or tag from a request appears in any series', async () => {
-    await fetch(`${server.url}/v2/hub/no/such-image-xyz/manifests/some-tag-xyz`);
+  it('labels only plan names: a flood of distinct image names and tags adds no series', async () => {
+    const requests = (round: string, i: number) => {
+      const name = `flood/name-${round}-${i}`;
+      const tag = `tag-${round}-${i}`;
+      const digest = `sha256:${createHash('sha256').update(name).digest('hex')}`;
+      return [
+        `hub/${name}/manifests/${tag}`, // proxy: miss, upstream 404, then negative
+        `local/${name}/manifests/${tag}`,
+        `local/${name}/blobs/${digest}`,
+        `local/${name}/tags/list`,
+        `${name}/manifests/${tag}`, // the group: every member asked
+        `${name}/blobs/uploads/`, // POST below: an upload opened under a new name
+      ];
+    };
+    // One name's requests in order (so each name takes the same paths through the caches), names
+    // six at a time.
+    const send = async (round: string, names: number) => {
+      for (let first = 0; first < names; first += 6) {
+        await Promise.all(
+          Array.from({ length: Math.min(6, names - first) }, async (_, k) => {
+            for (const path of requests(round, first + k)) {
+              for (const method of path.endsWith('/uploads/') ? ['POST'] : ['GET', 'HEAD']) {
+                const response = await fetch(`${server.url}/v2/${path}`, { method });
+                await response.arrayBuffer();
+              }
+            }
+          }),
+        );
+      }
+    };
+    const regctlSeries = (text: string) => text.split('\n').filter((line) => line.startsWith('regctl_')).length;
+    await send('warm', 2); // every shape once: its series exist
+    const stored = 'count({__name__=~"regctl_.+"})';
+    const before = { text: regctlSeries(await metricsText(metricsPort)), stored: (await scraped({ stored })).stored };
+    await send('flood', 60);
     const text = await metricsText(metricsPort);
-    expect(text).not.toMatch(/such-image-xyz|some-tag-xyz|team\/app|lib\/slow/);
+    expect(regctlSeries(text)).toBe(before.text);
+    expect((await scraped({ stored })).stored).toBe(before.stored);
+    expect(text).not.toMatch(/flood|name-|tag-warm|team\/app|lib\/slow|lib\/quota/);
     expect(text).toMatch(/^process_cpu_user_seconds_total /m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
     expect(text).toMatch(/^regctl_plan_info\{plan_id="[0-9a-f]{64}",revision=""\} 1$/m);
+    // The registry's own listener serves no metrics.
+    const onRegistry = await fetch(`${server.url}/metrics`);
+    expect(onRegistry.status).toBe(404);
+    expect(await onRegistry.text()).not.toContain('regctl_');
+  });
+
+  it('an unknown image through the proxy: one upstream 404 counted as not_found, then a negative hit', async () => {
+    const queries = {
+      notFound: 'regctl_upstream_errors_total{upstream="hub",kind="not_found"}',
+      miss: 'regctl_proxy_cache_requests_total{repository="hub",kind="manifest",result="miss"}',
+      negative: 'regctl_proxy_cache_requests_total{repository="hub",kind="manifest",result="negative"}',
+      upstream404: 'sum(regctl_upstream_requests_total{upstream="hub",status="404"})',
+    };
+    const before = await scraped(queries);
+    for (let i = 0; i < 2; i++) {
+      const response = await fetch(`${server.url}/v2/hub/no/such-image/manifests/missing-tag`);
+      await response.arrayBuffer();
+      expect(response.status).toBe(404);
+    }
+    expect(delta(before, await scraped(queries))).toEqual({ notFound: 1, miss: 1, negative: 1, upstream404: 1 });
   });
 
   it('a reload removes the series of a removed upstream, keeps counting the others, and moves the port', async () => {
@@ -234,6 +390,9 @@ describe('Prometheus metrics scraped by a real Prometheus', () => {
     expect(text).not.toMatch(/upstream="fake"|repository="fake"/);
     expect(text).toContain(`${hubHits} ${before}`);
     expect(text).toMatch(/^regctl_reloads_total\{outcome="applied"\} 1$/m);
+    expect(text).toMatch(/^regctl_reload_duration_seconds_count 1$/m);
+    expect(text).toMatch(/^regctl_config_in_sync 1$/m);
+    expect(text).toContain(`regctl_upstream_info{upstream="hub",url="${distribution.url}"} 1`);
     expect(text).toMatch(new RegExp(`^regctl_plan_info\\{plan_id="${(await status()).planId}",revision=""\\} 1$`, 'm'));
     expect(text).not.toContain(planBefore);
 
@@ -248,6 +407,17 @@ describe('Prometheus metrics scraped by a real Prometheus', () => {
     expect(await metricsText(movedPort)).toContain(`${hubHits} ${before}`);
     await expect(fetch(`http://127.0.0.1:${metricsPort}/metrics`)).rejects.toThrow();
     expect(await readFile(server.logFile, 'utf8')).toContain('metrics listening');
+
+    // Without `metrics` there is no listener at all.
+    const planLast = (await status()).planId;
+    await writeFile(
+      server.configFile,
+      configSource(config({ withFake: false, metricsPort: undefined }) as ConfigInput),
+    );
+    process.kill(server.pid(), 'SIGHUP');
+    await waitUntil(async () => (await status()).planId !== planLast, 'the reload without metrics');
+    await expect(fetch(`http://127.0.0.1:${movedPort}/metrics`)).rejects.toThrow();
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
   });
 });
 
