@@ -93,6 +93,50 @@ describe('RegistryMetrics', () => {
   });
 });
 
+describe('RegistryMetrics label names', () => {
+  /** Each label's values come from the plan or a fixed list, never from a request's image name or tag. */
+  const BOUNDED = new Set([
+    'repository', // plan repository names ('' for a request of a replaced plan)
+    'upstream', // proxy repository names
+    'group',
+    'member',
+    'credential', // the configured user name, env:NAME or anonymous
+    'url', // configured remote and mirror URLs
+    'endpoint', // webhook names
+    'blob_store',
+    'plan_id',
+    'revision',
+    'method',
+    'route',
+    'status',
+    'kind',
+    'result',
+    'state',
+    'reason',
+    'outcome',
+    'how',
+  ]);
+
+  it('every metric is labelled only by names bounded by the plan or a fixed list', async () => {
+    const metrics = new RegistryMetrics();
+    for (const { name } of await metrics.registry.getMetricsAsJSON()) {
+      const labels = (metrics.registry.getSingleMetric(name) as unknown as { labelNames?: string[] }).labelNames ?? [];
+      for (const label of labels) expect(BOUNDED.has(label), `${name}{${label}}`).toBe(true);
+    }
+  });
+
+  it('an unknown HTTP method is counted as other', async () => {
+    const metrics = new RegistryMetrics();
+    metrics.applyPlan(plan(['a']));
+    metrics.httpRequest({ ...sample('a'), method: 'PROPFIND-xyz' });
+    const text = (await metrics.render()).body;
+    expect(text).toMatch(
+      /^regctl_http_requests_total\{repository="a",method="other",route="manifest",status="200"\} 1$/m,
+    );
+    expect(text).not.toContain('PROPFIND');
+  });
+});
+
 describe('RegistryMetrics storage figures', () => {
   const withStores = (repositories: string[], stores: string[], metrics = true): Plan => {
     const base = plan(repositories, metrics);
