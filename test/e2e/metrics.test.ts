@@ -2,7 +2,7 @@
  * Prometheus metrics end to end: `regctl serve` with a group over a hosted repository and two
  * proxies — one in front of Debian's distribution registry, one in front of a fake upstream that
  * sends Docker Hub's quota headers and can slow its bodies — plus a proxy whose upstream wants
- * Basic credentials and sends its own quota, scraped every second by a real Prometheus. skopeo
+ * Basic credentials and sends its own quota, scraped every 0.4 s by a real Prometheus. skopeo
  * pushes through the group and pulls through the proxy twice; the assertions are exact deltas of
  * what Prometheus stored: one manifest miss then one hit, blob misses then hits per blob, upstream
  * bytes equal to the blob sizes, one upstream fetch and N−1 coalesced requests for N concurrent
@@ -24,7 +24,7 @@ import { buildImage, writeOciLayout } from '../helpers/oci-image.ts';
 import { waitUntil } from '../helpers/process.ts';
 import { type Prometheus, startPrometheus } from '../helpers/prometheus.ts';
 import { pushImage } from '../helpers/proxy-setup.ts';
-import { configSource, type RegctlServer, startRegctl, type TestConfig } from '../helpers/regctl-server.ts';
+import { configSource, REPO_ROOT, type RegctlServer, startRegctl, type TestConfig } from '../helpers/regctl-server.ts';
 import { TmpDirs } from '../helpers/tmp.ts';
 
 const dirs = new TmpDirs();
@@ -128,7 +128,11 @@ beforeAll(async () => {
     config: config({ withFake: true, metricsPort }),
     env: { QUOTA_PASSWORD: QUOTA_USER.password },
   });
-  prometheus = await startPrometheus({ dir: await dirs.make(), targets: [`127.0.0.1:${metricsPort}`] });
+  prometheus = await startPrometheus({
+    dir: await dirs.make(),
+    targets: [`127.0.0.1:${metricsPort}`],
+    intervalSeconds: 0.4,
+  });
   tools = await createContainersTools(await dirs.make());
 }, 180_000);
 
@@ -375,6 +379,38 @@ describe('Prometheus metrics scraped by a real Prometheus', () => {
       expect(response.status).toBe(404);
     }
     expect(delta(before, await scraped(queries))).toEqual({ notFound: 1, miss: 1, negative: 1, upstream404: 1 });
+  });
+
+  it("every query of the Grafana dashboard runs in Prometheus; the issue's panels show data", async () => {
+    const dashboard = JSON.parse(await readFile(`${REPO_ROOT}/deploy/grafana/regctl-dashboard.json`, 'utf8')) as {
+      panels: { title: string; targets: { expr: string }[] }[];
+    };
+    await scraped({});
+    const withData: string[] = [];
+    for (const panel of dashboard.panels) {
+      let shows = false;
+      for (const { expr } of panel.targets) {
+        const query = expr
+          .replaceAll('$instance', '.*')
+          .replaceAll('$repository', '.*')
+          .replaceAll('$__rate_interval', '1m')
+          .replaceAll('$__range', '5m');
+        // A query Prometheus cannot parse or evaluate throws here.
+        const series = await prometheus.series(query);
+        if (series.some((s) => Number.isFinite(s.value))) shows = true;
+      }
+      if (shows) withData.push(panel.title);
+    }
+    for (const title of [
+      'Proxy cache hit ratio',
+      'Upstream bandwidth',
+      'Upstream pull quota left (Docker Hub)',
+      'Latency percentiles (manifest and blob)',
+      'Upstream errors by kind',
+      'Group members answering',
+    ]) {
+      expect(withData).toContain(title);
+    }
   });
 
   it('a reload removes the series of a removed upstream, keeps counting the others, and moves the port', async () => {

@@ -33,8 +33,8 @@ export async function startPrometheus(options: {
     config,
     [
       'global:',
-      `  scrape_interval: ${interval}s`,
-      `  scrape_timeout: ${interval}s`,
+      `  scrape_interval: ${Math.round(interval * 1000)}ms`,
+      `  scrape_timeout: ${Math.round(interval * 1000)}ms`,
       'scrape_configs:',
       '  - job_name: regctl',
       '    static_configs:',
