@@ -413,15 +413,20 @@ describe('Prometheus metrics scraped by a real Prometheus', () => {
     }
   });
 
-  it('a reload removes the series of a removed upstream, keeps counting the others, and moves the port', async () => {
+  it('a reload removes the series of a removed upstream, keeps counting the others, moves the port, closes it without metrics', async () => {
     const hubHits = 'regctl_proxy_cache_requests_total{repository="hub",kind="manifest",result="hit"}';
     const before = (await metricsText(metricsPort)).match(new RegExp(`^${escapeRegExp(hubHits)} (\\d+)$`, 'm'))?.[1];
     expect(Number(before)).toBeGreaterThan(0);
     const status = async () => (await (await fetch(`${server.url}/-/status`)).json()) as { planId: string };
+    /** Writes the config of `options`, signals, and waits until its plan serves. */
+    const reload = async (options: Parameters<typeof config>[0], what: string) => {
+      const serving = (await status()).planId;
+      await writeFile(server.configFile, configSource(config(options) as ConfigInput));
+      process.kill(server.pid(), 'SIGHUP');
+      await waitUntil(async () => (await status()).planId !== serving, what);
+    };
     const planBefore = (await status()).planId;
-    await writeFile(server.configFile, configSource(config({ withFake: false, metricsPort }) as ConfigInput));
-    process.kill(server.pid(), 'SIGHUP');
-    await waitUntil(async () => (await status()).planId !== planBefore, 'the reload without the fake upstream');
+    await reload({ withFake: false, metricsPort }, 'the reload without the fake upstream');
     const text = await metricsText(metricsPort);
     expect(text).not.toMatch(/upstream="fake"|repository="fake"/);
     expect(text).toContain(`${hubHits} ${before}`);
@@ -433,25 +438,13 @@ describe('Prometheus metrics scraped by a real Prometheus', () => {
     expect(text).not.toContain(planBefore);
 
     const movedPort = await freePort();
-    const planMiddle = (await status()).planId;
-    await writeFile(
-      server.configFile,
-      configSource(config({ withFake: false, metricsPort: movedPort }) as ConfigInput),
-    );
-    process.kill(server.pid(), 'SIGHUP');
-    await waitUntil(async () => (await status()).planId !== planMiddle, 'the reload moving the metrics port');
+    await reload({ withFake: false, metricsPort: movedPort }, 'the reload moving the metrics port');
     expect(await metricsText(movedPort)).toContain(`${hubHits} ${before}`);
     await expect(fetch(`http://127.0.0.1:${metricsPort}/metrics`)).rejects.toThrow();
     expect(await readFile(server.logFile, 'utf8')).toContain('metrics listening');
 
     // Without `metrics` there is no listener at all.
-    const planLast = (await status()).planId;
-    await writeFile(
-      server.configFile,
-      configSource(config({ withFake: false, metricsPort: undefined }) as ConfigInput),
-    );
-    process.kill(server.pid(), 'SIGHUP');
-    await waitUntil(async () => (await status()).planId !== planLast, 'the reload without metrics');
+    await reload({ withFake: false, metricsPort: undefined }, 'the reload without metrics');
     await expect(fetch(`http://127.0.0.1:${movedPort}/metrics`)).rejects.toThrow();
     expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
   });
