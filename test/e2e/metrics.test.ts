@@ -7,13 +7,14 @@
  * what Prometheus stored: one manifest miss then one hit, blob misses then hits per blob, upstream
  * bytes equal to the blob sizes, one upstream fetch and N−1 coalesced requests for N concurrent
  * cold pulls, the quota gauge at 97 (and at 42 under the credential's user), the group member
- * that answered, a revalidation and a stale answer, a 404 then a negative hit. A flood of distinct
+ * that answered, a revalidation and a stale answer, a 404 then a negative hit, an upload in progress. A flood of distinct
  * image names and tags adds no series. Then reloads: a removed upstream's series disappear while
  * the other counters keep their values, a new metrics port is bound, and without `metrics` no
  * listener is left.
  */
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../schema/index.ts';
 import { type ContainersTools, createContainersTools } from '../helpers/clients.ts';
@@ -283,6 +284,29 @@ describe('Prometheus metrics scraped by a real Prometheus', () => {
     expect(text).not.toContain(QUOTA_USER.password);
   });
 
+  it('an upload body being received counts in regctl_uploads_in_progress until it ends', async () => {
+    const gauge = 'regctl_uploads_in_progress{repository="local"}';
+    const opened = await fetch(`${server.url}/v2/local/slow-upload/blobs/uploads/`, { method: 'POST' });
+    expect(opened.status).toBe(202);
+    const location = new URL(opened.headers.get('location')!, server.url);
+    const patch = httpRequest(location, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' },
+    });
+    const answered = new Promise<number>((resolve, reject) => {
+      patch.on('response', (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      });
+      patch.on('error', reject);
+    });
+    patch.write(Buffer.alloc(64 * 1024, 1));
+    await waitUntil(async () => (await scraped({ gauge })).gauge === 1, 'the upload counted in progress');
+    patch.end(Buffer.alloc(64 * 1024, 2));
+    expect(await answered).toBe(202);
+    await waitUntil(async () => (await scraped({ gauge })).gauge === 0, 'the upload no longer in progress');
+  });
+
   it('N concurrent cold pulls of one blob: one upstream fetch, N-1 coalesced', async () => {
     const N = 6;
     const queries = {
@@ -315,6 +339,10 @@ describe('Prometheus metrics scraped by a real Prometheus', () => {
     const upstream = status.upstreams.find((u) => u.name === 'fake');
     expect(upstream).toMatchObject({ url: fake.url, rateLimitRemaining: 97, rateLimitLimit: 100 });
     expect(Date.parse(upstream!.lastSuccessAt!)).toBeGreaterThan(Date.now() - 120_000);
+    // Cheap: answered from memory, nothing sent upstream.
+    const upstreamRequests = fake.requests.length + quota.requests.length + distribution.countRequests(/./);
+    for (let i = 0; i < 20; i++) expect((await fetch(`${server.url}/-/status`)).status).toBe(200);
+    expect(fake.requests.length + quota.requests.length + distribution.countRequests(/./)).toBe(upstreamRequests);
   });
 
   it('labels only plan names: a flood of distinct image names and tags adds no series', async () => {
