@@ -288,8 +288,17 @@ export class RegistryMetrics implements RepositoryObservers {
     ])
       series.prune(0, endpoints);
     this.storage.applyPlan(plan, this.#enabled);
+    this.planRevision(plan.id, info.revision ?? '');
+  }
+
+  /**
+   * `regctl_plan_info` names the serving plan and `revision`: at each swap, and after a reload that
+   * found the plan unchanged while the config's revision moved (a commit, or edits that compile to
+   * the same plan), as `/-/status` then says.
+   */
+  planRevision(planId: string, revision: string): void {
     this.#planInfo.clear();
-    if (this.#enabled) this.#planInfo.get(plan.id, info.revision ?? '').set(1);
+    if (this.#enabled) this.#planInfo.get(planId, revision).set(1);
   }
 
   /** `name` when the serving plan has that repository, else `''` (a request of a replaced plan). */

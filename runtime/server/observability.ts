@@ -123,6 +123,7 @@ export class Observability implements EventSink {
     revision?: string;
   }): void {
     this.metrics.reload(outcome.status, outcome.durationMs / 1000, outcome.status !== 'failed');
+    if (outcome.status === 'unchanged') this.metrics.planRevision(outcome.planId, outcome.revision ?? '');
     this.#audit.write({
       action: 'reload',
       result: outcome.status === 'failed' ? 'failed' : 'ok',

@@ -1,7 +1,8 @@
 /**
  * `/-/status` tells the truth about reloads, end to end (`regctl serve --watch` on a config in a
  * git checkout): the latest attempt whatever its outcome, whether the serving plan is what the
- * config on disk compiles to, the git revision serving, and uptime.
+ * config on disk compiles to, the git revision serving, and uptime; and the metrics that say the
+ * same (`regctl_plan_info` with the revision, `regctl_config_in_sync`, failed reloads).
  */
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -16,6 +17,7 @@ const dirs = new TmpDirs();
 let server: RegctlServer;
 let dir: string;
 let port: number;
+let metricsPort: number;
 
 interface Status {
   planId: string;
@@ -26,6 +28,9 @@ interface Status {
 }
 
 const status = async () => (await getStatus(server.url)) as unknown as Status;
+const metrics = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+/** The `regctl_plan_info` line of the serving plan and revision. */
+const planInfo = (planId: string, revision: string) => `regctl_plan_info{plan_id="${planId}",revision="${revision}"} 1`;
 
 function config(extra: boolean): TestConfig {
   return {
@@ -35,6 +40,7 @@ function config(extra: boolean): TestConfig {
       ...(extra ? [{ name: 'extra', type: 'hosted' as const }] : []),
     ],
     listeners: [{ host: '127.0.0.1', port, repository: 'private' }],
+    metrics: { host: '127.0.0.1', port: metricsPort },
   };
 }
 
@@ -67,6 +73,7 @@ async function rewrite(text: string): Promise<Status> {
 beforeAll(async () => {
   dir = await dirs.make();
   port = await freePort();
+  metricsPort = await freePort();
   await writeFile(join(dir, '.gitignore'), 'data/\nregctl.log\n');
   await writeFile(join(dir, 'registry.config.ts'), configSource(config(false) as never));
   git('init', '-q');
@@ -91,6 +98,7 @@ describe('/-/status', () => {
     });
     expect(Date.parse(first.startedAt)).toBeLessThanOrEqual(Date.now());
     expect(first.uptimeSeconds).toBeGreaterThanOrEqual(0);
+    expect(await metrics()).toContain(planInfo(first.planId, git('rev-parse', 'HEAD')));
   });
 
   it('a broken config is out of sync; restoring the serving config is in sync again', async () => {
@@ -99,12 +107,18 @@ describe('/-/status', () => {
     expect(broken.lastReload).toMatchObject({ outcome: 'failed', ok: false, planId: serving });
     expect(broken.config.inSync).toBe(false);
     expect(broken.planId).toBe(serving);
+    const failed = await metrics();
+    expect(failed).toMatch(/^regctl_config_in_sync 0$/m);
+    expect(failed).toMatch(/^regctl_reloads_total\{outcome="failed"\} 1$/m);
     // Back to exactly what serves: nothing to apply, but the status must say all is well again.
     const restored = await rewrite(`${configSource(config(false) as never)}\n// the same config again\n`);
     expect(restored.lastReload).toMatchObject({ outcome: 'unchanged', ok: true, planId: serving });
     expect(restored.lastReload.error).toBeUndefined();
     expect(restored.config.inSync).toBe(true);
     expect(restored.config.servingRevision).toMatchObject({ commit: git('rev-parse', 'HEAD'), dirty: true });
+    const again = await metrics();
+    expect(again).toMatch(/^regctl_config_in_sync 1$/m);
+    expect(again).toContain(planInfo(serving, `${git('rev-parse', 'HEAD')}+dirty`));
   });
 
   it('a committed change that applies reports the new commit, clean', async () => {
@@ -123,5 +137,8 @@ describe('/-/status', () => {
       inSync: true,
       servingRevision: { commit: git('rev-parse', 'HEAD'), dirty: false },
     });
+    const text = await metrics();
+    expect(text).toContain(planInfo(now.planId, git('rev-parse', 'HEAD')));
+    expect(text).not.toContain(before);
   });
 });
