@@ -48,6 +48,40 @@ describe('metrics, audit and notifications in the plan', () => {
     });
   });
 
+  it("compiles the issue's example as written", () => {
+    const plan = compilePlan(
+      parse({
+        ...base,
+        metrics: { host: '127.0.0.1', port: 9464 },
+        audit: { file: './audit.log' },
+        notifications: [
+          {
+            url: 'https://hooks.example.com/registry',
+            events: ['push', 'delete', 'pull'],
+            repositories: ['team-*'],
+            headers: { Authorization: { env: 'HOOK_TOKEN' } },
+            timeout: '5s',
+          },
+        ],
+      }),
+      { configDir: '/etc/regctl' },
+    );
+    expect(plan.metrics).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(plan.audit).toEqual({ file: '/etc/regctl/audit.log' });
+    expect(plan.notifications).toEqual([
+      {
+        name: 'hooks.example.com',
+        url: 'https://hooks.example.com/registry',
+        events: ['delete', 'pull', 'push'],
+        repositories: ['team-*'],
+        headers: { Authorization: { env: 'HOOK_TOKEN' } },
+        timeoutMs: 5000,
+        queueSize: 1000,
+        maxAttempts: 10,
+      },
+    ]);
+  });
+
   it('reports each mistake at its path', () => {
     const diagnostics = checkConfig({
       ...base,
