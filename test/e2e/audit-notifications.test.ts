@@ -4,8 +4,9 @@
  * reload each leave one JSON line in the audit file (with user, address, repository, tag, digest,
  * result) and never a secret; SIGHUP after logrotate's rename reopens the file without losing a
  * line. A real HTTP receiver gets the CNCF registry's envelope for push, pull and delete events
- * with its Authorization header from the environment; a dead receiver and one that never answers
- * do not slow pushes (measured against the same server after a reload removed them).
+ * with its Authorization header from the environment; a receiver that is down at first gets the
+ * event by a retry once it is up; a dead receiver and one that never answers do not slow pushes
+ * (measured against the same server after a reload removed them).
  */
 import { once } from 'node:events';
 import { readFile, rename, writeFile } from 'node:fs/promises';
@@ -45,6 +46,8 @@ type AuditLine = Omit<AuditRecord, 'action'> & { readonly action: string; readon
 let receiver: { server: Server; url: string; received: Delivery[] };
 let slow: { server: Server; url: string; sockets: Set<Socket> };
 let deadUrl: string;
+/** A receiver that is down at first and comes up later (the port stays free until then). */
+let latePort: number;
 
 function config(withBadReceivers: boolean): TestConfig {
   return {
@@ -74,6 +77,7 @@ function config(withBadReceivers: boolean): TestConfig {
         repositories: ['priv*'],
         headers: { Authorization: { env: 'HOOK_TOKEN' }, 'X-Source': 'regctl-e2e' },
       },
+      { name: 'late', url: `http://127.0.0.1:${latePort}/hook`, events: ['push'], repositories: ['public'] },
       ...(withBadReceivers
         ? [
             { name: 'dead', url: deadUrl, timeout: '2s', maxAttempts: 2, queueSize: 5 },
@@ -147,6 +151,7 @@ beforeAll(async () => {
   await once(hang, 'listening');
   slow = { server: hang, url: `http://127.0.0.1:${(hang.address() as AddressInfo).port}/hook`, sockets };
   deadUrl = `http://127.0.0.1:${await deadPort()}/hook`;
+  latePort = await deadPort();
   metricsPort = await freePort();
   const dir = await dirs.make();
   auditFile = join(dir, 'audit.log');
@@ -165,6 +170,40 @@ afterAll(async () => {
   receiver?.server.close();
   await dirs.cleanup();
 });
+
+/**
+ * The `late` endpoint's receiver is down when the push happens: the first attempt fails (counted),
+ * then the receiver comes up on that port and a retry (1 s backoff, then 2 s) delivers the event.
+ */
+async function lateReceiverGetsTheRetry(digest: string): Promise<void> {
+  const scrape = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  await waitUntil(
+    async () => /^regctl_notifications_failed_attempts_total\{endpoint="late"\} [1-9]/m.test(await scrape()),
+    'a failed attempt to the receiver that is down',
+  );
+  const got: EnvelopeEvent[] = [];
+  const late = createServer(async (request, response) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    got.push(...(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { events: EnvelopeEvent[] }).events);
+    response.writeHead(200).end();
+  });
+  late.listen(latePort, '127.0.0.1');
+  await once(late, 'listening');
+  try {
+    await waitUntil(async () => got.length > 0, 'the retried event at the receiver that came up', {
+      timeoutMs: 20_000,
+    });
+    expect(got).toMatchObject([{ action: 'push', target: { repository: 'public/app', tag: 'anon', digest } }]);
+    await waitUntil(
+      async () => /^regctl_notifications_sent_total\{endpoint="late"\} 1$/m.test(await scrape()),
+      'the retried event counted as sent',
+    );
+  } finally {
+    late.close();
+    late.closeAllConnections();
+  }
+}
 
 describe('audit log and webhooks', () => {
   it('a skopeo push: one audit line and a CNCF envelope push event with repository, tag and digest', async () => {
@@ -283,7 +322,7 @@ describe('audit log and webhooks', () => {
     expect(metrics).toMatch(/^regctl_auth_failures_total\{reason="denied"\} 1$/m);
   });
 
-  it('an anonymous push, a failed push and a tag delete are audited with every field; no webhook for a repository outside its globs', async () => {
+  it('an anonymous push, a failed push and a tag delete are audited with every field; webhooks filtered by repository; a receiver down at first gets the push by a retry', async () => {
     // Anonymous, into `public` (not matched by the receiver's `priv*`).
     await pushBlobs(second, 'public/app', null);
     const anonymous = await fetch(`${server.url}/v2/public/app/manifests/anon`, {
@@ -306,6 +345,7 @@ describe('audit log and webhooks', () => {
     });
     expect(anonymousLine.requestId).toEqual(expect.any(String));
     expect(Date.parse(anonymousLine.time)).toBeGreaterThan(Date.now() - 60_000);
+    await lateReceiverGetsTheRetry(second.manifest.digest);
 
     // A push whose blobs the registry does not have: audited as failed, with the error code.
     const orphan = buildImage({ layers: 1, layerSize: 1024, seed: 'audit-orphan' });
