@@ -322,7 +322,7 @@ describe('audit log and webhooks', () => {
     expect(metrics).toMatch(/^regctl_auth_failures_total\{reason="denied"\} 1$/m);
   });
 
-  it('an anonymous push, a failed push and a tag delete are audited with every field; webhooks filtered by repository; a receiver down at first gets the push by a retry', async () => {
+  it('an anonymous push, a failed push, a tag and a blob delete are audited with every field; webhooks filtered by repository; a receiver down at first gets the push by a retry', async () => {
     // Anonymous, into `public` (not matched by the receiver's `priv*`).
     await pushBlobs(second, 'public/app', null);
     const anonymous = await fetch(`${server.url}/v2/public/app/manifests/anon`, {
@@ -384,6 +384,22 @@ describe('audit log and webhooks', () => {
           .some((d) => d.body.events.some((e) => e.action === 'delete' && e.target.tag === 'v1')),
       'the tag delete event',
     );
+    // A blob delete: audited, and sent as a delete of that digest.
+    const layer = second.layers[0]!.digest;
+    const blobDelete = await fetch(`${server.url}/v2/app/blobs/${layer}`, {
+      method: 'DELETE',
+      headers: { authorization: basic(TEST_USER) },
+    });
+    expect(blobDelete.status).toBe(202);
+    expect(await lastAudit('delete')).toMatchObject({ result: 'ok', user: 'ci', repository: 'private', digest: layer });
+    await waitUntil(
+      async () => receiver.received.some((d) => d.body.events.some((e) => e.target.digest === layer)),
+      'the blob delete event',
+    );
+    expect(receiver.received.flatMap((d) => d.body.events).find((e) => e.target.digest === layer)).toMatchObject({
+      action: 'delete',
+      target: { repository: 'app', digest: layer, url: `${server.url}/v2/app/blobs/${layer}` },
+    });
     const events = receiver.received.flatMap((d) => d.body.events);
     expect(events.filter((e) => e.target.repository === 'public/app')).toEqual([]);
     expect(events.filter((e) => e.target.tag === 'broken')).toEqual([]);
