@@ -13,6 +13,7 @@ import type { NotificationPlan } from '../../../compiler/plan.ts';
 import { type EndpointObserver, WebhookEndpoint } from '../../../runtime/notifications/endpoint.ts';
 import type { EnvelopeEvent } from '../../../runtime/notifications/envelope.ts';
 import { waitUntil } from '../../helpers/process.ts';
+import { notificationPlan } from './fixtures.ts';
 
 /** One POST the receiver got. */
 interface Arrival {
@@ -91,19 +92,7 @@ function recorder() {
   return { counts, warnings, observer, log };
 }
 
-function plan(url: string, overrides: Partial<NotificationPlan> = {}): NotificationPlan {
-  return {
-    name: 'hook',
-    url,
-    events: ['push'],
-    repositories: ['*'],
-    headers: {},
-    timeoutMs: 2000,
-    queueSize: 100,
-    maxAttempts: 3,
-    ...overrides,
-  };
-}
+const plan = (url: string, overrides: Partial<NotificationPlan> = {}) => notificationPlan('hook', url, overrides);
 
 let sequence = 0;
 function event(): EnvelopeEvent {

@@ -15,6 +15,7 @@ import type { EnvelopeEvent } from '../../../runtime/notifications/envelope.ts';
 import { Notifier } from '../../../runtime/notifications/notifier.ts';
 import { waitUntil } from '../../helpers/process.ts';
 import { silentLog } from '../http/fakes.ts';
+import { notificationPlan } from './fixtures.ts';
 
 interface Delivery {
   readonly path: string;
@@ -41,19 +42,8 @@ afterAll(() => {
   server.close();
 });
 
-function endpoint(name: string, overrides: Partial<NotificationPlan>): NotificationPlan {
-  return {
-    name,
-    url: `${base}/${name}`,
-    events: ['push', 'delete', 'pull'],
-    repositories: ['*'],
-    headers: {},
-    timeoutMs: 2000,
-    queueSize: 100,
-    maxAttempts: 3,
-    ...overrides,
-  };
-}
+const endpoint = (name: string, overrides: Partial<NotificationPlan>) =>
+  notificationPlan(name, `${base}/${name}`, overrides);
 
 function artifact(action: ArtifactEvent['action'], repository: string, tag: string): ArtifactEvent {
   return {
