@@ -1,15 +1,14 @@
 /**
- * `regctl ls`: what a running registry stores, read through its own API: the repositories from
- * `GET /-/status`, and for each hosted one its images (`/repository/<repo>/v2/_catalog`), tags
- * and the size of each tag (manifest, config and layers; for an index its child manifests too).
- * An image's size counts each blob once, however many of its tags share it.
+ * `regctl ls`: what a running registry stores, read from its `GET /-/inventory` endpoint
+ * (runtime/http/routes/inventory.ts) with the configured credentials: the repositories the
+ * caller may pull from, and for each hosted one its images and tags, with the bytes each tag
+ * takes (manifest, config and layers; for an index its child manifests too) and when it was last
+ * pulled. An image's size counts each blob once, however many of its tags share it. The listing
+ * itself notes no pull (it reads stored content, not the v2 API).
  *
- * Only hosted repositories are listed: a proxy's tag list and manifests would be asked of its
- * remote (and pulled into the cache), and a group's members are listed in their own right.
- * "Last pulled" is not recorded by the registry yet, so it is reported as unknown (`null`).
+ * Only hosted repositories are listed: a proxy's tag list would be asked of its remote, and a
+ * group's members are listed in their own right.
  */
-import { createHash } from 'node:crypto';
-import { parseManifest } from '../runtime/oci/manifest.ts';
 import type { UpstreamClient } from '../runtime/upstream/client.ts';
 import {
   ClientUsageError,
@@ -18,7 +17,6 @@ import {
   describeRefusal,
   describeRegistryFailure,
   formatBytes,
-  openRegistryClient,
   type TargetOptions,
 } from './target.ts';
 
@@ -29,7 +27,7 @@ export interface TagEntry {
   readonly mediaType: string;
   /** Bytes of the manifest and every blob it references (child manifests of an index included). */
   readonly size: number;
-  /** ISO time the tag was last pulled, or null when the registry does not say. */
+  /** ISO time the tag's manifest was last pulled (coarse: the registry records it hourly), or null: never. */
   readonly lastPulled: string | null;
 }
 
@@ -60,17 +58,18 @@ export interface ListOptions extends TargetOptions {
   readonly timeoutMs?: number;
 }
 
-interface StatusRepository {
+interface VisibleRepository {
   readonly name: string;
   readonly type: string;
 }
 
-/** The repositories of the serving plan, from `GET /-/status`. */
-export async function fetchRepositories(client: UpstreamClient): Promise<StatusRepository[]> {
-  const response = await client.request({ method: 'GET', path: '-/status' });
-  const text = await readText(response.body);
-  if (response.status !== 200) throw new Error(`GET /-/status answered ${response.status}`);
-  return (JSON.parse(text) as { repositories: StatusRepository[] }).repositories;
+/** One tag as `GET /-/inventory/<repository>` answers it. */
+interface InventoryTag {
+  readonly tag: string;
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly pulledAt: string | null;
+  readonly blobs: Readonly<Record<string, number>>;
 }
 
 async function readText(body: AsyncIterable<unknown>): Promise<string> {
@@ -78,110 +77,86 @@ async function readText(body: AsyncIterable<unknown>): Promise<string> {
   let size = 0;
   for await (const chunk of body) {
     size += (chunk as Buffer).length;
-    if (size > 16 * 1024 * 1024) throw new Error('answer larger than 16 MiB');
+    if (size > 64 * 1024 * 1024) throw new Error('answer larger than 64 MiB');
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Every image name of the repository the client is pinned to, following pagination (bounded). */
-async function listCatalog(
+/** `GET <path>` as JSON; a refusal becomes an error saying what was refused and why. */
+async function getJson<T>(
   client: UpstreamClient,
-  refused: (status: number, body: string) => string,
-): Promise<string[]> {
-  const names: string[] = [];
-  let path = 'v2/_catalog?n=1000';
-  for (let page = 0; page < 1000; page++) {
-    const response = await client.request({ method: 'GET', path, scope: 'registry:catalog:*' });
-    const text = await readText(response.body);
-    if (response.status !== 200) throw new Error(refused(response.status, text));
-    names.push(...((JSON.parse(text) as { repositories?: string[] }).repositories ?? []));
-    const link = response.headers.link;
-    const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(Array.isArray(link) ? link.join(',') : (link ?? ''));
-    if (next === null) break;
-    const url = new URL(next[1]!, 'http://registry.invalid');
-    path = `${url.pathname.replace(/^.*?\/v2\//, 'v2/')}${url.search}`;
-  }
-  return [...new Set(names)].sort();
+  path: string,
+  what: string,
+  registry: string,
+  credentials: Credentials,
+): Promise<T> {
+  const response = await client.request({ method: 'GET', path, scope: 'registry:catalog:*' });
+  const text = await readText(response.body);
+  if (response.status !== 200) throw new Error(describeRefusal(what, response.status, text, registry, credentials));
+  return JSON.parse(text) as T;
 }
 
-/** A tag's manifest, and the sizes of it and everything it references (each digest once in `seen`). */
-async function sizeOf(
-  client: UpstreamClient,
-  image: string,
-  reference: string,
-  seen: Map<string, number>,
-  depth = 0,
-): Promise<{ digest: string; mediaType: string; size: number }> {
-  const manifest = await client.getManifest(image, reference);
-  const digest = manifest.digest ?? `sha256:${createHash('sha256').update(manifest.body).digest('hex')}`;
-  const counted = new Map<string, number>([[digest, manifest.body.length]]);
-  const parsed = parseManifest(manifest.body, manifest.mediaType);
-  if (parsed.kind === 'index') {
-    if (depth < 2) {
-      const { manifests } = JSON.parse(manifest.body.toString('utf8')) as { manifests: { digest: string }[] };
-      for (const child of manifests) {
-        const inner = new Map<string, number>();
-        await sizeOf(client, image, child.digest, inner, depth + 1);
-        for (const [digest, size] of inner) counted.set(digest, size);
-      }
-    }
-  } else {
-    const { config, layers } = JSON.parse(manifest.body.toString('utf8')) as {
-      config?: { digest: string; size: number };
-      layers?: { digest: string; size: number }[];
-    };
-    for (const blob of [...(config ? [config] : []), ...(layers ?? [])]) counted.set(blob.digest, blob.size);
-  }
-  for (const [digest, size] of counted) seen.set(digest, size);
-  const size = [...counted.values()].reduce((a, b) => a + b, 0);
-  return { digest, mediaType: manifest.mediaType, size };
+/** The repositories of the serving plan, from `GET /-/status` (every one, visible or not: for `rm`'s check). */
+export async function fetchRepositories(client: UpstreamClient): Promise<VisibleRepository[]> {
+  const response = await client.request({ method: 'GET', path: '-/status' });
+  const text = await readText(response.body);
+  if (response.status !== 200) throw new Error(`GET /-/status answered ${response.status}`);
+  return (JSON.parse(text) as { repositories: VisibleRepository[] }).repositories;
 }
+
+const sum = (sizes: Iterable<number>) => [...sizes].reduce((a, b) => a + b, 0);
 
 async function listRepository(
+  client: UpstreamClient,
   registry: string,
-  repository: StatusRepository,
+  repository: VisibleRepository,
   credentials: Credentials,
-  timeoutMs: number | undefined,
 ): Promise<RepositoryEntry> {
-  const client = openRegistryClient(
-    `${registry}/repository/${encodeURIComponent(repository.name)}`,
+  const answer = await getJson<{ images: { name: string; tags: InventoryTag[] }[] }>(
+    client,
+    `-/inventory/${encodeURIComponent(repository.name)}`,
+    `the content of ${repository.name}`,
+    registry,
     credentials,
-    timeoutMs,
   );
-  try {
-    const images: ImageEntry[] = [];
-    const all = new Map<string, number>();
-    const refused = (status: number, body: string) =>
-      describeRefusal(`the catalog of ${repository.name}`, status, body, registry, credentials);
-    for (const name of await listCatalog(client, refused)) {
-      const seen = new Map<string, number>();
-      const tags: TagEntry[] = [];
-      for (const tag of await client.listTags(name)) {
-        const { digest, mediaType, size } = await sizeOf(client, name, tag, seen);
-        tags.push({ tag, digest, mediaType, size, lastPulled: null });
-      }
-      for (const [digest, size] of seen) all.set(digest, size);
-      images.push({ name, tags, size: [...seen.values()].reduce((a, b) => a + b, 0) });
-    }
-    return { name: repository.name, type: repository.type, images, size: [...all.values()].reduce((a, b) => a + b, 0) };
-  } finally {
-    await client.close();
-  }
+  const all = new Map<string, number>();
+  const images: ImageEntry[] = answer.images.map((image) => {
+    const seen = new Map<string, number>();
+    const tags = image.tags.map((tag): TagEntry => {
+      for (const [digest, size] of Object.entries(tag.blobs)) seen.set(digest, size);
+      return {
+        tag: tag.tag,
+        digest: tag.digest,
+        mediaType: tag.mediaType,
+        size: sum(Object.values(tag.blobs)),
+        lastPulled: tag.pulledAt,
+      };
+    });
+    for (const [digest, size] of seen) all.set(digest, size);
+    return { name: image.name, tags, size: sum(seen.values()) };
+  });
+  return { name: repository.name, type: repository.type, images, size: sum(all.values()) };
 }
 
 /** Lists the registry (see the module comment). */
 export async function listRegistry(options: ListOptions): Promise<Inventory> {
   const { registry, credentials, client } = await connectRegistry(options);
   try {
-    const all = await fetchRepositories(client);
+    const { repositories: all } = await getJson<{ repositories: VisibleRepository[] }>(
+      client,
+      '-/inventory',
+      'the list of repositories',
+      registry,
+      credentials,
+    );
     let wanted = all;
     if (options.repository !== undefined) {
       const found = all.find((r) => r.name === options.repository);
       if (found === undefined) {
         const names = all.map((r) => r.name).join(', ');
         throw new ClientUsageError(
-          `no repository ${options.repository} in the registry at ${registry} (it has ${names})`,
+          `no repository ${options.repository} in the registry at ${registry} that these credentials may pull from (${names === '' ? 'none' : `there are ${names}`})`,
         );
       }
       wanted = [found];
@@ -197,7 +172,7 @@ export async function listRegistry(options: ListOptions): Promise<Inventory> {
         skipped.push({ name: repository.name, type: repository.type, reason });
         continue;
       }
-      repositories.push(await listRepository(registry, repository, credentials, options.timeoutMs));
+      repositories.push(await listRepository(client, registry, repository, credentials));
     }
     return { registry, repositories, skipped };
   } catch (error) {
@@ -220,7 +195,7 @@ export function formatInventory(inventory: Inventory): string {
           tag.tag,
           tag.digest.slice(0, 19),
           formatBytes(tag.size),
-          tag.lastPulled ?? 'unknown',
+          tag.lastPulled === null ? 'never' : tag.lastPulled.replace(/\.\d+Z$/, 'Z'),
         ]);
       }
     }
@@ -235,6 +210,5 @@ export function formatInventory(inventory: Inventory): string {
     );
   }
   for (const s of inventory.skipped) lines.push(`${s.name}: not listed (${s.reason})`);
-  lines.push('last pulled: not recorded by this registry (unknown)');
   return lines.join('\n');
 }

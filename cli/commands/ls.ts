@@ -7,10 +7,11 @@ export const ls: Command = {
   name: 'ls',
   help: `Usage: regctl ls [REPOSITORY] [--registry URL | --config PATH] [--json]
 
-Lists what a running registry stores: for each hosted repository (or REPOSITORY), its images, their
-tags with digest and size, and each repository's total (blobs shared by tags counted once).
-Proxy and group repositories are not listed (a proxy's tags would be asked of its remote).
-"Last pulled" is not recorded by this registry yet and shows as unknown.
+Lists what a running registry stores: for each hosted repository (or REPOSITORY) the credentials
+may pull from, its images, their tags with digest, size and when each was last pulled ("never", or
+a UTC time recorded at most hourly), and each repository's total (blobs shared by tags counted
+once). Listing is not a pull. Proxy and group repositories are not listed (a proxy's tags would be
+asked of its remote).
   --registry URL  the registry (default: the first listener of the config)
   --json          machine-readable output
 Environment:

@@ -40,6 +40,8 @@ export class PullTimes {
   readonly #log: FastifyBaseLogger | undefined;
   /** key → time of the latest pull not yet written. */
   #pending = new Map<string, number>();
+  /** The batch being written by the flush in progress (empty between flushes). */
+  #inFlight = new Map<string, number>();
   /** key → time this instance last wrote (or found stored), so repeats cost nothing. */
   readonly #written = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
@@ -70,6 +72,15 @@ export class PullTimes {
     }
   }
 
+  /**
+   * The latest pull of `key` noted by this instance and not yet written (pending or being
+   * written), or undefined: readers of the stored time add it, so a pull shows before the batch
+   * reaches the store.
+   */
+  unwritten(key: string): number | undefined {
+    return this.#pending.get(key) ?? this.#inFlight.get(key);
+  }
+
   /** Writes what is pending; a failure is logged and the notes are dropped (a pull time is a hint). */
   flush(): Promise<void> {
     this.#flushing ??= this.#write().finally(() => {
@@ -88,6 +99,7 @@ export class PullTimes {
   async #write(): Promise<void> {
     const batch = this.#pending;
     this.#pending = new Map();
+    this.#inFlight = batch;
     for (const [key, at] of batch) {
       try {
         const stored = parsePullTime(await this.#store.getMeta(key));
@@ -97,6 +109,8 @@ export class PullTimes {
       } catch (error) {
         this.#log?.warn({ err: error, key }, 'could not record a pull time');
       }
+      batch.delete(key);
     }
+    this.#inFlight = new Map();
   }
 }

@@ -12,7 +12,7 @@ import { isStorageError } from '../storage/errors.ts';
 import type { ContentCache } from './content-cache.ts';
 import type { HostedMetadata } from './hosted/metadata.ts';
 import type { ProxyCache } from './proxy/cache-records.ts';
-import { parsePullTime } from './pull-times.ts';
+import { type PullTimes, parsePullTime } from './pull-times.ts';
 import type { Descriptor, StoredContent, StoredManifest } from './repository.ts';
 
 /** The body of `digest` from `cache` or the store; undefined when missing or over the manifest bound. */
@@ -31,6 +31,12 @@ async function readBody(
   return body;
 }
 
+/** The newer of the stored pull time and the one noted but not yet written. */
+function latestPull(stored: Buffer | undefined, unwritten: number | undefined): number | undefined {
+  const latest = Math.max(parsePullTime(stored) ?? 0, unwritten ?? 0);
+  return latest > 0 ? latest : undefined;
+}
+
 /** What a hosted repository's stored content is read from. */
 export interface HostedStoredParts {
   readonly store: BlobStore;
@@ -44,6 +50,8 @@ export interface HostedStoredParts {
   readonly cache: ContentCache;
   /** The key of a manifest's last-pull time (hostedKeys().pulled). */
   readonly pulledKey: (image: string, digest: Digest) => string;
+  /** The repository's pull recorder: a pull not yet written counts. */
+  readonly pulls?: Pick<PullTimes, 'unwritten'>;
 }
 
 /** The stored content of a hosted repository. */
@@ -57,12 +65,10 @@ export function hostedStoredContent(parts: HostedStoredParts): StoredContent {
     async readManifest(image, digest): Promise<StoredManifest | undefined> {
       const link = await meta.getManifestLink(image, digest);
       if (link === undefined) return undefined;
-      const [body, pulled] = await Promise.all([
-        readBody(store, cache, digest),
-        store.getMeta(parts.pulledKey(image, digest)),
-      ]);
+      const key = parts.pulledKey(image, digest);
+      const [body, pulled] = await Promise.all([readBody(store, cache, digest), store.getMeta(key)]);
       if (body === undefined) return undefined;
-      const pulledAt = parsePullTime(pulled);
+      const pulledAt = latestPull(pulled, parts.pulls?.unwritten(key));
       return {
         digest,
         mediaType: link.mediaType,
@@ -78,11 +84,15 @@ export function hostedStoredContent(parts: HostedStoredParts): StoredContent {
   };
 }
 
-/** The cached content of a proxy repository; `upstreamName` maps an image to its cache name. */
+/**
+ * The cached content of a proxy repository; `upstreamName` maps an image to its cache name, and
+ * `pulls` (the repository's recorder) adds pulls not yet written.
+ */
 export function proxyStoredContent(
   store: BlobStore,
   cache: ProxyCache,
   upstreamName: (image: string) => string,
+  pulls?: Pick<PullTimes, 'unwritten'>,
 ): StoredContent {
   return {
     async listTags(image) {
@@ -96,13 +106,11 @@ export function proxyStoredContent(
       const name = upstreamName(image);
       const link = await cache.getManifestLink(name, digest);
       if (link === undefined) return undefined;
-      const [body, pulled] = await Promise.all([
-        readBody(store, undefined, digest),
-        store.getMeta(cache.pulledKey(digest)),
-      ]);
+      const key = cache.pulledKey(digest);
+      const [body, pulled] = await Promise.all([readBody(store, undefined, digest), store.getMeta(key)]);
       if (body === undefined) return undefined;
       const cachedAt = (link as { cachedAt?: unknown }).cachedAt;
-      const pulledAt = parsePullTime(pulled);
+      const pulledAt = latestPull(pulled, pulls?.unwritten(key));
       return {
         digest,
         mediaType: link.mediaType,

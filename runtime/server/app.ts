@@ -17,6 +17,7 @@ import { notFound, sendError } from '../http/error-handler.ts';
 import { API_VERSION, API_VERSION_HEADER } from '../http/headers.ts';
 import { CONNECTION_LIMITS, type ConnectionLimits, resolveServerOptions } from '../http/limits.ts';
 import { refuseRequest } from '../http/refuse-request.ts';
+import { registerInventoryRoutes } from '../http/routes/inventory.ts';
 import { registerOpsRoutes } from '../http/routes/ops.ts';
 import { unroutedMethod, v2Plugin } from '../http/v2-plugin.ts';
 import { uiPlugin } from '../ui/plugin.ts';
@@ -44,6 +45,8 @@ const OPS_ROUTES: Readonly<Record<string, string>> = {
   '/-/health': 'health',
   '/-/status': 'status',
   '/-/token': 'token',
+  '/-/inventory': 'inventory',
+  '/-/inventory/:repository': 'inventory',
   '/': 'ui',
   '/ui': 'ui',
   '/ui/*': 'ui',
@@ -146,6 +149,7 @@ export function createRegistryApp(options: RegistryAppOptions): FastifyInstance 
     startedAt: options.startedAt ?? Date.now(),
     ...(options.observability === undefined ? {} : { sink: options.observability }),
   });
+  registerInventoryRoutes(app, { holder: options.holder, listenerId: options.listenerId });
   app.register(v2Plugin, {
     holder: options.holder,
     listenerId: options.listenerId,

@@ -18,6 +18,13 @@ let tool: Image;
 const regctl = runRegctl;
 
 const asOperator = { REGCTL_USERNAME: 'ops', REGCTL_PASSWORD: PASSWORD };
+const asReader = { REGCTL_USERNAME: 'reader', REGCTL_PASSWORD: PASSWORD };
+interface ListedTag {
+  tag: string;
+  size: number;
+  digest: string;
+  lastPulled: string | null;
+}
 const sizeOf = (image: Image) =>
   image.manifest.bytes.length + image.config.bytes.length + image.layers.reduce((n, l) => n + l.bytes.length, 0);
 
@@ -36,10 +43,16 @@ beforeAll(async () => {
       { name: 'releases', type: 'hosted', deploymentPolicy: 'disableRedeploy' },
       { name: 'hub', type: 'proxy', remote: { url: 'http://127.0.0.1:9' } },
     ],
-    listeners: [{ host: '127.0.0.1', port, repository: 'private', paths: ['releases'] }],
+    listeners: [{ host: '127.0.0.1', port, repository: 'private', paths: ['releases', 'hub'] }],
     security: {
-      users: [{ name: 'ops', password: { bcrypt }, roles: ['ops'] }],
-      roles: { ops: [{ repositories: ['*'], actions: ['pull', 'push', 'delete'] }] },
+      users: [
+        { name: 'ops', password: { bcrypt }, roles: ['ops'] },
+        { name: 'reader', password: { bcrypt }, roles: ['reader'] },
+      ],
+      roles: {
+        ops: [{ repositories: ['*'], actions: ['pull', 'push', 'delete'] }],
+        reader: [{ repositories: ['releases'], actions: ['pull'] }],
+      },
     },
   };
   const dir = await dirs.make('regctl-day2-');
@@ -90,7 +103,7 @@ describe('regctl ls', () => {
     const images = repo('private').images;
     expect(images.map((i: { name: string }) => i.name)).toEqual(['team/app', 'team/tool']);
     const appEntry = images[0];
-    expect(appEntry.tags.map((t: { tag: string; size: number; digest: string; lastPulled: null }) => t)).toEqual([
+    expect(appEntry.tags.map((t: ListedTag) => t)).toEqual([
       expect.objectContaining({ tag: '1', size: sizeOf(app), digest: app.manifest.digest, lastPulled: null }),
       expect.objectContaining({ tag: '2', size: sizeOf(app), digest: app.manifest.digest, lastPulled: null }),
     ]);
@@ -98,6 +111,71 @@ describe('regctl ls', () => {
     expect(appEntry.size).toBe(sizeOf(app));
     expect(repo('private').size).toBe(sizeOf(app) + sizeOf(tool));
     expect(repo('releases').images).toEqual([expect.objectContaining({ name: 'team/tool', size: sizeOf(tool) })]);
+  });
+
+  it('shows when each tag was last pulled: never after a push (listing notes no pull), a time after a pull', async () => {
+    const list = async (env: Record<string, string>) => {
+      const result = await regctl(['ls', '--registry', server.url, '--json'], { env });
+      expect(result.code, result.stderr).toBe(0);
+      const inventory = JSON.parse(result.stdout);
+      const tagsOf = (repository: string, image: string): ListedTag[] =>
+        inventory.repositories
+          .find((r: { name: string }) => r.name === repository)
+          .images.find((i: { name: string }) => i.name === image).tags;
+      return { inventory, tagsOf };
+    };
+    // The previous test listed everything: a listing reads stored content and is no pull.
+    const before = await list(asOperator);
+    expect(before.tagsOf('private', 'team/tool').map((t) => t.lastPulled)).toEqual([null]);
+    const table = await regctl(['ls', 'private', '--registry', server.url], { env: asOperator });
+    expect(table.stdout).toMatch(/^private\s+team\/tool\s+1\s+\S+\s+[\d.]+ KiB\s+never$/m);
+
+    const start = Date.now();
+    const copy = await dirs.make();
+    await tools.skopeo([
+      'copy',
+      '--src-tls-verify=false',
+      '--src-creds',
+      `ops:${PASSWORD}`,
+      `docker://${server.host}/team/tool:1`,
+      `oci:${copy}:pulled`,
+    ]);
+    const after = await list(asOperator);
+    const [pulled] = after.tagsOf('private', 'team/tool');
+    expect(pulled?.lastPulled).toEqual(expect.any(String));
+    const at = Date.parse(pulled!.lastPulled!);
+    expect(at).toBeGreaterThanOrEqual(start - 1000);
+    expect(at).toBeLessThanOrEqual(Date.now() + 1000);
+    // The same manifest in another repository, and the other image, were not pulled.
+    expect(after.tagsOf('releases', 'team/tool').map((t) => t.lastPulled)).toEqual([null]);
+    expect(after.tagsOf('private', 'team/app').map((t) => t.lastPulled)).toEqual([null, null]);
+    // Written to the store when the repository closes (a graceful stop flushes the batch): a
+    // restarted registry still knows it.
+    await server.restart();
+    const restarted = await list(asOperator);
+    expect(restarted.tagsOf('private', 'team/tool').map((t) => t.lastPulled)).toEqual([pulled!.lastPulled]);
+    const table2 = await regctl(['ls', 'private', '--registry', server.url], { env: asOperator });
+    expect(table2.stdout).toMatch(
+      new RegExp(`^private\\s+team/tool\\s+1\\s+\\S+\\s+[\\d.]+ KiB\\s+${pulled!.lastPulled!.slice(0, 16)}`, 'm'),
+    );
+  });
+
+  it('lists only the repositories the credentials may pull from', async () => {
+    const result = await regctl(['ls', '--registry', server.url, '--json'], { env: asReader });
+    expect(result.code, result.stderr).toBe(0);
+    const inventory = JSON.parse(result.stdout);
+    expect(inventory.repositories.map((r: { name: string }) => r.name)).toEqual(['releases']);
+    expect(inventory.skipped).toEqual([]);
+    const hidden = await regctl(['ls', 'private', '--registry', server.url], { env: asReader });
+    expect(hidden.code).toBe(2);
+    expect(hidden.stderr).toContain('no repository private');
+    expect(hidden.stderr).not.toContain('team/app');
+    // Asked directly, a repository the user may not pull from does not exist.
+    const direct = await fetch(`${server.url}/-/inventory/private`, {
+      headers: { authorization: `Basic ${Buffer.from(`reader:${PASSWORD}`).toString('base64')}` },
+    });
+    expect(direct.status).toBe(404);
+    expect(((await direct.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe('NAME_UNKNOWN');
   });
 
   it('says the registry requires credentials when REGCTL_* is unset', async () => {
@@ -112,7 +190,7 @@ describe('regctl ls', () => {
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout).toMatch(/^REPOSITORY\s+IMAGE\s+TAG\s+DIGEST\s+SIZE\s+LAST PULLED$/m);
     expect(table.stdout).toMatch(
-      new RegExp(`^private\\s+team/app\\s+1\\s+${app.manifest.digest.slice(0, 19)}\\s+[\\d.]+ KiB\\s+unknown$`, 'm'),
+      new RegExp(`^private\\s+team/app\\s+1\\s+${app.manifest.digest.slice(0, 19)}\\s+[\\d.]+ KiB\\s+never$`, 'm'),
     );
     expect(table.stdout).toContain('private: 2 images, 3 tags');
     expect(table.stdout).not.toContain('releases');

@@ -102,6 +102,7 @@ export class HostedRepository implements WritableRepository {
       meta: this.#meta,
       cache: this.#cache,
       pulledKey: this.#keys.pulled,
+      pulls: this.#pulls,
     });
   }
 

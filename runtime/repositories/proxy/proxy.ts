@@ -94,7 +94,7 @@ export class ProxyRepository implements ReadableRepository {
       deps.observers?.proxy(plan.name, credentialLabel(plan)) ?? NO_PROXY_OBSERVER,
       this.#cacheResults,
     );
-    this.stored = proxyStoredContent(deps.store, this.#cache, (image) => this.upstreamName(image));
+    this.stored = proxyStoredContent(deps.store, this.#cache, (image) => this.upstreamName(image), this.#pulls);
     const create = () => createProxyUpstream(plan, deps, this.#observer);
     const key = `proxy-upstream:${plan.name}:${clientIdentity(plan, deps.env)}`;
     // An injected dispatcher (tests) is not part of the key, so such an upstream is never shared.

@@ -56,6 +56,9 @@ describe('hosted stored content', () => {
     // A real pull does record one, and the stored view shows it.
     now += 1000;
     await repository.getManifest('web', 'v2');
+    // Noted in memory, not written yet: the stored view already shows it.
+    expect(await store.getMeta(pulledKey)).toBeUndefined();
+    expect((await stored.readManifest('web', pushed.digest))?.pulledAt).toBe(now);
     await repository.close();
     expect(await store.getMeta(pulledKey)).toBeDefined();
     expect((await stored.readManifest('web', pushed.digest))?.pulledAt).toBe(now);
