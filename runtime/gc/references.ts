@@ -20,6 +20,7 @@ import { readManifestBytes } from '../oci/manifest.ts';
 import { hostedKeys, type LinkEntry, type ManifestLink, openHostedMetadata } from '../repositories/hosted/metadata.ts';
 import { ProxyCache } from '../repositories/proxy/cache-records.ts';
 import type { BlobStore, Digest } from '../storage/blob-store.ts';
+import type { BlobListing } from './blob-listing.ts';
 import { type CleanupRule, selectTagRemovals, type TagRemoval } from './cleanup.ts';
 import { mapLimit } from './limit.ts';
 
@@ -29,8 +30,11 @@ const CONCURRENCY = 8;
 export interface MarkOptions {
   readonly now: number;
   readonly gracePeriodMs: number;
-  /** Write time of every visible blob (from `listBlobs`): the age of a link written before link times existed. */
-  readonly blobTimes: ReadonlyMap<Digest, number>;
+  /**
+   * The visible blobs (from `listBlobs`): their write times give the age of a link written before
+   * link times existed, and the digests that manifests name are kept as the listing's strings.
+   */
+  readonly blobs: Pick<BlobListing, 'modifiedAt' | 'intern'>;
   /** Cleanup rules by hosted repository name (only configured repositories have any). */
   readonly cleanup?: ReadonlyMap<string, readonly CleanupRule[]>;
   /** Proxy records to forget before marking (evictions): by repository, image → digests. */
@@ -143,13 +147,17 @@ async function markHosted(
     });
     result.counts.tags += tags.size;
     result.counts.manifests += links.length;
-    const age = (entry: LinkEntry) => options.now - (entry.linkedAt ?? options.blobTimes.get(entry.digest) ?? 0);
+    const age = (entry: LinkEntry) => options.now - (entry.linkedAt ?? options.blobs.modifiedAt(entry.digest) ?? 0);
     const linked = new Map(links.map((entry) => [entry.digest, entry]));
 
     const bodies = await mapLimit(links, CONCURRENCY, (entry) => readManifest(store, entry.digest));
     links.forEach((entry, i) => {
       const body = bodies[i];
-      result.manifestRefs.set(entry.digest, body === undefined ? [] : referencedDigests(body));
+      const refs = body === undefined ? [] : referencedDigests(body);
+      result.manifestRefs.set(
+        entry.digest,
+        refs.map((digest) => options.blobs.intern(digest)),
+      );
     });
 
     // cleanup rules: the tags they delete are no roots

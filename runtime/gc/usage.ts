@@ -7,6 +7,7 @@
 import { openHostedMetadata } from '../repositories/hosted/metadata.ts';
 import { ProxyCache } from '../repositories/proxy/cache-records.ts';
 import type { BlobStore, Digest } from '../storage/blob-store.ts';
+import { BlobListing } from './blob-listing.ts';
 import { mapLimit } from './limit.ts';
 
 /** One repository's share of a store. */
@@ -57,12 +58,7 @@ export async function linkedDigests(
 /** Measures `store`: one listing of its blobs, one walk of its metadata. */
 export async function measureUsage(store: BlobStore, now: () => number = Date.now): Promise<StoreUsage> {
   const started = now();
-  const sizes = new Map<Digest, number>();
-  let bytes = 0;
-  for await (const blob of store.listBlobs()) {
-    sizes.set(blob.digest, blob.size);
-    bytes += blob.size;
-  }
+  const listing = await BlobListing.of(store);
   const repositories: RepositoryUsage[] = [];
   for (const kind of ['hosted', 'proxy'] as const) {
     for (const repository of await store.listMeta(kind === 'hosted' ? 'repositories' : 'proxy')) {
@@ -70,7 +66,7 @@ export async function measureUsage(store: BlobStore, now: () => number = Date.no
       let used = 0;
       let present = 0;
       for (const digest of digests) {
-        const size = sizes.get(digest);
+        const size = listing.sizeOf(digest);
         if (size === undefined) continue; // linked but collected or never completed
         used += size;
         present++;
@@ -81,8 +77,8 @@ export async function measureUsage(store: BlobStore, now: () => number = Date.no
   repositories.sort((a, b) => b.bytes - a.bytes || (a.repository < b.repository ? -1 : 1));
   return {
     store: store.name,
-    blobs: sizes.size,
-    bytes,
+    blobs: listing.size,
+    bytes: listing.bytes,
     repositories,
     measuredAt: new Date(started).toISOString(),
     durationMs: now() - started,
