@@ -12,12 +12,15 @@ export async function withPlanStores(
   io: CliIo,
   fn: (plan: Plan, stores: ReadonlyMap<string, BlobStore>) => Promise<number>,
 ): Promise<number> {
-  const { buildPlan, formatDiagnostics } = await compiler();
-  const built = await buildPlan({ configPath });
-  if (!built.ok) {
-    io.stderr(formatDiagnostics(built.diagnostics, 'text'));
-    return failureCode(built);
-  }
+  const { buildPlan, formatDiagnostics, locateDiagnostics } = await compiler();
+  // Without line:column at first: placing them loads the TypeScript parser (≈ 50 MiB that a
+  // GC pass would carry to its end). A config that does not build ends the command, so its
+  // diagnostics are placed; warnings keep their config paths, as `serve` prints them.
+  const built = await buildPlan({ ...(configPath === undefined ? {} : { configPath }), positions: false });
+  if (!built.ok && built.configPath !== undefined)
+    built.diagnostics = await locateDiagnostics(built.configPath, built.diagnostics);
+  if (built.diagnostics.length > 0) io.stderr(formatDiagnostics(built.diagnostics, 'text'));
+  if (!built.ok) return failureCode(built);
   const { openPlanStores } = await import('../runtime/storage/index.ts');
   const stores = await openPlanStores(built.plan, { env: process.env });
   try {
