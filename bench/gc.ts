@@ -362,6 +362,17 @@ export async function bench(options: GcBenchOptions): Promise<BenchReport> {
   };
 }
 
+/** Waits (bounded) until `/-/status` shows a first usage measurement of the stores. */
+async function usageMeasured(origin: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const status = (await (await fetch(`${origin}/-/status`)).json()) as { storage?: { usage?: unknown[] } };
+    if ((status.storage?.usage ?? []).length > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error('serve did not measure its stores within 120 s');
+}
+
 /** p99 of manifest GETs idle and during a `regctl gc` pass, each load on a fresh copy of the store. */
 async function servePhase(
   dirs: TmpDirs,
@@ -399,6 +410,9 @@ async function servePhase(
             warmupSeconds,
             ...(load.delayMs === undefined ? {} : { delayMs: load.delayMs }),
           });
+        // Idle means idle: serve measures its stores' usage a few seconds after start (one listing
+        // of every blob, runtime/gc/scheduler.ts), which must not fall into the idle run.
+        await usageMeasured(server.url);
         const idle = await wrk(loadSeconds, 1);
         // The pass runs online against the serving config; the load starts once its process is up.
         const gcStarted = performance.now();
