@@ -14,7 +14,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import { jwtVerify, SignJWT } from 'jose';
 import type { Action, SecurityPlan } from '../../compiler/plan.ts';
 import { readSecret } from '../secrets.ts';
 import { CredentialCache, type SettlingCheck, settling } from './credential-cache.ts';
@@ -141,6 +140,8 @@ export class TokenService {
     const issuedAtMs = this.#now();
     const iat = Math.floor(issuedAtMs / 1000);
     const expiresIn = Math.max(1, Math.floor(this.#plan.ttlMs / 1000));
+    // Imported on first use: only plans with tokens need jose, and `serve` should not load it otherwise.
+    const { SignJWT } = await import('jose');
     const jwt = new SignJWT({ access: access.map((entry) => ({ ...entry, actions: [...entry.actions] })) })
       .setProtectedHeader({ alg: 'HS256' })
       .setIssuer(this.#plan.issuer)
@@ -200,6 +201,7 @@ export class TokenService {
 
   async #check(token: string): Promise<TokenVerdict> {
     try {
+      const { jwtVerify } = await import('jose');
       const { payload } = await jwtVerify(token, this.#key, {
         algorithms: ['HS256'],
         issuer: this.#plan.issuer,

@@ -8,7 +8,7 @@
  * (at most once a minute per endpoint and reason, with the count since).
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import type { NotificationPlan } from '../../compiler/plan.ts';
 import { ENVELOPE_MEDIA_TYPE, type EnvelopeEvent } from './envelope.ts';
 
@@ -42,7 +42,8 @@ export class WebhookEndpoint {
   readonly #log: FastifyBaseLogger;
   readonly #observer: EndpointObserver;
   readonly #firstBackoffMs: number;
-  readonly #agent = new Agent({ keepAliveTimeout: 10_000, connections: 2 });
+  /** Made by the first POST: undici is imported then, not by every `serve` (most plans have no webhook). */
+  #agent: Agent | undefined;
   readonly #queue: EnvelopeEvent[] = [];
   #running: Promise<void> | undefined;
   #closed = false;
@@ -100,7 +101,7 @@ export class WebhookEndpoint {
     this.#closed = true;
     if (this.#queue.length > 0) this.#drop(reason, this.#queue.splice(0).length);
     this.#observer.queue(0);
-    await this.#agent.close().catch(() => undefined);
+    await this.#agent?.close().catch(() => undefined);
   }
 
   async #loop(): Promise<void> {
@@ -128,7 +129,9 @@ export class WebhookEndpoint {
   async #send(batch: readonly EnvelopeEvent[]): Promise<boolean> {
     const { timeoutMs, url } = this.plan;
     try {
-      const response = await request(url, {
+      const undici = await import('undici');
+      this.#agent ??= new undici.Agent({ keepAliveTimeout: 10_000, connections: 2 });
+      const response = await undici.request(url, {
         method: 'POST',
         headers: this.#headers,
         body: JSON.stringify({ events: batch }),

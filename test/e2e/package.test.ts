@@ -7,8 +7,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContainersTools } from '../helpers/clients.ts';
 import { freePort } from '../helpers/free-port.ts';
@@ -140,10 +141,29 @@ describe('the npm package', () => {
     const port = await freePort();
     await writeFile(join(app, 'registry.config.ts'), userConfig(manifest.name, port, HOSTED));
     const log = join(app, 'serve.log');
-    server = spawn(process.execPath, [join(app, 'node_modules', '.bin', 'regctl'), 'serve', '--no-watch'], {
-      cwd: app,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    // Every module the serving process loads, recorded by a load hook (it runs off-thread).
+    const loaded = join(app, 'loaded-modules.txt');
+    const hooks = join(app, 'module-hooks.mjs');
+    await writeFile(
+      hooks,
+      `import { appendFileSync } from 'node:fs';
+let out;
+export function initialize(data) { out = data.out; }
+export async function load(url, context, next) { appendFileSync(out, url + '\\n'); return next(url, context); }
+`,
+    );
+    const recorder = join(app, 'record-modules.mjs');
+    await writeFile(
+      recorder,
+      `import { register } from 'node:module';
+register(${JSON.stringify(pathToFileURL(hooks).href)}, { data: { out: ${JSON.stringify(loaded)} } });
+`,
+    );
+    server = spawn(
+      process.execPath,
+      ['--import', recorder, join(app, 'node_modules', '.bin', 'regctl'), 'serve', '--no-watch'],
+      { cwd: app, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     server.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
@@ -165,5 +185,19 @@ describe('the npm package', () => {
     );
     // The relative file store lands next to the user's config.
     expect(existsSync(join(app, 'data'))).toBe(true);
+
+    // Built JavaScript only: no tsx, no bundle of the sources. esbuild is the one TypeScript
+    // loader, for the user's registry.config.ts, imported lazily by the config loader; a plan
+    // without tokens or webhooks loads neither jose nor undici (imported on first use).
+    const modules = (await readFile(loaded, 'utf8')).split('\n').filter(Boolean);
+    const installed = join(app, 'node_modules', manifest.name);
+    expect(modules).toContain(pathToFileURL(join(installed, 'dist', 'cli', 'main.js')).href);
+    const packagesOf = (urls: string[]) =>
+      new Set(urls.flatMap((url) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1] ?? []));
+    const packages = packagesOf(modules.filter((url) => !url.startsWith(pathToFileURL(installed).href)));
+    expect(packages).toContain('fastify');
+    expect(packages).toContain('esbuild');
+    for (const absent of ['tsx', 'jose', 'undici', 'typescript']) expect(packages).not.toContain(absent);
+    expect(modules.filter((url) => url.endsWith('.ts') && !url.endsWith('registry.config.ts'))).toEqual([]);
   });
 });
