@@ -71,4 +71,27 @@ describe('plan --diff golden', () => {
     expect(text.stdout).not.toContain('\x1b[');
     expect(withoutIds(text.stdout)).toBe(withoutIds(readFileSync(join(dir, 'diff.txt'), 'utf8')));
   });
+
+  it('is coloured on a terminal (a real pseudo-terminal from util-linux script), unless NO_COLOR is set', () => {
+    const dir = join(goldenDir, 'reviewer');
+    const command = [process.execPath, join(ROOT, 'bin/regctl.mjs'), 'plan', '--config', join(dir, 'config.yaml')]
+      .concat(['--diff', join(dir, 'base.yaml')])
+      .map((arg) => `'${arg}'`)
+      .join(' ');
+    const onTerminal = (noColor: string) =>
+      spawnSync('script', ['-qec', command, '/dev/null'], {
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: noColor },
+        timeout: 30_000,
+      });
+    const coloured = onTerminal('');
+    expect(coloured.status, coloured.stderr).toBe(0);
+    const withoutIds = (s: string) => s.replaceAll(/[0-9a-f]{12}/g, 'ID').replaceAll('\r\n', '\n');
+    // The terminal carries stderr too (the config's own warning): the diff starts at its summary line.
+    const diff = coloured.stdout.slice(coloured.stdout.search(/^plan /m));
+    expect(withoutIds(diff)).toBe(withoutIds(readFileSync(join(dir, 'diff.color.txt'), 'utf8')));
+    const plain = onTerminal('1');
+    expect(plain.stdout).not.toContain('\x1b[');
+    expect(plain.stdout).toContain('2 to add, 3 to change, 2 to destroy');
+  });
 });
