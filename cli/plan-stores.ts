@@ -22,10 +22,13 @@ export async function withPlanStores(
   if (built.diagnostics.length > 0) io.stderr(formatDiagnostics(built.diagnostics, 'text'));
   if (!built.ok) return failureCode(built);
   const { openPlanStores } = await import('../runtime/storage/index.ts');
+  const { boundBatchHeap } = await import('../runtime/server/memory-reducer.ts');
+  const heap = boundBatchHeap();
   const stores = await openPlanStores(built.plan, { env: process.env });
   try {
     return await fn(built.plan, stores);
   } finally {
     for (const store of stores.values()) await store.close();
+    heap.stop();
   }
 }

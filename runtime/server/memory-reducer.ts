@@ -168,3 +168,48 @@ export function startMemoryReducer(options: MemoryReducerOptions): MemoryReducer
     stop: () => clearInterval(timer),
   };
 }
+
+export interface BatchHeapOptions {
+  /** Growth of the heap since the last collection that triggers one (default 32 MiB). */
+  readonly growthBytes?: number;
+  /** How often the heap is looked at (default 250 ms). */
+  readonly intervalMs?: number;
+  /** The heap's figures (default V8's); for tests. */
+  readonly heap?: () => HeapFigures;
+  /** The collection (default V8's full collection); for tests. */
+  readonly collect?: () => void;
+}
+
+/**
+ * The memory reducer of a batch command (`regctl gc`, `regctl usage`), which has no idle moments
+ * to wait for: a full collection whenever the heap has grown `growthBytes` since the last one.
+ * Without it the old generation filled to V8's limit before its first collection (incremental
+ * marking off, see the module comment): a pass over an S3 store of 8 000 blobs peaked at 170 MiB
+ * of heap, of which 27 MiB were live. A pass's live data stay small next to what its requests
+ * allocate (S3 SDK requests, JSON, listings), so each collection is short.
+ */
+export function boundBatchHeap(options: BatchHeapOptions = {}): Omit<MemoryReducer, 'collections'> & {
+  readonly collections: number;
+} {
+  const collect = options.collect ?? exposedGc();
+  const heap = options.heap ?? v8Heap;
+  const growth = options.growthBytes ?? 32 * 1024 * 1024;
+  let baseline = heap().used;
+  let collections = 0;
+  const tick = () => {
+    const { used } = heap();
+    if (used < baseline) baseline = used; // V8 collected by itself
+    if (collect === undefined || used - baseline < growth) return;
+    collect();
+    collections += 1;
+    baseline = heap().used;
+  };
+  const timer = setInterval(tick, options.intervalMs ?? 250).unref();
+  return {
+    get collections() {
+      return collections;
+    },
+    tick,
+    stop: () => clearInterval(timer),
+  };
+}

@@ -6,7 +6,7 @@
  */
 import { getHeapStatistics } from 'node:v8';
 import { describe, expect, it } from 'vitest';
-import { exposedGc, startMemoryReducer } from '../../../runtime/server/memory-reducer.ts';
+import { boundBatchHeap, exposedGc, startMemoryReducer } from '../../../runtime/server/memory-reducer.ts';
 
 const MiB = 1024 * 1024;
 
@@ -179,5 +179,42 @@ describe('memory reducer', () => {
     gc?.();
     // 64 arrays of 65 536 small integers: 32 MiB at least, all of it unreachable now.
     expect(held - getHeapStatistics().used_heap_size).toBeGreaterThan(24 * MiB);
+  });
+});
+
+describe('batch heap bound (regctl gc, regctl usage)', () => {
+  it('collects whenever the heap grew the threshold since the last collection, busy or not', () => {
+    const heap = { used: 10 * MiB, collected: 0 };
+    const bound = boundBatchHeap({
+      heap: () => ({ used: heap.used, committed: heap.used }),
+      collect: () => {
+        heap.collected += 1;
+        heap.used = 14 * MiB;
+      },
+      growthBytes: 32 * MiB,
+      intervalMs: 3_600_000,
+    });
+    try {
+      heap.used = 41 * MiB; // grown 31 MiB: not yet
+      bound.tick();
+      expect(heap.collected).toBe(0);
+      heap.used = 42 * MiB;
+      bound.tick();
+      expect(heap.collected).toBe(1);
+      heap.used = 45 * MiB; // 31 MiB above the 14 left after that collection
+      bound.tick();
+      expect(heap.collected).toBe(1);
+      heap.used = 8 * MiB; // V8 collected by itself: the new reference
+      bound.tick();
+      heap.used = 39 * MiB;
+      bound.tick();
+      expect(heap.collected).toBe(1);
+      heap.used = 40 * MiB;
+      bound.tick();
+      expect(heap.collected).toBe(2);
+      expect(bound.collections).toBe(2);
+    } finally {
+      bound.stop();
+    }
   });
 });
