@@ -40,7 +40,7 @@ function git(...args: string[]) {
 
 /** A step's `run:` script, with the pull request's `${{ github.base_ref }}`, in bash as Actions runs it. */
 function runStep(run: string, env: Record<string, string | undefined>) {
-  const script = run.replaceAll('${{ github.base_ref }}', 'main');
+  const script = run.replaceAll(/\$\{\{ github\.base_ref \}\}/g, 'main');
   const { CI_PASSWORD: _, ...inherited } = process.env;
   return spawnSync('bash', ['-e', '-o', 'pipefail', '-c', script], {
     cwd: dir,
