@@ -5,11 +5,14 @@
  * median over rounds of on ÷ off, for req/s and for the server's CPU time per request (read from
  * /proc, less noisy than wall-clock rates on a shared machine).
  *
+ * `--control` runs the same rounds with metrics off on both processes (an A/A run): how far two
+ * identical servers drift apart on this machine, the noise floor of the figure.
+ *
  * `--compare DIR` adds a third process, metrics on, served from another checkout of regctl (a
  * `git worktree` of an older commit, with its node_modules): the rounds then rotate the order of the
  * three, and the figures of both "on" sides are against the same "off" rounds.
  *
- *   node bin/run-ts.mjs bench/metrics.ts [--rounds 7] [--seconds 4] [--compare DIR]
+ *   node bin/run-ts.mjs bench/metrics.ts [--rounds 7] [--seconds 4] [--compare DIR] [--control]
  */
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,6 +29,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '7' },
     seconds: { type: 'string', default: '4' },
     compare: { type: 'string' },
+    control: { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -62,7 +66,7 @@ async function push(server: RegctlServer): Promise<void> {
 }
 
 type Side = 'off' | 'on' | 'compared';
-const metricsPorts: Partial<Record<Side, number>> = { on: await freePort() };
+const metricsPorts: Partial<Record<Side, number>> = values.control ? {} : { on: await freePort() };
 const servers: Partial<Record<Side, RegctlServer>> = {
   off: await startRegctl({ dir: await dirs.make(), config: config(undefined) }),
   on: await startRegctl({ dir: await dirs.make(), config: config(metricsPorts.on) }),
@@ -116,7 +120,7 @@ try {
       );
     }
   }
-  const text = await (await fetch(`http://127.0.0.1:${metricsPorts.on}/metrics`)).text();
+  const text = values.control ? '' : await (await fetch(`http://127.0.0.1:${metricsPorts.on}/metrics`)).text();
   const counted =
     /regctl_http_requests_total\{repository="open",method="GET",route="manifest",status="200"\} (\d+)/.exec(text)?.[1];
   const off = figures.off!;
@@ -124,7 +128,11 @@ try {
   console.log(`manifest GET by tag, 8 connections, ${rounds} rounds of ${seconds} s, /metrics scraped every 1 s`);
   for (const side of sides) {
     const { rps, cpu } = figures[side]!;
-    const label = { off: 'metrics off', on: 'metrics on', compared: `metrics on, ${values.compare}` }[side];
+    const label = {
+      off: 'metrics off',
+      on: values.control ? 'metrics off (control)' : 'metrics on',
+      compared: `metrics on, ${values.compare}`,
+    }[side];
     console.log(`  ${label}: median ${median(rps).toFixed(0)} req/s, ${median(cpu).toFixed(1)} µs CPU/request`);
     if (side === 'off') continue;
     console.log(`    ÷ off, req/s (median of paired rounds): ${pairedRatio(rps, off.rps).toFixed(3)}×`);
