@@ -1,12 +1,29 @@
+import { getPriority, setPriority } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { Command } from '../io.ts';
+import { type Command, UsageError } from '../io.ts';
 import { withPlanStores } from '../plan-stores.ts';
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
   'dry-run': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
+  nice: { type: 'string', default: '10' },
 } as const;
+
+/**
+ * Lowers this process's CPU priority by `increment` (POSIX niceness, at most 19): a pass is
+ * background work, and on a machine that also runs `regctl serve` it must not take the server's
+ * CPU (serving p99 during a pass: docs/benchmarks.md). Raising it back needs privileges nobody
+ * should give a GC, so only lowering is offered. Where the OS refuses, the pass runs as it is.
+ */
+export function lowerPriority(increment: number): void {
+  if (increment === 0) return;
+  try {
+    setPriority(Math.min(19, getPriority() + increment));
+  } catch {
+    // not permitted here (a sandbox): priority unchanged
+  }
+}
 
 export const gc: Command = {
   name: 'gc',
@@ -20,10 +37,15 @@ per store at a time; a pass finding another one running is skipped). docs/gc.md 
   --config PATH   config file (default: searched in the current folder)
   --dry-run       report what would be deleted; delete nothing
   --json          the reports as JSON
+  --nice N        lower the pass's CPU priority by N (0-19, default 10), so that a registry
+                  serving on the same machine keeps the CPU it needs; 0 leaves it as it is
 Exit: 0 done (or skipped), 1 invalid config or a store failed, 2 could not load.`,
   options: OPTIONS,
   async run(args, io) {
     const { values } = parseArgs({ args, options: OPTIONS });
+    const nice = Number(values.nice);
+    if (!/^\d+$/.test(values.nice) || nice > 19) throw new UsageError(`--nice takes 0 to 19, not ${values.nice}`);
+    lowerPriority(nice);
     return withPlanStores(values.config, io, async (plan, stores) => {
       const { collectPlan } = await import('../../runtime/gc/run.ts');
       const { formatGcReport } = await import('../../runtime/gc/format-report.ts');
