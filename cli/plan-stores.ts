@@ -13,7 +13,7 @@ export async function withPlanStores(
   fn: (plan: Plan, stores: ReadonlyMap<string, BlobStore>) => Promise<number>,
 ): Promise<number> {
   const { buildPlan, formatDiagnostics, locateDiagnostics } = await compiler();
-  // Without line:column at first: placing them loads the TypeScript parser (≈ 50 MiB that a
+  // Without line:column at first: placing them loads the TypeScript parser (≈ 75 MiB of RSS that a
   // GC pass would carry to its end). A config that does not build ends the command, so its
   // diagnostics are placed; warnings keep their config paths, as `serve` prints them.
   const built = await buildPlan({ ...(configPath === undefined ? {} : { configPath }), positions: false });

@@ -27,7 +27,7 @@ export function lowerPriority(increment: number): void {
 
 export const gc: Command = {
   name: 'gc',
-  help: `Usage: regctl gc [--config PATH] [--dry-run] [--json]
+  help: `Usage: regctl gc [--config PATH] [--dry-run] [--json] [--nice N]
 
 Runs one garbage-collection pass over every blob store of the config: deletes the tags the
 cleanup rules select, untagged manifests and unreferenced blobs older than gc.gracePeriod
