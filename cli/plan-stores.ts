@@ -12,13 +12,10 @@ export async function withPlanStores(
   io: CliIo,
   fn: (plan: Plan, stores: ReadonlyMap<string, BlobStore>) => Promise<number>,
 ): Promise<number> {
-  const { buildPlan, formatDiagnostics, locateDiagnostics } = await compiler();
-  // Without line:column at first: placing them loads the TypeScript parser (≈ 75 MiB of RSS that a
-  // GC pass would carry to its end). A config that does not build ends the command, so its
-  // diagnostics are placed; warnings keep their config paths, as `serve` prints them.
-  const built = await buildPlan({ ...(configPath === undefined ? {} : { configPath }), positions: false });
-  if (!built.ok && built.configPath !== undefined)
-    built.diagnostics = await locateDiagnostics(built.configPath, built.diagnostics);
+  const { buildPlan, formatDiagnostics } = await compiler();
+  // line:column only for a config that does not build: placing them loads the TypeScript parser
+  // (≈ 75 MiB of RSS that a GC pass would carry to its end).
+  const built = await buildPlan({ ...(configPath === undefined ? {} : { configPath }), positions: 'failed' });
   if (built.diagnostics.length > 0) io.stderr(formatDiagnostics(built.diagnostics, 'text'));
   if (!built.ok) return failureCode(built);
   const { openPlanStores } = await import('../runtime/storage/index.ts');

@@ -32,11 +32,12 @@ export interface BuildOptions {
    * Place the diagnostics of a TS/JS config at line:column (default true). That loads the
    * TypeScript parser, ≈ 50 MiB that a long-running process never gets back (an ES module cannot
    * be unloaded, and a worker thread's heap stays with the process's allocator after it exits:
-   * both measured), so `serve` passes false at startup and places them with
-   * {@link locateDiagnostics} only when the process is about to exit anyway; reloads build in a
-   * child process that exits after one build (runtime/reload/config-evaluator.ts), which can afford them.
+   * both measured). `'failed'` places them only when the build fails, when the caller is about to
+   * stop anyway: `serve` at startup, `regctl gc` and `usage` (whose pass would carry the parser to
+   * its end), and the reload's evaluator (a child process that exits after one build). A valid
+   * config's warnings then keep their config paths.
    */
-  positions?: boolean;
+  positions?: boolean | 'failed';
   /**
    * Told the config's files (what {@link BuildResult} `files` will be) as soon as a TS/JS config
    * is bundled, before it is evaluated: the reload's evaluator keeps watching the right files even
@@ -56,6 +57,13 @@ export type BuildResult =
 
 /** Loads (fresh, never from a module cache), validates and compiles a config. Never throws. */
 export async function buildPlan(options: BuildOptions = {}): Promise<BuildResult> {
+  if (options.positions !== 'failed') return build(options);
+  const built = await build({ ...options, positions: false });
+  if (built.ok || built.configPath === undefined) return built;
+  return { ...built, diagnostics: await locateDiagnostics(built.configPath, built.diagnostics) };
+}
+
+async function build(options: BuildOptions): Promise<BuildResult> {
   const loaded = await loadConfig(options);
   if (!loaded.ok) return { ...loaded, stage: 'load' };
   const { configPath } = loaded;

@@ -17,7 +17,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { type BuildResult, buildPlan, locateDiagnostics } from '../../compiler/build.ts';
+import { type BuildResult, buildPlan } from '../../compiler/build.ts';
 
 /** A request from the parent. */
 export interface EvaluatorRequest {
@@ -104,14 +104,11 @@ async function warmUp(): Promise<void> {
  * that takes (≈ 0.7 s, 50 MiB) goes with this process. A valid config's warnings keep their paths
  * only, as a reload does not print them and should not wait for the parser.
  */
-async function build(request: EvaluatorRequest): Promise<BuildResult> {
-  const result = await buildPlan({
+function build(request: EvaluatorRequest): Promise<BuildResult> {
+  return buildPlan({
     configPath: request.configPath,
     env: request.env,
-    positions: false,
+    positions: 'failed',
     onFiles: (files) => send({ type: 'files', files }),
   });
-  if (!result.ok && result.configPath !== undefined)
-    result.diagnostics = await locateDiagnostics(result.configPath, result.diagnostics);
-  return result;
 }

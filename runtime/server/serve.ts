@@ -14,7 +14,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { describeConfigRevision } from '../../compiler/config-revision.ts';
-import { buildPlan, formatDiagnostics, locateDiagnostics } from '../../compiler/index.ts';
+import { buildPlan, formatDiagnostics } from '../../compiler/index.ts';
 import type { Plan } from '../../compiler/plan.ts';
 import { GcScheduler } from '../gc/scheduler.ts';
 import { PrefetchScheduler } from '../prefetch/scheduler.ts';
@@ -99,11 +99,10 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     ...(options.configPath === undefined ? {} : { configPath: options.configPath }),
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     env,
-    positions: false, // line:column would keep the TypeScript parser in this process for good
+    // line:column would keep the TypeScript parser in this process for good; a config that does
+    // not build ends it, so the parser's memory no longer matters then.
+    positions: 'failed',
   });
-  if (!built.ok && built.configPath !== undefined)
-    // Not serving: the process ends, so the parser's memory no longer matters.
-    built.diagnostics = await locateDiagnostics(built.configPath, built.diagnostics);
   if (built.diagnostics.length > 0) process.stderr.write(`${formatDiagnostics(built.diagnostics, 'text')}\n`);
   if (!built.ok) {
     throw new ServeError(

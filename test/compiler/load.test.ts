@@ -86,6 +86,31 @@ export default defineConfig({
     expect(await locateDiagnostics(file, [])).toEqual([]);
   });
 
+  it("with positions: 'failed' places a failed build's diagnostics, and leaves a valid one's warnings unplaced", async () => {
+    const file = join(dir, 'registry.config.ts');
+    const config = (member: string) => `import { defineConfig } from '${schema}';
+export default defineConfig({
+  repositories: [
+    { name: 'private', type: 'hosted' },
+    { name: 'registry', type: 'group', members: ['${member}'] },
+  ],
+  listeners: [{ port: 5000, repository: 'private' }],
+});
+`;
+    await writeFile(file, config('privte'));
+    const failed = await buildPlan({ cwd: dir, positions: 'failed' });
+    expect(failed.ok).toBe(false);
+    expect(failed.diagnostics.find((d) => d.code === 'unknown-member')).toMatchObject({ file, line: 5, column: 50 });
+    await writeFile(file, config('private'));
+    const valid = await buildPlan({ cwd: dir, positions: 'failed' });
+    expect(valid.ok).toBe(true);
+    expect(valid.diagnostics.find((d) => d.code === 'hosted-not-pushable')).toMatchObject({
+      path: ['repositories', 0],
+      file,
+    });
+    for (const d of valid.diagnostics) expect(d).not.toHaveProperty('line');
+  });
+
   it('reports an empty config file and an unsupported extension as load failures with a hint', async () => {
     await writeFile(join(dir, 'registry.config.ts'), '  \n');
     const empty = await buildPlan({ cwd: dir });
