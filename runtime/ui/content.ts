@@ -141,6 +141,45 @@ function memoPlatform(stored: StoredContent, image: string, view: ManifestView, 
   return platform;
 }
 
+/** The config and layers of an image manifest view (none for an index). */
+export function viewBlobs(view: ManifestView): Item[] {
+  return [...(view.config ? [view.config] : []), ...view.layers];
+}
+
+/** A tag's stored manifest and, for an index, the children the store holds. */
+export interface TagContent {
+  readonly manifest: StoredManifest;
+  readonly view: ManifestView;
+  /** An index's first `maxChildren` children that are stored and parse, in index order. */
+  readonly children: readonly ManifestView[];
+}
+
+/**
+ * Reads what a tag points to: its manifest and, for an index, its first `maxChildren` children.
+ * Undefined when the tag no longer resolves or its manifest does not parse. Shared by the tag
+ * table ({@link summarizeTag}) and `GET /-/inventory` (runtime/http/routes/inventory.ts).
+ */
+export async function readTagContent(
+  stored: StoredContent,
+  image: string,
+  tag: string,
+  maxChildren = MAX_CHILDREN,
+): Promise<TagContent | undefined> {
+  const digest = await stored.resolveTag(image, tag);
+  const manifest = digest === undefined ? undefined : await stored.readManifest(image, digest);
+  const view = manifest === undefined ? undefined : viewManifest(manifest);
+  if (manifest === undefined || view === undefined) return undefined;
+  if (view.kind === 'image') return { manifest, view, children: [] };
+  const read = await Promise.all(
+    view.children.slice(0, maxChildren).map((child) => stored.readManifest(image, child.digest)),
+  );
+  const children = read.flatMap((child) => {
+    const childView = child === undefined ? undefined : viewManifest(child);
+    return childView === undefined ? [] : [childView];
+  });
+  return { manifest, view, children };
+}
+
 /** Reads one tag's summary: its manifest and, for an index, its stored children. */
 export async function summarizeTag(
   stored: StoredContent,
@@ -148,25 +187,18 @@ export async function summarizeTag(
   tag: string,
   memo: PlatformMemo = new Map(),
 ): Promise<TagSummary> {
-  const digest = await stored.resolveTag(image, tag);
-  const manifest = digest === undefined ? undefined : await stored.readManifest(image, digest);
-  const view = manifest === undefined ? undefined : viewManifest(manifest);
-  if (view === undefined) return { tag, platforms: [] };
+  const content = await readTagContent(stored, image, tag);
+  if (content === undefined) return { tag, platforms: [] };
+  const { view } = content;
   if (view.kind === 'image') {
     const platform = await memoPlatform(stored, image, view, memo);
     return { tag, view, size: imageBytes(view), platforms: platform === undefined ? [] : [platform] };
   }
-  const children = view.children.slice(0, MAX_CHILDREN);
-  const read = await Promise.all(children.map((child) => stored.readManifest(image, child.digest)));
   const blobs = new Map<string, number>();
-  read.forEach((child) => {
-    const childView = child === undefined ? undefined : viewManifest(child);
-    if (childView === undefined) return;
-    for (const blob of [...(childView.config ? [childView.config] : []), ...childView.layers]) {
-      blobs.set(blob.digest, blob.size);
-    }
-  });
+  for (const child of content.children) for (const blob of viewBlobs(child)) blobs.set(blob.digest, blob.size);
   const size = [...blobs.values()].reduce((sum, bytes) => sum + bytes, 0);
-  const platforms = children.flatMap((child) => (child.platform === undefined ? [] : [child.platform]));
+  const platforms = view.children
+    .slice(0, MAX_CHILDREN)
+    .flatMap((child) => (child.platform === undefined ? [] : [child.platform]));
   return { tag, view, size, platforms };
 }

@@ -20,7 +20,7 @@ import { RegistryError } from '../../oci/errors.ts';
 import type { StoredContent } from '../../repositories/repository.ts';
 import type { PlanHolder } from '../../server/plan-holder.ts';
 import type { RuntimeState } from '../../server/state.ts';
-import { viewManifest } from '../../ui/content.ts';
+import { readTagContent, viewBlobs } from '../../ui/content.ts';
 import { toAuthRequest } from '../context.ts';
 
 export interface InventoryRoutesOptions {
@@ -46,21 +46,13 @@ const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).
 
 /** The tag's manifest and what it references; undefined when it no longer resolves. */
 async function readTag(stored: StoredContent, image: string, tag: string): Promise<InventoryTag | undefined> {
-  const digest = await stored.resolveTag(image, tag);
-  const manifest = digest === undefined ? undefined : await stored.readManifest(image, digest);
-  const view = manifest === undefined ? undefined : viewManifest(manifest);
-  if (manifest === undefined || view === undefined) return undefined;
+  const content = await readTagContent(stored, image, tag, MAX_CHILDREN);
+  if (content === undefined) return undefined;
+  const { manifest } = content;
   const blobs: Record<string, number> = { [manifest.digest]: manifest.body.length };
-  const add = (items: readonly { digest: string; size: number }[]) => {
-    for (const item of items) blobs[item.digest] = item.size;
-  };
-  add([...(view.config ? [view.config] : []), ...view.layers]);
-  for (const child of view.children.slice(0, MAX_CHILDREN)) {
-    const childManifest = await stored.readManifest(image, child.digest);
-    const childView = childManifest === undefined ? undefined : viewManifest(childManifest);
-    if (childManifest === undefined || childView === undefined) continue;
-    blobs[childManifest.digest] = childManifest.body.length;
-    add([...(childView.config ? [childView.config] : []), ...childView.layers]);
+  for (const view of [content.view, ...content.children]) {
+    blobs[view.stored.digest] = view.stored.body.length;
+    for (const item of viewBlobs(view)) blobs[item.digest] = item.size;
   }
   return {
     tag,
