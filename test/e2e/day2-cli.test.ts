@@ -176,6 +176,19 @@ describe('regctl ls', () => {
     });
     expect(direct.status).toBe(404);
     expect(((await direct.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe('NAME_UNKNOWN');
+    // A proxy is not listed (its tags would be asked of its remote): a clear OCI error, no listing.
+    const proxy = await fetch(`${server.url}/-/inventory/hub`, {
+      headers: { authorization: `Basic ${Buffer.from(`ops:${PASSWORD}`).toString('base64')}` },
+    });
+    expect(proxy.status).toBe(400);
+    const refusal = (await proxy.json()) as { errors: { code: string; message: string }[] };
+    expect(refusal.errors[0]).toMatchObject({ code: 'UNSUPPORTED' });
+    expect(refusal.errors[0]?.message).toContain('hub is a proxy repository');
+    // Without credentials, the listing asks for them (the registry's challenge), naming nothing.
+    const anonymous = await fetch(`${server.url}/-/inventory`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toBeTruthy();
+    expect(await anonymous.text()).not.toContain('private');
   });
 
   it('says the registry requires credentials when REGCTL_* is unset', async () => {
