@@ -48,10 +48,6 @@ export class BlobListing {
     return this.#bytes;
   }
 
-  has(digest: Digest): boolean {
-    return this.#index.has(digest);
-  }
-
   /** Size in bytes of a listed blob. */
   sizeOf(digest: Digest): number | undefined {
     const at = this.#index.get(digest);
